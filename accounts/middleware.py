@@ -1,0 +1,88 @@
+"""Session lifetime rules and the MFA gate in front of every view."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from .models import UserSession
+
+LAST_SEEN_WRITE_INTERVAL = 60
+
+
+class SessionPolicyMiddleware:
+    """Enforce on the server: idle timeout, absolute lifetime, and the
+    ten minutes allowed between the password step and the code step."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            expired = self._expired(request)
+            if expired:
+                logout(request)
+                messages.info(request, expired)
+                return redirect(f"{reverse('accounts:login')}?{urlencode({'next': request.get_full_path()})}")
+            self._touch(request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _expired(request) -> str | None:
+        now = time.time()
+        session = request.session
+        auth_at = session.get("auth_at", 0)
+        if now - auth_at > settings.GATECHECK_ABSOLUTE_TIMEOUT:
+            return "Your session reached its 24-hour limit. Please sign in again."
+        if now - session.get("seen_at", auth_at) > settings.GATECHECK_IDLE_TIMEOUT:
+            return "You were signed out after an hour without activity."
+        if not request.user.is_verified() and now - auth_at > settings.GATECHECK_PENDING_LOGIN_TIMEOUT:
+            return "The sign-in took longer than 10 minutes. Please start again."
+        return None
+
+    @staticmethod
+    def _touch(request) -> None:
+        now = time.time()
+        if now - request.session.get("seen_at", 0) >= LAST_SEEN_WRITE_INTERVAL:
+            request.session["seen_at"] = now
+            UserSession.objects.filter(session_key=request.session.session_key).update(
+                last_seen=_aware(now)
+            )
+
+
+def _aware(ts: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+class MFARequiredMiddleware:
+    """Deny by default: every view needs an MFA-verified session unless it is
+    marked ``@public`` or ``@pending_login_allowed`` (accounts.decorators)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if getattr(view_func, "gatecheck_public", False):
+            return None
+        user = request.user
+        if not user.is_authenticated:
+            return redirect(f"{reverse('accounts:login')}?{urlencode({'next': request.get_full_path()})}")
+        if user.is_verified():
+            return None
+        if getattr(view_func, "gatecheck_pending_login", False):
+            return None
+        from .services import has_confirmed_factor
+
+        step = "accounts:login_code" if has_confirmed_factor(user) else "accounts:mfa_setup"
+        return redirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")

@@ -1,0 +1,196 @@
+"""Users, desks, the append-only audit log, recovery codes and session records."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models, transaction
+from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin
+
+
+class User(AbstractUser):
+    """A Gatecheck user: a trader, and possibly the lead of one or more desks.
+
+    Usernames are stored lower-case so that "Alice" and "alice" are one
+    account, for sign-in and for counting failed attempts alike.
+    """
+
+    @classmethod
+    def normalize_username(cls, username):
+        return super().normalize_username(username).lower()
+
+    @property
+    def is_desk_lead(self) -> bool:
+        return self.led_desks.exists()
+
+
+class Desk(models.Model):
+    """A trading desk: its leads oversee the readiness of its members."""
+
+    name = models.CharField(max_length=100, unique=True)
+    leads = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="led_desks", blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="desks", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Audit rows are append-only: bulk edits and deletes refuse."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
+    def delete(self):
+        raise PermissionError("Audit events are append-only.")
+
+    def for_user(self, user) -> AuditEventQuerySet:
+        return self.filter(models.Q(subject=user) | models.Q(actor=user))
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event. Written only through accounts.audit.record_event."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    object_label = models.CharField(max_length=200, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["subject", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_label}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
+
+def _hash_code(salt: str, code: str) -> str:
+    return hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()
+
+
+def normalize_code(code: str) -> str:
+    """Backup codes compare case-insensitively and ignore spaces and dashes."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+class RecoveryCodeDevice(ThrottlingMixin, Device):
+    """A set of single-use backup codes, stored only as salted SHA-256 hashes.
+
+    Each code carries 80 random bits, so a fast hash with a per-code salt is
+    enough: there is nothing to brute-force offline that a slow hash would
+    protect.
+    """
+
+    CODE_COUNT = 10
+    ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I mix-ups
+    CODE_LENGTH = 16  # 16 symbols of 32 = 80 bits
+
+    class Meta(Device.Meta):
+        verbose_name = "backup-code set"
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def generate_codes(self) -> list[str]:
+        """Replace every code with fresh ones; returns the plain codes, to be shown once."""
+        plain = ["".join(secrets.choice(self.ALPHABET) for _ in range(self.CODE_LENGTH)) for _ in range(self.CODE_COUNT)]
+        with transaction.atomic():
+            self.codes.all().delete()
+            RecoveryCode.objects.bulk_create(
+                [RecoveryCode.from_plain(self, code) for code in plain]
+            )
+        return [format_code(code) for code in plain]
+
+    def remaining(self) -> int:
+        return self.codes.filter(used_at__isnull=True).count()
+
+    def verify_token(self, token) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        code = normalize_code(str(token))
+        match = None
+        if len(code) == self.CODE_LENGTH:
+            for row in self.codes.filter(used_at__isnull=True).select_for_update():
+                if hmac.compare_digest(row.code_hash, _hash_code(row.salt, code)):
+                    match = row
+                    break
+        if match is None:
+            self.throttle_increment()
+            return False
+        match.used_at = timezone.now()
+        match.save(update_fields=["used_at"])
+        self.throttle_reset()
+        return True
+
+
+def format_code(code: str) -> str:
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    salt = models.CharField(max_length=32)
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    @classmethod
+    def from_plain(cls, device: RecoveryCodeDevice, code: str) -> RecoveryCode:
+        salt = secrets.token_hex(16)
+        return cls(device=device, salt=salt, code_hash=_hash_code(salt, normalize_code(code)))
+
+
+class UserSession(models.Model):
+    """A signed-in browser, so that users can see and end their sessions."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="browser_sessions")
+    session_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+
+class AuthFailure(models.Model):
+    """A failed password or code attempt, counted per bucket in a time window.
+
+    Kept in the database, not a per-process cache, so that every worker sees
+    the same counts.
+    """
+
+    bucket = models.CharField(max_length=200, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)

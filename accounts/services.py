@@ -1,0 +1,244 @@
+"""Writes with side effects for accounts: sign-in steps, factors, sessions, limits."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta
+
+import django_otp
+from django.conf import settings
+from django.contrib.auth import login as auth_login
+from django.contrib.sessions.models import Session
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .audit import record_event
+from .models import AuditEvent, AuthFailure, RecoveryCodeDevice, User, UserSession
+from .net import client_ip
+
+TOTP_PATTERN = re.compile(r"^\d{6}$")
+
+
+# --- Failure counting (SECURITY.md 4) -------------------------------------
+
+
+def failure_buckets(request: HttpRequest, *, step: str, username: str) -> list[tuple[str, int]]:
+    """The buckets one attempt counts against, each with its limit.
+
+    The account bucket uses the normalised username, so case games do not
+    buy extra attempts.
+    """
+    buckets = [(f"{step}:user:{User.normalize_username(username)}", settings.GATECHECK_ACCOUNT_FAILURE_LIMIT)]
+    ip = client_ip(request)
+    if ip:
+        buckets.append((f"ip:{ip}", settings.GATECHECK_IP_FAILURE_LIMIT))
+    return buckets
+
+
+def locked_until(buckets: list[tuple[str, int]]) -> datetime | None:
+    """When the earliest full bucket frees a slot, or None if none is full."""
+    since = timezone.now() - timedelta(seconds=settings.GATECHECK_RATE_WINDOW)
+    latest = None
+    for bucket, limit in buckets:
+        times = list(
+            AuthFailure.objects.filter(bucket=bucket, at__gte=since).order_by("-at").values_list("at", flat=True)[:limit]
+        )
+        if len(times) >= limit:
+            free_at = times[-1] + timedelta(seconds=settings.GATECHECK_RATE_WINDOW)
+            latest = free_at if latest is None else max(latest, free_at)
+    return latest
+
+
+def failure_record(buckets: list[tuple[str, int]]) -> None:
+    # A success never clears these: each bucket simply ages out of its window.
+    AuthFailure.objects.bulk_create([AuthFailure(bucket=bucket) for bucket, _ in buckets])
+
+
+# --- Factors ---------------------------------------------------------------
+
+
+def totp_devices(user: User, confirmed: bool = True):
+    return TOTPDevice.objects.devices_for_user(user, confirmed=confirmed)
+
+
+def has_confirmed_factor(user: User) -> bool:
+    return django_otp.user_has_device(user, confirmed=True)
+
+
+def second_factor_verify(*, user: User, token: str) -> Device | None:
+    """Check a code against the user's devices of the matching kind.
+
+    Six digits go to the authenticator apps, anything else to the backup
+    codes, so a wrong TOTP never throttles the backup codes and vice versa.
+    Verification goes through django_otp.verify_token (transaction and row
+    lock), so of two parallel submits of one code exactly one succeeds.
+    """
+    token = (token or "").strip().replace(" ", "")
+    if TOTP_PATTERN.match(token):
+        candidates = totp_devices(user)
+    else:
+        candidates = RecoveryCodeDevice.objects.devices_for_user(user, confirmed=True)
+    for device in candidates:
+        verified = django_otp.verify_token(user, device.persistent_id, token)
+        if verified is not None:
+            return verified
+    return None
+
+
+def throttled_until(user: User, token: str) -> datetime | None:
+    """If every device that could take this token is in back-off, until when."""
+    token = (token or "").strip()
+    devices = totp_devices(user) if TOTP_PATTERN.match(token) else RecoveryCodeDevice.objects.devices_for_user(user)
+    until = []
+    for device in devices:
+        allowed, info = device.verify_is_allowed()
+        if allowed:
+            return None
+        until.append((info or {}).get("locked_until"))
+    return max((u for u in until if u), default=None)
+
+
+def backup_codes_generate(*, user: User, request: HttpRequest | None = None) -> list[str]:
+    """Create (or replace) the user's backup codes; returns them to show once."""
+    device, _ = RecoveryCodeDevice.objects.get_or_create(
+        user=user, defaults={"name": "Backup codes", "confirmed": True}
+    )
+    codes = device.generate_codes()
+    record_event(action="mfa.backup_codes_generated", request=request, subject=user, object_label=device.name)
+    return codes
+
+
+def totp_pending_device(user: User) -> TOTPDevice:
+    """The unconfirmed device an enrolment works on, created with a fresh
+    160-bit seed the first time."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def totp_confirm(*, request: HttpRequest, device: TOTPDevice, token: str, name: str) -> bool:
+    """Confirm an enrolment with a valid code; the session becomes verified."""
+    token = (token or "").strip()
+    if not TOTP_PATTERN.match(token):
+        return False
+    verified = django_otp.verify_token(device.user, device.persistent_id, token)
+    if verified is None:
+        return False
+    verified.confirmed = True
+    verified.name = name or "Authenticator app"
+    verified.save(update_fields=["confirmed", "name"])
+    session_mark_verified(request, verified)
+    record_event(action="mfa.authenticator_added", request=request, object_label=verified.name)
+    notify(device.user, "A new authenticator was added", f"The authenticator '{verified.name}' was added to your Gatecheck account.")
+    return True
+
+
+def authenticator_remove(*, request: HttpRequest, device: TOTPDevice) -> None:
+    """Remove an authenticator. Sessions it verified lose their verification,
+    because django-otp can no longer load the device their session names."""
+    name = device.name
+    device.delete()
+    record_event(action="mfa.authenticator_removed", request=request, object_label=name)
+    notify(request.user, "An authenticator was removed", f"The authenticator '{name}' was removed from your Gatecheck account.")
+
+
+def authenticator_rename(*, request: HttpRequest, device: TOTPDevice, name: str) -> None:
+    old = device.name
+    device.name = name
+    device.save(update_fields=["name"])
+    record_event(
+        action="mfa.authenticator_renamed", request=request, object_label=name, details={"name": [old, name]}
+    )
+
+
+def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
+    """Remove every factor of a locked-out trader and end their sessions, so the
+    next sign-in starts a fresh enrolment."""
+    with transaction.atomic():
+        for device in django_otp.devices_for_user(trader, confirmed=None):
+            device.delete()
+        sessions_end(user=trader)
+        record_event(action="mfa.reset", request=request, subject=trader, object_label=trader.username, details={"reason": reason})
+    notify(
+        trader,
+        "Your two-factor authentication was reset",
+        f"{request.user.get_username()} reset the authenticators on your Gatecheck account. "
+        "At your next sign-in you will set up a new authenticator app.",
+    )
+
+
+def notify(user: User, subject: str, body: str) -> None:
+    """Tell a user about a security change by e-mail, if we know an address."""
+    if user.email:
+        send_mail(f"[Gatecheck] {subject}", body + "\n\nIf this was not you, contact your desk lead now.", None, [user.email])
+
+
+# --- Sign-in and sessions ---------------------------------------------------
+
+
+def password_step_complete(*, request: HttpRequest, user: User) -> None:
+    """Sign the user in after the password; the session is not MFA-verified yet.
+
+    auth.login() cycles the session key. The password is never kept.
+    """
+    auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    now = time.time()
+    request.session["auth_at"] = now
+    request.session["seen_at"] = now
+    request.session.save()
+    UserSession.objects.create(
+        user=user,
+        session_key=request.session.session_key,
+        ip=client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+    )
+    record_event(action="login.password", request=request, subject=user, object_label=user.username)
+
+
+def session_mark_verified(request: HttpRequest, device: Device) -> None:
+    """Bind the device to the session, under a new session key."""
+    old_key = request.session.session_key
+    django_otp.login(request, device)
+    request.session.cycle_key()
+    request.session["mfa_at"] = time.time()
+    request.session.save()
+    UserSession.objects.filter(session_key=old_key).update(session_key=request.session.session_key)
+
+
+def step_up(*, request: HttpRequest) -> None:
+    request.session["mfa_at"] = time.time()
+
+
+def sessions_end(*, user: User, keep: str | None = None) -> int:
+    """End a user's sessions on the server, optionally all but one."""
+    rows = UserSession.objects.filter(user=user)
+    if keep:
+        rows = rows.exclude(session_key=keep)
+    keys = list(rows.values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    rows.delete()
+    return len(keys)
+
+
+def session_end(row: UserSession) -> None:
+    Session.objects.filter(session_key=row.session_key).delete()
+    row.delete()
+
+
+def login_failed(*, request: HttpRequest, username: str, step: str, buckets) -> None:
+    failure_record(buckets)
+    user = User.objects.filter(username=User.normalize_username(username)).first()
+    record_event(
+        action="login.failure" if step == "password" else "mfa.failure",
+        request=request,
+        actor=user,
+        subject=user,
+        object_label=User.normalize_username(username)[:150],
+        outcome=AuditEvent.Outcome.FAILURE,
+    )

@@ -1,0 +1,26 @@
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("login/code/", views.login_code, name="login_code"),
+    path("logout/", views.logout_view, name="logout"),
+    path("signup/", views.signup, name="signup"),
+    path("mfa/setup/", views.mfa_setup, name="mfa_setup"),
+    path("mfa/confirm/", views.step_up, name="step_up"),
+    path("security/", views.security, name="security"),
+    path("security/authenticators/add/", views.authenticator_add, name="authenticator_add"),
+    path("security/authenticators/<int:pk>/rename/", views.authenticator_rename, name="authenticator_rename"),
+    path("security/authenticators/<int:pk>/remove/", views.authenticator_remove, name="authenticator_remove"),
+    path("security/backup-codes/", views.backup_codes_regenerate, name="backup_codes"),
+    path("security/sessions/<int:pk>/end/", views.session_end, name="session_end"),
+    path("security/sessions/end-others/", views.sessions_end_others, name="sessions_end_others"),
+    path("password/change/", views.password_change, name="password_change"),
+    path("password/reset/", views.password_reset, name="password_reset"),
+    path("password/reset/sent/", views.password_reset_done, name="password_reset_done"),
+    path("password/reset/<uidb64>/<token>/", views.password_reset_confirm, name="password_reset_confirm"),
+    path("password/reset/done/", views.password_reset_complete, name="password_reset_complete"),
+]

@@ -1,0 +1,327 @@
+"""Sign-in, enrolment, step-up and the security page."""
+
+from __future__ import annotations
+
+import qrcode
+import qrcode.image.svg
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, logout, update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from . import services
+from .audit import record_event
+from .decorators import pending_login_allowed, public, recent_mfa_required
+from .forms import CodeForm, EnrolForm, LoginForm, RenameForm, SignupForm
+from .models import AuditEvent, RecoveryCodeDevice, User, UserSession
+
+
+def safe_next(request: HttpRequest, default: str = "/") -> str:
+    """Only same-site relative paths; anything else falls back to ``default``."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if (
+        target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    ):
+        return target
+    return default
+
+
+def _locked_message(until) -> str:
+    return f"Too many failed attempts. Try again after {until:%H:%M} UTC."
+
+
+@public
+def healthz(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+@public
+@sensitive_post_parameters("password")
+@never_cache
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = safe_next(request)
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"]
+        buckets = services.failure_buckets(request, step="password", username=username)
+        until = services.locked_until(buckets)
+        if until:
+            record_event(action="login.lockout", request=request, object_label=User.normalize_username(username)[:150], outcome="failure")
+            form.add_error(None, _locked_message(until))
+        else:
+            user = authenticate(request, username=User.normalize_username(username), password=form.cleaned_data["password"])
+            if user is None:
+                services.login_failed(request=request, username=username, step="password", buckets=buckets)
+                form.add_error(None, "That username and password do not match. Check both and try again.")
+            else:
+                services.password_step_complete(request=request, user=user)
+                step = "accounts:login_code" if services.has_confirmed_factor(user) else "accounts:mfa_setup"
+                return redirect(f"{reverse(step)}?next={next_url}")
+    return render(request, "accounts/login.html", {"form": form, "next": next_url, "signup_open": settings.GATECHECK_SIGNUP_OPEN})
+
+
+@pending_login_allowed
+@sensitive_post_parameters("otp_token")
+@never_cache
+def login_code(request: HttpRequest) -> HttpResponse:
+    next_url = safe_next(request)
+    if request.user.is_verified():
+        return redirect(next_url)
+    if not services.has_confirmed_factor(request.user):
+        return redirect("accounts:mfa_setup")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = _verify_with_limits(request, form)
+        if device is not None:
+            services.session_mark_verified(request, device)
+            record_event(action="login.success", request=request, object_label=device.name)
+            if isinstance(device, RecoveryCodeDevice):
+                record_event(action="mfa.backup_code_used", request=request, object_label=device.name)
+                left = device.remaining()
+                messages.warning(request, f"You signed in with a backup code. {left} left; regenerate them on the security page when few remain.")
+            return redirect(next_url)
+    return render(request, "accounts/login_code.html", {"form": form, "next": next_url})
+
+
+def _verify_with_limits(request: HttpRequest, form: CodeForm):
+    """Verify the form's code under the account, IP and per-device limits;
+    puts a clear error on the form and returns None when it fails."""
+    user = request.user
+    token = form.cleaned_data["otp_token"]
+    buckets = services.failure_buckets(request, step="code", username=user.username)
+    until = services.locked_until(buckets)
+    if until:
+        record_event(action="mfa.lockout", request=request, object_label=user.username, outcome="failure")
+        form.add_error("otp_token", _locked_message(until))
+        return None
+    device = services.second_factor_verify(user=user, token=token)
+    if device is None:
+        throttled = services.throttled_until(user, token)
+        services.login_failed(request=request, username=user.username, step="code", buckets=buckets)
+        if throttled:
+            form.add_error("otp_token", f"Too many wrong codes in a row. Wait until {throttled:%H:%M:%S} UTC, then use a new code.")
+        else:
+            form.add_error("otp_token", "That code is not valid, or was already used. Use the current code from your app.")
+    return device
+
+
+@pending_login_allowed
+@never_cache
+def mfa_setup(request: HttpRequest) -> HttpResponse:
+    """First enrolment, right after the password step."""
+    if request.user.is_verified():
+        return redirect("accounts:authenticator_add")
+    if services.has_confirmed_factor(request.user):
+        return redirect("accounts:login_code")
+    return _enrol(request, first=True)
+
+
+@recent_mfa_required
+@never_cache
+def authenticator_add(request: HttpRequest) -> HttpResponse:
+    return _enrol(request, first=False)
+
+
+@sensitive_post_parameters("otp_token")
+def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
+    device = services.totp_pending_device(request.user)
+    form = EnrolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if services.totp_confirm(request=request, device=device, token=form.cleaned_data["otp_token"], name=form.cleaned_data["name"]):
+            if first:
+                codes = services.backup_codes_generate(user=request.user, request=request)
+                return _show_codes(request, codes, first=True)
+            messages.success(request, f"Authenticator '{form.cleaned_data['name']}' added.")
+            return redirect("accounts:security")
+        form.add_error("otp_token", "That code did not match. Check the time on your phone and enter the current code.")
+    secret = device.config_url.split("secret=")[1].split("&")[0]
+    qr_svg = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).to_string(encoding="unicode")
+    response = render(
+        request,
+        "accounts/mfa_setup.html",
+        {"form": form, "qr_svg": qr_svg, "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)), "first": first},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _show_codes(request: HttpRequest, codes: list[str], *, first: bool) -> HttpResponse:
+    response = render(request, "accounts/backup_codes.html", {"codes": codes, "codes_text": "\n".join(codes), "first": first})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@never_cache
+def step_up(request: HttpRequest) -> HttpResponse:
+    """Ask for a fresh code before a sensitive action, then go back to it."""
+    next_url = safe_next(request)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if _verify_with_limits(request, form) is not None:
+            services.step_up(request=request)
+            record_event(action="mfa.step_up", request=request)
+            return redirect(next_url)
+    return render(request, "accounts/step_up.html", {"form": form, "next": next_url})
+
+
+@never_cache
+def security(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    backup = RecoveryCodeDevice.objects.filter(user=user).first()
+    context = {
+        "authenticators": services.totp_devices(user),
+        "backup_left": backup.remaining() if backup else 0,
+        "sessions": UserSession.objects.filter(user=user),
+        "current_key": request.session.session_key,
+        "events": AuditEvent.objects.for_user(user).select_related("actor")[:20],
+    }
+    return render(request, "accounts/security.html", context)
+
+
+@recent_mfa_required
+def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return render(request, "accounts/confirm.html", {
+            "title": "Regenerate backup codes",
+            "body": "Your current backup codes stop working at once and ten new ones are shown a single time.",
+            "button": "Regenerate codes",
+        })
+    codes = services.backup_codes_generate(user=request.user, request=request)
+    services.notify(request.user, "New backup codes", "New backup codes were generated; the old ones no longer work.")
+    return _show_codes(request, codes, first=False)
+
+
+@recent_mfa_required
+def authenticator_rename(request: HttpRequest, pk: int) -> HttpResponse:
+    device = get_object_or_404(services.totp_devices(request.user), pk=pk)
+    form = RenameForm(request.POST or None, initial={"name": device.name})
+    if request.method == "POST" and form.is_valid():
+        services.authenticator_rename(request=request, device=device, name=form.cleaned_data["name"])
+        messages.success(request, "Authenticator renamed.")
+        return redirect("accounts:security")
+    return render(request, "accounts/authenticator_rename.html", {"form": form, "device": device})
+
+
+@recent_mfa_required
+def authenticator_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    device = get_object_or_404(services.totp_devices(request.user), pk=pk)
+    if services.totp_devices(request.user).count() <= 1:
+        messages.error(request, "This is your only authenticator app. Add another one before removing it.")
+        return redirect("accounts:security")
+    if request.method != "POST":
+        return render(request, "accounts/confirm.html", {
+            "title": f"Remove authenticator '{device.name}'",
+            "body": "Codes from this app stop working, and browsers it verified must verify again.",
+            "button": "Remove authenticator",
+            "danger": True,
+        })
+    services.authenticator_remove(request=request, device=device)
+    messages.success(request, f"Authenticator '{device.name}' removed.")
+    return redirect("accounts:security")
+
+
+@require_POST
+def session_end(request: HttpRequest, pk: int) -> HttpResponse:
+    row = get_object_or_404(UserSession.objects.filter(user=request.user), pk=pk)
+    if row.session_key == request.session.session_key:
+        raise Http404
+    services.session_end(row)
+    record_event(action="session.ended", request=request, object_label=row.user_agent[:100])
+    messages.success(request, "That session was signed out.")
+    return redirect("accounts:security")
+
+
+@require_POST
+def sessions_end_others(request: HttpRequest) -> HttpResponse:
+    count = services.sessions_end(user=request.user, keep=request.session.session_key)
+    record_event(action="session.ended_others", request=request, details={"count": count})
+    messages.success(request, f"Signed out {count} other session(s).")
+    return redirect("accounts:security")
+
+
+@public
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        record_event(action="logout", request=request)
+        UserSession.objects.filter(session_key=request.session.session_key).delete()
+    logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("accounts:login")
+
+
+@public
+@sensitive_post_parameters("password1", "password2")
+@never_cache
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.GATECHECK_SIGNUP_OPEN:
+        raise Http404
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        record_event(action="account.created", request=request, actor=user, object_label=user.username)
+        services.password_step_complete(request=request, user=user)
+        return redirect("accounts:mfa_setup")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@method_decorator(recent_mfa_required, name="dispatch")
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:security")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        update_session_auth_hash(self.request, form.user)
+        # Other browsers signed in with the old password are signed out.
+        services.sessions_end(user=form.user, keep=self.request.session.session_key)
+        record_event(action="password.changed", request=self.request)
+        services.notify(form.user, "Your password was changed", "The password of your Gatecheck account was changed.")
+        messages.success(self.request, "Password changed. Other sessions were signed out.")
+        return response
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Sets a new password; the user then signs in with it and a second factor.
+
+    post_reset_login stays False: a reset link never yields a verified session.
+    """
+
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.sessions_end(user=form.user)
+        record_event(action="password.reset", request=self.request, actor=form.user, object_label=form.user.username)
+        return response
+
+
+password_reset = public(
+    auth_views.PasswordResetView.as_view(
+        template_name="accounts/password_reset.html",
+        email_template_name="accounts/email/password_reset.txt",
+        subject_template_name="accounts/email/password_reset_subject.txt",
+        success_url=reverse_lazy("accounts:password_reset_done"),
+    )
+)
+password_reset_done = public(auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"))
+password_reset_confirm = public(PasswordResetConfirmView.as_view())
+password_reset_complete = public(
+    auth_views.PasswordResetCompleteView.as_view(template_name="accounts/password_reset_complete.html")
+)
+password_change = PasswordChangeView.as_view()

@@ -1,0 +1,122 @@
+"""The remaining readiness inputs (profile, market data, drills, accepted
+risks) and the stored daily scores. Values follow shared/INVENTORY.md."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from devices.models import OwnedQuerySet, Platform
+
+
+class Region(models.TextChoices):
+    US = "US", "United States"
+    CA = "CA", "Canada"
+    EU = "EU", "European Union"
+    UK = "UK", "United Kingdom"
+    CH = "CH", "Switzerland"
+    HK = "HK", "Hong Kong"
+    JP = "JP", "Japan"
+    AU = "AU", "Australia"
+    SG = "SG", "Singapore"
+    IN = "IN", "India"
+    OTHER = "OTHER", "Other"
+
+
+class TradingProfile(models.Model):
+    class BrokerMfa(models.TextChoices):
+        HARDWARE_KEY = "hardware_key", "Hardware security key"
+        IB_KEY = "ib_key", "IB Key (mobile authenticator)"
+        AUTHENTICATOR_APP = "authenticator_app", "Authenticator app"
+        SMS = "sms", "SMS code"
+        NONE = "none", "None"
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trading_profile")
+    broker = models.CharField(max_length=50, default="IBKR")
+    broker_mfa = models.CharField(max_length=20, choices=BrokerMfa.choices, null=True, blank=True)
+    regions_traded = models.JSONField(default=list, blank=True)
+    plan_complex_orders = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
+    plan_transfers_statements = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
+    plan_alerts_light_execution = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
+    support_contact = models.CharField(
+        max_length=200, blank=True, help_text="Your broker's support line, printed on your recovery card."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.owner} @ {self.broker}"
+
+
+class Subscription(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions")
+    region = models.CharField(max_length=5, choices=Region.choices)
+    feed = models.CharField(max_length=120)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["region", "feed"]
+        constraints = [models.UniqueConstraint(fields=["owner", "feed"], name="subscription_feed_unique_per_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.region}: {self.feed}"
+
+
+class Drill(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drills")
+    lost_device = models.CharField(max_length=100)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    completed = models.BooleanField(default=False)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(completed=False) | models.Q(finished_at__isnull=False), name="drill_completed_has_finish"
+            )
+        ]
+
+
+class AcceptedRisk(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="accepted_risks")
+    rule = models.CharField(max_length=40)
+    reason = models.CharField(max_length=300)
+    until = models.DateField()
+    created_on = models.DateField(auto_now_add=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["rule"]
+        constraints = [models.UniqueConstraint(fields=["owner", "rule"], name="accepted_risk_unique_per_rule")]
+
+
+class ReadinessSnapshot(models.Model):
+    """One trader's score on one day; rewritten, never duplicated, that day."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="readiness_snapshots")
+    date = models.DateField()
+    score = models.PositiveSmallIntegerField()
+    level = models.CharField(max_length=10)
+    statuses = models.JSONField(default=dict, help_text="Rule id -> status.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date"]
+        constraints = [models.UniqueConstraint(fields=["user", "date"], name="snapshot_unique_per_day")]
+
+
+class CalendarFeed(models.Model):
+    """A revocable random token that grants read access to one user's due-date feed only."""
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,15 @@
+"""Top-level routes. /admin/ is django-otp's OTPAdminSite; the default admin site is not routed."""
+
+from django.urls import include, path
+
+from accounts.admin import admin_site
+from accounts.views import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin_site.urls),
+    path("", include("devices.urls")),
+    path("desk/", include("desk.urls")),
+    path("", include("checklist.urls")),
+]

@@ -1,0 +1,101 @@
+"""People and clients for the tests: alice the trader, bob another trader,
+lena the desk lead of alice's desk."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Desk, User, UserSession
+
+PASSWORD = "correct horse battery staple 42"
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture
+def allow_async_unsafe():
+    """live_server + sync Playwright run the ORM inside an event loop."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def make_user(username: str, *, with_totp: bool = True, **extra) -> User:
+    user = User.objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD, **extra)
+    if with_totp:
+        TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
+    return user
+
+
+def current_code(user: User, offset_steps: int = 0) -> str:
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=offset_steps):06d}"
+
+
+def verify_client(client: Client, user: User) -> Client:
+    """Sign a test client in as an MFA-verified user, as the login flow would leave it."""
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    session = client.session
+    now = time.time()
+    session.update({"otp_device_id": device.persistent_id, "auth_at": now, "seen_at": now, "mfa_at": now})
+    session.save()
+    UserSession.objects.create(user=user, session_key=session.session_key)
+    return client
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def lena(db, alice) -> User:
+    lead = make_user("lena")
+    desk = Desk.objects.create(name="Futures desk")
+    desk.leads.add(lead)
+    desk.members.add(alice)
+    return lead
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    return verify_client(Client(), alice)
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:
+    return verify_client(Client(), bob)
+
+
+@pytest.fixture
+def lena_client(lena) -> Client:
+    return verify_client(Client(), lena)
+
+
+@pytest.fixture
+def stale_mfa(alice_client) -> Client:
+    """alice's session, verified more than 15 minutes ago."""
+    session = alice_client.session
+    session["mfa_at"] = time.time() - 16 * 60
+    session.save()
+    return alice_client
