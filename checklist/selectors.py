@@ -1,0 +1,116 @@
+"""Reads with logic: build immutable inventory snapshots for the rules engine.
+
+One call builds snapshots for one trader or many with a fixed number of
+queries (one per table), whatever the number of traders or items.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+
+from django.conf import settings
+
+from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+
+from . import rules
+from .models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+
+PLAN_FIELDS = {
+    "complex_orders": "plan_complex_orders",
+    "transfers_statements": "plan_transfers_statements",
+    "alerts_light_execution": "plan_alerts_light_execution",
+}
+
+
+def limits() -> rules.Limits:
+    """The readiness limits configured in settings (GATECHECK_LIMITS)."""
+    return rules.Limits(**settings.GATECHECK_LIMITS)
+
+
+def profile_snapshot(profile: TradingProfile | None) -> rules.Profile:
+    if profile is None:
+        return rules.Profile()
+    return rules.Profile(
+        broker=profile.broker,
+        broker_mfa=profile.broker_mfa,
+        regions_traded=tuple(profile.regions_traded or ()),
+        interface_plan=tuple((task, getattr(profile, field)) for task, field in PLAN_FIELDS.items()),
+    )
+
+
+def inventories_for(user_ids: Iterable[int]) -> dict[int, rules.Inventory]:
+    """Snapshots for many traders in eight queries."""
+    ids = list(user_ids)
+    parts: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+
+    for d in TrustedDevice.objects.filter(owner_id__in=ids).order_by("name"):
+        parts["devices"][d.owner_id].append(
+            rules.Device(
+                name=d.name,
+                kind=d.kind,
+                platforms=frozenset(d.platforms or ()),
+                validated_on=d.validated_on,
+                status=d.status,
+                browser_saved_password=d.browser_saved_password,
+            )
+        )
+    for r in RecoveryMethod.objects.filter(owner_id__in=ids).order_by("kind", "label"):
+        parts["recovery_methods"][r.owner_id].append(rules.RecoveryMethod(kind=r.kind, label=r.label, last_verified_on=r.last_verified_on))
+    for k in ApiKey.objects.filter(owner_id__in=ids).order_by("label"):
+        parts["api_keys"][k.owner_id].append(
+            rules.ApiKey(
+                label=k.label,
+                scopes=frozenset(k.scopes or ()),
+                service_account=k.service_account,
+                created_on=k.created_on,
+                last_rotated_on=k.last_rotated_on,
+                expires_on=k.expires_on,
+                status=k.status,
+                ip_restricted=k.ip_restricted,
+            )
+        )
+    for a in Automation.objects.filter(owner_id__in=ids).select_related("api_key").order_by("name"):
+        parts["automations"][a.owner_id].append(
+            rules.Automation(
+                name=a.name,
+                api_key=a.api_key.label if a.api_key else None,
+                token_refresh=a.token_refresh,
+                fallback_contact=a.fallback_contact,
+                on_auth_failure=a.on_auth_failure,
+                status=a.status,
+            )
+        )
+    for s in Subscription.objects.filter(owner_id__in=ids).order_by("region", "feed"):
+        parts["subscriptions"][s.owner_id].append(rules.Subscription(region=s.region, feed=s.feed, active=s.active))
+    for dr in Drill.objects.filter(owner_id__in=ids).order_by("started_at"):
+        parts["drills"][dr.owner_id].append(
+            rules.Drill(started_at=dr.started_at, finished_at=dr.finished_at, lost_device=dr.lost_device, completed=dr.completed)
+        )
+    for ar in AcceptedRisk.objects.filter(owner_id__in=ids).order_by("rule"):
+        parts["accepted_risks"][ar.owner_id].append(rules.AcceptedRisk(rule=ar.rule, reason=ar.reason, until=ar.until))
+    profiles = {p.owner_id: p for p in TradingProfile.objects.filter(owner_id__in=ids)}
+
+    return {
+        uid: rules.Inventory(
+            profile=profile_snapshot(profiles.get(uid)),
+            **{section: tuple(parts[section][uid]) for section in (
+                "devices", "recovery_methods", "api_keys", "automations", "subscriptions", "drills", "accepted_risks"
+            )},
+        )
+        for uid in ids
+    }
+
+
+def inventory_for(user) -> rules.Inventory:
+    return inventories_for([user.pk])[user.pk]
+
+
+def report_for(user, as_of: date) -> rules.Report:
+    """Score one trader on ``as_of``."""
+    return rules.evaluate(inventory_for(user), as_of, limits())
+
+
+def snapshot_history(user, *, since: date) -> list[ReadinessSnapshot]:
+    return list(ReadinessSnapshot.objects.filter(user=user, date__gte=since).order_by("date"))
