@@ -122,9 +122,19 @@ class RecoveryCodeDevice(ThrottlingMixin, Device):
     def get_throttle_factor(self) -> int:
         return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
 
+    @classmethod
+    def new_code(cls) -> str:
+        return "".join(secrets.choice(cls.ALPHABET) for _ in range(cls.CODE_LENGTH))
+
+    def add_code(self) -> str:
+        """Add one more code (issue_backup_code); returns it, to be shown once."""
+        code = self.new_code()
+        RecoveryCode.from_plain(self, code).save()
+        return format_code(code)
+
     def generate_codes(self) -> list[str]:
         """Replace every code with fresh ones; returns the plain codes, to be shown once."""
-        plain = ["".join(secrets.choice(self.ALPHABET) for _ in range(self.CODE_LENGTH)) for _ in range(self.CODE_COUNT)]
+        plain = [self.new_code() for _ in range(self.CODE_COUNT)]
         with transaction.atomic():
             self.codes.all().delete()
             RecoveryCode.objects.bulk_create(
