@@ -108,9 +108,9 @@ def _verify_with_limits(request: HttpRequest, form: CodeForm):
         record_event(action="mfa.lockout", request=request, object_label=user.username, outcome="failure")
         form.add_error("otp_token", _locked_message(until))
         return None
-    device = services.second_factor_verify(user=user, token=token)
+    throttled = services.throttled_until(user, token)
+    device = None if throttled else services.second_factor_verify(user=user, token=token)
     if device is None:
-        throttled = services.throttled_until(user, token)
         services.login_failed(request=request, username=user.username, step="code", buckets=buckets)
         if throttled:
             form.add_error("otp_token", f"Too many wrong codes in a row. Wait until {throttled:%H:%M:%S} UTC, then use a new code.")

@@ -154,6 +154,8 @@ GATECHECK_LIMITS = {
 
 OTP_TOTP_ISSUER = "Gatecheck"
 OTP_TOTP_THROTTLE_FACTOR = 1
+# Keep the accepted window at one 30-second step either side: no drift learning.
+OTP_TOTP_SYNC = False
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 LANGUAGE_CODE = "en-us"
