@@ -13,6 +13,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Desk, User, UserSession
 
+# live_server + sync Playwright run the ORM inside Playwright's event loop,
+# from fixture set-up to database teardown; no test here runs async views.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 PASSWORD = "correct horse battery staple 42"
 
 CHROMIUM_ARGS = [
@@ -28,10 +32,8 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture
 def allow_async_unsafe():
-    """live_server + sync Playwright run the ORM inside an event loop."""
+    """Kept for browser tests that name it; the variable is set for the whole run above."""
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def make_user(username: str, *, with_totp: bool = True, **extra) -> User:
