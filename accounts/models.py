@@ -56,6 +56,30 @@ class AuditEventQuerySet(models.QuerySet):
         return self.filter(models.Q(subject=user) | models.Q(actor=user))
 
 
+ACTION_LABELS = {
+    "account.created": "Account created",
+    "login.password": "Password accepted",
+    "login.success": "Signed in",
+    "login.failure": "Wrong password",
+    "login.lockout": "Sign-in blocked after too many failures",
+    "logout": "Signed out",
+    "mfa.failure": "Wrong code",
+    "mfa.lockout": "Codes blocked after too many failures",
+    "mfa.step_up": "Confirmed with a fresh code",
+    "mfa.authenticator_added": "Authenticator added",
+    "mfa.authenticator_removed": "Authenticator removed",
+    "mfa.authenticator_renamed": "Authenticator renamed",
+    "mfa.backup_codes_generated": "Backup codes generated",
+    "mfa.backup_code_used": "Backup code used",
+    "mfa.backup_code_issued": "Backup code issued by an administrator",
+    "mfa.reset": "Two-factor sign-in reset",
+    "password.changed": "Password changed",
+    "password.reset": "Password reset by e-mail link",
+    "session.ended": "Another session signed out",
+    "session.ended_others": "All other sessions signed out",
+}
+
+
 class AuditEvent(models.Model):
     """One security-relevant event. Written only through accounts.audit.record_event."""
 
@@ -93,6 +117,11 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events are append-only.")
+
+    @property
+    def label(self) -> str:
+        """Plain words for the action; inventory actions read well as they are."""
+        return ACTION_LABELS.get(self.action, self.action.replace(".", " ").replace("_", " ").capitalize())
 
 
 def _hash_code(salt: str, code: str) -> str:
@@ -193,6 +222,18 @@ class UserSession(models.Model):
 
     class Meta:
         ordering = ["-last_seen"]
+
+    @property
+    def browser(self) -> str:
+        """A short description of the user agent, e.g. 'Chrome on Linux'."""
+        ua = self.user_agent
+        name = next((n for key, n in _BROWSERS if key in ua), "Unknown browser")
+        system = next((s for key, s in _SYSTEMS if key in ua), "")
+        return f"{name} on {system}" if system else name
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
 
 
 class AuthFailure(models.Model):

@@ -101,7 +101,7 @@ def test_security_page_lists_factors_sessions_and_activity(alice_client, alice):
     html = alice_client.get("/accounts/security/").content.decode()
     assert "Phone" in html
     assert "This browser" in html
-    assert "login.failure" in html
+    assert "Wrong password" in html
 
 
 def test_adding_an_authenticator_needs_recent_mfa_and_a_valid_code(stale_mfa, alice):
