@@ -38,7 +38,23 @@ def test_anonymous_user_is_sent_to_login_with_next(client):
 def test_health_check_needs_no_login(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_check_reports_an_unreachable_database(client, monkeypatch):
+    from django.db import DatabaseError, connection
+
+    def broken_cursor(*args, **kwargs):
+        raise DatabaseError("down")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "error"
+
+
+def test_signed_in_user_visiting_login_goes_on(alice_client):
+    assert alice_client.get("/accounts/login/?next=/accounts/security/")["Location"] == "/accounts/security/"
 
 
 def test_login_with_totp_reaches_dashboard(client, alice):
