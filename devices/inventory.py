@@ -1,0 +1,734 @@
+"""The inventory file ``gatecheck.inventory/1`` (shared/INVENTORY.md).
+
+Export turns a trader's stored inventory into the document; import reads a
+document, checks all of it (every problem is reported, each with its JSON
+path, and no value is ever quoted back since it could be a secret), and
+only then replaces the stored inventory in one transaction.
+
+The format is handled section by section: each :class:`Section` knows how
+to export, check, count, delete and create its own part, so a new part of
+the inventory is one new class in :data:`SECTIONS`.
+
+Export is canonical (fixed key order, lists sorted by their natural key,
+timestamps in UTC with ``Z``), so export -> import -> export is identical.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.audit import record_event
+from checklist import rules
+from checklist.models import AcceptedRisk, Drill, Region, Subscription, TradingProfile
+from checklist.services import snapshot_refresh
+
+from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
+from .secrets import find_secret, fingerprint_problem
+
+FORMAT = "gatecheck.inventory/1"
+ACCEPTED_RISK_MAX_DAYS = 90
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+# --------------------------------------------------------------------------
+# Problems
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a document is refused, at a JSON path like ``api_keys[0].fingerprint``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or 'document'}: {self.message}"
+
+
+class InventoryInvalid(Exception):
+    """The document was refused; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _join_path(base: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{base}[{key}]"
+    return f"{base}.{key}" if base else key
+
+
+@dataclass
+class Context:
+    """What checking needs beyond one value: the day, and facts shared between sections."""
+
+    today: date
+    problems: list[Problem] = field(default_factory=list)
+    key_labels: set[str] = field(default_factory=set)
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+
+class Obj:
+    """Reads one JSON object field by field, recording problems at their paths.
+
+    Every reader returns a usable default when the value is wrong, so checking
+    carries on and reports every problem in one pass.
+    """
+
+    def __init__(self, value: Any, path: str, ctx: Context, *, required: Iterable[str], optional: Iterable[str] = ()):
+        self.path = path
+        self.ctx = ctx
+        self.ok = isinstance(value, dict)
+        self.value = value if self.ok else {}
+        if not self.ok:
+            ctx.add(path, "must be an object")
+            return
+        required, optional = tuple(required), tuple(optional)
+        for key in required:
+            if key not in self.value:
+                ctx.add(_join_path(path, key), "is required")
+        for key in self.value:
+            if key not in required and key not in optional:
+                ctx.add(_join_path(path, key), "is not a known field")
+
+    def at(self, key: str) -> str:
+        return _join_path(self.path, key)
+
+    def has(self, key: str) -> bool:
+        return key in self.value
+
+    def string(self, key: str, *, max_length: int, allow_empty: bool = False, free_text: bool = True) -> str:
+        value = self.value.get(key, "")
+        if key not in self.value:
+            return ""
+        if not isinstance(value, str):
+            self.ctx.add(self.at(key), "must be a string")
+            return ""
+        if not value.strip() and not allow_empty:
+            self.ctx.add(self.at(key), "must not be empty")
+        elif len(value) > max_length:
+            self.ctx.add(self.at(key), f"is longer than {max_length} characters")
+        elif free_text and find_secret(value):
+            self.ctx.add(self.at(key), "looks like a secret; Gatecheck never stores secrets")
+        return value
+
+    def boolean(self, key: str, default: bool = False) -> bool:
+        if key not in self.value:
+            return default
+        value = self.value[key]
+        if not isinstance(value, bool):
+            self.ctx.add(self.at(key), "must be true or false")
+            return default
+        return value
+
+    def choice(self, key: str, allowed: Iterable[str], *, nullable: bool = False) -> str | None:
+        allowed = tuple(allowed)
+        if key not in self.value:
+            return None
+        value = self.value[key]
+        if value is None and nullable:
+            return None
+        if not isinstance(value, str) or value not in allowed:
+            expected = ", ".join(allowed) + (", or null" if nullable else "")
+            self.ctx.add(self.at(key), f"unknown value; expected one of {expected}")
+            return None
+        return value
+
+    def choices(self, key: str, allowed: Iterable[str]) -> list[str]:
+        allowed = tuple(allowed)
+        if key not in self.value:
+            return []
+        value = self.value[key]
+        if not isinstance(value, list):
+            self.ctx.add(self.at(key), "must be a list")
+            return []
+        seen: list[str] = []
+        for index, item in enumerate(value):
+            path = _join_path(self.at(key), index)
+            if not isinstance(item, str) or item not in allowed:
+                self.ctx.add(path, f"unknown value; expected one of {', '.join(allowed)}")
+            elif item in seen:
+                self.ctx.add(path, "is listed twice")
+            else:
+                seen.append(item)
+        return seen
+
+    def day(self, key: str, *, nullable: bool = False) -> date | None:
+        if key not in self.value:
+            return None
+        value = self.value[key]
+        if value is None and nullable:
+            return None
+        if isinstance(value, str) and _DATE.match(value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.ctx.add(self.at(key), "must be a date YYYY-MM-DD" + (" or null" if nullable else ""))
+        return None
+
+    def moment(self, key: str, *, nullable: bool = False) -> datetime | None:
+        if key not in self.value:
+            return None
+        value = self.value[key]
+        if value is None and nullable:
+            return None
+        if isinstance(value, str) and _TIMESTAMP.match(value):
+            try:
+                return datetime.fromisoformat(value).astimezone(UTC)
+            except ValueError:
+                pass
+        self.ctx.add(self.at(key), "must be an ISO 8601 timestamp with a zone, e.g. 2026-11-01T09:00:00Z" + (", or null" if nullable else ""))
+        return None
+
+
+def _items(document: dict, key: str, ctx: Context) -> list[tuple[str, Any]]:
+    """The elements of a top-level list, each with its path."""
+    value = document.get(key)
+    if key not in document:
+        return []
+    if not isinstance(value, list):
+        ctx.add(key, "must be a list")
+        return []
+    return [(_join_path(key, index), item) for index, item in enumerate(value)]
+
+
+def _unique(rows: list[tuple[str, Any]], key: Callable[[Any], Any], field_name: str, ctx: Context, what: str) -> None:
+    first: dict[Any, str] = {}
+    for path, row in rows:
+        value = key(row)
+        if value in (None, ""):
+            continue
+        if value in first:
+            ctx.add(_join_path(path, field_name), f"duplicate {what}; also used by {first[value]}")
+        else:
+            first[value] = path
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _moment(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _max_length(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+# --------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------
+
+
+class Section:
+    """One top-level part of the document."""
+
+    key: str = ""
+
+    def export(self, user) -> Any:
+        raise NotImplementedError
+
+    def check(self, document: dict, ctx: Context) -> Any:
+        """Check the section and return its rows, ready to create."""
+        raise NotImplementedError
+
+    def count_current(self, user) -> int:
+        raise NotImplementedError
+
+    def count(self, cleaned: Any) -> int:
+        return len(cleaned)
+
+    def delete(self, user) -> None:
+        raise NotImplementedError
+
+    def create(self, user, cleaned: Any, created: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class ListSection(Section):
+    """A list of rows of one owned model."""
+
+    model: Any = None
+
+    def queryset(self, user):
+        return self.model.objects.for_owner(user)
+
+    def sort_key(self, row) -> tuple:
+        raise NotImplementedError
+
+    def row(self, instance) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def export(self, user) -> list[dict[str, Any]]:
+        # Sorted in Python, with the id last, so the order does not depend on
+        # the database's collation and ties keep their creation order.
+        rows = sorted(self.queryset(user), key=lambda r: (*self.sort_key(r), r.pk))
+        return [self.row(r) for r in rows]
+
+    def count_current(self, user) -> int:
+        return self.queryset(user).count()
+
+    def delete(self, user) -> None:
+        self.queryset(user).delete()
+
+    def create(self, user, cleaned: list[dict[str, Any]], created: dict[str, Any]) -> None:
+        objects = self.model.objects.bulk_create([self.model(owner=user, **row) for row in cleaned])
+        created[self.key] = objects
+
+
+class ProfileSection(Section):
+    key = "profile"
+    TASK_FIELDS = {task: f"plan_{task}" for task in rules.TASKS}
+
+    def export(self, user) -> dict[str, Any]:
+        profile = TradingProfile.objects.for_owner(user).first() or TradingProfile(owner=user)
+        return {
+            "broker": profile.broker,
+            "broker_mfa": profile.broker_mfa,
+            "regions_traded": list(profile.regions_traded),
+            "interface_plan": {task: getattr(profile, name) for task, name in self.TASK_FIELDS.items()},
+        }
+
+    def check(self, document: dict, ctx: Context) -> dict[str, Any]:
+        if self.key not in document:
+            return {}
+        obj = Obj(document.get("profile"), "profile", ctx, required=("broker", "broker_mfa", "regions_traded"), optional=("interface_plan",))
+        cleaned: dict[str, Any] = {
+            "broker": obj.string("broker", max_length=_max_length(TradingProfile, "broker")),
+            "broker_mfa": obj.choice("broker_mfa", TradingProfile.BrokerMfa.values, nullable=True),
+            "regions_traded": obj.choices("regions_traded", Region.values),
+        }
+        plan = Obj(obj.value.get("interface_plan", {}), obj.at("interface_plan"), ctx, required=(), optional=rules.TASKS)
+        for task, name in self.TASK_FIELDS.items():
+            cleaned[name] = plan.choice(task, Platform.values, nullable=True)
+        return cleaned
+
+    def count_current(self, user) -> int:
+        return 1
+
+    def count(self, cleaned) -> int:
+        return 1
+
+    def delete(self, user) -> None:
+        # The profile is updated in place: fields outside the format (the
+        # support contact on the recovery card) are kept.
+        return None
+
+    def create(self, user, cleaned: dict[str, Any], created: dict[str, Any]) -> None:
+        TradingProfile.objects.update_or_create(owner=user, defaults=cleaned)
+
+
+class DeviceSection(ListSection):
+    key = "devices"
+    model = TrustedDevice
+
+    def sort_key(self, row) -> tuple:
+        return (row.name,)
+
+    def row(self, d: TrustedDevice) -> dict[str, Any]:
+        return {
+            "name": d.name,
+            "kind": d.kind,
+            "platforms": list(d.platforms),
+            "validated_on": _day(d.validated_on),
+            "status": d.status,
+            "browser_saved_password": d.browser_saved_password,
+        }
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=("name", "kind", "platforms", "validated_on", "status", "browser_saved_password"))
+            cleaned.append({
+                "name": obj.string("name", max_length=_max_length(TrustedDevice, "name")),
+                "kind": obj.choice("kind", TrustedDevice.Kind.values),
+                "platforms": obj.choices("platforms", Platform.values),
+                "validated_on": obj.day("validated_on", nullable=True),
+                "status": obj.choice("status", TrustedDevice.Status.values),
+                "browser_saved_password": obj.boolean("browser_saved_password"),
+            })
+        _unique(items, lambda i: i.get("name") if isinstance(i, dict) else None, "name", ctx, "name")
+        return cleaned
+
+
+class RecoverySection(ListSection):
+    key = "recovery_methods"
+    model = RecoveryMethod
+    KIND_ORDER = {kind: index for index, kind in enumerate(RecoveryMethod.Kind.values)}
+
+    def sort_key(self, row) -> tuple:
+        return (self.KIND_ORDER.get(row.kind, 99), row.label)
+
+    def row(self, m: RecoveryMethod) -> dict[str, Any]:
+        return {"kind": m.kind, "label": m.label, "last_verified_on": _day(m.last_verified_on)}
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=("kind", "label", "last_verified_on"))
+            cleaned.append({
+                "kind": obj.choice("kind", RecoveryMethod.Kind.values),
+                "label": obj.string("label", max_length=_max_length(RecoveryMethod, "label")),
+                "last_verified_on": obj.day("last_verified_on", nullable=True),
+            })
+        _unique(items, lambda i: i.get("label") if isinstance(i, dict) else None, "label", ctx, "label")
+        return cleaned
+
+
+class ApiKeySection(ListSection):
+    key = "api_keys"
+    model = ApiKey
+
+    def sort_key(self, row) -> tuple:
+        return (row.label,)
+
+    def row(self, k: ApiKey) -> dict[str, Any]:
+        return {
+            "label": k.label,
+            "scopes": list(k.scopes),
+            "service_account": k.service_account,
+            "created_on": _day(k.created_on),
+            "last_rotated_on": _day(k.last_rotated_on),
+            "expires_on": _day(k.expires_on),
+            "status": k.status,
+            "fingerprint": k.fingerprint,
+            "ip_restricted": k.ip_restricted,
+        }
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        required = ("label", "scopes", "service_account", "created_on", "last_rotated_on", "expires_on", "status", "fingerprint")
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=required, optional=("ip_restricted",))
+            fingerprint = obj.value.get("fingerprint", "")
+            if obj.has("fingerprint"):
+                if not isinstance(fingerprint, str):
+                    ctx.add(obj.at("fingerprint"), "must be a string")
+                    fingerprint = ""
+                elif problem := fingerprint_problem(fingerprint):
+                    ctx.add(obj.at("fingerprint"), problem)
+                    fingerprint = ""
+            row = {
+                "label": obj.string("label", max_length=_max_length(ApiKey, "label")),
+                "scopes": obj.choices("scopes", ApiKey.Scope.values),
+                "service_account": obj.boolean("service_account"),
+                "created_on": obj.day("created_on"),
+                "last_rotated_on": obj.day("last_rotated_on", nullable=True),
+                "expires_on": obj.day("expires_on", nullable=True),
+                "status": obj.choice("status", ApiKey.Status.values),
+                "fingerprint": fingerprint,
+                "ip_restricted": obj.boolean("ip_restricted"),
+            }
+            if isinstance(row["label"], str) and row["label"]:
+                ctx.key_labels.add(row["label"])
+            cleaned.append(row)
+        _unique(items, lambda i: i.get("label") if isinstance(i, dict) else None, "label", ctx, "label")
+        return cleaned
+
+
+class AutomationSection(ListSection):
+    key = "automations"
+    model = Automation
+
+    def queryset(self, user):
+        return super().queryset(user).select_related("api_key")
+
+    def sort_key(self, row) -> tuple:
+        return (row.name,)
+
+    def row(self, a: Automation) -> dict[str, Any]:
+        return {
+            "name": a.name,
+            "api_key": a.api_key.label if a.api_key_id else None,
+            "token_refresh": a.token_refresh,
+            "fallback_contact": a.fallback_contact,
+            "on_auth_failure": a.on_auth_failure,
+            "status": a.status,
+        }
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=("name", "api_key", "token_refresh", "fallback_contact", "on_auth_failure", "status"))
+            key_label = obj.value.get("api_key")
+            if obj.has("api_key") and key_label is not None:
+                if not isinstance(key_label, str):
+                    ctx.add(obj.at("api_key"), "must be a key label or null")
+                    key_label = None
+                elif key_label not in ctx.key_labels:
+                    ctx.add(obj.at("api_key"), "names no key in api_keys (use a key's label, or null for the human login)")
+                    key_label = None
+            cleaned.append({
+                "name": obj.string("name", max_length=_max_length(Automation, "name")),
+                "api_key": key_label,
+                "token_refresh": obj.boolean("token_refresh"),
+                "fallback_contact": obj.string("fallback_contact", max_length=_max_length(Automation, "fallback_contact"), allow_empty=True),
+                "on_auth_failure": obj.choice("on_auth_failure", Automation.OnAuthFailure.values),
+                "status": obj.choice("status", Automation.Status.values),
+            })
+        _unique(items, lambda i: i.get("name") if isinstance(i, dict) else None, "name", ctx, "name")
+        return cleaned
+
+    def create(self, user, cleaned: list[dict[str, Any]], created: dict[str, Any]) -> None:
+        keys = {key.label: key for key in created.get("api_keys", [])}
+        rows = [{**row, "api_key": keys[row["api_key"]] if row["api_key"] else None} for row in cleaned]
+        super().create(user, rows, created)
+
+
+class SubscriptionSection(ListSection):
+    key = "subscriptions"
+    model = Subscription
+    REGION_ORDER = {region: index for index, region in enumerate(Region.values)}
+
+    def sort_key(self, row) -> tuple:
+        return (self.REGION_ORDER.get(row.region, 99), row.feed)
+
+    def row(self, s: Subscription) -> dict[str, Any]:
+        return {"region": s.region, "feed": s.feed, "active": s.active}
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=("region", "feed", "active"))
+            cleaned.append({
+                "region": obj.choice("region", Region.values),
+                "feed": obj.string("feed", max_length=_max_length(Subscription, "feed")),
+                "active": obj.boolean("active"),
+            })
+        _unique(items, lambda i: i.get("feed") if isinstance(i, dict) else None, "feed", ctx, "feed")
+        return cleaned
+
+
+class DrillSection(ListSection):
+    key = "drills"
+    model = Drill
+
+    def sort_key(self, row) -> tuple:
+        return (row.started_at,)
+
+    def row(self, d: Drill) -> dict[str, Any]:
+        return {
+            "started_at": _moment(d.started_at),
+            "finished_at": _moment(d.finished_at),
+            "lost_device": d.lost_device,
+            "completed": d.completed,
+        }
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=("started_at", "finished_at", "lost_device", "completed"))
+            row = {
+                "started_at": obj.moment("started_at"),
+                "finished_at": obj.moment("finished_at", nullable=True),
+                "lost_device": obj.string("lost_device", max_length=_max_length(Drill, "lost_device")),
+                "completed": obj.boolean("completed"),
+            }
+            if row["completed"] and obj.has("finished_at") and obj.value.get("finished_at") is None:
+                ctx.add(obj.at("finished_at"), "is required for a completed drill")
+            elif not row["completed"] and row["finished_at"] is not None:
+                ctx.add(obj.at("finished_at"), "must be null for a drill that was not completed")
+            if row["started_at"] and row["finished_at"] and row["finished_at"] < row["started_at"]:
+                ctx.add(obj.at("finished_at"), "is before started_at")
+            cleaned.append(row)
+        return cleaned
+
+    def create(self, user, cleaned: list[dict[str, Any]], created: dict[str, Any]) -> None:
+        # The file cannot say whether an unfinished drill is still running; an
+        # imported one is taken as abandoned, so no stale timer keeps running.
+        now = timezone.now()
+        rows = [
+            {**row, "abandoned_at": None if row["completed"] else max(now, row["started_at"])}
+            for row in cleaned
+        ]
+        super().create(user, rows, created)
+
+
+class AcceptedRiskSection(ListSection):
+    key = "accepted_risks"
+    model = AcceptedRisk
+    RULE_IDS = tuple(rule.id for rule in rules.CATALOG)
+    RULE_ORDER = {rule_id: index for index, rule_id in enumerate(RULE_IDS)}
+
+    def sort_key(self, row) -> tuple:
+        return (self.RULE_ORDER.get(row.rule, 99), row.rule)
+
+    def row(self, r: AcceptedRisk) -> dict[str, Any]:
+        return {"rule": r.rule, "reason": r.reason, "until": _day(r.until)}
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        latest = ctx.today + timedelta(days=ACCEPTED_RISK_MAX_DAYS)
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=("rule", "reason", "until"))
+            row = {
+                "rule": obj.choice("rule", self.RULE_IDS),
+                "reason": obj.string("reason", max_length=_max_length(AcceptedRisk, "reason")),
+                "until": obj.day("until"),
+            }
+            if row["until"] and row["until"] > latest:
+                ctx.add(obj.at("until"), f"is more than {ACCEPTED_RISK_MAX_DAYS} days away (latest allowed today: {latest.isoformat()})")
+            cleaned.append(row)
+        _unique(items, lambda i: i.get("rule") if isinstance(i, dict) else None, "rule", ctx, "rule")
+        return cleaned
+
+
+# Creation order: keys before the automations that name them. Deletion runs
+# in reverse, so automations go before the keys they protect.
+SECTIONS: tuple[Section, ...] = (
+    ProfileSection(),
+    DeviceSection(),
+    RecoverySection(),
+    ApiKeySection(),
+    AutomationSection(),
+    SubscriptionSection(),
+    DrillSection(),
+    AcceptedRiskSection(),
+)
+SECTION_TITLES = {
+    "profile": "Trading profile",
+    "devices": "Trusted devices",
+    "recovery_methods": "Recovery methods",
+    "api_keys": "API keys",
+    "automations": "Automations",
+    "subscriptions": "Market data subscriptions",
+    "drills": "Device-loss drills",
+    "accepted_risks": "Accepted risks",
+}
+
+
+# --------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------
+
+
+def export_inventory(user) -> dict[str, Any]:
+    """The user's whole inventory as a ``gatecheck.inventory/1`` document."""
+    document: dict[str, Any] = {"format": FORMAT}
+    for section in SECTIONS:
+        document[section.key] = section.export(user)
+    return document
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """The one text form of a document, for downloads and the command line."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            # Name the key only when it looks like a field name: never echo content.
+            name = f"'{key}'" if re.fullmatch(r"[a-z_]{1,30}", key) else "a key"
+            raise ValueError(f"{name} appears twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def parse(text: str | bytes) -> Any:
+    """Decode and parse a document; raises InventoryInvalid when it is not JSON."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InventoryInvalid([Problem("", "is not UTF-8 text")])
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+    except json.JSONDecodeError as error:
+        # The decoder's message names a position, never the content.
+        raise InventoryInvalid([Problem("", f"is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}")])
+    except ValueError as error:
+        raise InventoryInvalid([Problem("", f"is not valid JSON: {error}")])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked document, ready to replace a trader's inventory."""
+
+    cleaned: dict[str, Any]
+
+    def counts(self) -> dict[str, int]:
+        return {section.key: section.count(self.cleaned[section.key]) for section in SECTIONS}
+
+
+def check(document: Any, *, today: date | None = None) -> Plan:
+    """Check a parsed document completely; raises InventoryInvalid listing every problem."""
+    ctx = Context(today=today or timezone.localdate())
+    if not isinstance(document, dict):
+        raise InventoryInvalid([Problem("", "must be a JSON object")])
+    if document.get("format") != FORMAT:
+        ctx.add("format", f"must be \"{FORMAT}\"")
+    known = {"format", *(section.key for section in SECTIONS)}
+    for key in document:
+        if key not in known:
+            ctx.add(key, "is not a known section")
+    for section in SECTIONS:
+        if section.key not in document:
+            ctx.add(section.key, "is required (use an empty list when there is nothing to list)" if section.key != "profile" else "is required")
+    cleaned = {section.key: section.check(document, ctx) for section in SECTIONS}
+    if ctx.problems:
+        raise InventoryInvalid(ctx.problems)
+    return Plan(cleaned)
+
+
+def load(text: str | bytes, *, today: date | None = None) -> Plan:
+    """Parse and check a document's text."""
+    return check(parse(text), today=today)
+
+
+def current_counts(user) -> dict[str, int]:
+    return {section.key: section.count_current(user) for section in SECTIONS}
+
+
+def replace_inventory(*, user, plan: Plan, request: HttpRequest | None = None, source: str = "file") -> dict[str, int]:
+    """Replace the user's whole inventory with a checked plan, in one transaction.
+
+    Audited as ``inventory.imported`` with the counts per section.
+    """
+    with transaction.atomic():
+        for section in reversed(SECTIONS):
+            section.delete(user)
+        created: dict[str, Any] = {}
+        for section in SECTIONS:
+            section.create(user, plan.cleaned[section.key], created)
+        counts = plan.counts()
+        record_event(
+            action="inventory.imported",
+            request=request,
+            actor=request.user if request is not None else None,
+            subject=user,
+            object_label=f"{source}",
+            details={"counts": counts},
+        )
+        snapshot_refresh(user)
+    return counts

@@ -1,0 +1,443 @@
+"""Pages for the credential inventory: devices, recovery methods, API keys,
+automations, and the inventory file.
+
+Views bind a form or look an object up through ``for_owner`` (another
+trader's id is a 404, for GET and POST alike), call one service, then
+redirect or render. One-click actions are POST forms; on GET the same URL
+shows a confirmation page, which is also where a step-up code sends the
+trader back to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET
+
+from accounts.audit import record_event
+from accounts.decorators import recent_mfa_required
+
+from . import services
+from .forms import ApiKeyForm, AutomationForm, InventoryUploadForm, RecoveryMethodForm, TrustedDeviceForm
+from .inventory import SECTION_TITLES, SECTIONS, InventoryInvalid, current_counts, dumps, export_inventory, load, replace_inventory
+from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+
+PENDING_IMPORT = "devices.pending_import"
+
+
+# --- Shared shapes ----------------------------------------------------------
+
+
+def _form_page(
+    request: HttpRequest,
+    form,
+    *,
+    save: Callable[[dict[str, Any]], Any],
+    done: Callable[[Any], str],
+    list_url: str,
+    title: str,
+    intro: str = "",
+    button: str = "Save",
+) -> HttpResponse:
+    if request.method == "POST" and form.is_valid():
+        result = save(form.cleaned_data)
+        messages.success(request, done(result))
+        return redirect(list_url)
+    return render(request, "devices/form.html", {"form": form, "title": title, "intro": intro, "button": button, "cancel_url": reverse(list_url)})
+
+
+def _action_page(
+    request: HttpRequest,
+    *,
+    run: Callable[[], Any],
+    title: str,
+    body: str,
+    button: str,
+    done: str,
+    list_url: str,
+    danger: bool = False,
+    done_level: int = messages.SUCCESS,
+) -> HttpResponse:
+    """A one-click action: POST does it; GET (a direct visit, or the return
+    from a step-up code) asks for confirmation first."""
+    if request.method != "POST":
+        context = {"title": title, "body": body, "button": button, "danger": danger, "cancel_url": reverse(list_url)}
+        return render(request, "devices/confirm.html", context)
+    run()
+    messages.add_message(request, done_level, done)
+    return redirect(list_url)
+
+
+def _owned(model: type[Model], request: HttpRequest, pk: int) -> Any:
+    """The signed-in trader's object, or 404 (another trader's id included)."""
+    return get_object_or_404(model.objects.for_owner(request.user), pk=pk)
+
+
+# --- Trusted devices --------------------------------------------------------
+
+
+def device_list(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    devices = list(TrustedDevice.objects.for_owner(request.user).order_by("name", "pk"))
+    rows = [(device, device.warnings(today)) for device in devices]
+    return render(request, "devices/device_list.html", {"rows": rows, "today": today})
+
+
+@sensitive_post_parameters()
+def device_add(request: HttpRequest) -> HttpResponse:
+    form = TrustedDeviceForm(request.POST or None, owner=request.user)
+    return _form_page(
+        request, form,
+        save=lambda data: services.device_create(request=request, data=data),
+        done=lambda device: f"Device '{device.name}' added.",
+        list_url="devices:device_list", title="Add a trusted device",
+        intro="A machine or phone you sign in to your broker from. Validate it at the broker before you need it.",
+        button="Add device",
+    )
+
+
+@sensitive_post_parameters()
+def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    device = _owned(TrustedDevice, request, pk)
+    name = device.name
+    form = TrustedDeviceForm(request.POST or None, instance=device, owner=request.user)
+    return _form_page(
+        request, form,
+        save=lambda data: services.device_update(request=request, device=device, data=data),
+        done=lambda _: f"Device '{device.name}' saved.",
+        list_url="devices:device_list", title=f"Edit “{name}”",
+    )
+
+
+@recent_mfa_required
+def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    device = _owned(TrustedDevice, request, pk)
+    return _action_page(
+        request, run=lambda: services.device_delete(request=request, device=device),
+        title=f"Delete “{device.name}”",
+        body="The device leaves your inventory. If you lost it, report it lost instead, so that your readiness shows it until it is revoked at the broker.",
+        button="Delete device", done=f"Device '{device.name}' deleted.", list_url="devices:device_list", danger=True,
+    )
+
+
+@recent_mfa_required
+def device_report_lost(request: HttpRequest, pk: int) -> HttpResponse:
+    device = _owned(TrustedDevice, request, pk)
+    return _action_page(
+        request, run=lambda: services.device_report_lost(request=request, device=device),
+        title=f"Report “{device.name}” lost",
+        body="It is marked lost at once. Then revoke it at your broker from another trusted device.",
+        button="Report lost",
+        done=(
+            f"'{device.name}' is marked lost. Revoke it at your broker now: from another trusted device, remove it from "
+            "the broker's trusted devices (IBKR: Client Portal, Settings, Secure Login System), change your password if it "
+            "was unlocked, then mark it revoked here."
+        ),
+        done_level=messages.WARNING, list_url="devices:device_list", danger=True,
+    )
+
+
+def device_mark_revoked(request: HttpRequest, pk: int) -> HttpResponse:
+    device = _owned(TrustedDevice, request, pk)
+    return _action_page(
+        request, run=lambda: services.device_mark_revoked(request=request, device=device),
+        title=f"Mark “{device.name}” revoked",
+        body="Do this once the broker no longer accepts the device.",
+        button="Mark revoked", done=f"'{device.name}' is marked revoked.", list_url="devices:device_list",
+    )
+
+
+def device_mark_validated(request: HttpRequest, pk: int) -> HttpResponse:
+    device = _owned(TrustedDevice, request, pk)
+    return _action_page(
+        request, run=lambda: services.device_mark_validated(request=request, device=device),
+        title=f"“{device.name}” validated today",
+        body="Records that the broker accepted this device today; it counts as an active, trusted device again.",
+        button="Validated today", done=f"'{device.name}' validated today.", list_url="devices:device_list",
+    )
+
+
+# --- Recovery methods -------------------------------------------------------
+
+
+def recovery_list(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    methods = list(RecoveryMethod.objects.for_owner(request.user).order_by("kind", "label", "pk"))
+    rows = [(method, method.warnings(today)) for method in methods]
+    kinds = {method.kind for method in methods}
+    missing = [label for kind, label in ((RecoveryMethod.Kind.PHONE, "a phone"), (RecoveryMethod.Kind.EMAIL, "an e-mail address")) if kind not in kinds]
+    has_backup = bool(kinds - {RecoveryMethod.Kind.PHONE, RecoveryMethod.Kind.EMAIL})
+    return render(request, "devices/recovery_list.html", {"rows": rows, "missing": missing, "has_backup": has_backup})
+
+
+@sensitive_post_parameters()
+def recovery_add(request: HttpRequest) -> HttpResponse:
+    form = RecoveryMethodForm(request.POST or None, owner=request.user)
+    return _form_page(
+        request, form,
+        save=lambda data: services.recovery_create(request=request, data=data),
+        done=lambda method: f"Recovery method '{method.masked_label}' added.",
+        list_url="devices:recovery_list", title="Add a recovery method",
+        intro="How you get back in when a device is lost: your phone, a backup e-mail, and a backup factor.",
+        button="Add method",
+    )
+
+
+@sensitive_post_parameters()
+def recovery_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    method = _owned(RecoveryMethod, request, pk)
+    # The owner's own edit form is the one place the label shows unmasked.
+    form = RecoveryMethodForm(request.POST or None, instance=method, owner=request.user)
+    return _form_page(
+        request, form,
+        save=lambda data: services.recovery_update(request=request, method=method, data=data),
+        done=lambda _: f"Recovery method '{method.masked_label}' saved.",
+        list_url="devices:recovery_list", title="Edit recovery method",
+    )
+
+
+@recent_mfa_required
+def recovery_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    method = _owned(RecoveryMethod, request, pk)
+    return _action_page(
+        request, run=lambda: services.recovery_delete(request=request, method=method),
+        title=f"Delete “{method.masked_label}”",
+        body="The method leaves your inventory. Delete it only once it is also removed at the broker.",
+        button="Delete method", done=f"Recovery method '{method.masked_label}' deleted.", list_url="devices:recovery_list", danger=True,
+    )
+
+
+def recovery_mark_verified(request: HttpRequest, pk: int) -> HttpResponse:
+    method = _owned(RecoveryMethod, request, pk)
+    return _action_page(
+        request, run=lambda: services.recovery_mark_verified(request=request, method=method),
+        title=f"“{method.masked_label}” verified today",
+        body="Records that you checked today that this method still reaches you.",
+        button="Verified today", done=f"'{method.masked_label}' verified today.", list_url="devices:recovery_list",
+    )
+
+
+# --- API keys ---------------------------------------------------------------
+
+
+def key_list(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    keys = list(ApiKey.objects.for_owner(request.user).prefetch_related("automations").order_by("label", "pk"))
+    rows = [(key, key.warnings(today)) for key in keys]
+    return render(request, "devices/key_list.html", {"rows": rows, "today": today})
+
+
+@recent_mfa_required
+@sensitive_post_parameters()
+def key_add(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST or None, owner=request.user)
+    return _form_page(
+        request, form,
+        save=lambda data: services.key_create(request=request, data=data),
+        done=lambda key: f"API key '{key.label}' added.",
+        list_url="devices:key_list", title="Add an API key",
+        intro="Describe the key: its scopes, dates and last 4 characters. Never paste the key or its secret.",
+        button="Add key",
+    )
+
+
+@recent_mfa_required
+@sensitive_post_parameters()
+def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    # Step-up protected as a whole because it edits the key's scopes.
+    key = _owned(ApiKey, request, pk)
+    label = key.label
+    form = ApiKeyForm(request.POST or None, instance=key, owner=request.user)
+    return _form_page(
+        request, form,
+        save=lambda data: services.key_update(request=request, key=key, data=data),
+        done=lambda _: f"API key '{key.label}' saved.",
+        list_url="devices:key_list", title=f"Edit “{label}”",
+    )
+
+
+@recent_mfa_required
+def key_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    key = _owned(ApiKey, request, pk)
+    if request.method == "POST":
+        try:
+            services.key_delete(request=request, key=key)
+        except services.InUse as in_use:
+            messages.error(request, f"'{key.label}' is used by {', '.join(in_use.users)}. Point them at another key (or delete them) first.")
+            return redirect("devices:key_list")
+        messages.success(request, f"API key '{key.label}' deleted.")
+        return redirect("devices:key_list")
+    return _action_page(
+        request, run=lambda: None, title=f"Delete “{key.label}”",
+        body="The key record leaves your inventory. To stop a key working, revoke it at the broker and mark it revoked instead.",
+        button="Delete key", done="", list_url="devices:key_list", danger=True,
+    )
+
+
+def key_mark_rotated(request: HttpRequest, pk: int) -> HttpResponse:
+    key = _owned(ApiKey, request, pk)
+    return _action_page(
+        request, run=lambda: services.key_mark_rotated(request=request, key=key),
+        title=f"“{key.label}” rotated today",
+        body="Records that you replaced this key's secret at the broker today. Update its last 4 characters and expiry if they changed.",
+        button="Rotated today", done=f"'{key.label}' rotated today.", list_url="devices:key_list",
+    )
+
+
+@recent_mfa_required
+def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    key = _owned(ApiKey, request, pk)
+    return _action_page(
+        request, run=lambda: services.key_revoke(request=request, key=key),
+        title=f"Revoke “{key.label}”",
+        body="Records that the key no longer works. Revoke it at the broker too; automations using it stop.",
+        button="Mark revoked", done=f"'{key.label}' is marked revoked. Make sure it is revoked at the broker too.",
+        list_url="devices:key_list", danger=True,
+    )
+
+
+# --- Automations ------------------------------------------------------------
+
+
+def automation_list(request: HttpRequest) -> HttpResponse:
+    automations = list(Automation.objects.for_owner(request.user).select_related("api_key").order_by("name", "pk"))
+    rows = [(automation, automation.warnings()) for automation in automations]
+    return render(request, "devices/automation_list.html", {"rows": rows})
+
+
+@sensitive_post_parameters()
+def automation_add(request: HttpRequest) -> HttpResponse:
+    form = AutomationForm(request.POST or None, owner=request.user)
+    return _form_page(
+        request, form,
+        save=lambda data: services.automation_create(request=request, data=data),
+        done=lambda automation: f"Automation '{automation.name}' added.",
+        list_url="devices:automation_list", title="Add an automation",
+        intro="A strategy or bot that trades on its own. Give it its own key, token refresh, and a plan for failed logins.",
+        button="Add automation",
+    )
+
+
+@sensitive_post_parameters()
+def automation_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    automation = _owned(Automation, request, pk)
+    name = automation.name
+    form = AutomationForm(request.POST or None, instance=automation, owner=request.user)
+    return _form_page(
+        request, form,
+        save=lambda data: services.automation_update(request=request, automation=automation, data=data),
+        done=lambda _: f"Automation '{automation.name}' saved.",
+        list_url="devices:automation_list", title=f"Edit “{name}”",
+    )
+
+
+@recent_mfa_required
+def automation_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    automation = _owned(Automation, request, pk)
+    return _action_page(
+        request, run=lambda: services.automation_delete(request=request, automation=automation),
+        title=f"Delete “{automation.name}”", body="The automation leaves your inventory. Pause it instead if it only stopped for a while.",
+        button="Delete automation", done=f"Automation '{automation.name}' deleted.", list_url="devices:automation_list", danger=True,
+    )
+
+
+def automation_pause(request: HttpRequest, pk: int) -> HttpResponse:
+    automation = _owned(Automation, request, pk)
+    return _action_page(
+        request, run=lambda: services.automation_pause(request=request, automation=automation),
+        title=f"Pause “{automation.name}”", body="A paused automation is left out of your readiness score.",
+        button="Pause", done=f"'{automation.name}' paused.", list_url="devices:automation_list",
+    )
+
+
+def automation_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    automation = _owned(Automation, request, pk)
+    return _action_page(
+        request, run=lambda: services.automation_resume(request=request, automation=automation),
+        title=f"Resume “{automation.name}”", body="It counts in your readiness score again.",
+        button="Resume", done=f"'{automation.name}' resumed.", list_url="devices:automation_list",
+    )
+
+
+# --- Inventory file ---------------------------------------------------------
+
+
+@require_GET
+@never_cache
+def inventory_export(request: HttpRequest) -> HttpResponse:
+    document = export_inventory(request.user)
+    record_event(action="inventory.exported", request=request, object_label="download")
+    filename = f"gatecheck-inventory-{request.user.get_username()}-{timezone.localdate():%Y-%m-%d}.json"
+    response = HttpResponse(dumps(document), content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@sensitive_post_parameters()
+@never_cache
+def inventory_import(request: HttpRequest) -> HttpResponse:
+    """Upload and check a file. A valid one waits in the (database-backed)
+    session for the preview and confirm step; an invalid one is refused with
+    every problem listed, and nothing changes."""
+    form = InventoryUploadForm(request.POST or None, request.FILES or None)
+    problems = []
+    if request.method == "POST" and form.is_valid():
+        raw = form.cleaned_data["file"].read()
+        try:
+            load(raw)
+        except InventoryInvalid as invalid:
+            problems = invalid.problems
+        else:
+            request.session[PENDING_IMPORT] = raw.decode("utf-8-sig")
+            return redirect("devices:inventory_import_confirm")
+    return render(request, "devices/inventory_import.html", {"form": form, "problems": problems, "sections": SECTION_TITLES})
+
+
+@recent_mfa_required
+@never_cache
+def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
+    """Preview (GET) and replace (POST, with a fresh second factor)."""
+    text = request.session.get(PENDING_IMPORT)
+    if text is None:
+        messages.info(request, "Choose an inventory file to import first.")
+        return redirect("devices:inventory_import")
+    if request.method == "POST" and request.POST.get("action") == "cancel":
+        request.session.pop(PENDING_IMPORT, None)
+        messages.info(request, "Import cancelled; nothing changed.")
+        return redirect("devices:inventory_import")
+    try:
+        # Checked again: the day may have changed since the upload (accepted risks).
+        plan = load(text)
+    except InventoryInvalid as invalid:
+        request.session.pop(PENDING_IMPORT, None)
+        form = InventoryUploadForm()
+        return render(request, "devices/inventory_import.html", {"form": form, "problems": invalid.problems, "sections": SECTION_TITLES})
+    if request.method == "POST":
+        if request.POST.get("digest") != _digest(text):
+            # Another tab uploaded a different file since this preview was shown.
+            messages.error(request, "The file waiting to be imported changed. Check this preview again.")
+            return redirect("devices:inventory_import_confirm")
+        replace_inventory(user=request.user, plan=plan, request=request, source="upload")
+        request.session.pop(PENDING_IMPORT, None)
+        messages.success(request, "Your inventory was replaced with the imported file.")
+        return redirect("devices:device_list")
+    current, new = current_counts(request.user), plan.counts()
+    rows = [
+        {"title": SECTION_TITLES[section.key], "key": section.key, "current": current[section.key], "new": new[section.key]}
+        for section in SECTIONS
+    ]
+    return render(request, "devices/inventory_confirm.html", {"rows": rows, "digest": _digest(text)})
