@@ -3,6 +3,9 @@ risks) and the stored daily scores. Values follow shared/INVENTORY.md."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 
@@ -68,11 +71,19 @@ class Subscription(models.Model):
 
 
 class Drill(models.Model):
+    """A rehearsed device loss. Times come from the server clock, never the browser.
+
+    A drill is running until it is finished (``completed``, ``finished_at``)
+    or abandoned (``abandoned_at``; ``finished_at`` stays null as INVENTORY.md
+    requires for a drill that was not completed).
+    """
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drills")
     lost_device = models.CharField(max_length=100)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     completed = models.BooleanField(default=False)
+    abandoned_at = models.DateTimeField(null=True, blank=True)
 
     objects = OwnedQuerySet.as_manager()
 
@@ -81,11 +92,36 @@ class Drill(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(completed=False) | models.Q(finished_at__isnull=False), name="drill_completed_has_finish"
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(completed=False) | models.Q(abandoned_at__isnull=True), name="drill_completed_not_abandoned"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"Drill: lost {self.lost_device} ({self.started_at:%Y-%m-%d %H:%M} UTC)"
+
+    @property
+    def is_running(self) -> bool:
+        return not self.completed and self.abandoned_at is None
+
+    @property
+    def reentry(self) -> timedelta | None:
+        """How long re-entry took; None unless the drill was completed."""
+        if not self.completed or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
 
 
 class AcceptedRisk(models.Model):
+    """A rule the trader knowingly leaves open until a date (at most 90 days ahead).
+
+    It never changes the rule's status or points; it only takes the rule out of
+    the next best actions and is shown, with its reason, to the desk lead.
+    """
+
+    MAX_DAYS = 90
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="accepted_risks")
     rule = models.CharField(max_length=40)
     reason = models.CharField(max_length=300)
@@ -118,5 +154,11 @@ class CalendarFeed(models.Model):
     """A revocable random token that grants read access to one user's due-date feed only."""
 
     owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
-    token = models.CharField(max_length=64, unique=True)
+    # Only a SHA-256 of the token is kept, so a database read does not yield
+    # working feed URLs; the trader sees the token once, when it is made.
+    token = models.CharField(max_length=64, unique=True, help_text="SHA-256 (hex) of the feed token, never the token.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    @staticmethod
+    def digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()

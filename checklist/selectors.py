@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.conf import settings
 
@@ -114,3 +115,56 @@ def report_for(user, as_of: date) -> rules.Report:
 
 def snapshot_history(user, *, since: date) -> list[ReadinessSnapshot]:
     return list(ReadinessSnapshot.objects.filter(user=user, date__gte=since).order_by("date"))
+
+
+def profile_for(user) -> TradingProfile:
+    """The trader's profile, or an unsaved default one (saved on the first edit)."""
+    return TradingProfile.objects.for_owner(user).first() or TradingProfile(owner=user)
+
+
+def market_data_gaps(regions_traded: Iterable[str], subscriptions: Iterable[Subscription]) -> list[str]:
+    """Regions traded with no active feed, in the order the trader listed them."""
+    covered = {s.region for s in subscriptions if s.active}
+    return [r for r in dict.fromkeys(regions_traded) if r not in covered]
+
+
+HISTORY_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Everything the trader's dashboard shows, read in a fixed number of queries."""
+
+    inventory: rules.Inventory
+    report: rules.Report
+    history: tuple[tuple[date, int, str], ...]
+    week_ago: tuple[date, int] | None
+    due: tuple[rules.DueItem, ...]
+
+    @property
+    def week_change(self) -> int | None:
+        return None if self.week_ago is None else self.report.score - self.week_ago[1]
+
+
+def dashboard_for(user, as_of: date) -> Dashboard:
+    """Score ``user`` on ``as_of`` and read the last 90 days of stored scores.
+
+    The day scored replaces any stored snapshot of that day in the history,
+    so the chart ends on the score shown, whether or not it was stored yet.
+    """
+    inventory = inventory_for(user)
+    lim = limits()
+    report = rules.evaluate(inventory, as_of, lim)
+    rows = ReadinessSnapshot.objects.filter(
+        user=user, date__gte=as_of - timedelta(days=HISTORY_DAYS - 1), date__lt=as_of
+    ).values_list("date", "score", "level")
+    history = (*sorted(rows), (as_of, report.score, report.level))
+    # "Since last week": the newest score stored at least 7 days before today.
+    older = [(day, score) for day, score, _ in history if day <= as_of - timedelta(days=7)]
+    return Dashboard(
+        inventory=inventory,
+        report=report,
+        history=history,
+        week_ago=older[-1] if older else None,
+        due=rules.coming_due(inventory, as_of, lim),
+    )

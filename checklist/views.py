@@ -1,10 +1,389 @@
-"""The trader's dashboard."""
+"""The trader's dashboard and readiness inputs.
+
+Every view needs an MFA-verified session (accounts.middleware); the only
+``@public`` view is the calendar feed, which its random token authorises
+for that feed alone.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.audit import record_event
+from accounts.decorators import public, recent_mfa_required
+from devices.models import TrustedDevice
+
+from . import charts, rules, selectors, services
+from .forms import AcceptRiskForm, DrillStartForm, ProfileForm, SubscriptionForm
+from .ical import feed_ical
+from .models import AcceptedRisk, CalendarFeed, Drill, Subscription
+from .recovery import duration_text, reentry_steps
+
+TAG_CLASSES = {rules.PASS: "tag-pass", rules.PARTIAL: "tag-partial", rules.FAIL: "tag-fail", rules.NA: "tag-na"}
 
 
+def fix_href(url_name: str) -> str:
+    """The page that fixes a rule. The devices pages are being built in
+    parallel; until their URL names exist, a missing one links nowhere."""
+    try:
+        return reverse(url_name)
+    except NoReverseMatch:
+        return "#"
+
+
+@dataclass(frozen=True)
+class Card:
+    """One rule on the dashboard, with what the template needs around it."""
+
+    result: rules.RuleResult
+    tag: str
+    href: str
+    accepted_reason: str
+    form: AcceptRiskForm | None
+
+
+def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> list[Card]:
+    reasons = {r.rule: r.reason for r in inventory.accepted_risks if today <= r.until}
+    cards = []
+    for result in report.results:
+        open_risk = result.status in (rules.FAIL, rules.PARTIAL) and result.accepted_until is None
+        form = (
+            AcceptRiskForm(initial={"rule": result.id}, today=today, auto_id=f"risk-{result.id.replace('.', '-')}-%s")
+            if open_risk
+            else None
+        )
+        cards.append(
+            Card(
+                result=result,
+                tag=TAG_CLASSES[result.status],
+                href=fix_href(result.fix_url),
+                accepted_reason=reasons.get(result.id, "") if result.accepted_until else "",
+                form=form,
+            )
+        )
+    return cards
+
+
+@never_cache
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "checklist/dashboard.html")
+    today = timezone.localdate()
+    data = selectors.dashboard_for(request.user, today)
+    # Today's snapshot is kept whenever the trader looks at their score.
+    services.snapshot_store(user=request.user, report=data.report)
+    report = data.report
+    context = {
+        "today": today,
+        "report": report,
+        "empty": data.inventory.is_empty,
+        "ring": charts.Ring(score=report.score, level=report.level),
+        "week_ago": data.week_ago,
+        "week_change": data.week_change,
+        "actions": [(r, fix_href(r.fix_url)) for r in report.next_actions[:3]],
+        "cards": _cards(report, data.inventory, today),
+        "due": [
+            {"item": item, "href": fix_href(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days}
+            for item in data.due
+        ],
+        "chart": charts.history_chart(list(data.history), today),
+        "start_links": {
+            "devices": fix_href("devices:device_list"),
+            "recovery": fix_href("devices:recovery_list"),
+            "profile": reverse("checklist:profile"),
+        },
+    }
+    return render(request, "checklist/dashboard.html", context)
+
+
+# --------------------------------------------------------------------------
+# Profile and calendar feed
+# --------------------------------------------------------------------------
+
+
+@never_cache
+def profile(request: HttpRequest) -> HttpResponse:
+    current = selectors.profile_for(request.user)
+    form = ProfileForm.for_profile(current, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        changes = services.profile_update(request=request, profile=current, data=form.cleaned_data)
+        messages.success(request, "Profile saved." if changes else "Nothing changed.")
+        return redirect("checklist:profile")
+    feed = CalendarFeed.objects.filter(owner=request.user).first()
+    return render(request, "checklist/profile.html", {"form": form, "feed": feed})
+
+
+@recent_mfa_required
+@never_cache
+def calendar_rotate(request: HttpRequest) -> HttpResponse:
+    """A new secret feed URL; the old one stops working. Shown once, never stored."""
+    has_feed = CalendarFeed.objects.filter(owner=request.user).exists()
+    if request.method != "POST":
+        return render(request, "checklist/calendar_confirm.html", {"has_feed": has_feed})
+    token = services.calendar_feed_rotate(request=request, owner=request.user)
+    url = request.build_absolute_uri(reverse("checklist:calendar_feed", args=[token]))
+    response = render(request, "checklist/calendar_token.html", {"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def calendar_revoke(request: HttpRequest) -> HttpResponse:
+    if services.calendar_feed_revoke(request=request, owner=request.user):
+        messages.success(request, "Calendar feed turned off. Calendars subscribed to it stop updating.")
+    return redirect("checklist:profile")
+
+
+@public
+@require_GET
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The due-date feed. The token is the only credential and opens this feed only."""
+    feed = CalendarFeed.objects.select_related("owner").filter(token=CalendarFeed.digest(token), owner__is_active=True).first()
+    if feed is None:
+        raise Http404
+    inventory = selectors.inventory_for(feed.owner)
+    today = timezone.localdate()
+    body = feed_ical(
+        rules.upcoming_dates(inventory, today, selectors.limits()),
+        owner_id=feed.owner.pk,
+        link=lambda name: request.build_absolute_uri(fix_href(name)),
+    )
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="gatecheck.ics"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+# --------------------------------------------------------------------------
+# Market data
+# --------------------------------------------------------------------------
+
+
+def subscription_list(request: HttpRequest) -> HttpResponse:
+    subscriptions = list(Subscription.objects.for_owner(request.user))
+    regions = selectors.profile_for(request.user).regions_traded or []
+    gaps = selectors.market_data_gaps(regions, subscriptions)
+    return render(request, "checklist/subscription_list.html", {"subscriptions": subscriptions, "regions": regions, "gaps": gaps})
+
+
+def subscription_add(request: HttpRequest) -> HttpResponse:
+    initial = {"region": request.GET.get("region", ""), "active": True}
+    form = SubscriptionForm(request.POST or None, owner=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
+        messages.success(request, f"Feed '{form.cleaned_data['feed']}' added.")
+        return redirect("checklist:subscription_list")
+    return render(request, "checklist/subscription_form.html", {"form": form})
+
+
+def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = get_object_or_404(Subscription.objects.for_owner(request.user), pk=pk)
+    form = SubscriptionForm(request.POST or None, owner=request.user, instance=subscription)
+    if request.method == "POST" and form.is_valid():
+        services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
+        messages.success(request, f"Feed '{subscription.feed}' saved.")
+        return redirect("checklist:subscription_list")
+    return render(request, "checklist/subscription_form.html", {"form": form, "subscription": subscription})
+
+
+@recent_mfa_required
+def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = get_object_or_404(Subscription.objects.for_owner(request.user), pk=pk)
+    if request.method != "POST":
+        return render(
+            request,
+            "accounts/confirm.html",
+            {
+                "title": f"Delete feed '{subscription.feed}'",
+                "body": f"Your {subscription.region} market data will no longer count as covered.",
+                "button": "Delete feed",
+                "danger": True,
+                "cancel_url": reverse("checklist:subscription_list"),
+            },
+        )
+    services.subscription_delete(request=request, subscription=subscription)
+    messages.success(request, f"Feed '{subscription.feed}' deleted.")
+    return redirect("checklist:subscription_list")
+
+
+# --------------------------------------------------------------------------
+# Drills
+# --------------------------------------------------------------------------
+
+
+def drill_list(request: HttpRequest) -> HttpResponse:
+    lim = selectors.limits()
+    drills = list(Drill.objects.for_owner(request.user))
+    done = [d for d in drills if d.completed][:10][::-1]
+    trend = charts.drill_trend(
+        [(d.finished_at.date(), d.reentry.total_seconds() / 60) for d in done], lim.drill_target_minutes
+    )
+    last, previous = (done[-1], done[-2]) if len(done) >= 2 else (done[-1] if done else None, None)
+    context = {
+        "form": DrillStartForm(owner=request.user),
+        "has_devices": TrustedDevice.objects.for_owner(request.user).filter(status=TrustedDevice.Status.ACTIVE).exists(),
+        "running": next((d for d in drills if d.is_running), None),
+        "drills": drills,
+        "trend": trend if done else None,
+        "last": last,
+        "faster_by": (previous.reentry - last.reentry) if previous else None,
+        "target": timedelta(minutes=lim.drill_target_minutes),
+        "devices_href": fix_href("devices:device_list"),
+    }
+    return render(request, "checklist/drill_list.html", context)
+
+
+@require_POST
+def drill_start(request: HttpRequest) -> HttpResponse:
+    form = DrillStartForm(request.POST, owner=request.user)
+    if not form.is_valid():
+        messages.error(request, "Choose one of your active devices as the lost one.")
+        return redirect("checklist:drill_list")
+    drill = services.drill_start(request=request, owner=request.user, lost_device=form.cleaned_data["lost_device"].name)
+    return redirect("checklist:drill_detail", pk=drill.pk)
+
+
+@never_cache
+def drill_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
+    today = timezone.localdate()
+    lim = selectors.limits()
+    steps = ()
+    if drill.is_running:
+        steps = reentry_steps(
+            selectors.inventory_for(request.user),
+            today,
+            lim,
+            lost_device=drill.lost_device,
+            support_contact=selectors.profile_for(request.user).support_contact,
+        )
+    now = timezone.now()
+    target = timedelta(minutes=lim.drill_target_minutes)
+    context = {
+        "drill": drill,
+        "steps": steps,
+        "target": target,
+        # The clock script counts from these server times, not the browser's.
+        "elapsed": now - drill.started_at,
+        "started_ms": int(drill.started_at.timestamp() * 1000),
+        "now_ms": int(now.timestamp() * 1000),
+        "target_ms": int(target.total_seconds() * 1000),
+    }
+    return render(request, "checklist/drill_detail.html", context)
+
+
+@require_POST
+def drill_finish(request: HttpRequest, pk: int) -> HttpResponse:
+    drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
+    if drill.is_running:
+        drill = services.drill_finish(request=request, drill=drill)
+        messages.success(request, f"Back in after {duration_text(drill.reentry)}.")
+    return redirect("checklist:drill_detail", pk=drill.pk)
+
+
+@require_POST
+def drill_abandon(request: HttpRequest, pk: int) -> HttpResponse:
+    drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
+    if drill.is_running:
+        services.drill_abandon(request=request, drill=drill)
+        messages.info(request, "Drill abandoned. It does not count towards your score.")
+    return redirect("checklist:drill_list")
+
+
+# --------------------------------------------------------------------------
+# Accepted risks
+# --------------------------------------------------------------------------
+
+
+def risk_list(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    titles = {rule.id: rule.title for rule in rules.CATALOG}
+    risks = [(risk, titles.get(risk.rule, risk.rule), risk.until >= today) for risk in AcceptedRisk.objects.for_owner(request.user)]
+    return render(request, "checklist/risk_list.html", {"risks": risks, "today": today})
+
+
+def risk_accept(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    form = AcceptRiskForm(request.POST or None, initial={"rule": request.GET.get("rule", "")}, today=today)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.risk_accept(request=request, owner=request.user, rule=data["rule"], reason=data["reason"], until=data["until"])
+        messages.success(request, f"Risk accepted until {data['until']:%Y-%m-%d}. It stays on your card and your desk lead sees it.")
+        return redirect("checklist:dashboard")
+    rule_id = form.data.get("rule") if form.is_bound else request.GET.get("rule")
+    rule = next((r for r in rules.CATALOG if r.id == rule_id), None)
+    if rule is None:
+        raise Http404
+    return render(request, "checklist/risk_accept.html", {"form": form, "rule": rule})
+
+
+@require_POST
+def risk_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    risk = get_object_or_404(AcceptedRisk.objects.for_owner(request.user), pk=pk)
+    services.risk_withdraw(request=request, risk=risk)
+    messages.success(request, "Accepted risk withdrawn; the rule is back in your next actions.")
+    return redirect("checklist:risk_list")
+
+
+# --------------------------------------------------------------------------
+# Recovery card
+# --------------------------------------------------------------------------
+
+
+@never_cache
+def recovery_card(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    lim = selectors.limits()
+    inventory = selectors.inventory_for(request.user)
+    current = selectors.profile_for(request.user)
+    done = rules.completed_drills(inventory, today)
+    qualifying = {d.name for d in rules.qualifying_devices(inventory, today, lim)}
+    context = {
+        "today": today,
+        "profile": current,
+        "devices": [(d, d.name in qualifying) for d in inventory.devices if d.status == rules.ACTIVE],
+        "factors": inventory.recovery_methods,
+        "steps": reentry_steps(inventory, today, lim, support_contact=current.support_contact),
+        "last_drill": done[0] if done else None,
+        "last_drill_time": rules.reentry_time(done[0]) if done else None,
+    }
+    return render(request, "checklist/recovery_card.html", context)
+
+
+# --------------------------------------------------------------------------
+# JSON API for the signed-in, MFA-verified trader's own account
+# --------------------------------------------------------------------------
+
+
+@require_GET
+@never_cache
+def api_readiness(request: HttpRequest) -> JsonResponse:
+    """The ``readiness --json`` object of INVENTORY.md; ``?as_of=YYYY-MM-DD`` scores another day."""
+    as_of = timezone.localdate()
+    if "as_of" in request.GET:
+        try:
+            as_of = date.fromisoformat(request.GET["as_of"])
+        except ValueError:
+            return HttpResponseBadRequest('{"error": "as_of must be YYYY-MM-DD"}', content_type="application/json")
+    report = selectors.report_for(request.user, as_of)
+    return JsonResponse(report.as_dict(request.user.get_username()))
+
+
+@require_GET
+@never_cache
+def api_inventory(request: HttpRequest) -> JsonResponse:
+    """The trader's whole inventory in the ``gatecheck.inventory/1`` format."""
+    # Imported here: the exporter lives in the devices app, which owns the format.
+    from devices.inventory import export_inventory
+
+    document = export_inventory(request.user)
+    record_event(action="inventory.exported", request=request, details={"via": "api"})
+    return JsonResponse(document)

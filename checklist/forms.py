@@ -1,0 +1,147 @@
+"""Forms for the trader's own readiness inputs.
+
+Free text goes through the devices app's secret check: Gatecheck records
+where things are, never a credential.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django import forms
+
+from devices.models import Platform, TrustedDevice
+from devices.secrets import validate_no_secret
+
+from . import rules
+from .models import AcceptedRisk, Region, Subscription, TradingProfile
+
+NOT_CHOSEN = ("", "Not chosen yet")
+
+
+def _plan_field(task: str) -> forms.ChoiceField:
+    suitable = sorted(rules.ACCESS_POINT_NAMES[p] for p in rules.SUITABLE_ACCESS_POINTS[task])
+    return forms.ChoiceField(
+        label=rules.TASK_NAMES[task].capitalize(),
+        choices=[NOT_CHOSEN, *Platform.choices],
+        required=False,
+        help_text=f"Suits: {' or '.join(suitable)}.",
+    )
+
+
+class ProfileForm(forms.Form):
+    broker = forms.CharField(max_length=50, initial="IBKR", validators=[validate_no_secret])
+    broker_mfa = forms.ChoiceField(
+        label="Second factor on your broker login",
+        choices=[("", "Not recorded yet"), *TradingProfile.BrokerMfa.choices],
+        required=False,
+        help_text="IB Key, an authenticator app or a hardware key pass; SMS codes count half.",
+    )
+    regions_traded = forms.MultipleChoiceField(
+        label="Regions you trade",
+        choices=Region.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each region needs an active market-data feed.",
+    )
+    plan_complex_orders = _plan_field("complex_orders")
+    plan_transfers_statements = _plan_field("transfers_statements")
+    plan_alerts_light_execution = _plan_field("alerts_light_execution")
+    support_contact = forms.CharField(
+        label="Broker support contact",
+        max_length=200,
+        required=False,
+        validators=[validate_no_secret],
+        help_text="The support phone line or page you would call after losing a device; printed on your recovery card.",
+    )
+
+    @classmethod
+    def for_profile(cls, profile: TradingProfile, data=None) -> ProfileForm:
+        initial = {name: getattr(profile, name) for name in cls.base_fields}
+        return cls(data, initial=initial)
+
+    def clean(self):
+        cleaned = super().clean()
+        # Empty choices are stored as null ("not recorded", "no access point").
+        for name in ("broker_mfa", "plan_complex_orders", "plan_transfers_statements", "plan_alerts_light_execution"):
+            if name in cleaned:
+                cleaned[name] = cleaned[name] or None
+        if "regions_traded" in cleaned:
+            order = [code for code, _ in Region.choices]
+            cleaned["regions_traded"] = sorted(cleaned["regions_traded"], key=order.index)
+        return cleaned
+
+
+class SubscriptionForm(forms.Form):
+    region = forms.ChoiceField(choices=Region.choices)
+    feed = forms.CharField(
+        label="Feed name", max_length=120, validators=[validate_no_secret], help_text="As the broker names it, e.g. 'US equities bundle'."
+    )
+    active = forms.BooleanField(label="Active (you pay for it and it is switched on)", required=False, initial=True)
+
+    def __init__(self, *args, owner, instance: Subscription | None = None, **kwargs):
+        self.owner = owner
+        self.instance = instance
+        if instance is not None:
+            kwargs.setdefault("initial", {"region": instance.region, "feed": instance.feed, "active": instance.active})
+        super().__init__(*args, **kwargs)
+
+    def clean_feed(self) -> str:
+        feed = self.cleaned_data["feed"].strip()
+        others = Subscription.objects.for_owner(self.owner).filter(feed=feed)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError("You already have a feed with this name.")
+        return feed
+
+
+class DrillStartForm(forms.Form):
+    lost_device = forms.ModelChoiceField(
+        label="Which device do you pretend to have lost?",
+        queryset=TrustedDevice.objects.none(),
+        empty_label=None,
+        help_text="Put it out of reach for the drill; the clock runs until you are back in on another device.",
+    )
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lost_device"].queryset = TrustedDevice.objects.for_owner(owner).filter(status=TrustedDevice.Status.ACTIVE)
+
+
+RULE_CHOICES = [(rule.id, rule.title) for rule in rules.CATALOG]
+
+
+class AcceptRiskForm(forms.Form):
+    rule = forms.ChoiceField(choices=RULE_CHOICES, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label="Why is this acceptable for now?",
+        max_length=300,
+        validators=[validate_no_secret],
+        help_text="Your desk lead sees this reason.",
+    )
+    until = forms.DateField(
+        label="Until",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=f"At most {AcceptedRisk.MAX_DAYS} days from today.",
+    )
+
+    def __init__(self, *args, today: date, **kwargs):
+        self.today = today
+        super().__init__(*args, **kwargs)
+        latest = today + timedelta(days=AcceptedRisk.MAX_DAYS)
+        self.fields["until"].widget.attrs.update(min=today.isoformat(), max=latest.isoformat())
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Give a reason.")
+        return reason
+
+    def clean_until(self) -> date:
+        until = self.cleaned_data["until"]
+        if until < self.today:
+            raise forms.ValidationError("Pick today or a later day.")
+        if until > self.today + timedelta(days=AcceptedRisk.MAX_DAYS):
+            raise forms.ValidationError(f"At most {AcceptedRisk.MAX_DAYS} days ahead: review the risk again by then.")
+        return until

@@ -1,0 +1,185 @@
+"""Re-entry steps after a device loss, built from one trader's own inventory.
+
+Pure functions over the immutable :class:`checklist.rules.Inventory` (no
+Django import), shared by the drill page and the printable recovery card.
+Nothing here ever shows a full phone number or e-mail address: labels go
+through the devices app's masking (``+1 *** *** 0142``, ``a***@example.com``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from devices.masking import mask_label
+
+from . import rules
+
+KIND_NAMES = {
+    "desktop": "desktop",
+    "laptop": "laptop",
+    "mobile": "phone",
+    "tablet": "tablet",
+}
+
+RECOVERY_KIND_NAMES = {
+    "phone": "Recovery phone",
+    "email": "Recovery e-mail",
+    "authenticator": "Authenticator app",
+    "backup_codes": "Backup codes",
+    "hardware_key": "Hardware key",
+    "secondary_device": "Secondary device",
+}
+
+def duration_text(duration: timedelta) -> str:
+    """``1 h 5 min``, ``18 min 12 s``, ``40 s``: a re-entry time for people."""
+    seconds = max(0, int(duration.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    return f"{seconds} s"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing to do to get back in; ``gap`` marks a step the inventory cannot support yet."""
+
+    title: str
+    detail: str
+    gap: bool = False
+    fix_url: str = ""
+
+
+def device_text(device: rules.Device) -> str:
+    points = ", ".join(sorted(rules.ACCESS_POINT_NAMES.get(p, p) for p in device.platforms if p != "api"))
+    kind = KIND_NAMES.get(device.kind, device.kind)
+    return f"'{device.name}' ({kind}{': ' + points if points else ''})"
+
+
+def _backup_factors(inventory: rules.Inventory) -> list[rules.RecoveryMethod]:
+    return [m for m in inventory.recovery_methods if m.kind in rules.BACKUP_FACTORS]
+
+
+def _factor_text(method: rules.RecoveryMethod) -> str:
+    return f"{RECOVERY_KIND_NAMES.get(method.kind, method.kind).lower()} '{mask_label(method.kind, method.label)}'"
+
+
+def reentry_steps(
+    inventory: rules.Inventory,
+    as_of: date,
+    limits: rules.Limits,
+    *,
+    lost_device: str | None = None,
+    support_contact: str = "",
+) -> tuple[Step, ...]:
+    """The steps back into the broker account after losing ``lost_device``.
+
+    Without a lost device (the recovery card), the steps cover losing any one
+    device. Steps the inventory cannot support are kept and marked as gaps, so
+    that a drill shows what is missing instead of hiding it.
+    """
+    lost = next((d for d in inventory.devices if d.name == lost_device), None) if lost_device else None
+    others = [d for d in rules.qualifying_devices(inventory, as_of, limits) if d.name != lost_device]
+    # A phone first when a computer is lost, a computer first when a phone is lost.
+    lost_is_mobile = lost is not None and lost.kind in ("mobile", "tablet")
+    others.sort(key=lambda d: ((d.kind in ("mobile", "tablet")) == lost_is_mobile, d.name))
+    broker = inventory.profile.broker or "your broker"
+    support = support_contact.strip()
+    steps: list[Step] = []
+
+    if others:
+        names = rules._join(device_text(d) for d in others)
+        title = "Switch to another trusted device" if lost_device else "Switch to one of your trusted devices"
+        steps.append(Step(title, f"Sign in to {broker} on {names}."))
+    else:
+        steps.append(
+            Step(
+                "Switch to another trusted device",
+                "You have no other validated device. Validate a second one now, in calm times: "
+                "a new machine may be held for verification during a loss.",
+                gap=True,
+                fix_url="devices:device_list",
+            )
+        )
+
+    mfa = inventory.profile.broker_mfa
+    backups = _backup_factors(inventory)
+    backup_text = rules._join(_factor_text(m) for m in backups)
+    if mfa == "hardware_key":
+        detail = "Use your hardware key; it does not depend on the lost device."
+        if backups:
+            detail += f" If it is gone too: {backup_text}."
+        steps.append(Step("Pass the second factor", detail))
+    elif backups:
+        on_lost_phone = lost_is_mobile and mfa in ("ib_key", "authenticator_app", "sms")
+        lead = (
+            f"Your {rules.MFA_NAMES.get(mfa, 'second factor')} was on '{lost_device}'. "
+            if on_lost_phone
+            else f"Approve the {rules.MFA_NAMES.get(mfa, 'second-factor')} prompt, or "
+        )
+        steps.append(Step("Pass the second factor", f"{lead}use your {backup_text}."))
+    else:
+        steps.append(
+            Step(
+                "Pass the second factor",
+                "You have no backup factor (authenticator, backup codes, hardware key or secondary device) "
+                "recorded; a lost phone can lock you out.",
+                gap=True,
+                fix_url="devices:recovery_list",
+            )
+        )
+
+    contacts = [m for m in inventory.recovery_methods if m.kind in ("phone", "email")]
+    if contacts:
+        steps.append(
+            Step(
+                "Confirm who you are",
+                "If the broker asks, codes and links go to "
+                + rules._join(_factor_text(m) for m in contacts)
+                + ".",
+            )
+        )
+    else:
+        steps.append(
+            Step(
+                "Confirm who you are",
+                "No recovery phone or e-mail is on record; the broker has nowhere to send a code.",
+                gap=True,
+                fix_url="devices:recovery_list",
+            )
+        )
+
+    if support:
+        steps.append(Step(f"Call {broker} support if you are stuck", f"Support: {support}."))
+    else:
+        steps.append(
+            Step(
+                f"Call {broker} support if you are stuck",
+                "No support contact saved; add it to your profile so it is on your recovery card.",
+                gap=True,
+                fix_url="checklist:profile",
+            )
+        )
+
+    automations = rules.active_automations(inventory)
+    if automations:
+        names = rules._join(f"'{a.name}' ({a.on_auth_failure} on auth failure)" for a in automations)
+        steps.append(Step("Check your automations", f"Confirm that {names} did what you planned."))
+
+    lost_name = f"'{lost_device}'" if lost_device else "the lost device"
+    steps.append(
+        Step(
+            "Report the lost device",
+            f"Mark {lost_name} lost in Gatecheck and revoke its access at {broker}.",
+        )
+    )
+    steps.append(
+        Step(
+            "Confirm you are back in",
+            "See your positions and open an order ticket" + (", then press \u201cI\u2019m back in\u201d." if lost_device else "."),
+        )
+    )
+    return tuple(steps)

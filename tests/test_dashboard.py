@@ -1,0 +1,228 @@
+"""The trader's dashboard at /: score ring, next actions, rule cards, coming
+due, 90-day history, guided start, and a query budget that does not grow
+with the inventory."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from checklist import testing as build
+from checklist.models import AcceptedRisk, ReadinessSnapshot
+from checklist.rules import CATALOG
+from devices.models import ApiKey, RecoveryMethod, TrustedDevice
+from tests.conftest import make_user, verify_client
+
+pytestmark = pytest.mark.django_db
+
+
+def today():
+    return timezone.localdate()
+
+
+def test_anonymous_visitor_is_sent_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_password_only_session_is_sent_to_the_code_step(client, alice):
+    client.force_login(alice)
+    session = client.session
+    session.update({"auth_at": time.time(), "seen_at": time.time()})
+    session.save()
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/code/")
+
+
+def test_empty_inventory_shows_the_guided_start_not_red_cards(alice_client):
+    response = alice_client.get("/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Get ready before you need to be" in html
+    for gate in ("identity", "device", "authorization", "programmatic"):
+        assert f"<strong>{gate}</strong>" in html
+    assert html.count('class="start-link"') == 3
+    assert "Add your trusted devices" in html and "Add your recovery methods" in html
+    assert 'href="/profile/"' in html
+    assert "rule-card" not in html
+    assert "tag-fail" not in html
+
+
+def test_first_device_replaces_the_guided_start_with_the_score(alice, alice_client):
+    build.device(alice)
+    html = alice_client.get("/").content.decode()
+    assert "Get ready before you need to be" not in html
+    assert html.count('class="card rule-card') == len(CATALOG)
+
+
+def test_prepared_trader_sees_100_and_ready_with_nothing_to_fix(alice, alice_client):
+    build.prepared_trader(alice)
+    response = alice_client.get("/")
+    html = response.content.decode()
+    assert response.context["report"].score == 100
+    assert "Score 100 of 100: Ready" in html
+    assert "Nothing to fix" in html
+    assert html.count('<span class="tag tag-pass">Pass</span>') == len(CATALOG)
+
+
+def test_every_rule_card_has_status_text_points_reason_and_fix_link(alice, alice_client):
+    build.device(alice, validated_on=today() - timedelta(days=10))
+    response = alice_client.get("/")
+    html = response.content.decode()
+    cards = response.context["cards"]
+    assert [c.result.id for c in cards] == [r.id for r in CATALOG]
+    devices_card = cards[0]
+    assert devices_card.result.status == "partial"
+    assert "7.5 of 15 points" in html
+    assert "Only 1 validated device; add a phone as a second" in html
+    # Status is given in words as well as colour.
+    assert '<span class="tag tag-partial">Partial</span>' in html
+    assert '<span class="tag tag-fail">Fail</span>' in html
+    assert '<span class="tag tag-na">Not applicable</span>' in html
+    assert "Not scored · weight 15" in html
+    drill_card = re.search(r'id="rule-drillrehearsed".*?</article>', html, re.S).group(0)
+    assert 'href="/drills/"' in drill_card and "Fix this" in drill_card
+
+
+def test_next_three_actions_are_ordered_by_points_lost(alice, alice_client):
+    build.device(alice, validated_on=today() - timedelta(days=10))
+    build.profile(alice, broker_mfa="sms", regions_traded=[])
+    response = alice_client.get("/")
+    actions = [result.id for result, _ in response.context["actions"]]
+    # recovery.current and drill.rehearsed lose 15, devices.trusted 7.5, mfa.broker 2.5.
+    assert actions == ["recovery.current", "drill.rehearsed", "devices.trusted"]
+    html = response.content.decode()
+    assert "+15 points" in html and "+7.5 points" in html
+
+
+def test_accepted_risk_shows_on_its_card_and_leaves_the_next_actions(alice, alice_client):
+    build.device(alice)
+    AcceptedRisk.objects.create(owner=alice, rule="drill.rehearsed", reason="Drill booked with the desk on Friday", until=today() + timedelta(days=5))
+    response = alice_client.get("/")
+    html = response.content.decode()
+    assert "drill.rehearsed" not in [r.id for r, _ in response.context["actions"]]
+    card = next(c for c in response.context["cards"] if c.result.id == "drill.rehearsed")
+    assert card.result.status == "fail" and card.result.points == 0
+    assert card.form is None
+    assert "Risk accepted</span> until " + (today() + timedelta(days=5)).isoformat() + ": Drill booked with the desk on Friday" in html
+
+
+def test_open_rules_offer_an_accept_form_with_a_90_day_limit(alice, alice_client):
+    build.device(alice)
+    html = alice_client.get("/").content.decode()
+    card = re.search(r'id="rule-recoverycurrent".*?</article>', html, re.S).group(0)
+    assert "Accept this risk" in card
+    assert 'action="/risks/accept/"' in card
+    assert f'max="{(today() + timedelta(days=90)).isoformat()}"' in card
+    assert 'name="rule" value="recovery.current"' in card
+    # One id per field per card: labels stay tied to their own inputs.
+    assert len(set(re.findall(r'id="(risk-[^"]+)"', html))) == len(re.findall(r'id="(risk-[^"]+)"', html))
+
+
+def test_coming_due_lists_dates_within_14_days_and_flags_overdue(alice, alice_client):
+    build.device(alice, "Old laptop", kind="laptop", validated_on=today() - timedelta(days=370))
+    build.recovery(alice, "phone", "+1 555 010 0142", verified_on=today() - timedelta(days=175))
+    build.api_key(alice, "far-key", expires_on=today() + timedelta(days=40))
+    response = alice_client.get("/")
+    html = response.content.decode()
+    due = {d["item"].label: d for d in response.context["due"]}
+    assert due["Old laptop"]["days"] == -5
+    assert "5 days overdue" in html and '<span class="tag tag-fail">Overdue</span>' in html
+    assert due["+1 555 010 0142"]["days"] == 5
+    assert (today() + timedelta(days=5)).isoformat() in html
+    assert "far-key" not in due  # expires in 40 days, rotation due in 80: outside the window
+    assert "Run your first device-loss drill" in html
+
+
+def test_dashboard_stores_todays_snapshot_once_per_day(alice, alice_client):
+    build.device(alice)
+    alice_client.get("/")
+    alice_client.get("/")
+    snapshots = ReadinessSnapshot.objects.filter(user=alice)
+    assert snapshots.count() == 1
+    snap = snapshots.get()
+    assert snap.date == today()
+    assert snap.score == alice_client.get("/").context["report"].score
+    assert snap.statuses["devices.trusted"] == "partial"
+    assert set(snap.statuses) == {r.id for r in CATALOG}
+
+
+def test_change_since_last_week_reads_the_snapshot_from_seven_days_ago(alice, alice_client):
+    build.prepared_trader(alice)
+    ReadinessSnapshot.objects.create(user=alice, date=today() - timedelta(days=8), score=71, level="at_risk", statuses={})
+    ReadinessSnapshot.objects.create(user=alice, date=today() - timedelta(days=3), score=90, level="ready", statuses={})
+    response = alice_client.get("/")
+    assert response.context["week_change"] == 29
+    html = response.content.decode()
+    assert "▲ +29" in html and "(was 71)" in html
+
+
+def test_no_week_old_score_says_history_starts_today(alice, alice_client):
+    build.device(alice)
+    html = alice_client.get("/").content.decode()
+    assert "No score from a week ago yet" in html
+
+
+def test_history_chart_draws_90_days_with_level_bands(alice, alice_client):
+    build.device(alice)
+    for days_ago, score in ((120, 10), (89, 40), (30, 62), (1, 90)):
+        ReadinessSnapshot.objects.create(user=alice, date=today() - timedelta(days=days_ago), score=score, level="x", statuses={})
+    response = alice_client.get("/")
+    chart = response.context["chart"]
+    # 120 days ago is outside the window; today's score is appended.
+    assert [p.score for p in chart.points] == [40, 62, 90, response.context["report"].score]
+    html = response.content.decode()
+    svg = re.search(r'<svg class="history".*?</svg>', html, re.S).group(0)
+    for band in ("band-not_ready", "band-at_risk", "band-ready"):
+        assert band in svg
+    assert "<polyline" in svg and svg.count("<circle") == 4
+    assert "<title>" + (today() - timedelta(days=30)).isoformat() + ": 62</title>" in svg
+
+
+def test_pages_have_no_inline_script_or_style(alice, alice_client):
+    build.prepared_trader(alice)
+    for url in ("/", "/profile/", "/subscriptions/", "/drills/", "/risks/", "/recovery-card/"):
+        html = alice_client.get(url).content.decode()
+        assert "style=" not in html, url
+        assert "<style" not in html, url
+        assert re.search(r"<script(?![^>]*\ssrc=)", html) is None, url
+        assert re.search(r"<[^>]+\son[a-z]+\s*=", html) is None, url
+
+
+def _fill(user, n: int) -> None:
+    """``n`` items spread over every section."""
+    TrustedDevice.objects.bulk_create(
+        TrustedDevice(owner=user, name=f"dev {i}", kind="desktop", platforms=["tws"], validated_on=today()) for i in range(n)
+    )
+    RecoveryMethod.objects.bulk_create(RecoveryMethod(owner=user, kind="email", label=f"r{i}@example.com", last_verified_on=today()) for i in range(n))
+    ApiKey.objects.bulk_create(ApiKey(owner=user, label=f"key {i}", created_on=today(), expires_on=today() + timedelta(days=5)) for i in range(n))
+
+
+def _dashboard_queries(items: int) -> int:
+    trader = make_user(f"trader{items}")
+    _fill(trader, items)
+    client = verify_client(Client(), trader)
+    client.get("/")  # the first view writes the session's bookkeeping
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/").status_code == 200
+    return len(queries)
+
+
+def test_dashboard_query_count_is_the_same_for_1_and_200_items(django_assert_max_num_queries):
+    one = _dashboard_queries(1)
+    trader = make_user("trader-200")
+    _fill(trader, 200)
+    client = verify_client(Client(), trader)
+    client.get("/")
+    with django_assert_max_num_queries(one):
+        assert client.get("/").status_code == 200
+    assert one <= 16
