@@ -272,6 +272,7 @@ class ListSection(Section):
         return self.model.objects.for_owner(user)
 
     def sort_key(self, row) -> tuple:
+        """Natural order of the list: names case-insensitively, kinds in catalog order."""
         raise NotImplementedError
 
     def row(self, instance) -> dict[str, Any]:
@@ -341,7 +342,7 @@ class DeviceSection(ListSection):
     model = TrustedDevice
 
     def sort_key(self, row) -> tuple:
-        return (row.name,)
+        return (row.name.casefold(), row.name)
 
     def row(self, d: TrustedDevice) -> dict[str, Any]:
         return {
@@ -376,7 +377,7 @@ class RecoverySection(ListSection):
     KIND_ORDER = {kind: index for index, kind in enumerate(RecoveryMethod.Kind.values)}
 
     def sort_key(self, row) -> tuple:
-        return (self.KIND_ORDER.get(row.kind, 99), row.label)
+        return (self.KIND_ORDER.get(row.kind, 99), row.label.casefold(), row.label)
 
     def row(self, m: RecoveryMethod) -> dict[str, Any]:
         return {"kind": m.kind, "label": m.label, "last_verified_on": _day(m.last_verified_on)}
@@ -400,7 +401,7 @@ class ApiKeySection(ListSection):
     model = ApiKey
 
     def sort_key(self, row) -> tuple:
-        return (row.label,)
+        return (row.label.casefold(), row.label)
 
     def row(self, k: ApiKey) -> dict[str, Any]:
         return {
@@ -455,7 +456,7 @@ class AutomationSection(ListSection):
         return super().queryset(user).select_related("api_key")
 
     def sort_key(self, row) -> tuple:
-        return (row.name,)
+        return (row.name.casefold(), row.name)
 
     def row(self, a: Automation) -> dict[str, Any]:
         return {
@@ -503,7 +504,7 @@ class SubscriptionSection(ListSection):
     REGION_ORDER = {region: index for index, region in enumerate(Region.values)}
 
     def sort_key(self, row) -> tuple:
-        return (self.REGION_ORDER.get(row.region, 99), row.feed)
+        return (self.REGION_ORDER.get(row.region, 99), row.feed.casefold(), row.feed)
 
     def row(self, s: Subscription) -> dict[str, Any]:
         return {"region": s.region, "feed": s.feed, "active": s.active}

@@ -1,0 +1,227 @@
+"""Trader isolation (SECURITY.md 19), generated from the URLconf.
+
+Every route that takes an integer id, in any app, is found by walking the
+resolver. For each one, bob's object of the right model is built and the
+requester (alice, or for desk pages a lead of another desk) asks for it with
+GET and POST: the answer is 404 and none of bob's rows change.
+
+The model behind a route comes from TARGETS, keyed by URL-name prefix. A new
+id-taking route that matches no prefix FAILS its test case, with a message
+saying what to add here, so that no route can escape the matrix.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.apps import apps
+from django.core import serializers
+from django.db import models
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.converters import IntConverter
+from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import AuditEvent, Desk, User, UserSession
+from checklist.models import AcceptedRisk, Drill, Subscription
+from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from tests.conftest import make_user, verify_client
+
+pytestmark = pytest.mark.django_db
+
+
+# --- What each id-taking route points at ---------------------------------------
+
+
+def _device(user: User) -> TrustedDevice:
+    return TrustedDevice.objects.create(owner=user, name="Office workstation", kind="desktop", platforms=["tws"], validated_on=timezone.localdate())
+
+
+def _recovery(user: User) -> RecoveryMethod:
+    return RecoveryMethod.objects.create(owner=user, kind="phone", label="+1 212 555 0142", last_verified_on=timezone.localdate())
+
+
+def _key(user: User) -> ApiKey:
+    return ApiKey.objects.create(owner=user, label="algo-futures", scopes=["read"], service_account=True, created_on=timezone.localdate(), fingerprint="7f3a")
+
+
+def _automation(user: User) -> Automation:
+    return Automation.objects.create(owner=user, name="ES spread bot", api_key=_key(user), token_refresh=True, on_auth_failure="flatten")
+
+
+def _subscription(user: User) -> Subscription:
+    return Subscription.objects.create(owner=user, region="US", feed="US equities bundle")
+
+
+def _drill(user: User) -> Drill:
+    # Still running, so that finish and abandon would have something to change.
+    return Drill.objects.create(owner=user, lost_device="Office workstation", started_at=timezone.now() - timedelta(minutes=5))
+
+
+def _accepted_risk(user: User) -> AcceptedRisk:
+    return AcceptedRisk.objects.create(owner=user, rule="marketdata.covered", reason="HK closed", until=timezone.localdate() + timedelta(days=30))
+
+
+def _authenticator(user: User) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="Spare phone", confirmed=True)
+
+
+def _browser_session(user: User) -> UserSession:
+    return UserSession.objects.create(user=user, session_key=secrets.token_hex(16))
+
+
+def _desk_trader(user: User) -> User:
+    """The trader himself: alice is on the requesting lead's desk, anyone
+    else is put on another desk with another lead."""
+    if not user.desks.exists():
+        desk = Desk.objects.create(name=f"Options desk {user.pk}")
+        desk.leads.add(make_user(f"olga{user.pk}"))
+        desk.members.add(user)
+    return user
+
+
+@dataclass(frozen=True)
+class Target:
+    build: Callable[[User], models.Model]
+    # "trader": alice asks for bob's object; "lead": a desk lead (lena, who
+    # leads alice's desk) asks for bob, who is on another desk.
+    requester: str = "trader"
+
+    def kwargs(self, obj: models.Model) -> dict[str, int]:
+        return {"pk": obj.pk}
+
+
+TARGETS: dict[str, Target] = {
+    "accounts:authenticator_": Target(_authenticator),
+    "accounts:session_": Target(_browser_session),
+    "devices:device_": Target(_device),
+    "devices:recovery_": Target(_recovery),
+    "devices:key_": Target(_key),
+    "devices:automation_": Target(_automation),
+    "checklist:subscription_": Target(_subscription),
+    "checklist:drill_": Target(_drill),
+    "checklist:risk_": Target(_accepted_risk),
+    "desk:trader_": Target(_desk_trader, requester="lead"),
+}
+
+
+# --- Finding the routes ------------------------------------------------------------
+
+_ID_GROUP = re.compile(r"\(\?P<(\w+)>(?:\\d\+|\[0-9\]\+)\)")
+
+
+def _id_params(pattern) -> list[str]:
+    if isinstance(pattern, RoutePattern):
+        return [name for name, conv in pattern.converters.items() if isinstance(conv, IntConverter)]
+    if isinstance(pattern, RegexPattern):
+        return _ID_GROUP.findall(pattern._regex)
+    return []
+
+
+def id_routes(patterns=None, namespace: str = "", prefix: str = "") -> list[tuple[str, str, list[str]]]:
+    """(namespaced name, route, id parameters) of every route taking an integer id."""
+    found = []
+    for entry in patterns if patterns is not None else get_resolver().url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            inner = ":".join(part for part in (namespace, entry.namespace) if part)
+            found += id_routes(entry.url_patterns, inner, route)
+        elif isinstance(entry, URLPattern):
+            # Parameters captured by an including resolver count too.
+            params = _id_params(entry.pattern) + [p for p in re.findall(r"<int:(\w+)>", prefix)]
+            if params:
+                name = f"{namespace}:{entry.name}" if namespace else str(entry.name)
+                found.append((name, route, sorted(set(params))))
+    return found
+
+
+ROUTES = id_routes()
+
+
+def target_for(name: str) -> Target | None:
+    matches = [prefix for prefix in TARGETS if name.startswith(prefix)]
+    return TARGETS[max(matches, key=len)] if matches else None
+
+
+# --- Bob's rows, to prove nothing changed ----------------------------------------------
+
+
+def rows_of(user: User) -> dict[str, str]:
+    """Every stored row that belongs to ``user``, serialised, by model.
+
+    Rows are found through any foreign key or many-to-many link to the user
+    model. The audit log is left out: it is append-only by design.
+    """
+    dump = {"accounts.user": serializers.serialize("json", User.objects.filter(pk=user.pk))}
+    for model in apps.get_models(include_auto_created=True):
+        if model in (AuditEvent, User):
+            continue
+        links = [f for f in model._meta.get_fields() if f.concrete and f.is_relation and f.related_model is User]
+        if not links:
+            continue
+        query = models.Q()
+        for link in links:
+            query |= models.Q(**{link.name: user})
+        rows = model._base_manager.filter(query).distinct().order_by("pk")
+        dump[model._meta.label_lower] = serializers.serialize("json", rows)
+    return dump
+
+
+# --- The matrix ----------------------------------------------------------------------
+
+
+def test_the_walker_finds_the_id_routes_of_every_app():
+    names = {name for name, _, _ in ROUTES}
+    assert {"accounts:session_end", "accounts:authenticator_remove", "devices:device_edit", "devices:key_revoke"} <= names
+
+
+@pytest.fixture
+def requesters(alice, lena) -> dict[str, Client]:
+    return {"trader": verify_client(Client(), alice), "lead": verify_client(Client(), lena)}
+
+
+@pytest.mark.parametrize(("name", "route", "params"), ROUTES, ids=[name for name, _, _ in ROUTES])
+def test_another_traders_id_is_a_404_and_changes_nothing(name, route, params, alice, bob, requesters):
+    target = target_for(name)
+    if target is None:
+        pytest.fail(
+            f"The route {name} ({route}) takes an id, but tests/test_isolation.py does not know which model it "
+            f"points at. Add a TARGETS entry for its name prefix so that the isolation matrix covers it."
+        )
+    client = requesters[target.requester]
+    theirs = target.build(bob)
+    kwargs = target.kwargs(theirs)
+    if sorted(kwargs) != params:
+        pytest.fail(f"{name} takes {params}; its TARGETS entry builds {sorted(kwargs)}. Give the entry its own kwargs().")
+    url = reverse(name, kwargs=kwargs)
+    before = rows_of(bob)
+
+    get = client.get(url)
+    if get.status_code == 405:
+        # A POST-only view refuses GET whatever the id, so a 405 leaks nothing;
+        # prove it by asking for the requester's own object too.
+        own = target.build(alice)
+        assert client.get(reverse(name, kwargs=target.kwargs(own))).status_code == 405
+    else:
+        assert get.status_code == 404, f"GET {url} as {target.requester} gave {get.status_code}"
+    post = client.post(url, {})
+    assert post.status_code == 404, f"POST {url} as {target.requester} gave {post.status_code}"
+
+    assert rows_of(bob) == before
+    assert type(theirs)._base_manager.filter(pk=theirs.pk).exists()
+
+
+def test_a_new_id_route_without_a_target_is_caught():
+    from django.urls import path
+
+    new_routes = [path("widgets/<int:pk>/edit/", lambda request, pk: None, name="widget_edit")]
+    assert id_routes(new_routes, "widgets") == [("widgets:widget_edit", "widgets/<int:pk>/edit/", ["pk"])]
+    # The matrix case for it calls pytest.fail with instructions.
+    assert target_for("widgets:widget_edit") is None
