@@ -1,41 +1,310 @@
-"""The admin site: django-otp's OTPAdminSite, so only MFA-verified staff get in."""
+"""The admin site: django-otp's OTPAdminSite, so only MFA-verified staff get in.
+
+Superusers see and edit everything. Desk leads are staff in the "Desk leads"
+group (desk.services.lead_access_sync) with view permissions only, and every
+model admin here derives from :class:`DeskScopedAdmin`, which narrows each
+queryset, filter, search, lookup, autocomplete and raw-id popup to the
+traders of the lead's own desks and hides or masks sensitive fields.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
-from django_otp.admin import OTPAdminSite
+from urllib.parse import urlencode
 
-from .models import AuditEvent, Desk, User
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.constants import LOOKUP_SEP
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django_otp.admin import OTPAdminSite
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from checklist.models import ReadinessSnapshot
+from desk.selectors import LEVEL_LABELS, desks_for, mask_text, traders_for
+from devices.masking import mask_email
+
+from .models import AuditEvent, Desk, RecoveryCodeDevice, User
 
 
 class GatecheckAdminSite(OTPAdminSite):
     site_header = "Gatecheck administration"
     site_title = "Gatecheck admin"
+    index_template = "admin/gatecheck_index.html"
 
 
 admin_site = GatecheckAdminSite(name="admin")
 
 
+# --------------------------------------------------------------------------
+# Scoping for desk leads
+# --------------------------------------------------------------------------
+
+
+class DeskFilter(admin.SimpleListFilter):
+    """Filter by desk, offering only the desks the viewer oversees."""
+
+    title = "desk"
+    parameter_name = "desk"
+
+    def __init__(self, request, params, model, model_admin):
+        self.owner_field = model_admin.owner_field
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request, model_admin):
+        return [(str(desk.pk), desk.name) for desk in desks_for(request.user)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value not in {key for key, _ in self.lookup_choices}:
+            return queryset.none()
+        path = f"{self.owner_field}{LOOKUP_SEP}desks" if self.owner_field else "desks"
+        return queryset.filter(**{path: value}).distinct()
+
+
+class DeskScopedAdmin(admin.ModelAdmin):
+    """Read-only, desk-scoped admin for leads; full admin for superusers.
+
+    ``owner_field`` is the path from the model to the trader ("" for User).
+    ``lead_hidden`` fields never reach a lead: not shown, searched, filtered or
+    looked up. ``lead_masked`` maps a field to the display method a lead sees
+    instead (masked phone or e-mail); the raw field is hidden like the others.
+    """
+
+    owner_field = "owner"
+    lead_hidden: tuple[str, ...] = ()
+    lead_masked: dict[str, str] = {}
+
+    # -- rows --------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return self.scope(qs, request.user)
+
+    def scope(self, qs: QuerySet, user: User) -> QuerySet:
+        traders = traders_for(user).values("pk")
+        if not self.owner_field:
+            return qs.filter(pk__in=traders)
+        return qs.filter(**{f"{self.owner_field}__in": traders})
+
+    # -- read-only for everyone but superusers -------------------------------
+
+    def has_add_permission(self, request, *args) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    # -- what a lead may see ---------------------------------------------------
+
+    def _lead_blocked(self) -> set[str]:
+        return {*self.lead_hidden, *self.lead_masked}
+
+    @staticmethod
+    def _first(path: str) -> str:
+        return path.lstrip("^=@").split(LOOKUP_SEP)[0]
+
+    def get_list_display(self, request):
+        fields = super().get_list_display(request)
+        if request.user.is_superuser:
+            return fields
+        return [self.lead_masked.get(f, f) for f in fields if f not in self.lead_hidden]
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or ())
+        if not request.user.is_superuser:
+            exclude += sorted(self._lead_blocked())
+        return exclude or None
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields = [f for f in fields if f not in self._lead_blocked()] + list(self.lead_masked.values())
+        return fields
+
+    def get_search_fields(self, request):
+        fields = super().get_search_fields(request)
+        if request.user.is_superuser:
+            return fields
+        # Searching a hidden field would answer "does any phone contain 555?".
+        return [f for f in fields if self._first(f) not in self._lead_blocked()]
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return [f for f in filters if not (isinstance(f, str) and self._first(f) in self._lead_blocked())]
+
+    def lookup_allowed(self, lookup, value, request) -> bool:
+        if not request.user.is_superuser:
+            # Django allows any lookup on a local field (?email__startswith=a),
+            # an oracle on hidden values; a lead may only use the list filters.
+            allowed = {self.date_hierarchy} if self.date_hierarchy else set()
+            for item in self.get_list_filter(request):
+                if isinstance(item, type):
+                    allowed.add(item.parameter_name)
+                else:
+                    allowed.add(self._first(item[0] if isinstance(item, (list, tuple)) else item))
+            if self._first(lookup) not in allowed:
+                return False
+        return super().lookup_allowed(lookup, value, request)
+
+
+class LevelFilter(admin.SimpleListFilter):
+    title = "readiness level"
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        return [*LEVEL_LABELS.items(), ("none", "Not scored")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "none":
+            return queryset.filter(readiness_level__isnull=True)
+        if value in LEVEL_LABELS:
+            return queryset.filter(readiness_level=value)
+        return queryset
+
+
+# --------------------------------------------------------------------------
+# Users
+# --------------------------------------------------------------------------
+
+
 @admin.register(User, site=admin_site)
-class GatecheckUserAdmin(UserAdmin):
-    list_display = ("username", "email", "is_staff", "is_active", "last_login")
+class GatecheckUserAdmin(DeskScopedAdmin, UserAdmin):
+    owner_field = ""
+    lead_hidden = ("password", "groups", "user_permissions", "is_superuser", "is_staff")
+    lead_masked = {"email": "masked_email"}
+    list_display = (
+        "username", "full_name", "email", "desk_names", "readiness_score", "readiness_level", "is_staff", "is_active", "last_login"
+    )
+    list_filter = (DeskFilter, LevelFilter, "is_active", "is_staff", "is_superuser")
+    search_fields = ("username", "first_name", "last_name", "email")
+    ordering = ("username",)
+    actions = ("export_readiness", "send_reminders", "reset_mfa")
+    lead_fieldsets = (
+        (None, {"fields": ("username", "first_name", "last_name", "masked_email", "is_active")}),
+        ("Desk and readiness", {"fields": ("desk_names", "readiness_score", "readiness_level")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+
+    def get_queryset(self, request):
+        latest = ReadinessSnapshot.objects.filter(user=OuterRef("pk"), date__lte=timezone.localdate()).order_by("-date")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(readiness_score=Subquery(latest.values("score")[:1]), readiness_level=Subquery(latest.values("level")[:1]))
+            .prefetch_related("desks")
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_fieldsets(request, obj)
+        return self.lead_fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if not request.user.is_superuser:
+            fields = [*fields, "desk_names", "readiness_score", "readiness_level"]
+        return fields
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, obj: User) -> str:
+        return obj.get_full_name()
+
+    @admin.display(description="e-mail")
+    def masked_email(self, obj: User) -> str:
+        return mask_email(obj.email) if obj.email else ""
+
+    @admin.display(description="desks")
+    def desk_names(self, obj: User) -> str:
+        return ", ".join(desk.name for desk in obj.desks.all())
+
+    @admin.display(description="score", ordering="readiness_score")
+    def readiness_score(self, obj: User):
+        return getattr(obj, "readiness_score", None)
+
+    @admin.display(description="level", ordering="readiness_level")
+    def readiness_level(self, obj: User) -> str:
+        return LEVEL_LABELS.get(getattr(obj, "readiness_level", None) or "", "not scored")
+
+    @admin.action(description="Export selected traders' readiness as CSV", permissions=["view"])
+    def export_readiness(self, request, queryset):
+        # One export path for the desk page and the admin: it asks for a fresh
+        # code, writes the audit event and applies the same scoping.
+        ids = list(queryset.values_list("pk", flat=True))
+        return HttpResponseRedirect(f"{reverse('desk:export')}?{urlencode([('trader', pk) for pk in ids])}")
+
+    @admin.action(description="E-mail selected traders a reminder", permissions=["view"])
+    def send_reminders(self, request, queryset):
+        from desk.services import Sent, reminder_send
+
+        results = [reminder_send(request=request, trader=user, as_of=timezone.localdate()) for user in queryset]
+        sent = results.count(Sent.SENT)
+        skipped = len(results) - sent
+        self.message_user(request, f"Sent {sent} reminder(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} skipped: already reminded today or no e-mail address.", messages.WARNING)
+
+    @admin.action(description="Reset two-factor authentication (one trader)", permissions=["view"])
+    def reset_mfa(self, request, queryset):
+        users = list(queryset[:2])
+        if len(users) != 1:
+            self.message_user(request, "Select exactly one trader to reset.", messages.ERROR)
+            return None
+        # The desk page asks for the reason, the lead's fresh code and checks
+        # who may reset whom.
+        return HttpResponseRedirect(reverse("desk:trader_mfa_reset", args=[users[0].pk]))
+
+
+# --------------------------------------------------------------------------
+# Desks and the audit log
+# --------------------------------------------------------------------------
 
 
 @admin.register(Desk, site=admin_site)
-class DeskAdmin(admin.ModelAdmin):
-    list_display = ("name",)
+class DeskAdmin(DeskScopedAdmin):
+    list_display = ("name", "lead_names", "member_count")
     filter_horizontal = ("leads", "members")
     search_fields = ("name",)
 
+    def scope(self, qs, user):
+        return qs.filter(pk__in=desks_for(user).values("pk"))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("leads", "members")
+
+    @admin.display(description="leads")
+    def lead_names(self, obj: Desk) -> str:
+        return ", ".join(user.get_username() for user in obj.leads.all())
+
+    @admin.display(description="traders")
+    def member_count(self, obj: Desk) -> int:
+        return len(obj.members.all())
+
 
 @admin.register(AuditEvent, site=admin_site)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only for everyone: the log is append-only."""
+class AuditEventAdmin(DeskScopedAdmin):
+    """Read-only for everyone: the log is append-only. A lead sees events
+    about their desk's traders, without addresses, agents or details."""
 
+    owner_field = "subject"
+    lead_hidden = ("ip", "user_agent", "details")
+    lead_masked = {"object_label": "masked_object_label"}
     list_display = ("at", "action", "outcome", "actor", "subject", "object_label", "ip")
     list_filter = ("outcome", "action")
     search_fields = ("action", "object_label", "actor__username", "subject__username")
+    list_select_related = ("actor", "subject")
     date_hierarchy = "at"
 
     def has_add_permission(self, request):
@@ -46,3 +315,63 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="object")
+    def masked_object_label(self, obj: AuditEvent) -> str:
+        return mask_text(obj.object_label)
+
+
+# --------------------------------------------------------------------------
+# Second factors: superusers only, never a seed or a code hash
+# --------------------------------------------------------------------------
+
+
+class FactorAdmin(admin.ModelAdmin):
+    """Which factors a user has, and when they were used. The TOTP key and
+    the backup-code hashes are not fields of these admins at all."""
+
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
+    list_filter = ("confirmed",)
+    search_fields = ("user__username", "name")
+    list_select_related = ("user",)
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at")
+    readonly_fields = fields
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Removing factors goes through the audited MFA reset.
+        return False
+
+
+admin_site.register(TOTPDevice, FactorAdmin)
+
+
+@admin.register(RecoveryCodeDevice, site=admin_site)
+class RecoveryCodeDeviceAdmin(FactorAdmin):
+    list_display = ("user", "name", "confirmed", "codes_left")
+    fields = ("user", "name", "confirmed", "codes_left")
+    readonly_fields = fields
+
+    @admin.display(description="unused codes")
+    def codes_left(self, obj: RecoveryCodeDevice) -> int:
+        return obj.remaining()
+
+
+@admin.register(Group, site=admin_site)
+class GatecheckGroupAdmin(GroupAdmin):
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser

@@ -1,5 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "desk"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("export.csv", views.export_csv, name="export"),
+    path("traders/<int:pk>/", views.trader_view, name="trader_detail"),
+    path("traders/<int:pk>/remind/", views.trader_remind, name="trader_remind"),
+    path("traders/<int:pk>/mfa-reset/", views.trader_mfa_reset, name="trader_mfa_reset"),
+]

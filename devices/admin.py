@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.admin import DeskFilter, DeskScopedAdmin, admin_site
-from desk.selectors import mask_label, mask_text
+from desk.selectors import mask_text
 
+from .masking import mask_label
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 
 

@@ -1,0 +1,65 @@
+"""Forms of the desk pages: the table's filters and the MFA reset."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db.models import QuerySet
+
+from accounts.models import Desk
+
+from .selectors import LEVEL_LABELS, RULE_IDS, RULE_TITLES, SORT_KEYS, DeskQuery
+
+
+class DeskFilterForm(forms.Form):
+    """The GET form above the desk table. Gets the lead's desks in its
+    constructor, so a desk of someone else is simply not a valid choice."""
+
+    q = forms.CharField(label="Search by name", required=False, max_length=100)
+    level = forms.ChoiceField(label="Level", required=False, choices=[("", "Any level"), *LEVEL_LABELS.items()])
+    failing = forms.ChoiceField(
+        label="Failing rule", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
+    )
+    due = forms.ChoiceField(
+        label="Due dates", required=False, choices=[("", "Any"), ("overdue", "Overdue"), ("due_soon", "Overdue or due soon")]
+    )
+    desk = forms.ModelChoiceField(label="Desk", required=False, queryset=Desk.objects.none(), empty_label="All my desks")
+    sort = forms.ChoiceField(required=False, choices=[(key, key) for key in SORT_KEYS], widget=forms.HiddenInput)
+    dir = forms.ChoiceField(required=False, choices=[("asc", "asc"), ("desc", "desc")], widget=forms.HiddenInput)
+    trader = forms.TypedMultipleChoiceField(required=False, coerce=int, widget=forms.MultipleHiddenInput)
+
+    def __init__(self, desks: QuerySet[Desk], *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["desk"].queryset = desks
+        self.desk_choices = list(desks)
+        self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Name or username"})
+        # Any whole number is acceptable here; traders_for() does the scoping.
+        self.fields["trader"].valid_value = lambda value: str(value).isdigit()
+
+    def query(self) -> DeskQuery:
+        data = self.cleaned_data
+        desk = data.get("desk")
+        ids = data.get("trader") or None
+        return DeskQuery(
+            q=(data.get("q") or "").strip(),
+            level=data.get("level") or "",
+            failing=data.get("failing") or "",
+            due=data.get("due") or "",
+            sort=data.get("sort") or "score",
+            descending=data.get("dir") == "desc",
+            desks=(desk,) if desk else None,
+            trader_ids=tuple(ids) if ids else None,
+        )
+
+
+class MfaResetForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        min_length=10,
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What happened, and how you confirmed who the trader is (for example: a call back on the desk phone).",
+    )
+    identity_confirmed = forms.BooleanField(
+        label="I confirmed the trader's identity out of band (in person or by calling a number we already hold).",
+        required=True,
+    )

@@ -1,0 +1,40 @@
+"""What the desk app remembers: which reminders went out, per person and day."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ReminderLog(models.Model):
+    """One reminder e-mail sent to one person on one day.
+
+    The unique constraint is the idempotency key: the daily command and the
+    lead's "send reminder" button each claim a row before sending, so a second
+    run (or a second click) the same day finds the row and sends nothing.
+    """
+
+    class Kind(models.TextChoices):
+        DAILY = "daily", "Daily reminder"
+        MANUAL = "manual", "Reminder sent by a lead"
+        DIGEST = "digest", "Lead digest"
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders_received")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    date = models.DateField()
+    sent_at = models.DateTimeField(default=timezone.now)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    item_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-date", "-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "kind", "date"], name="reminder_once_per_kind_and_day"),
+            models.CheckConstraint(condition=models.Q(kind__in=["daily", "manual", "digest"]), name="reminder_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient} on {self.date}"

@@ -1,0 +1,265 @@
+"""The desk lead's pages: the desk table, a trader's detail, reminders,
+the CSV export and the MFA reset of a locked-out trader."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts.audit import record_event
+from accounts.decorators import desk_lead_required, recent_mfa_required
+
+from . import services
+from .forms import DeskFilterForm, MfaResetForm
+from .selectors import (
+    LEVEL_LABELS,
+    LEVEL_TAGS,
+    RULE_IDS,
+    RULE_SHORT,
+    RULE_TITLES,
+    STATUS_LABELS,
+    DeskRow,
+    can_reset_mfa,
+    desk_table,
+    desks_for,
+    overseen_users,
+    trader_detail,
+)
+
+# A primary key no row has: the row URLs are built once per page around it.
+_PK_SLOT = 2147483647
+
+COLUMNS = (("name", "Trader"), ("score", "Score"), ("level", "Level"), ("change", "7 days"), ("due", "Due"))
+
+
+def _filter_form(request: HttpRequest) -> DeskFilterForm:
+    form = DeskFilterForm(desks_for(request.user), request.GET or None)
+    if form.is_bound and not form.is_valid():
+        if "desk" in form.errors:
+            # Another desk's id: as if it did not exist.
+            raise Http404
+        # Anything else malformed falls back to the unfiltered table.
+        form = DeskFilterForm(desks_for(request.user))
+    if not form.is_bound:
+        form.cleaned_data = {}
+    return form
+
+
+def _cells_html() -> dict[tuple[str, str | None], SafeString]:
+    """Every possible heatmap cell (rule x status), rendered once per page."""
+    cells = {}
+    for rid in RULE_IDS:
+        for status in (*STATUS_LABELS, None):
+            label = STATUS_LABELS.get(status or "", "—")
+            cells[(rid, status)] = format_html(
+                '<td class="hm hm-{}" title="{}: {}">{}</td>', status or "none", RULE_TITLES[rid], label, label
+            )
+    return cells
+
+
+def _row_html(row: DeskRow, url: str, cells: dict, remind: SafeString) -> SafeString:
+    level = LEVEL_LABELS.get(row.level or "", "Not scored")
+    if row.change is None:
+        change = "—"
+        change_class = "chg"
+    else:
+        change = f"{row.change:+d}" if row.change else "±0"
+        change_class = "chg chg-up" if row.change > 0 else ("chg chg-down" if row.change < 0 else "chg")
+    tags = []
+    if row.overdue:
+        tags.append(format_html('<span class="tag tag-fail">overdue {}</span>', row.overdue))
+    if row.due_soon:
+        tags.append(format_html('<span class="tag tag-partial">due soon {}</span>', row.due_soon))
+    due = mark_safe(" ".join(tags)) if tags else mark_safe('<span class="muted">—</span>')  # noqa: S308 - joined format_html output
+    return format_html(
+        '<tr><th scope="row" class="who"><a href="{}">{}</a> <span class="muted small">{}</span></th>'
+        '<td class="num">{}</td><td><span class="tag tag-{}">{}</span></td><td class="{}">{}</td>'
+        '<td class="due">{}{}</td>{}</tr>',
+        url,
+        row.display_name,
+        row.username if row.name else "",
+        "—" if row.score is None else row.score,
+        LEVEL_TAGS[row.level],
+        level,
+        change_class,
+        change,
+        due,
+        remind if (row.overdue or row.due_soon) else "",
+        mark_safe("".join(cells[(rid, row.cells[rid])] for rid in RULE_IDS)),  # noqa: S308 - cells are format_html output
+    )
+
+
+def _query_string(form: DeskFilterForm, **changes) -> str:
+    params = {k: v for k, v in (form.data.items() if form.is_bound else []) if k != "trader" and v}
+    params.update({k: v for k, v in changes.items() if v})
+    return urlencode(params)
+
+
+def _headers(form: DeskFilterForm, query) -> list[dict]:
+    heads = [(key, label, "") for key, label in COLUMNS] + [(rid, RULE_SHORT[rid], RULE_TITLES[rid]) for rid in RULE_IDS]
+    out = []
+    for key, label, title in heads:
+        active = query.sort == key
+        direction = "asc" if (not active or query.descending) else "desc"
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "title": title,
+                "url": "?" + _query_string(form, sort=key, dir=direction),
+                "aria_sort": ("descending" if query.descending else "ascending") if active else "",
+                "rule": key in RULE_TITLES,
+            }
+        )
+    return out
+
+
+@desk_lead_required
+@never_cache
+def dashboard(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request)
+    query = form.query()
+    table = desk_table(viewer=request.user, as_of=timezone.localdate(), query=query)
+    detail = reverse("desk:trader_detail", args=[_PK_SLOT])
+    remind_action = reverse("desk:trader_remind", args=[_PK_SLOT])
+    cells = _cells_html()
+    csrf = get_token(request)
+    slot = str(_PK_SLOT)
+    rows_html = []
+    for row in table.shown:
+        pk = str(row.id)
+        remind = format_html(
+            '<form method="post" action="{}" class="inline"><input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+            '<input type="hidden" name="next" value="desk"><button type="submit" class="btn btn-small btn-quiet" '
+            'title="E-mail {} a reminder">Remind</button></form>',
+            remind_action.replace(slot, pk),
+            csrf,
+            row.display_name,
+        )
+        row.html = _row_html(row, detail.replace(slot, pk), cells, remind)
+        rows_html.append(row.html)
+    record_event(action="desk.viewed", request=request, details={"rows": len(table.shown)})
+    return render(
+        request,
+        "desk/dashboard.html",
+        {
+            "form": form,
+            "table": table,
+            "rows_html": mark_safe("".join(rows_html)),  # noqa: S308 - every part is format_html output
+            "headers": _headers(form, query),
+            "levels": [(level, label, table.level_counts[level], LEVEL_TAGS[level]) for level, label in LEVEL_LABELS.items()],
+            "export_query": _query_string(form),
+            "filtered": bool(query.q or query.level or query.failing or query.due or query.desks),
+            "many_desks": len(form.desk_choices) > 1,
+        },
+    )
+
+
+@desk_lead_required
+@recent_mfa_required
+@never_cache
+def export_csv(request: HttpRequest) -> HttpResponse:
+    """The desk table as CSV, with the page's filters (or the traders an admin
+    action selected). A download is a GET, so after a step-up the lead comes
+    straight back to it."""
+    form = _filter_form(request)
+    query = form.query()
+    table = desk_table(viewer=request.user, as_of=timezone.localdate(), query=query)
+    body = services.desk_export(request=request, table=table, filters=form.cleaned_data)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="desk-readiness-{table.as_of:%Y-%m-%d}.csv"'
+    return response
+
+
+@desk_lead_required
+@never_cache
+def trader_view(request: HttpRequest, pk: int) -> HttpResponse:
+    trader = get_object_or_404(overseen_users(request.user), pk=pk)
+    detail = trader_detail(trader, timezone.localdate())
+    record_event(action="desk.trader_viewed", request=request, subject=trader, object_label=trader.username)
+    return render(
+        request,
+        "desk/trader_detail.html",
+        {
+            "d": detail,
+            "level_label": LEVEL_LABELS[detail.report.level],
+            "level_tag": LEVEL_TAGS[detail.report.level],
+            "can_reset": can_reset_mfa(request.user, trader),
+            "sparkline": _sparkline(detail.history),
+        },
+    )
+
+
+def _sparkline(history: list[tuple]) -> SafeString:
+    """Score history as a small inline SVG (no script, no inline style)."""
+    if len(history) < 2:
+        return SafeString("")
+    width, height = 360, 60
+    first = history[0][0]
+    span = max((history[-1][0] - first).days, 1)
+    points = " ".join(f"{(day - first).days / span * width:.1f},{height - score / 100 * height:.1f}" for day, score in history)
+    return format_html(
+        '<svg class="spark" viewBox="0 -2 {} {}" role="img" aria-label="Score from {} to {}: {} to {}" preserveAspectRatio="none">'
+        '<line class="spark-line-85" x1="0" x2="{}" y1="{}" y2="{}"></line>'
+        '<line class="spark-line-60" x1="0" x2="{}" y1="{}" y2="{}"></line>'
+        '<polyline points="{}"></polyline></svg>',
+        width,
+        height + 4,
+        history[0][0],
+        history[-1][0],
+        history[0][1],
+        history[-1][1],
+        width,
+        height * 0.15,
+        height * 0.15,
+        width,
+        height * 0.4,
+        height * 0.4,
+        points,
+    )
+
+
+@desk_lead_required
+@require_POST
+def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
+    trader = get_object_or_404(overseen_users(request.user), pk=pk)
+    result = services.reminder_send(request=request, trader=trader, as_of=timezone.localdate())
+    name = trader.get_full_name() or trader.username
+    if result is services.Sent.SENT:
+        messages.success(request, f"Reminder e-mailed to {name}.")
+    elif result is services.Sent.ALREADY:
+        messages.warning(request, f"{name} already got a reminder today; one a day is the limit.")
+    else:
+        messages.error(request, f"{name} has no e-mail address on file.")
+    if request.POST.get("next") == "desk":
+        return redirect("desk:dashboard")
+    return redirect("desk:trader_detail", pk=trader.pk)
+
+
+@desk_lead_required
+@recent_mfa_required
+@never_cache
+def trader_mfa_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    trader = get_object_or_404(overseen_users(request.user), pk=pk)
+    if not can_reset_mfa(request.user, trader):
+        return render(request, "desk/mfa_reset_refused.html", {"trader": trader}, status=403)
+    form = MfaResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.trader_mfa_reset(request=request, trader=trader, reason=form.cleaned_data["reason"])
+        messages.success(
+            request,
+            f"Two-factor authentication of {trader.get_full_name() or trader.username} was reset. "
+            "They were signed out everywhere and will set up a new authenticator at their next sign-in.",
+        )
+        return redirect("desk:trader_detail", pk=trader.pk)
+    return render(request, "desk/mfa_reset.html", {"form": form, "trader": trader})
