@@ -116,7 +116,7 @@ def reentry_steps(
     elif backups:
         on_lost_phone = lost_is_mobile and mfa in ("ib_key", "authenticator_app", "sms")
         lead = (
-            f"Your {rules.MFA_NAMES.get(mfa, 'second factor')} was on '{lost_device}'. "
+            f"Your {rules.MFA_NAMES.get(mfa, 'second factor')} was on '{lost_device}': "
             if on_lost_phone
             else f"Approve the {rules.MFA_NAMES.get(mfa, 'second-factor')} prompt, or "
         )

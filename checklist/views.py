@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -29,15 +29,6 @@ from .models import AcceptedRisk, CalendarFeed, Drill, Subscription
 from .recovery import duration_text, reentry_steps
 
 TAG_CLASSES = {rules.PASS: "tag-pass", rules.PARTIAL: "tag-partial", rules.FAIL: "tag-fail", rules.NA: "tag-na"}
-
-
-def fix_href(url_name: str) -> str:
-    """The page that fixes a rule. The devices pages are being built in
-    parallel; until their URL names exist, a missing one links nowhere."""
-    try:
-        return reverse(url_name)
-    except NoReverseMatch:
-        return "#"
 
 
 @dataclass(frozen=True)
@@ -65,7 +56,7 @@ def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> lis
             Card(
                 result=result,
                 tag=TAG_CLASSES[result.status],
-                href=fix_href(result.fix_url),
+                href=reverse(result.fix_url),
                 accepted_reason=reasons.get(result.id, "") if result.accepted_until else "",
                 form=form,
             )
@@ -87,16 +78,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "ring": charts.Ring(score=report.score, level=report.level),
         "week_ago": data.week_ago,
         "week_change": data.week_change,
-        "actions": [(r, fix_href(r.fix_url)) for r in report.next_actions[:3]],
+        "actions": [(r, reverse(r.fix_url)) for r in report.next_actions[:3]],
         "cards": _cards(report, data.inventory, today),
         "due": [
-            {"item": item, "href": fix_href(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days}
+            {"item": item, "href": reverse(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days}
             for item in data.due
         ],
         "chart": charts.history_chart(list(data.history), today),
         "start_links": {
-            "devices": fix_href("devices:device_list"),
-            "recovery": fix_href("devices:recovery_list"),
+            "devices": reverse("devices:device_add"),
+            "recovery": reverse("devices:recovery_add"),
             "profile": reverse("checklist:profile"),
         },
     }
@@ -129,9 +120,8 @@ def calendar_rotate(request: HttpRequest) -> HttpResponse:
         return render(request, "checklist/calendar_confirm.html", {"has_feed": has_feed})
     token = services.calendar_feed_rotate(request=request, owner=request.user)
     url = request.build_absolute_uri(reverse("checklist:calendar_feed", args=[token]))
-    response = render(request, "checklist/calendar_token.html", {"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
-    response["Cache-Control"] = "no-store"
-    return response
+    # never_cache marks this page no-store: the address is shown once.
+    return render(request, "checklist/calendar_token.html", {"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
 
 
 @require_POST
@@ -153,7 +143,7 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     body = feed_ical(
         rules.upcoming_dates(inventory, today, selectors.limits()),
         owner_id=feed.owner.pk,
-        link=lambda name: request.build_absolute_uri(fix_href(name)),
+        link=lambda name: request.build_absolute_uri(reverse(name)),
     )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="gatecheck.ics"'
@@ -236,7 +226,7 @@ def drill_list(request: HttpRequest) -> HttpResponse:
         "last": last,
         "faster_by": (previous.reentry - last.reentry) if previous else None,
         "target": timedelta(minutes=lim.drill_target_minutes),
-        "devices_href": fix_href("devices:device_list"),
+        "devices_href": reverse("devices:device_list"),
     }
     return render(request, "checklist/drill_list.html", context)
 
