@@ -104,7 +104,11 @@ class TrustedDeviceForm(OwnedForm):
         model = TrustedDevice
         fields = ["name", "kind", "platforms", "validated_on", "browser_saved_password", "notes"]
         widgets = {"validated_on": DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
-        labels = {"validated_on": "Validated at the broker on", "browser_saved_password": "A browser on this device saves the broker password"}
+        labels = {
+            "platforms": "Access points",
+            "validated_on": "Validated at the broker on",
+            "browser_saved_password": "A browser on this device saves the broker password",
+        }
         help_texts = {
             "name": "How you call it, e.g. 'Office workstation'.",
             "validated_on": "The day the broker last accepted this device (device validation). Leave empty if never.",

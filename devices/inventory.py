@@ -272,8 +272,8 @@ class ListSection(Section):
         return self.model.objects.for_owner(user)
 
     def sort_key(self, row) -> tuple:
-        """Natural order of the list: names case-insensitively, kinds in catalog order."""
-        raise NotImplementedError
+        """Natural order of the list; the inventory models define it themselves."""
+        return row.sort_key()
 
     def row(self, instance) -> dict[str, Any]:
         raise NotImplementedError
@@ -341,9 +341,6 @@ class DeviceSection(ListSection):
     key = "devices"
     model = TrustedDevice
 
-    def sort_key(self, row) -> tuple:
-        return (row.name.casefold(), row.name)
-
     def row(self, d: TrustedDevice) -> dict[str, Any]:
         return {
             "name": d.name,
@@ -374,10 +371,6 @@ class DeviceSection(ListSection):
 class RecoverySection(ListSection):
     key = "recovery_methods"
     model = RecoveryMethod
-    KIND_ORDER = {kind: index for index, kind in enumerate(RecoveryMethod.Kind.values)}
-
-    def sort_key(self, row) -> tuple:
-        return (self.KIND_ORDER.get(row.kind, 99), row.label.casefold(), row.label)
 
     def row(self, m: RecoveryMethod) -> dict[str, Any]:
         return {"kind": m.kind, "label": m.label, "last_verified_on": _day(m.last_verified_on)}
@@ -399,9 +392,6 @@ class RecoverySection(ListSection):
 class ApiKeySection(ListSection):
     key = "api_keys"
     model = ApiKey
-
-    def sort_key(self, row) -> tuple:
-        return (row.label.casefold(), row.label)
 
     def row(self, k: ApiKey) -> dict[str, Any]:
         return {
@@ -454,9 +444,6 @@ class AutomationSection(ListSection):
 
     def queryset(self, user):
         return super().queryset(user).select_related("api_key")
-
-    def sort_key(self, row) -> tuple:
-        return (row.name.casefold(), row.name)
 
     def row(self, a: Automation) -> dict[str, Any]:
         return {

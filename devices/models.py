@@ -70,6 +70,10 @@ class TrustedDevice(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def sort_key(self) -> tuple:
+        """Lists and the inventory file show devices by name, case-insensitively."""
+        return (self.name.casefold(), self.name, self.pk or 0)
+
     @property
     def platform_names(self) -> list[str]:
         return [Platform(code).label for code in self.platforms if code in Platform.values]
@@ -125,6 +129,10 @@ class RecoveryMethod(models.Model):
 
     def __str__(self) -> str:
         return self.masked_label
+
+    def sort_key(self) -> tuple:
+        """Phone and e-mail first (kinds in catalog order), then by label."""
+        return (self.Kind.values.index(self.kind) if self.kind in self.Kind.values else 99, self.label.casefold(), self.label, self.pk or 0)
 
     @property
     def masked_label(self) -> str:
@@ -182,6 +190,9 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+    def sort_key(self) -> tuple:
+        return (self.label.casefold(), self.label, self.pk or 0)
 
     @property
     def scope_names(self) -> list[str]:
@@ -259,6 +270,9 @@ class Automation(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def sort_key(self) -> tuple:
+        return (self.name.casefold(), self.name, self.pk or 0)
 
     @property
     def is_active(self) -> bool:

@@ -88,7 +88,7 @@ def _owned(model: type[Model], request: HttpRequest, pk: int) -> Any:
 
 def device_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
-    devices = list(TrustedDevice.objects.for_owner(request.user).order_by("name", "pk"))
+    devices = sorted(TrustedDevice.objects.for_owner(request.user), key=TrustedDevice.sort_key)
     rows = [(device, device.warnings(today)) for device in devices]
     return render(request, "devices/device_list.html", {"rows": rows, "today": today})
 
@@ -172,7 +172,7 @@ def device_mark_validated(request: HttpRequest, pk: int) -> HttpResponse:
 
 def recovery_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
-    methods = list(RecoveryMethod.objects.for_owner(request.user).order_by("kind", "label", "pk"))
+    methods = sorted(RecoveryMethod.objects.for_owner(request.user), key=RecoveryMethod.sort_key)
     rows = [(method, method.warnings(today)) for method in methods]
     kinds = {method.kind for method in methods}
     missing = [label for kind, label in ((RecoveryMethod.Kind.PHONE, "a phone"), (RecoveryMethod.Kind.EMAIL, "an e-mail address")) if kind not in kinds]
@@ -232,7 +232,7 @@ def recovery_mark_verified(request: HttpRequest, pk: int) -> HttpResponse:
 
 def key_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
-    keys = list(ApiKey.objects.for_owner(request.user).prefetch_related("automations").order_by("label", "pk"))
+    keys = sorted(ApiKey.objects.for_owner(request.user).prefetch_related("automations"), key=ApiKey.sort_key)
     rows = [(key, key.warnings(today)) for key in keys]
     return render(request, "devices/key_list.html", {"rows": rows, "today": today})
 
@@ -310,7 +310,7 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def automation_list(request: HttpRequest) -> HttpResponse:
-    automations = list(Automation.objects.for_owner(request.user).select_related("api_key").order_by("name", "pk"))
+    automations = sorted(Automation.objects.for_owner(request.user).select_related("api_key"), key=Automation.sort_key)
     rows = [(automation, automation.warnings()) for automation in automations]
     return render(request, "devices/automation_list.html", {"rows": rows})
 

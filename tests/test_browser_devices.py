@@ -1,0 +1,67 @@
+"""alice records a device, a key and an automation in a real browser, and is
+warned that an automation without a key runs on her human login."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from devices.models import ApiKey, Automation, TrustedDevice
+from tests.conftest import PASSWORD, current_code, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page, live_server, user, next_path: str) -> None:
+    page.goto(f"{live_server.url}{next_path}")
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile(r"/accounts/login/code/"))
+    page.get_by_label("Authentication code").fill(current_code(user))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}{next_path}")
+
+
+def test_add_device_key_and_automation_and_see_the_human_login_warning(live_server, page, allow_async_unsafe):
+    alice = make_user("alice")
+    sign_in(page, live_server, alice, "/devices/")
+    assert page.get_by_role("heading", name="No trusted devices yet").is_visible()
+
+    page.get_by_role("link", name="Add your first device").click()
+    page.get_by_label("Name").fill("Office workstation")
+    page.get_by_label("Kind").select_option("desktop")
+    page.get_by_label("Trader Workstation").check()
+    page.get_by_label("Client Portal").check()
+    page.get_by_label("Validated at the broker on").fill((timezone.localdate() - timedelta(days=2)).isoformat())
+    page.get_by_role("button", name="Add device").click()
+    page.wait_for_url(f"{live_server.url}/devices/")
+    assert page.get_by_text("Device 'Office workstation' added.").is_visible()
+
+    page.goto(f"{live_server.url}/keys/add/")
+    page.get_by_label("Label").fill("algo-futures")
+    page.get_by_label("Read").check()
+    page.get_by_label("Trade").check()
+    page.get_by_label("Held by a service account").check()
+    page.get_by_label("Last 4 characters").fill("7f3a")
+    page.get_by_role("button", name="Add key").click()
+    page.wait_for_url(f"{live_server.url}/keys/")
+    assert page.get_by_text("Not limited to known IP addresses").is_visible()
+
+    page.goto(f"{live_server.url}/automations/add/")
+    page.get_by_label("Name").fill("ES spread bot")
+    # Left on "None: it runs on my human login".
+    page.get_by_label("Refreshes its session token on its own").check()
+    page.get_by_label("Fallback contact").fill("desk lead phone")
+    page.get_by_label("When authentication fails, it will").select_option("flatten")
+    page.get_by_role("button", name="Add automation").click()
+    page.wait_for_url(f"{live_server.url}/automations/")
+    assert page.get_by_text("Runs on your human login").is_visible()
+
+    assert TrustedDevice.objects.get(owner=alice).platforms == ["tws", "client_portal"]
+    assert ApiKey.objects.get(owner=alice).fingerprint == "7f3a"
+    assert Automation.objects.get(owner=alice).api_key is None
