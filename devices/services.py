@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.audit import record_event
 from checklist.services import snapshot_refresh
 
+from .masking import mask_label
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 
 DEVICE_FIELDS = ("name", "kind", "platforms", "validated_on", "status", "browser_saved_password", "notes")
@@ -51,20 +52,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _display(instance: models.Model, field: str) -> Any:
-    value = getattr(instance, field)
-    if isinstance(instance, RecoveryMethod) and field == "label":
-        # Audit rows are read by desk leads too: phone and e-mail stay masked.
-        return instance.masked_label
-    return _plain(value)
-
-
 def _snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
-    return {field: _display(instance, field) for field in fields}
+    return {field: _plain(getattr(instance, field)) for field in fields}
 
 
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {field: {"old": before.get(field), "new": value} for field, value in after.items() if before.get(field) != value}
+def _diff(instance: models.Model, before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Changed fields with old and new values, compared raw and shown masked."""
+    return {
+        field: {"old": _shown(instance, field, before.get(field)), "new": _shown(instance, field, value)}
+        for field, value in after.items()
+        if before.get(field) != value
+    }
+
+
+def _shown(instance: models.Model, field: str, value: Any) -> Any:
+    if isinstance(instance, RecoveryMethod) and field == "label" and isinstance(value, str):
+        # Audit rows are read by desk leads too: phone numbers and e-mail stay masked.
+        return mask_label(instance.kind, value)
+    return value
 
 
 def _audit_and_refresh(*, request: HttpRequest | None, action: str, instance: models.Model, owner, details: dict) -> None:
@@ -77,7 +82,7 @@ def _create(*, request: HttpRequest, model: type[models.Model], fields: tuple[st
     owner = request.user
     with transaction.atomic():
         instance = model.objects.create(owner=owner, **{k: v for k, v in data.items() if k in fields})
-        details = _diff({}, _snapshot(instance, fields))
+        details = _diff(instance, {}, _snapshot(instance, fields))
         _audit_and_refresh(request=request, action=action, instance=instance, owner=owner, details=details)
     return instance
 
@@ -92,7 +97,7 @@ def _update(*, request: HttpRequest | None, instance: Any, fields: tuple[str, ..
             if field in fields:
                 setattr(instance, field, value)
         instance.save()
-        changes = _diff(before, _snapshot(instance, fields))
+        changes = _diff(instance, before, _snapshot(instance, fields))
         if changes:
             _audit_and_refresh(request=request, action=action, instance=instance, owner=instance.owner, details=changes)
     return changes

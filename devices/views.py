@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.db import IntegrityError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -50,9 +51,14 @@ def _form_page(
     button: str = "Save",
 ) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
-        result = save(form.cleaned_data)
-        messages.success(request, done(result))
-        return redirect(list_url)
+        try:
+            result = save(form.cleaned_data)
+        except IntegrityError:
+            # Only a same-name row saved between the form's check and ours gets here.
+            form.add_error(form.unique_field, "You already have one with this name. Choose another.")
+        else:
+            messages.success(request, done(result))
+            return redirect(list_url)
     return render(request, "devices/form.html", {"form": form, "title": title, "intro": intro, "button": button, "cancel_url": reverse(list_url)})
 
 

@@ -409,3 +409,24 @@ def test_list_pages_run_a_fixed_number_of_queries(alice, alice_client, django_as
         assert alice_client.get(url).status_code == 200
     with django_assert_max_num_queries(10):
         alice_client.get(url)
+
+
+def test_a_changed_number_is_audited_even_when_it_masks_the_same(alice, alice_client):
+    method = make_method(alice, label="+1 212 555 0142")
+    alice_client.post(f"/recovery/{method.pk}/edit/", {"kind": "phone", "label": "+1 917 555 0142", "last_verified_on": TODAY().isoformat()})
+    [event] = events("recovery.updated")
+    assert event.details == {"label": {"old": "+1 *** *** 0142", "new": "+1 *** *** 0142"}}
+
+
+def test_a_name_taken_between_check_and_save_is_a_field_error(alice, alice_client, monkeypatch):
+    from django.db import IntegrityError
+
+    from devices import services
+
+    def clash(**kwargs):
+        raise IntegrityError("device_name_unique_per_owner")
+
+    monkeypatch.setattr(services, "device_create", clash)
+    response = alice_client.post("/devices/add/", device_post())
+    assert response.status_code == 200
+    assert "already have one with this name" in response.context["form"].errors["name"][0]
