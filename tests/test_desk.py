@@ -39,22 +39,34 @@ def today():
 def snapshot(user: User, *, days_ago: int = 0, score: int, **statuses) -> ReadinessSnapshot:
     """A stored score; statuses default to pass, keyword names use _ for dots."""
     merged = {**ALL_PASS, **{key.replace("__", "."): value for key, value in statuses.items()}}
-    return ReadinessSnapshot.objects.create(
-        user=user, date=today() - timedelta(days=days_ago), score=score, level=rules.level_for(score), statuses=merged
-    )
+    return ReadinessSnapshot.objects.create(user=user, date=today() - timedelta(days=days_ago), score=score, level=rules.level_for(score), statuses=merged)
 
 
 def ready_inventory(user: User, *, phone: str = "+1 555 010 0142", email: str = "alice.home@example.net") -> None:
     """Everything current: nothing overdue or due within 14 days."""
     day = today()
-    TrustedDevice.objects.create(owner=user, name="Office workstation", kind="desktop", platforms=["tws", "client_portal"], validated_on=day - timedelta(days=10), notes="Desk 4, under the monitor")
+    TrustedDevice.objects.create(
+        owner=user,
+        name="Office workstation",
+        kind="desktop",
+        platforms=["tws", "client_portal"],
+        validated_on=day - timedelta(days=10),
+        notes="Desk 4, under the monitor",
+    )
     TrustedDevice.objects.create(owner=user, name="Phone", kind="mobile", platforms=["mobile"], validated_on=day - timedelta(days=10))
     RecoveryMethod.objects.create(owner=user, kind="phone", label=phone, last_verified_on=day - timedelta(days=10))
     RecoveryMethod.objects.create(owner=user, kind="email", label=email, last_verified_on=day - timedelta(days=10))
     RecoveryMethod.objects.create(owner=user, kind="backup_codes", label="Printed card", last_verified_on=day - timedelta(days=10))
     start = timezone.now() - timedelta(days=5)
     Drill.objects.create(owner=user, lost_device="Phone", started_at=start, finished_at=start + timedelta(minutes=20), completed=True)
-    TradingProfile.objects.create(owner=user, broker_mfa="ib_key", regions_traded=["US"], plan_complex_orders="tws", plan_transfers_statements="client_portal", plan_alerts_light_execution="mobile")
+    TradingProfile.objects.create(
+        owner=user,
+        broker_mfa="ib_key",
+        regions_traded=["US"],
+        plan_complex_orders="tws",
+        plan_transfers_statements="client_portal",
+        plan_alerts_light_execution="mobile",
+    )
     Subscription.objects.create(owner=user, region="US", feed="US equities bundle")
 
 
@@ -102,8 +114,14 @@ def desk_scores(alice, carl, bob, olga):
     AcceptedRisk.objects.create(owner=alice, rule="marketdata.covered", reason="HK positions closed until January", until=today() + timedelta(days=20))
     snapshot(alice, days_ago=7, score=60)
     snapshot(
-        alice, score=72, recovery__current="partial", credentials__segmented="na", credentials__rotation="na",
-        marketdata__covered="fail", drill__rehearsed="fail", automation__failsafe="na",
+        alice,
+        score=72,
+        recovery__current="partial",
+        credentials__segmented="na",
+        credentials__rotation="na",
+        marketdata__covered="fail",
+        drill__rehearsed="fail",
+        automation__failsafe="na",
     )
     snapshot(carl, days_ago=8, score=95)
     snapshot(carl, score=90)
@@ -196,7 +214,9 @@ def test_sort_by_any_column(lena_client, desk_scores):
 
 def test_overdue_and_due_soon_tags_come_from_due_dates(lena_client, desk_scores, alice, carl):
     RecoveryMethod.objects.filter(owner=alice, kind="phone").update(last_verified_on=today() - timedelta(days=200))
-    ApiKey.objects.create(owner=carl, label="algo", scopes=["read"], service_account=True, created_on=today() - timedelta(days=10), expires_on=today() + timedelta(days=5))
+    ApiKey.objects.create(
+        owner=carl, label="algo", scopes=["read"], service_account=True, created_on=today() - timedelta(days=10), expires_on=today() + timedelta(days=5)
+    )
     html = lena_client.get("/desk/").content.decode()
     assert "overdue 1" in row_of(html, "alice")
     assert "due soon 1" in row_of(html, "carl")
@@ -323,7 +343,7 @@ def test_export_csv_content_follows_the_filters_and_is_audited(lena_client, lena
 
 
 def test_export_neutralises_spreadsheet_formulas(lena_client, carl):
-    carl.first_name = "=HYPERLINK(\"http://evil\")"
+    carl.first_name = '=HYPERLINK("http://evil")'
     carl.save()
     body = lena_client.get("/desk/export.csv").content.decode()
     assert "'=HYPERLINK" in body
@@ -338,18 +358,48 @@ def many_traders(desk: Desk, count: int, prefix: str = "t") -> list[User]:
     users = User.objects.bulk_create([User(username=f"{prefix}{i:04d}", first_name="Trader", last_name=f"{prefix}{i:04d}") for i in range(count)])
     desk.members.add(*users)
     TrustedDevice.objects.bulk_create(
-        [TrustedDevice(owner=u, name=n, kind=k, platforms=["tws"], validated_on=day - timedelta(days=30)) for u in users for n, k in (("Desk", "desktop"), ("Phone", "mobile"))]
+        [
+            TrustedDevice(owner=u, name=n, kind=k, platforms=["tws"], validated_on=day - timedelta(days=30))
+            for u in users
+            for n, k in (("Desk", "desktop"), ("Phone", "mobile"))
+        ]
     )
     RecoveryMethod.objects.bulk_create(
-        [RecoveryMethod(owner=u, kind=k, label=f"{k}-{u.pk}", last_verified_on=day - timedelta(days=i % 200)) for i, u in enumerate(users) for k in ("phone", "email")]
+        [
+            RecoveryMethod(owner=u, kind=k, label=f"{k}-{u.pk}", last_verified_on=day - timedelta(days=i % 200))
+            for i, u in enumerate(users)
+            for k in ("phone", "email")
+        ]
     )
-    keys = ApiKey.objects.bulk_create([ApiKey(owner=u, label="algo", scopes=["read"], service_account=True, created_on=day - timedelta(days=20), expires_on=day + timedelta(days=40)) for u in users])
-    Automation.objects.bulk_create([Automation(owner=k.owner, name="bot", api_key=k, token_refresh=True, fallback_contact="desk", on_auth_failure="flatten") for k in keys])
-    Drill.objects.bulk_create([Drill(owner=u, lost_device="Phone", started_at=timezone.now() - timedelta(days=10), finished_at=timezone.now() - timedelta(days=10) + timedelta(minutes=20), completed=True) for u in users])
+    keys = ApiKey.objects.bulk_create(
+        [
+            ApiKey(owner=u, label="algo", scopes=["read"], service_account=True, created_on=day - timedelta(days=20), expires_on=day + timedelta(days=40))
+            for u in users
+        ]
+    )
+    Automation.objects.bulk_create(
+        [Automation(owner=k.owner, name="bot", api_key=k, token_refresh=True, fallback_contact="desk", on_auth_failure="flatten") for k in keys]
+    )
+    Drill.objects.bulk_create(
+        [
+            Drill(
+                owner=u,
+                lost_device="Phone",
+                started_at=timezone.now() - timedelta(days=10),
+                finished_at=timezone.now() - timedelta(days=10) + timedelta(minutes=20),
+                completed=True,
+            )
+            for u in users
+        ]
+    )
     TradingProfile.objects.bulk_create([TradingProfile(owner=u, broker_mfa="ib_key", regions_traded=["US"]) for u in users])
     AcceptedRisk.objects.bulk_create([AcceptedRisk(owner=u, rule="interfaces.mapped", reason="new joiner", until=day + timedelta(days=10)) for u in users[::3]])
     ReadinessSnapshot.objects.bulk_create(
-        [ReadinessSnapshot(user=u, date=day - timedelta(days=d), score=(i * 7 + d) % 101, level=rules.level_for((i * 7 + d) % 101), statuses=ALL_PASS) for i, u in enumerate(users) for d in (0, 7)]
+        [
+            ReadinessSnapshot(user=u, date=day - timedelta(days=d), score=(i * 7 + d) % 101, level=rules.level_for((i * 7 + d) % 101), statuses=ALL_PASS)
+            for i, u in enumerate(users)
+            for d in (0, 7)
+        ]
     )
     return users
 
