@@ -162,7 +162,7 @@ def test_a_lead_removed_from_every_desk_loses_admin_access(lena):
 # --- The table ------------------------------------------------------------------------
 
 
-def test_heatmap_shows_each_rule_with_text_labels(lena_client, desk_scores):
+def test_heatmap_shows_each_rule_with_text_labels(lena_client, desk_scores, alice):
     response = lena_client.get("/desk/")
     assert response.status_code == 200
     row = row_of(response.content.decode(), "alice")
@@ -170,7 +170,14 @@ def test_heatmap_shows_each_rule_with_text_labels(lena_client, desk_scores):
     assert '<td class="num">72</td>' in row
     assert "At risk" in row
     assert "+12" in row  # 72 now, 60 a week ago
-    assert 'title="Market data: accepted"' in row
+    assert f'formaction="/desk/traders/{alice.pk}/remind/"' not in row  # nothing due for alice
+
+
+def test_remind_buttons_post_to_their_trader_through_one_csrf_form(lena_client, desk_scores, alice):
+    RecoveryMethod.objects.filter(owner=alice, kind="phone").update(last_verified_on=today() - timedelta(days=200))
+    html = lena_client.get("/desk/").content.decode()
+    assert re.search(r'<form method="post" id="remind-form"[^>]*><input type="hidden" name="csrfmiddlewaretoken"', html)
+    assert f'form="remind-form" formaction="/desk/traders/{alice.pk}/remind/"' in row_of(html, "alice")
 
 
 def test_desk_summary_has_average_and_count_per_level(lena_client, desk_scores):
