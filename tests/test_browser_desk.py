@@ -1,0 +1,62 @@
+"""lena, a desk lead, finds who has no recent drill and opens that trader's
+detail page, in a real browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from accounts.models import Desk
+from checklist.models import Drill
+from tests.conftest import PASSWORD, current_code, make_user
+from tests.test_desk import ready_inventory, snapshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page, live_server, user, next_path: str) -> None:
+    page.goto(f"{live_server.url}{next_path}")
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile(r"/accounts/login/code/"))
+    page.get_by_label("Authentication code").fill(current_code(user))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}{next_path}")
+
+
+def test_lead_filters_by_failing_rule_and_opens_a_trader(live_server, page, allow_async_unsafe):
+    lena = make_user("lena")
+    alice = make_user("alice", first_name="Alice", last_name="Chen")
+    carl = make_user("carl", first_name="Carl", last_name="Berg")
+    desk = Desk.objects.create(name="Futures desk")
+    desk.leads.add(lena)
+    desk.members.add(alice, carl)
+    ready_inventory(alice)
+    Drill.objects.filter(owner=alice).delete()  # alice never rehearsed: the stored fail is true
+    ready_inventory(carl, phone="+44 20 7946 0958", email="carl@example.org")
+    snapshot(alice, days_ago=7, score=90)
+    snapshot(alice, score=85, drill__rehearsed="fail")
+    snapshot(carl, score=100)
+
+    sign_in(page, live_server, lena, "/desk/")
+    rows = page.locator("table.heatmap tbody tr")
+    assert rows.count() == 2
+
+    page.get_by_label("Failing rule").select_option("drill.rehearsed")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"failing=drill\.rehearsed"))
+    assert rows.count() == 1
+    assert page.get_by_text("Showing 1 of 2 traders").is_visible()
+    assert rows.first.locator("td.hm-fail").inner_text() == "fail"
+
+    rows.first.get_by_role("link", name="Alice Chen").click()
+    page.wait_for_url(f"{live_server.url}/desk/traders/{alice.pk}/")
+    assert page.get_by_role("heading", name=re.compile("Alice Chen")).is_visible()
+    drill_card = page.locator("li.rule-card", has=page.get_by_role("heading", name="Device-loss drill"))
+    assert drill_card.locator(".tag").inner_text() == "fail"
+    assert page.get_by_text("+1 *** *** 0142").is_visible()
+    assert "555 010" not in page.content()
+    assert page.get_by_role("button", name="Send reminder").is_visible()
