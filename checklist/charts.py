@@ -114,15 +114,17 @@ def history_chart(
     as_of: date,
     *,
     days: int = 90,
-    width: int = 720,
-    height: int = 220,
+    width: int = 480,
+    height: int = 210,
 ) -> HistoryChart:
     """The score over the last ``days`` days (``as_of`` included), level bands shaded.
 
     ``history`` is ``(day, score, level)``; days outside the window are left out
     and days without a snapshot are simply not drawn.
     """
-    left, right, top, bottom = 36.0, width - 12.0, 12.0, height - 28.0
+    # The right margin holds the band names; the viewBox is about as wide as
+    # the card, so that 11px labels stay legible once the SVG is scaled.
+    left, right, top, bottom = 28.0, width - 66.0, 10.0, height - 26.0
     first = as_of - timedelta(days=days - 1)
     span = max(1, days - 1)
 
@@ -133,7 +135,7 @@ def history_chart(
         return bottom - (bottom - top) * score / 100
 
     bands = tuple(
-        Band(level=level, y=y_for(high), height=y_for(low) - y_for(high), label_y=y_for(high) + 12)
+        Band(level=level, y=y_for(high), height=y_for(low) - y_for(high), label_y=(y_for(high) + y_for(low)) / 2 + 4)
         for level, low, high in BANDS
     )
     gridlines = tuple(Gridline(y=y_for(v), label=str(v)) for v in (0, 60, 85, 100))
@@ -160,6 +162,10 @@ class Bar:
     value: str
     within_target: bool
 
+    @property
+    def center(self) -> float:
+        return self.x + self.width / 2
+
 
 @dataclass(frozen=True)
 class TrendChart:
@@ -175,7 +181,7 @@ def drill_trend(
     times: list[tuple[date, float]], target_minutes: int, *, width: int = 360, height: int = 150
 ) -> TrendChart:
     """Bars for re-entry times in minutes, oldest first, with the target drawn as a line."""
-    top, baseline, left, right = 14.0, height - 22.0, 8.0, width - 8.0
+    top, baseline, left, right = 24.0, height - 22.0, 8.0, width - 8.0
     scale_max = max([target_minutes * 1.25, *(m for _, m in times)])
     slot = (right - left) / max(1, len(times))
     bar_width = min(36.0, slot * 0.7)

@@ -39,7 +39,7 @@ class ProfileForm(forms.Form):
     )
     regions_traded = forms.MultipleChoiceField(
         label="Regions you trade",
-        choices=Region.choices,
+        choices=[(code, name if code == Region.OTHER else f"{name} ({code})") for code, name in Region.choices],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Each region needs an active market-data feed.",

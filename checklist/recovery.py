@@ -43,6 +43,15 @@ def duration_text(duration: timedelta) -> str:
     return f"{seconds} s"
 
 
+# Broker second factors that live on a phone, and how each is normally passed.
+PHONE_FACTORS = {"ib_key": "IB Key", "authenticator_app": "authenticator app", "sms": "SMS number"}
+USUAL_FACTOR = {
+    "ib_key": "Approve the IB Key notification on your phone",
+    "authenticator_app": "Enter the code from your authenticator app",
+    "sms": "Enter the SMS code sent to your phone",
+}
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing to do to get back in; ``gap`` marks a step the inventory cannot support yet."""
@@ -111,15 +120,13 @@ def reentry_steps(
     if mfa == "hardware_key":
         detail = "Use your hardware key; it does not depend on the lost device."
         if backups:
-            detail += f" If it is gone too: {backup_text}."
+            detail += f" If it is gone too, use your {backup_text}."
         steps.append(Step("Pass the second factor", detail))
     elif backups:
-        on_lost_phone = lost_is_mobile and mfa in ("ib_key", "authenticator_app", "sms")
-        lead = (
-            f"Your {rules.MFA_NAMES.get(mfa, 'second factor')} was on '{lost_device}': "
-            if on_lost_phone
-            else f"Approve the {rules.MFA_NAMES.get(mfa, 'second-factor')} prompt, or "
-        )
+        if lost_is_mobile and mfa in PHONE_FACTORS:
+            lead = f"Your {PHONE_FACTORS[mfa]} went with '{lost_device}': "
+        else:
+            lead = f"{USUAL_FACTOR.get(mfa, 'Pass the broker’s second-factor check')}, or "
         steps.append(Step("Pass the second factor", f"{lead}use your {backup_text}."))
     else:
         steps.append(

@@ -53,7 +53,7 @@ def test_empty_inventory_shows_the_guided_start_not_red_cards(alice_client):
     assert html.count('class="start-link"') == 3
     assert "Add your trusted devices" in html and "Add your recovery methods" in html
     assert 'href="/profile/"' in html
-    assert "rule-card" not in html
+    assert "dash-rule" not in html
     assert "tag-fail" not in html
 
 
@@ -61,7 +61,7 @@ def test_first_device_replaces_the_guided_start_with_the_score(alice, alice_clie
     build.device(alice)
     html = alice_client.get("/").content.decode()
     assert "Get ready before you need to be" not in html
-    assert html.count('class="card rule-card') == len(CATALOG)
+    assert html.count('class="card dash-rule') == len(CATALOG)
 
 
 def test_prepared_trader_sees_100_and_ready_with_nothing_to_fix(alice, alice_client):

@@ -7,8 +7,9 @@ from datetime import timedelta
 from django import template
 
 from checklist import rules
-from checklist.recovery import RECOVERY_KIND_NAMES, duration_text
+from checklist.recovery import KIND_NAMES, RECOVERY_KIND_NAMES, duration_text
 from devices.masking import mask_label
+from devices.models import Platform
 
 register = template.Library()
 
@@ -65,3 +66,16 @@ def recovery_kind(kind: str) -> str:
 def masked(method) -> str:
     """A recovery method's label with phone numbers and e-mail addresses masked."""
     return mask_label(method.kind, method.label)
+
+
+@register.filter
+def access_points(codes) -> str:
+    """``["tws", "mobile"]`` -> ``Trader Workstation, IBKR Mobile``."""
+    names = dict(Platform.choices)
+    order = list(names)
+    return ", ".join(names.get(code, code) for code in sorted(codes, key=lambda c: (order.index(c) if c in order else len(order), c)))
+
+
+@register.filter
+def device_kind(kind: str) -> str:
+    return KIND_NAMES.get(kind, kind)
