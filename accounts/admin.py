@@ -14,9 +14,11 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.admin import OTPAdminSite
@@ -27,12 +29,36 @@ from desk.selectors import LEVEL_LABELS, desks_for, mask_text, traders_for
 from devices.masking import mask_email
 
 from .models import AuditEvent, Desk, RecoveryCodeDevice, User
+from .views import logout_view, safe_next
 
 
 class GatecheckAdminSite(OTPAdminSite):
+    """One sign-in, password change and sign-out for the whole site.
+
+    The accounts views carry the rate limits, lockouts, audit events, step-up
+    and session bookkeeping; the admin's own forms would bypass all of them,
+    and desk leads (staff) would otherwise get a second way in.
+    """
+
     site_header = "Gatecheck administration"
     site_title = "Gatecheck admin"
     index_template = "admin/gatecheck_index.html"
+
+    def login(self, request, extra_context=None):
+        # Only MFA-verified users get here (accounts.middleware sends the
+        # others to the real login), so there is nothing to sign in to.
+        if self.has_permission(request):
+            return redirect(safe_next(request, default=reverse("admin:index")))
+        raise PermissionDenied
+
+    def logout(self, request, extra_context=None):
+        return logout_view(request)
+
+    def password_change(self, request, extra_context=None):
+        return redirect("accounts:password_change")
+
+    def password_change_done(self, request, extra_context=None):
+        return redirect("accounts:security")
 
 
 admin_site = GatecheckAdminSite(name="admin")

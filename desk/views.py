@@ -138,7 +138,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         pk = str(row.id)
         # One form for the page (see the template); each button posts to its trader.
         remind = format_html(
-            '<button type="submit" form="remind-form" formaction="{}" class="btn btn-small btn-quiet" aria-label="E-mail {} a reminder">Remind</button>',
+            '<button type="submit" form="remind-form" formaction="{}" class="btn btn-small" aria-label="E-mail {} a reminder">Remind</button>',
             remind_action.replace(slot, pk),
             row.display_name,
         )

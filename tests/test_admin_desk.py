@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services
 from accounts.audit import record_event
-from accounts.models import AuditEvent, RecoveryCode, User
+from accounts.models import AuditEvent, RecoveryCode, User, UserSession
 from checklist.models import AcceptedRisk, Drill, Subscription, TradingProfile
 from desk.models import ReminderLog
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
@@ -298,3 +298,27 @@ def test_actions_ignore_another_desks_ids(lena_client, rows, bob, mailoutbox):
     assert mailoutbox == []
     response = _action(lena_client, "reset_mfa", bob)
     assert response["Location"] == "/admin/accounts/user/"
+
+
+# --- One sign-in, password change and sign-out for the whole site --------------------------------
+
+
+def test_admin_login_form_is_not_a_second_way_in(alice_client, lena_client):
+    # A verified trader cannot try other accounts' passwords and codes here,
+    # outside the login's rate limits.
+    assert alice_client.get("/admin/login/").status_code == 403
+    assert alice_client.post("/admin/login/", {"username": "lena", "password": "x", "otp_token": "123456"}).status_code == 403
+    response = lena_client.get("/admin/login/?next=/admin/accounts/user/")
+    assert response["Location"] == "/admin/accounts/user/"
+
+
+def test_admin_password_change_uses_the_step_up_protected_page(lena_client):
+    assert lena_client.get("/admin/password_change/")["Location"] == "/accounts/password/change/"
+
+
+def test_admin_logout_ends_the_server_session(lena_client, lena):
+    response = lena_client.post("/admin/logout/")
+    assert response["Location"] == "/accounts/login/"
+    assert not UserSession.objects.filter(user=lena).exists()
+    assert AuditEvent.objects.filter(action="logout", actor=lena).exists()
+    assert lena_client.get("/admin/")["Location"].startswith("/accounts/login/")

@@ -56,7 +56,7 @@ def test_lead_filters_by_failing_rule_and_opens_a_trader(live_server, page, allo
     page.wait_for_url(f"{live_server.url}/desk/traders/{alice.pk}/")
     assert page.get_by_role("heading", name=re.compile("Alice Chen")).is_visible()
     drill_card = page.locator("li.rule-card", has=page.get_by_role("heading", name="Device-loss drill"))
-    assert drill_card.locator(".tag").inner_text() == "fail"
+    assert drill_card.locator(".hm-key").inner_text() == "fail"
     assert page.get_by_text("+1 *** *** 0142").is_visible()
     assert "555 010" not in page.content()
     assert page.get_by_role("button", name="Send reminder").is_visible()
