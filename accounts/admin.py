@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -230,7 +230,9 @@ class GatecheckUserAdmin(DeskScopedAdmin, UserAdmin):
             super()
             .get_queryset(request)
             .annotate(readiness_score=Subquery(latest.values("score")[:1]), readiness_level=Subquery(latest.values("level")[:1]))
-            .prefetch_related("desks")
+            # Only the desks the viewer oversees: a trader on two desks does
+            # not reveal the other desk to this lead.
+            .prefetch_related(Prefetch("desks", queryset=desks_for(request.user)))
         )
 
     def get_fieldsets(self, request, obj=None):

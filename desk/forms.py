@@ -10,6 +10,22 @@ from accounts.models import Desk
 from .selectors import LEVEL_LABELS, RULE_IDS, RULE_TITLES, SORT_KEYS, DeskQuery
 
 
+class IdListField(forms.Field):
+    """Repeated ``?trader=12&trader=15`` (the admin's selection) as ints.
+
+    Any id is acceptable here; the selector keeps only traders the viewer
+    oversees.
+    """
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[int]:
+        values = [str(v) for v in (value or [])]
+        if not all(v.isdigit() for v in values):
+            raise forms.ValidationError("Trader ids are whole numbers.")
+        return [int(v) for v in values]
+
+
 class DeskFilterForm(forms.Form):
     """The GET form above the desk table. Gets the lead's desks in its
     constructor, so a desk of someone else is simply not a valid choice."""
@@ -25,15 +41,13 @@ class DeskFilterForm(forms.Form):
     desk = forms.ModelChoiceField(label="Desk", required=False, queryset=Desk.objects.none(), empty_label="All my desks")
     sort = forms.ChoiceField(required=False, choices=[(key, key) for key in SORT_KEYS], widget=forms.HiddenInput)
     dir = forms.ChoiceField(required=False, choices=[("asc", "asc"), ("desc", "desc")], widget=forms.HiddenInput)
-    trader = forms.TypedMultipleChoiceField(required=False, coerce=int, widget=forms.MultipleHiddenInput)
+    trader = IdListField(required=False)
 
     def __init__(self, desks: QuerySet[Desk], *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["desk"].queryset = desks
         self.desk_choices = list(desks)
         self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Name or username"})
-        # Any whole number is acceptable here; traders_for() does the scoping.
-        self.fields["trader"].valid_value = lambda value: str(value).isdigit()
 
     def query(self) -> DeskQuery:
         data = self.cleaned_data

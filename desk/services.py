@@ -142,10 +142,12 @@ def _send_once(*, recipient: User, kind: str, day: date, message: EmailMultiAlte
 
 
 def _site_url(path: str, request: HttpRequest | None = None) -> str:
+    """An absolute link for an e-mail, or "" when no base URL is known (a
+    command run from cron has no request; GATECHECK_SITE_URL gives the base)."""
     if request is not None:
         return request.build_absolute_uri(path)
     base = getattr(settings, "GATECHECK_SITE_URL", "").rstrip("/")
-    return f"{base}{path}"
+    return f"{base}{path}" if base else ""
 
 
 def _email(*, to: User, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
@@ -179,7 +181,12 @@ def reminder_items(inventory: rules.Inventory, as_of: date) -> list[ReminderItem
 def _reminder_message(*, trader: User, items: list[ReminderItem], as_of: date, sender: User | None, request: HttpRequest | None) -> EmailMultiAlternatives:
     overdue = [i for i in items if i.overdue]
     soon = [i for i in items if not i.overdue]
-    subject = f"{len(overdue)} overdue item(s) on your login readiness" if overdue else "Login readiness items coming due"
+    if overdue:
+        subject = f"{len(overdue)} overdue item(s) on your login readiness"
+    elif soon:
+        subject = "Login readiness items coming due"
+    else:
+        subject = "A reminder about your login readiness"
     context = {
         "trader": trader,
         "as_of": as_of,

@@ -437,3 +437,21 @@ def test_export_queries_do_not_grow_with_the_desk(lena_client):
     with CaptureQueriesContext(connection) as large:
         lena_client.get("/desk/export.csv")
     assert len(large) == len(small)
+
+
+def test_a_lead_of_two_desks_can_pick_one(lena_client, lena, desk_scores, alice, carl):
+    rates = Desk.objects.create(name="Rates desk")
+    rates.leads.add(lena)
+    dina = make_user("dina")
+    rates.members.add(dina)
+    html = lena_client.get("/desk/").content.decode()
+    assert sorted(names_in(html)) == ["Carl Berg", "alice", "dina"]
+    assert '<select name="desk"' in html
+    assert names_in(lena_client.get(f"/desk/?desk={rates.pk}").content.decode()) == ["dina"]
+
+
+def test_a_trader_on_two_desks_does_not_reveal_the_other_desk(lena_client, alice, bob, olga):
+    Desk.objects.get(name="Options desk").members.add(alice)
+    html = lena_client.get("/admin/accounts/user/").content.decode()
+    assert "Futures desk" in html and "Options desk" not in html
+    assert "bob" not in names_in(lena_client.get("/desk/").content.decode())

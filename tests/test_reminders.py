@@ -130,3 +130,18 @@ def test_a_failed_send_is_retried_on_the_next_run(desk_with_work, mailoutbox, mo
     monkeypatch.undo()
     run()
     assert ReminderLog.objects.filter(kind="daily").count() == 1
+
+
+def test_links_use_the_configured_site_url(desk_with_work, mailoutbox, settings):
+    settings.GATECHECK_SITE_URL = "https://gatecheck.example.com"
+    run()
+    to_alice = next(m for m in mailoutbox if m.to == ["alice@example.com"])
+    assert "https://gatecheck.example.com/" in to_alice.body
+    digest = next(m for m in mailoutbox if m.to == ["lena@example.com"])
+    assert "https://gatecheck.example.com/desk/" in digest.body
+
+
+def test_without_a_site_url_the_mail_says_where_to_go(desk_with_work, mailoutbox):
+    run()
+    to_alice = next(m for m in mailoutbox if m.to == ["alice@example.com"])
+    assert "Sign in to Gatecheck to see your dashboard." in to_alice.body
