@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.audit import record_event
 from accounts.decorators import public, recent_mfa_required
@@ -132,7 +132,7 @@ def calendar_revoke(request: HttpRequest) -> HttpResponse:
 
 
 @public
-@require_GET
+@require_safe
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The due-date feed. The token is the only credential and opens this feed only."""
     feed = CalendarFeed.objects.select_related("owner").filter(token=CalendarFeed.digest(token), owner__is_active=True).first()
@@ -353,7 +353,7 @@ def recovery_card(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @never_cache
 def api_readiness(request: HttpRequest) -> JsonResponse:
     """The ``readiness --json`` object of INVENTORY.md; ``?as_of=YYYY-MM-DD`` scores another day."""
@@ -367,7 +367,7 @@ def api_readiness(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report.as_dict(request.user.get_username()))
 
 
-@require_GET
+@require_safe
 @never_cache
 def api_inventory(request: HttpRequest) -> JsonResponse:
     """The trader's whole inventory in the ``gatecheck.inventory/1`` format."""

@@ -168,6 +168,7 @@ def test_the_feed_token_grants_that_feed_only(alice, alice_client):
         response = calendar_app.get(page)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), page
     assert calendar_app.post(url).status_code == 405
+    assert calendar_app.head(url).status_code == 200
 
 
 def test_rotating_the_feed_address_kills_the_old_one(alice, alice_client):

@@ -4,7 +4,6 @@ played through real requests."""
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import time
 from datetime import timedelta
@@ -19,6 +18,7 @@ from accounts.models import AuditEvent
 from checklist import testing as build
 from checklist.models import Subscription
 from checklist.rules import CATALOG
+from devices.inventory import export_inventory
 from devices.models import TrustedDevice
 
 pytestmark = pytest.mark.django_db
@@ -65,15 +65,12 @@ def test_the_api_only_ever_shows_my_own_account(alice, bob, alice_client):
     assert data["user"] == "alice" and data["score"] < 100
 
 
-@pytest.mark.skipif(importlib.util.find_spec("devices.inventory") is None, reason="devices.inventory.export_inventory not built yet")
 def test_the_inventory_api_returns_my_export_and_is_audited(alice, bob, alice_client):
     build.prepared_trader(alice)
     build.device(bob, "Bob's laptop", kind="laptop")
     response = alice_client.get("/api/inventory/")
     assert response.status_code == 200
     data = response.json()
-    from devices.inventory import export_inventory
-
     assert data == json.loads(json.dumps(export_inventory(alice)))
     assert data["format"] == "gatecheck.inventory/1"
     assert {d["name"] for d in data["devices"]} == {"Office workstation", "iPhone"}
