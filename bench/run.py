@@ -11,7 +11,9 @@ vary much. Everything runs in-process on a throwaway SQLite database.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -22,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WORKDIR = tempfile.mkdtemp(prefix="gatecheck-bench-")
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
 os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
