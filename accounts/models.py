@@ -87,11 +87,13 @@ class AuditEvent(models.Model):
         SUCCESS = "success", "Success"
         FAILURE = "failure", "Failure"
 
+    # PROTECT: deleting a user would rewrite their audit trail; deactivate
+    # accounts instead.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     subject = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     action = models.CharField(max_length=64, db_index=True)
     object_label = models.CharField(max_length=200, blank=True)
@@ -106,6 +108,8 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["subject", "-at"])]
+        # Related-object access goes through the guarded queryset too.
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_label}"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import re
 import time
 from datetime import datetime, timedelta
 
 import django_otp
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import login as auth_login
 from django.contrib.sessions.models import Session
@@ -33,11 +37,26 @@ def failure_buckets(request: HttpRequest, *, step: str, username: str) -> list[t
     The account bucket uses the normalised username, so case games do not
     buy extra attempts.
     """
-    buckets = [(f"{step}:user:{User.normalize_username(username)}", settings.GATECHECK_ACCOUNT_FAILURE_LIMIT)]
+    buckets = [(f"{step}:user:{username_digest(username)}", settings.GATECHECK_ACCOUNT_FAILURE_LIMIT)]
     ip = client_ip(request)
     if ip:
-        buckets.append((f"ip:{ip}", settings.GATECHECK_IP_FAILURE_LIMIT))
+        buckets.append((f"ip:{ip_bucket(ip)}", settings.GATECHECK_IP_FAILURE_LIMIT))
     return buckets
+
+
+def username_digest(username: str) -> str:
+    """A keyed digest of the normalised username: buckets count per account
+    without storing what was typed (sometimes a password, in the wrong field)."""
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, User.normalize_username(username).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def ip_bucket(ip: str) -> str:
+    """IPv4 addresses count one by one; IPv6 by /64, the block one client gets."""
+    address = ipaddress.ip_address(ip)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return ip
 
 
 def locked_until(buckets: list[tuple[str, int]]) -> datetime | None:
@@ -163,7 +182,7 @@ def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
     with transaction.atomic():
         for device in django_otp.devices_for_user(trader, confirmed=None):
             device.delete()
-        sessions_end(user=trader)
+        access_revoke(user=trader)
         record_event(action="mfa.reset", request=request, subject=trader, object_label=trader.username, details={"reason": reason})
     notify(
         trader,
@@ -226,19 +245,29 @@ def sessions_end(*, user: User, keep: str | None = None) -> int:
     return len(keys)
 
 
+def access_revoke(*, user: User, keep: str | None = None) -> None:
+    """After a password or factor change: end the user's other sessions and
+    void their calendar feed token, the only other credential they hold."""
+    sessions_end(user=user, keep=keep)
+    apps.get_model("checklist", "CalendarFeed").objects.filter(owner=user).delete()
+
+
 def session_end(row: UserSession) -> None:
     Session.objects.filter(session_key=row.session_key).delete()
     row.delete()
 
 
-def login_failed(*, request: HttpRequest, username: str, step: str, buckets) -> None:
-    failure_record(buckets)
+def login_failed(*, request: HttpRequest, username: str, step: str, buckets, action: str | None = None) -> None:
+    """Count a failed attempt and audit it. The typed username is recorded only
+    when it names a real account: it might be a password typed in the wrong field."""
+    if action is None:
+        failure_record(buckets)
     user = User.objects.filter(username=User.normalize_username(username)).first()
     record_event(
-        action="login.failure" if step == "password" else "mfa.failure",
+        action=action or ("login.failure" if step == "password" else "mfa.failure"),
         request=request,
         actor=user,
         subject=user,
-        object_label=User.normalize_username(username)[:150],
+        object_label=user.username if user else "(unknown username)",
         outcome=AuditEvent.Outcome.FAILURE,
     )

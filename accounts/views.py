@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -23,6 +23,7 @@ from .audit import record_event
 from .decorators import pending_login_allowed, public, recent_mfa_required
 from .forms import CodeForm, EnrolForm, LoginForm, RenameForm, SignupForm
 from .models import AuditEvent, RecoveryCodeDevice, User, UserSession
+from .net import client_ip
 
 
 def safe_next(request: HttpRequest, default: str = "/") -> str:
@@ -65,7 +66,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         buckets = services.failure_buckets(request, step="password", username=username)
         until = services.locked_until(buckets)
         if until:
-            record_event(action="login.lockout", request=request, object_label=User.normalize_username(username)[:150], outcome="failure")
+            services.login_failed(request=request, username=username, step="password", buckets=buckets, action="login.lockout")
             form.add_error(None, _locked_message(until))
         else:
             user = authenticate(request, username=User.normalize_username(username), password=form.cleaned_data["password"])
@@ -75,7 +76,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             else:
                 services.password_step_complete(request=request, user=user)
                 step = "accounts:login_code" if services.has_confirmed_factor(user) else "accounts:mfa_setup"
-                return redirect(f"{reverse(step)}?next={next_url}")
+                return redirect(f"{reverse(step)}?{urlencode({'next': next_url})}")
     return render(request, "accounts/login.html", {"form": form, "next": next_url, "signup_open": settings.GATECHECK_SIGNUP_OPEN})
 
 
@@ -94,12 +95,16 @@ def login_code(request: HttpRequest) -> HttpResponse:
         if device is not None:
             services.session_mark_verified(request, device)
             record_event(action="login.success", request=request, object_label=device.name)
-            if isinstance(device, RecoveryCodeDevice):
-                record_event(action="mfa.backup_code_used", request=request, object_label=device.name)
-                left = device.remaining()
-                messages.warning(request, f"You signed in with a backup code. {left} left; regenerate them on the security page when few remain.")
+            _note_backup_code_use(request, device)
             return redirect(next_url)
     return render(request, "accounts/login_code.html", {"form": form, "next": next_url})
+
+
+def _note_backup_code_use(request: HttpRequest, device) -> None:
+    if isinstance(device, RecoveryCodeDevice):
+        record_event(action="mfa.backup_code_used", request=request, object_label=device.name)
+        left = device.remaining()
+        messages.warning(request, f"You used a backup code. {left} left; regenerate them on the security page when few remain.")
 
 
 def _verify_with_limits(request: HttpRequest, form: CodeForm):
@@ -110,7 +115,7 @@ def _verify_with_limits(request: HttpRequest, form: CodeForm):
     buckets = services.failure_buckets(request, step="code", username=user.username)
     until = services.locked_until(buckets)
     if until:
-        record_event(action="mfa.lockout", request=request, object_label=user.username, outcome="failure")
+        services.login_failed(request=request, username=user.username, step="code", buckets=buckets, action="mfa.lockout")
         form.add_error("otp_token", _locked_message(until))
         return None
     throttled = services.throttled_until(user, token)
@@ -170,15 +175,18 @@ def _show_codes(request: HttpRequest, codes: list[str], *, first: bool) -> HttpR
     return response
 
 
+@sensitive_post_parameters("otp_token")
 @never_cache
 def step_up(request: HttpRequest) -> HttpResponse:
     """Ask for a fresh code before a sensitive action, then go back to it."""
     next_url = safe_next(request)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if _verify_with_limits(request, form) is not None:
+        device = _verify_with_limits(request, form)
+        if device is not None:
             services.step_up(request=request)
-            record_event(action="mfa.step_up", request=request)
+            record_event(action="mfa.step_up", request=request, object_label=device.name)
+            _note_backup_code_use(request, device)
             return redirect(next_url)
     return render(request, "accounts/step_up.html", {"form": form, "next": next_url})
 
@@ -293,7 +301,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         response = super().form_valid(form)
         update_session_auth_hash(self.request, form.user)
         # Other browsers signed in with the old password are signed out.
-        services.sessions_end(user=form.user, keep=self.request.session.session_key)
+        services.access_revoke(user=form.user, keep=self.request.session.session_key)
         record_event(action="password.changed", request=self.request)
         services.notify(form.user, "Your password was changed", "The password of your Gatecheck account was changed.")
         messages.success(self.request, "Password changed. Other sessions were signed out.")
@@ -311,19 +319,31 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        services.sessions_end(user=form.user)
+        services.access_revoke(user=form.user)
         record_event(action="password.reset", request=self.request, actor=form.user, object_label=form.user.username)
         return response
 
 
-password_reset = public(
-    auth_views.PasswordResetView.as_view(
-        template_name="accounts/password_reset.html",
-        email_template_name="accounts/email/password_reset.txt",
-        subject_template_name="accounts/email/password_reset_subject.txt",
-        success_url=reverse_lazy("accounts:password_reset_done"),
-    )
-)
+class PasswordResetView(auth_views.PasswordResetView):
+    """Sends a reset link; requests per client IP are capped so the form cannot
+    be used to flood mailboxes."""
+
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        buckets = [(f"reset:ip:{services.ip_bucket(ip)}", settings.GATECHECK_RESET_LIMIT) for ip in [client_ip(self.request)] if ip]
+        until = services.locked_until(buckets)
+        if until:
+            form.add_error(None, f"Too many reset requests from your network. Try again after {until:%H:%M} UTC.")
+            return self.form_invalid(form)
+        services.failure_record(buckets)
+        return super().form_valid(form)
+
+
+password_reset = public(PasswordResetView.as_view())
 password_reset_done = public(auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"))
 password_reset_confirm = public(PasswordResetConfirmView.as_view())
 password_reset_complete = public(

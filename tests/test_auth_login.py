@@ -227,7 +227,7 @@ def test_success_does_not_clear_other_buckets(client, alice, bob, settings):
     password_step(client, username="bob", password="nope")
     assert sign_in(client, alice)["Location"] == "/"
     assert AuthFailure.objects.filter(bucket="ip:127.0.0.1").count() == 2
-    assert AuthFailure.objects.filter(bucket="password:user:bob").count() == 2
+    assert AuthFailure.objects.filter(bucket=f"password:user:{services.username_digest('bob')}").count() == 2
 
 
 def test_per_ip_limit_ignores_a_spoofed_forwarded_for(alice, bob, settings):
@@ -307,3 +307,29 @@ def test_setup_secret_is_shown_only_to_the_enrolling_user(client, alice_client):
 def test_signup_can_be_switched_off(client, settings):
     settings.GATECHECK_SIGNUP_OPEN = False
     assert client.get("/accounts/signup/").status_code == 404
+
+
+def test_failure_buckets_never_store_what_was_typed(client, alice):
+    typed = "MyS3cretPassw0rd!"
+    password_step(client, username=typed, password="x")
+    stored = repr(list(AuthFailure.objects.values())) + repr(list(AuditEvent.objects.values()))
+    assert typed not in stored and typed.lower() not in stored
+    assert AuditEvent.objects.get(action="login.failure").object_label == "(unknown username)"
+
+
+def test_ipv6_clients_are_counted_per_64_block(alice, settings):
+    settings.GATECHECK_IP_FAILURE_LIMIT = 2
+    for host in ("2001:db8::1", "2001:db8::2"):
+        Client(REMOTE_ADDR=host).post("/accounts/login/", {"username": "alice", "password": "x"})
+    response = Client(REMOTE_ADDR="2001:db8::99").post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert "Too many failed attempts" in response.content.decode()
+
+
+def test_password_reset_requests_are_capped_per_ip(client, alice, settings):
+    from django.core import mail
+
+    settings.GATECHECK_RESET_LIMIT = 2
+    for _ in range(3):
+        response = client.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    assert len(mail.outbox) == 2
+    assert "Too many reset requests" in response.content.decode()

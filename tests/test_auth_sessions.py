@@ -77,6 +77,24 @@ def test_stale_second_factor_asks_for_a_fresh_code_then_returns(stale_mfa, alice
     assert stale_mfa.get("/accounts/security/backup-codes/").status_code == 200
 
 
+def test_step_up_with_a_backup_code_is_audited_as_its_use(stale_mfa, alice):
+    from accounts import services
+
+    code = services.backup_codes_generate(user=alice)[0]
+    response = stale_mfa.post("/accounts/mfa/confirm/?next=/accounts/security/", {"otp_token": code})
+    assert response["Location"] == "/accounts/security/"
+    assert AuditEvent.objects.filter(action="mfa.backup_code_used", subject=alice).exists()
+
+
+def test_password_change_and_reset_void_the_calendar_feed(alice_client, alice):
+    from checklist.models import CalendarFeed
+
+    CalendarFeed.objects.create(owner=alice, token="t" * 64)
+    new = "an even better passphrase 78"
+    alice_client.post("/accounts/password/change/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    assert not CalendarFeed.objects.filter(owner=alice).exists()
+
+
 def test_stale_second_factor_blocks_a_sensitive_post(stale_mfa, alice):
     response = stale_mfa.post("/accounts/security/backup-codes/")
     assert response["Location"].startswith("/accounts/mfa/confirm/")

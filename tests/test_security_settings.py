@@ -207,3 +207,15 @@ def test_parallel_submissions_of_one_code_succeed_exactly_once():
     for t in threads:
         t.join()
     assert sorted(results) == [False] * 5 + [True]
+
+
+@pytest.mark.django_db
+def test_audit_trail_cannot_be_rewritten_through_user_deletion_or_the_base_manager(alice):
+    from django.db.models import ProtectedError
+
+    event = record_event(action="test.event", actor=alice)
+    with pytest.raises(ProtectedError):
+        alice.delete()
+    with pytest.raises(PermissionError):
+        AuditEvent._base_manager.filter(pk=event.pk).update(action="tampered")
+    assert AuditEvent.objects.get(pk=event.pk).actor == alice

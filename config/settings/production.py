@@ -23,3 +23,6 @@ SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 6
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 # One year, subdomains and preload: the site is HTTPS-only for good.
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+# Self sign-up is for trying Gatecheck out; production onboards through the
+# desk lead or an administrator unless this is switched on.
+GATECHECK_SIGNUP_OPEN = env_bool("GATECHECK_SIGNUP_OPEN", False)
