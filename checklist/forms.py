@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django import forms
 
 from devices.models import Platform, TrustedDevice
-from devices.secrets import validate_no_secret
+from devices.secrets import SecretScrubMixin, validate_no_secret
 
 from . import rules
 from .models import AcceptedRisk, Region, Subscription, TradingProfile
@@ -29,7 +29,7 @@ def _plan_field(task: str) -> forms.ChoiceField:
     )
 
 
-class ProfileForm(forms.Form):
+class ProfileForm(SecretScrubMixin, forms.Form):
     broker = forms.CharField(max_length=50, initial="IBKR", validators=[validate_no_secret])
     broker_mfa = forms.ChoiceField(
         label="Second factor on your broker login",
@@ -72,7 +72,7 @@ class ProfileForm(forms.Form):
         return cleaned
 
 
-class SubscriptionForm(forms.Form):
+class SubscriptionForm(SecretScrubMixin, forms.Form):
     region = forms.ChoiceField(choices=Region.choices)
     feed = forms.CharField(
         label="Feed name", max_length=120, validators=[validate_no_secret], help_text="As the broker names it, e.g. 'US equities bundle'."
@@ -112,7 +112,7 @@ class DrillStartForm(forms.Form):
 RULE_CHOICES = [(rule.id, rule.title) for rule in rules.CATALOG]
 
 
-class AcceptRiskForm(forms.Form):
+class AcceptRiskForm(SecretScrubMixin, forms.Form):
     rule = forms.ChoiceField(choices=RULE_CHOICES, widget=forms.HiddenInput)
     reason = forms.CharField(
         label="Why is this acceptable for now?",

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.audit import record_event
@@ -100,6 +101,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@sensitive_post_parameters()
 def profile(request: HttpRequest) -> HttpResponse:
     current = selectors.profile_for(request.user)
     form = ProfileForm.for_profile(current, request.POST or None)
@@ -164,6 +166,7 @@ def subscription_list(request: HttpRequest) -> HttpResponse:
     return render(request, "checklist/subscription_list.html", {"subscriptions": subscriptions, "regions": regions, "gaps": gaps})
 
 
+@sensitive_post_parameters()
 def subscription_add(request: HttpRequest) -> HttpResponse:
     initial = {"region": request.GET.get("region", ""), "active": True}
     form = SubscriptionForm(request.POST or None, owner=request.user, initial=initial)
@@ -174,6 +177,7 @@ def subscription_add(request: HttpRequest) -> HttpResponse:
     return render(request, "checklist/subscription_form.html", {"form": form})
 
 
+@sensitive_post_parameters()
 def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(Subscription.objects.for_owner(request.user), pk=pk)
     form = SubscriptionForm(request.POST or None, owner=request.user, instance=subscription)
@@ -300,6 +304,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
     return render(request, "checklist/risk_list.html", {"risks": risks, "today": today})
 
 
+@sensitive_post_parameters()
 def risk_accept(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     form = AcceptRiskForm(request.POST or None, initial={"rule": request.GET.get("rule", "")}, today=today)

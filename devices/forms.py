@@ -10,7 +10,7 @@ from django import forms
 from django.utils import timezone
 
 from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
-from .secrets import find_secret, fingerprint_problem, secret_message
+from .secrets import SecretScrubMixin, find_secret, fingerprint_problem, secret_message
 
 MAX_IMPORT_BYTES = 512 * 1024
 
@@ -22,7 +22,7 @@ class DateInput(forms.DateInput):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
-class OwnedForm(forms.ModelForm):
+class OwnedForm(SecretScrubMixin, forms.ModelForm):
     """Base for inventory forms.
 
     * ``unique_field`` is unique per owner: a clash is an error on that field
@@ -39,7 +39,6 @@ class OwnedForm(forms.ModelForm):
 
     def __init__(self, *args, owner, **kwargs):
         self.owner = owner
-        self._refused: set[str] = set()
         super().__init__(*args, **kwargs)
         for name in self.free_text_fields:
             if name in self.fields:
@@ -51,7 +50,7 @@ class OwnedForm(forms.ModelForm):
             value = self.cleaned_data.get(name)
             reason = find_secret(value) if isinstance(value, str) else None
             if reason:
-                self._refuse(name, secret_message(reason))
+                self.add_error(name, forms.ValidationError(secret_message(reason), code="secret"))
         today = timezone.localdate()
         for name in self.past_date_fields:
             value = self.cleaned_data.get(name)
@@ -66,18 +65,6 @@ class OwnedForm(forms.ModelForm):
                 noun = self._meta.model._meta.verbose_name
                 self.add_error(self.unique_field, f"You already have a {noun} with this {self.unique_field}. Choose another.")
         return cleaned
-
-    def _refuse(self, name: str, message: str) -> None:
-        self._refused.add(name)
-        self.add_error(name, message)
-
-    def full_clean(self):
-        super().full_clean()
-        if self._refused:
-            # Do not send a refused secret back to the browser in the re-rendered form.
-            self.data = self.data.copy()
-            for name in self._refused:
-                self.data[self.add_prefix(name)] = ""
 
     def validate_unique(self):
         # Uniqueness per owner is checked in _clean_fields with a clear message;
@@ -179,7 +166,6 @@ class ApiKeyForm(OwnedForm):
         value = self.cleaned_data["fingerprint"].strip()
         problem = fingerprint_problem(value)
         if problem == "looks like a full secret":
-            self._refused.add("fingerprint")
             raise forms.ValidationError(
                 "This looks like a full secret. Enter at most the last 4 characters: Gatecheck never stores secrets.", code="secret"
             )

@@ -100,3 +100,20 @@ def fingerprint_problem(value: str) -> str | None:
     if value and not value.isprintable():
         return "must be printable characters"
     return None
+
+
+class SecretScrubMixin:
+    """For forms: a value refused as a secret (an error with code "secret") is
+    blanked before the form is shown again, so the page never echoes it."""
+
+    def full_clean(self):
+        super().full_clean()
+        refused = [
+            name
+            for name, errors in self.errors.as_data().items()
+            if name in self.fields and any(error.code == "secret" for error in errors)
+        ]
+        if refused:
+            self.data = self.data.copy()
+            for name in refused:
+                self.data[self.add_prefix(name)] = ""

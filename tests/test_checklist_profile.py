@@ -199,3 +199,17 @@ def test_a_deactivated_users_feed_stops(alice, alice_client):
     alice.is_active = False
     alice.save()
     assert Client().get(url).status_code == 404
+
+
+def test_a_refused_secret_is_not_echoed_back_by_any_readiness_form(alice_client):
+    secret = "password: Hunter2-correct-horse-77"
+    for url, data in (
+        ("/profile/", {"broker": "IBKR", "support_contact": secret}),
+        ("/subscriptions/add/", {"region": "US", "feed": secret, "active": "on"}),
+        ("/risks/accept/", {"rule": "drill.rehearsed", "reason": secret, "until": "2026-12-01"}),
+    ):
+        response = alice_client.post(url, data)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert "never stores secrets" in html or "never store" in html, url
+        assert "Hunter2" not in html, url
