@@ -99,6 +99,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     return render(request, "devices/device_list.html", {"rows": rows, "today": today})
 
 
+@recent_mfa_required
 @sensitive_post_parameters()
 def device_add(request: HttpRequest) -> HttpResponse:
     form = TrustedDeviceForm(request.POST or None, owner=request.user)
@@ -112,6 +113,7 @@ def device_add(request: HttpRequest) -> HttpResponse:
     )
 
 
+@recent_mfa_required
 @sensitive_post_parameters()
 def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
@@ -153,6 +155,7 @@ def device_report_lost(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@recent_mfa_required
 def device_mark_revoked(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -163,6 +166,7 @@ def device_mark_revoked(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@recent_mfa_required
 def device_mark_validated(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -186,6 +190,7 @@ def recovery_list(request: HttpRequest) -> HttpResponse:
     return render(request, "devices/recovery_list.html", {"rows": rows, "missing": missing, "has_backup": has_backup})
 
 
+@recent_mfa_required
 @sensitive_post_parameters()
 def recovery_add(request: HttpRequest) -> HttpResponse:
     form = RecoveryMethodForm(request.POST or None, owner=request.user)
@@ -199,6 +204,7 @@ def recovery_add(request: HttpRequest) -> HttpResponse:
     )
 
 
+@recent_mfa_required
 @sensitive_post_parameters()
 def recovery_edit(request: HttpRequest, pk: int) -> HttpResponse:
     method = _owned(RecoveryMethod, request, pk)
@@ -223,6 +229,7 @@ def recovery_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@recent_mfa_required
 def recovery_mark_verified(request: HttpRequest, pk: int) -> HttpResponse:
     method = _owned(RecoveryMethod, request, pk)
     return _action_page(
@@ -290,6 +297,7 @@ def key_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@recent_mfa_required
 def key_mark_rotated(request: HttpRequest, pk: int) -> HttpResponse:
     key = _owned(ApiKey, request, pk)
     return _action_page(

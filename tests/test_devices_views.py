@@ -312,9 +312,30 @@ def test_import_confirm_needs_a_fresh_second_factor(stale_mfa):
     assert stale_mfa.get("/inventory/import/confirm/").url.startswith("/accounts/mfa/confirm/")
 
 
-def test_everyday_actions_do_not_need_step_up(alice, stale_mfa):
+@pytest.mark.parametrize(
+    "path",
+    ["/devices/add/", "/devices/{device}/edit/", "/devices/{device}/validated/", "/devices/{device}/revoked/",
+     "/recovery/add/", "/keys/add/", "/keys/{key}/rotated/"],
+)
+def test_changes_to_devices_recovery_and_keys_need_a_recent_second_factor(alice, stale_mfa, path):
+    """SECURITY.md 16: devices, recovery methods and API-key records."""
     device = make_device(alice)
-    assert stale_mfa.post(f"/devices/{device.pk}/validated/").url == "/devices/"
+    key = ApiKey.objects.create(owner=alice, label="algo", created_on=date(2026, 10, 1))
+    url = path.format(device=device.pk, key=key.pk)
+    response = stale_mfa.post(url, {})
+    assert response.status_code == 302 and response.url.startswith("/accounts/mfa/confirm/")
+    before = (device.status, device.validated_on)
+    device.refresh_from_db()
+    key.refresh_from_db()
+    assert (device.status, device.validated_on) == before
+    assert key.last_rotated_on is None and TrustedDevice.objects.count() == 1
+
+
+def test_pausing_an_automation_needs_no_step_up(alice, stale_mfa):
+    automation = Automation.objects.create(owner=alice, name="bot", status="active")
+    assert stale_mfa.post(f"/automations/{automation.pk}/pause/").status_code == 302
+    automation.refresh_from_db()
+    assert automation.status == "paused"
 
 
 def test_anonymous_visitor_is_sent_to_login(client):
