@@ -28,6 +28,7 @@ from checklist.models import ReadinessSnapshot
 from desk.selectors import LEVEL_LABELS, desks_for, mask_text, traders_for
 from devices.masking import mask_email
 
+from .audit import record_event
 from .models import AuditEvent, Desk, RecoveryCodeDevice, User
 from .views import logout_view, safe_next
 
@@ -129,6 +130,41 @@ class DeskScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    # -- audit: admin writes, and leads' reads ---------------------------------
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        record_event(
+            action=f"admin.{obj._meta.model_name}.{'changed' if change else 'added'}",
+            request=request,
+            subject=obj if isinstance(obj, User) else None,
+            object_label=str(obj)[:200],
+            # Field names only: values may be personal data.
+            details={"fields": sorted(form.changed_data)},
+        )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if form.changed_data and any(f in form.changed_data for f in ("leads", "members", "groups", "user_permissions")):
+            record_event(action=f"admin.{form.instance._meta.model_name}.relations_changed", request=request,
+                         object_label=str(form.instance)[:200], details={"fields": sorted(form.changed_data)})
+
+    def delete_model(self, request, obj):
+        label = str(obj)[:200]
+        super().delete_model(request, obj)
+        record_event(action=f"admin.{obj._meta.model_name}.deleted", request=request, object_label=label)
+
+    def changelist_view(self, request, extra_context=None):
+        if not request.user.is_superuser and request.method == "GET":
+            record_event(action="desk.admin_list_viewed", request=request, object_label=self.model._meta.verbose_name_plural[:200])
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not request.user.is_superuser and request.method == "GET":
+            record_event(action="desk.admin_record_viewed", request=request,
+                         object_label=f"{self.model._meta.verbose_name} #{object_id}"[:200])
+        return super().change_view(request, object_id, form_url, extra_context)
 
     # -- what a lead may see ---------------------------------------------------
 

@@ -112,7 +112,9 @@ class AuditEvent(models.Model):
         base_manager_name = "objects"
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_label}"
+        # No object label: admin page titles show this to desk leads, and a
+        # label can hold a phone number or an address.
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

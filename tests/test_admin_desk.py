@@ -127,14 +127,38 @@ def test_lead_views_own_rows_read_only(lena_client, rows, model):
     assert type(obj)._base_manager.filter(pk=obj.pk).exists()
 
 
-def test_superuser_sees_and_edits_everything(root_client, rows):
+def test_superuser_sees_everything_but_edits_inventories_only_through_the_app(root_client, rows):
     html = root_client.get("/admin/devices/recoverymethod/").content.decode()
     assert "+1 555 010 0142" in html and "+1 555 010 0777" in html
     users = root_client.get("/admin/accounts/user/").content.decode()
     assert "alice@example.com" in users and "bob@example.com" in users
     device = rows["bob"]["devices/trusteddevice"]
     page = root_client.get(f"/admin/devices/trusteddevice/{device.pk}/change/").content.decode()
-    assert 'name="_save"' in page and "drawer 3" in page
+    assert "drawer 3" in page and 'name="_save"' not in page
+    response = root_client.post(f"/admin/devices/trusteddevice/{device.pk}/change/", {"name": "renamed", "notes": "password: Hunter2-x"})
+    assert response.status_code == 403
+    device.refresh_from_db()
+    assert device.name != "renamed"
+
+
+def test_superuser_edits_of_users_and_desks_are_audited(root_client, rows):
+    from accounts.models import AuditEvent, Desk
+
+    desk = Desk.objects.first()
+    response = root_client.post(f"/admin/accounts/desk/{desk.pk}/change/", {"name": "Renamed desk", "leads": [], "members": []})
+    assert response.status_code == 302
+    event = AuditEvent.objects.filter(action="admin.desk.changed").get()
+    assert "name" in event.details["fields"]
+
+
+def test_a_leads_admin_reads_are_audited(lena_client, rows):
+    from accounts.models import AuditEvent
+
+    lena_client.get("/admin/devices/trusteddevice/")
+    device = rows["alice"]["devices/trusteddevice"]
+    lena_client.get(f"/admin/devices/trusteddevice/{device.pk}/change/")
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"desk.admin_list_viewed", "desk.admin_record_viewed"} <= actions
 
 
 # --- Filters, search, lookups, autocomplete, raw-id popups -----------------------------------

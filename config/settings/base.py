@@ -136,6 +136,8 @@ GATECHECK_ABSOLUTE_TIMEOUT = 24 * 60 * 60
 GATECHECK_PENDING_LOGIN_TIMEOUT = 10 * 60
 GATECHECK_STEP_UP_WINDOW = 15 * 60
 GATECHECK_SIGNUP_OPEN = env_bool("GATECHECK_SIGNUP_OPEN", True)
+# Base URL for links in e-mails sent without a request (send_reminders from cron).
+GATECHECK_SITE_URL = os.environ.get("GATECHECK_SITE_URL", "")
 # How many reverse proxies in front of the app append to X-Forwarded-For.
 # 0 means the header is ignored and REMOTE_ADDR is the client.
 GATECHECK_TRUSTED_PROXY_COUNT = int(os.environ.get("GATECHECK_TRUSTED_PROXY_COUNT", "0"))
