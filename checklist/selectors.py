@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 
+from devices.masking import mask_label
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 
 from . import rules
@@ -58,7 +59,11 @@ def inventories_for(user_ids: Iterable[int]) -> dict[int, rules.Inventory]:
             )
         )
     for r in RecoveryMethod.objects.filter(owner_id__in=ids).order_by("kind", "label"):
-        parts["recovery_methods"][r.owner_id].append(rules.RecoveryMethod(kind=r.kind, label=r.label, last_verified_on=r.last_verified_on))
+        # Masked here, once: reasons, due dates, the calendar feed, the desk and
+        # e-mails all quote this label, and only the owner's edit form shows it whole.
+        parts["recovery_methods"][r.owner_id].append(
+            rules.RecoveryMethod(kind=r.kind, label=mask_label(r.kind, r.label), last_verified_on=r.last_verified_on)
+        )
     for k in ApiKey.objects.filter(owner_id__in=ids).order_by("label"):
         parts["api_keys"][k.owner_id].append(
             rules.ApiKey(

@@ -143,7 +143,7 @@ def test_the_feed_serves_coming_due_dates_as_icalendar(alice, alice_client):
     events = {str(e["SUMMARY"]): e for e in calendar.walk("VEVENT")}
     assert events["API key 'algo-futures' expires"].decoded("DTSTART") == today + timedelta(days=20)
     assert events["Rotate API key 'algo-futures'"].decoded("DTSTART") == today + timedelta(days=80)
-    assert events["Re-verify recovery phone '+1 555 010 0142'"].decoded("DTSTART") == today + timedelta(days=80)
+    assert events["Re-verify recovery phone '+1 *** *** 0142'"].decoded("DTSTART") == today + timedelta(days=80)
     assert events["Run your first device-loss drill"].decoded("DTSTART") == today
     assert "http://testserver/keys/" in str(events["API key 'algo-futures' expires"]["URL"])
     uids = [str(e["UID"]) for e in calendar.walk("VEVENT")]

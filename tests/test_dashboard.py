@@ -137,7 +137,7 @@ def test_coming_due_lists_dates_within_14_days_and_flags_overdue(alice, alice_cl
     due = {d["item"].label: d for d in response.context["due"]}
     assert due["Old laptop"]["days"] == -5
     assert "5 days overdue" in html and '<span class="tag tag-fail">Overdue</span>' in html
-    assert due["+1 555 010 0142"]["days"] == 5
+    assert due["+1 *** *** 0142"]["days"] == 5
     assert (today() + timedelta(days=5)).isoformat() in html
     assert "far-key" not in due  # expires in 40 days, rotation due in 80: outside the window
     assert "Run your first device-loss drill" in html
@@ -226,3 +226,11 @@ def test_dashboard_query_count_is_the_same_for_1_and_200_items(django_assert_max
     with django_assert_max_num_queries(one):
         assert client.get("/").status_code == 200
     assert one <= 16
+
+
+def test_dashboard_masks_recovery_phone_and_email_in_reasons_and_due_dates(alice, alice_client):
+    build.recovery(alice, "phone", "+1 555 010 0142", verified_on=today() - timedelta(days=200))
+    build.recovery(alice, "email", "alice.private@example.com", verified_on=today() - timedelta(days=200))
+    html = alice_client.get("/").content.decode()
+    assert "555 010" not in html and "alice.private" not in html
+    assert "+1 *** *** 0142" in html
