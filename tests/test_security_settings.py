@@ -92,7 +92,15 @@ def test_templates_hold_no_inline_script_or_style():
 def test_unknown_page_is_generic_404(alice_client):
     response = alice_client.get("/no-such-page/")
     assert response.status_code == 404
-    assert "Traceback" not in response.content.decode()
+    html = response.content.decode()
+    assert "Page not found" in html and "Traceback" not in html
+
+
+@pytest.mark.django_db
+def test_forbidden_page_is_generic(alice_client):
+    response = alice_client.get("/desk/")
+    assert response.status_code == 403
+    assert "Not allowed" in response.content.decode()
 
 
 @pytest.mark.django_db
