@@ -221,6 +221,25 @@ class DeskScopedAdmin(admin.ModelAdmin):
         return super().lookup_allowed(lookup, value, request)
 
 
+class InventoryAdmin(DeskScopedAdmin):
+    """Read-only for everyone, superusers included: an inventory changes only
+    through the app, where secrets are refused, every change is audited with
+    old and new values and the trader's score is refreshed."""
+
+    autocomplete_fields = ("owner",)
+    list_select_related = ("owner",)
+    search_fields = ("owner__username", "owner__first_name", "owner__last_name")
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class LevelFilter(admin.SimpleListFilter):
     title = "readiness level"
     parameter_name = "level"

@@ -8,30 +8,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.admin import DeskFilter, DeskScopedAdmin, admin_site
+from accounts.admin import DeskFilter, InventoryAdmin, admin_site
 from desk.selectors import mask_text
 
 from .masking import mask_label
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
-
-
-class InventoryAdmin(DeskScopedAdmin):
-    """Read-only for everyone, superusers included: an inventory changes only
-    through the app, where secrets are refused, every change is audited with
-    old and new values and the trader's score is refreshed."""
-
-    autocomplete_fields = ("owner",)
-    list_select_related = ("owner",)
-    search_fields = ("owner__username", "owner__first_name", "owner__last_name")
-
-    def has_add_permission(self, request, *args) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(TrustedDevice, site=admin_site)

@@ -4,6 +4,7 @@ lena the desk lead of alice's desk."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -101,3 +102,16 @@ def stale_mfa(alice_client) -> Client:
     session["mfa_at"] = time.time() - 16 * 60
     session.save()
     return alice_client
+
+
+def sign_in_browser(page, live_server, user: User, next_path: str) -> None:
+    """Through the real login form: password, then the authenticator code."""
+    page.goto(f"{live_server.url}{next_path}")
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile(r"/accounts/login/code/"))
+    page.get_by_label("Authentication code").fill(current_code(user))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}{next_path}")

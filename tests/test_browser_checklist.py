@@ -12,22 +12,11 @@ from django.utils import timezone
 
 from checklist import testing as build
 from checklist.models import Drill
-from tests.conftest import PASSWORD, current_code, make_user
+from tests.conftest import make_user, sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page, live_server, user, next_path: str) -> None:
-    """Through the real login form: password, then the authenticator code."""
-    page.goto(f"{live_server.url}{next_path}")
-    page.wait_for_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(re.compile(r"/accounts/login/code/"))
-    page.get_by_label("Authentication code").fill(current_code(user))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(f"{live_server.url}{next_path}")
 
 
 def score(page) -> int:
@@ -59,7 +48,7 @@ def add_recovery(page, live_server, kind: str, label: str) -> None:
 
 def test_new_trader_follows_the_guided_start_and_sees_the_score_rise(live_server, page, allow_async_unsafe):
     nina = make_user("nina")
-    sign_in(page, live_server, nina, "/")
+    sign_in_browser(page, live_server, nina, "/")
     assert page.get_by_role("heading", name="Get ready before you need to be").is_visible()
     assert score(page) == 0
 
@@ -98,7 +87,7 @@ def test_trader_runs_a_drill_from_start_to_finish(live_server, page, allow_async
     build.device(nina, "Office workstation")
     build.device(nina, "iPhone", kind="mobile", platforms=("mobile",))
     build.recovery(nina, "backup_codes", "Printed, in the desk safe")
-    sign_in(page, live_server, nina, "/drills/")
+    sign_in_browser(page, live_server, nina, "/drills/")
 
     page.get_by_label("Which device do you pretend to have lost?").select_option(label="Office workstation")
     page.get_by_role("button", name="Start the clock").click()

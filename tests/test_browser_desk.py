@@ -9,22 +9,12 @@ import pytest
 
 from accounts.models import Desk
 from checklist.models import Drill
-from tests.conftest import PASSWORD, current_code, make_user
+from tests.conftest import make_user, sign_in_browser
 from tests.test_desk import ready_inventory, snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page, live_server, user, next_path: str) -> None:
-    page.goto(f"{live_server.url}{next_path}")
-    page.wait_for_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(re.compile(r"/accounts/login/code/"))
-    page.get_by_label("Authentication code").fill(current_code(user))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(f"{live_server.url}{next_path}")
 
 
 def test_lead_filters_by_failing_rule_and_opens_a_trader(live_server, page, allow_async_unsafe):
@@ -41,7 +31,7 @@ def test_lead_filters_by_failing_rule_and_opens_a_trader(live_server, page, allo
     snapshot(alice, score=85, drill__rehearsed="fail")
     snapshot(carl, score=100)
 
-    sign_in(page, live_server, lena, "/desk/")
+    sign_in_browser(page, live_server, lena, "/desk/")
     rows = page.locator("table.heatmap tbody tr")
     assert rows.count() == 2
 

@@ -3,33 +3,22 @@ warned that an automation without a key runs on her human login."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from devices.models import ApiKey, Automation, TrustedDevice
-from tests.conftest import PASSWORD, current_code, make_user
+from tests.conftest import make_user, sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page, live_server, user, next_path: str) -> None:
-    page.goto(f"{live_server.url}{next_path}")
-    page.wait_for_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(re.compile(r"/accounts/login/code/"))
-    page.get_by_label("Authentication code").fill(current_code(user))
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(f"{live_server.url}{next_path}")
 
 
 def test_add_device_key_and_automation_and_see_the_human_login_warning(live_server, page, allow_async_unsafe):
     alice = make_user("alice")
-    sign_in(page, live_server, alice, "/devices/")
+    sign_in_browser(page, live_server, alice, "/devices/")
     assert page.get_by_role("heading", name="No trusted devices yet").is_visible()
 
     page.get_by_role("link", name="Add your first device").click()
