@@ -243,7 +243,8 @@ _SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Wi
 
 
 class AuthFailure(models.Model):
-    """A failed password or code attempt, counted per bucket in a time window.
+    """A password, code or reset attempt that did not succeed, counted per
+    bucket in a time window (a success removes its own rows).
 
     Kept in the database, not a per-process cache, so that every worker sees
     the same counts.

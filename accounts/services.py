@@ -59,23 +59,30 @@ def ip_bucket(ip: str) -> str:
     return ip
 
 
-def locked_until(buckets: list[tuple[str, int]]) -> datetime | None:
-    """When the earliest full bucket frees a slot, or None if none is full."""
+def attempt_open(buckets: list[tuple[str, int]]) -> tuple[list[int], datetime | None]:
+    """Count an attempt before checking it, so parallel requests cannot all
+    slip under a limit: the k-th attempt to be written sees at least k rows.
+
+    Returns the ids of the rows written, and, when a bucket is over its
+    limit, the time it frees up (the attempt must then be refused).
+    """
+    rows = AuthFailure.objects.bulk_create([AuthFailure(bucket=bucket) for bucket, _ in buckets])
     since = timezone.now() - timedelta(seconds=settings.GATECHECK_RATE_WINDOW)
     latest = None
     for bucket, limit in buckets:
         times = list(
-            AuthFailure.objects.filter(bucket=bucket, at__gte=since).order_by("-at").values_list("at", flat=True)[:limit]
+            AuthFailure.objects.filter(bucket=bucket, at__gte=since).order_by("-at").values_list("at", flat=True)[: limit + 1]
         )
-        if len(times) >= limit:
-            free_at = times[-1] + timedelta(seconds=settings.GATECHECK_RATE_WINDOW)
+        if len(times) > limit:
+            free_at = times[limit - 1] + timedelta(seconds=settings.GATECHECK_RATE_WINDOW)
             latest = free_at if latest is None else max(latest, free_at)
-    return latest
+    return [row.pk for row in rows], latest
 
 
-def failure_record(buckets: list[tuple[str, int]]) -> None:
-    # A success never clears these: each bucket simply ages out of its window.
-    AuthFailure.objects.bulk_create([AuthFailure(bucket=bucket) for bucket, _ in buckets])
+def attempt_succeeded(ids: list[int]) -> None:
+    """A successful attempt removes only its own rows: it never clears the
+    failures of other attempts in any bucket."""
+    AuthFailure.objects.filter(pk__in=ids).delete()
 
 
 # --- Factors ---------------------------------------------------------------
@@ -257,11 +264,10 @@ def session_end(row: UserSession) -> None:
     row.delete()
 
 
-def login_failed(*, request: HttpRequest, username: str, step: str, buckets, action: str | None = None) -> None:
-    """Count a failed attempt and audit it. The typed username is recorded only
-    when it names a real account: it might be a password typed in the wrong field."""
-    if action is None:
-        failure_record(buckets)
+def login_failed(*, request: HttpRequest, username: str, step: str, action: str | None = None) -> None:
+    """Audit a failed or refused attempt (attempt_open has counted it). The typed
+    username is recorded only when it names a real account: it might be a
+    password typed in the wrong field."""
     user = User.objects.filter(username=User.normalize_username(username)).first()
     record_event(
         action=action or ("login.failure" if step == "password" else "mfa.failure"),

@@ -64,16 +64,17 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"]
         buckets = services.failure_buckets(request, step="password", username=username)
-        until = services.locked_until(buckets)
+        attempt, until = services.attempt_open(buckets)
         if until:
-            services.login_failed(request=request, username=username, step="password", buckets=buckets, action="login.lockout")
+            services.login_failed(request=request, username=username, step="password", action="login.lockout")
             form.add_error(None, _locked_message(until))
         else:
             user = authenticate(request, username=User.normalize_username(username), password=form.cleaned_data["password"])
             if user is None:
-                services.login_failed(request=request, username=username, step="password", buckets=buckets)
+                services.login_failed(request=request, username=username, step="password")
                 form.add_error(None, "That username and password do not match. Check both and try again.")
             else:
+                services.attempt_succeeded(attempt)
                 services.password_step_complete(request=request, user=user)
                 step = "accounts:login_code" if services.has_confirmed_factor(user) else "accounts:mfa_setup"
                 return redirect(f"{reverse(step)}?{urlencode({'next': next_url})}")
@@ -113,19 +114,21 @@ def _verify_with_limits(request: HttpRequest, form: CodeForm):
     user = request.user
     token = form.cleaned_data["otp_token"]
     buckets = services.failure_buckets(request, step="code", username=user.username)
-    until = services.locked_until(buckets)
+    attempt, until = services.attempt_open(buckets)
     if until:
-        services.login_failed(request=request, username=user.username, step="code", buckets=buckets, action="mfa.lockout")
+        services.login_failed(request=request, username=user.username, step="code", action="mfa.lockout")
         form.add_error("otp_token", _locked_message(until))
         return None
     throttled = services.throttled_until(user, token)
     device = None if throttled else services.second_factor_verify(user=user, token=token)
     if device is None:
-        services.login_failed(request=request, username=user.username, step="code", buckets=buckets)
+        services.login_failed(request=request, username=user.username, step="code")
         if throttled:
             form.add_error("otp_token", f"Too many wrong codes in a row. Wait until {throttled:%H:%M:%S} UTC, then use a new code.")
         else:
             form.add_error("otp_token", "That code is not valid, or was already used. Use the current code from your app.")
+    else:
+        services.attempt_succeeded(attempt)
     return device
 
 
@@ -335,11 +338,10 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     def form_valid(self, form):
         buckets = [(f"reset:ip:{services.ip_bucket(ip)}", settings.GATECHECK_RESET_LIMIT) for ip in [client_ip(self.request)] if ip]
-        until = services.locked_until(buckets)
+        _, until = services.attempt_open(buckets)
         if until:
             form.add_error(None, f"Too many reset requests from your network. Try again after {until:%H:%M} UTC.")
             return self.form_invalid(form)
-        services.failure_record(buckets)
         return super().form_valid(form)
 
 

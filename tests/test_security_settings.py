@@ -227,3 +227,30 @@ def test_audit_trail_cannot_be_rewritten_through_user_deletion_or_the_base_manag
     with pytest.raises(PermissionError):
         AuditEvent._base_manager.filter(pk=event.pk).update(action="tampered")
     assert AuditEvent.objects.get(pk=event.pk).actor == alice
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_passwords_cannot_overshoot_the_account_cap(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("Concurrency is proved on PostgreSQL (DATABASE_URL=postgres://...).")
+    settings.GATECHECK_ACCOUNT_FAILURE_LIMIT = 3
+    settings.GATECHECK_IP_FAILURE_LIMIT = 1000
+    make_user("alice")
+    barrier = threading.Barrier(8)
+
+    def attempt():
+        try:
+            barrier.wait()
+            Client().post("/accounts/login/", {"username": "alice", "password": "wrong"})
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Every attempt was counted, and no more than the cap got as far as the password check.
+    assert AuditEvent.objects.filter(action="login.failure").count() <= 3
+    assert AuditEvent.objects.filter(action__in=["login.failure", "login.lockout"]).count() == 8
