@@ -147,21 +147,6 @@ def mask_text(value: str) -> str:
     return _PHONE_IN_TEXT.sub(phone, value)
 
 
-def recovery_masker(inventory: rules.Inventory):
-    """Replace the trader's own recovery labels inside rule reasons and due items."""
-    replacements = sorted(
-        ((m.label, mask_label(m.kind, m.label)) for m in inventory.recovery_methods if m.label),
-        key=lambda pair: -len(pair[0]),
-    )
-
-    def mask(text: str) -> str:
-        for plain, masked in replacements:
-            text = text.replace(plain, masked)
-        return mask_text(text)
-
-    return mask
-
-
 # --------------------------------------------------------------------------
 # The desk table
 # --------------------------------------------------------------------------
@@ -480,7 +465,6 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
     inventory = inventory_for(trader)
     lim = limits()
     report = rules.evaluate(inventory, as_of, lim)
-    mask = recovery_masker(inventory)
     accepted = {}
     for risk in inventory.accepted_risks:
         if as_of <= risk.until:
@@ -493,14 +477,16 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
             cell=cell_status(r.status, r.id, set(accepted)),
             points=r.points,
             weight=r.weight,
-            reason=mask(r.reason),
+            # Recovery labels come masked in the snapshot; this catches a
+            # number or address typed into any other name.
+            reason=mask_text(r.reason),
             accepted_until=accepted[r.id].until if r.id in accepted else None,
             accepted_reason=mask_text(accepted[r.id].reason) if r.id in accepted else "",
         )
         for r in report.results
     ]
     due = [
-        DueLine(due_on=item.due_on, what=mask(item.what), overdue=item.overdue(as_of))
+        DueLine(due_on=item.due_on, what=mask_text(item.what), overdue=item.overdue(as_of))
         for item in rules.coming_due(inventory, as_of, lim, window_days=DUE_SOON_DAYS)
     ]
     expired = sum(1 for k in rules.active_keys(inventory) if rules.is_expired(k, as_of))

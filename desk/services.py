@@ -37,7 +37,7 @@ from .selectors import (
     can_reset_mfa,
     desk_rows,
     latest_snapshots,
-    recovery_masker,
+    mask_text,
 )
 
 LEAD_GROUP = "Desk leads"
@@ -169,11 +169,10 @@ class ReminderItem:
 
 
 def reminder_items(inventory: rules.Inventory, as_of: date) -> list[ReminderItem]:
-    """A trader's overdue and due-soon items, recovery labels masked (e-mail
-    travels further than the app does)."""
-    mask = recovery_masker(inventory)
+    """A trader's overdue and due-soon items, with any phone number or address
+    masked (e-mail travels further than the app does)."""
     return [
-        ReminderItem(item.due_on, mask(item.what), item.overdue(as_of))
+        ReminderItem(item.due_on, mask_text(item.what), item.overdue(as_of))
         for item in rules.coming_due(inventory, as_of, limits(), window_days=DUE_SOON_DAYS)
     ]
 
