@@ -20,7 +20,7 @@ FINGERPRINT_MAX = 4
 
 # key=value / key: value, where the key names a credential.
 _ASSIGNMENT = re.compile(
-    r"(?i)\b(?:pass(?:word|wd|phrase|code)?|pwd|pin|secret|client[_ -]?secret|token|access[_ -]?token|"
+    r"(?i)\b(?:pass(?:word|wd|phrase|code)?|pwd|pw|pin|secret|client[_ -]?secret|token|access[_ -]?token|"
     r"refresh[_ -]?token|api[_ -]?key|apikey|access[_ -]?key|private[_ -]?key|seed|otp|totp|backup[_ -]?codes?)"
     r"\s*[:=]\s*\S"
 )
@@ -30,6 +30,14 @@ _BEARER = re.compile(r"(?i)\bbearer\s+\S{8,}")
 # Groups of 4-5 upper-case letters or digits, as backup codes are printed
 # (ABCD-EFGH-JKLM-NPQR), and TOTP seeds as apps show them (JBSW Y3DP EHPK 3PXP).
 _GROUPED_CODES = re.compile(r"\b(?:[A-Z0-9]{4,5}[- ]){3,}[A-Z0-9]{4,5}\b")
+# The same typed in lower case. Ordinary words also come in groups of four
+# ("keep card with desk lead"), so at least two groups must hold a digit.
+_GROUPED_ANY_CASE = re.compile(r"(?i)\b(?:[A-Z0-9]{4,5}[- ]){3,}[A-Z0-9]{4,5}\b")
+# A base32 seed or a backup code typed without spaces: one case of letters
+# mixed with digits, 16 characters or more (JBSWY3DPEHPK3PXP). Product names
+# such as iPhone15ProMax256 mix cases and stay allowed.
+_SINGLE_CASE_CODE = re.compile(r"\b(?=[A-Z0-9]*\d[A-Z0-9]*\d)(?=(?:[0-9]*[A-Z]){4})[A-Z0-9]{16,}\b|"
+                               r"\b(?=[a-z0-9]*\d[a-z0-9]*\d)(?=(?:[0-9]*[a-z]){4})[a-z0-9]{16,}\b")
 # A run of characters that API keys, hex digests, base32 seeds and base64 use.
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=]+")
 _UUID = re.compile(r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
@@ -69,7 +77,10 @@ def find_secret(text: str) -> str | None:
         return "an authenticator (otpauth://) link"
     if _ASSIGNMENT.search(text) or _BEARER.search(text):
         return "a password, token or key written out"
-    if _GROUPED_CODES.search(text):
+    if _GROUPED_CODES.search(text) or _SINGLE_CASE_CODE.search(text) or any(
+        sum(any(ch.isdigit() for ch in group) for group in re.split(r"[- ]", match.group(0))) >= 2
+        for match in _GROUPED_ANY_CASE.finditer(text)
+    ):
         return "a backup code or authenticator seed"
     if _UUID.search(text):
         return "a generated key or identifier"

@@ -33,10 +33,18 @@ SECRETS = [
     "Bearer eyJhbGciOiJIUzI1NiJ9",
     "aBcDeFgHiJkLmNoPqRsTuVwXyZ",
     "123e4567-e89b-12d3-a456-426614174000",
+    "u7bg-6s89-drrb-ucrm",
+    "U7BG6S89DRRBUCRM",
+    "JBSWY3DPEHPK3PXP",
+    "jbsw y3dp ehpk 3pxp",
+    "pw: hunter2",
 ]
 
 ORDINARY = [
     "Office workstation",
+    "iPhone15ProMax256",
+    "Keep card with desk lead",
+    "keep card with desk lead 2026",
     "desk lead phone",
     "+1 212 555 0142",
     "alice.backup+trading2026@example.com",
