@@ -78,11 +78,15 @@ class MFARequiredMiddleware:
         user = request.user
         if not user.is_authenticated:
             return redirect(f"{reverse('accounts:login')}?{urlencode({'next': request.get_full_path()})}")
-        if user.is_verified():
-            return None
         if getattr(view_func, "gatecheck_pending_login", False):
             return None
-        from .services import has_confirmed_factor
+        from .services import has_confirmed_factor, needs_authenticator
 
+        if user.is_verified():
+            # Signed in with a backup code and no authenticator app (an MFA
+            # reset, or issue_backup_code): enrol one before anything else.
+            if needs_authenticator(user):
+                return redirect(f"{reverse('accounts:mfa_setup')}?{urlencode({'next': request.get_full_path()})}")
+            return None
         step = "accounts:login_code" if has_confirmed_factor(user) else "accounts:mfa_setup"
         return redirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")

@@ -96,6 +96,12 @@ def has_confirmed_factor(user: User) -> bool:
     return django_otp.user_has_device(user, confirmed=True)
 
 
+def needs_authenticator(user: User) -> bool:
+    """A verified user whose session rests on a backup code and who has no
+    authenticator app. Sessions verified by an app cost no query."""
+    return isinstance(user.otp_device, RecoveryCodeDevice) and not totp_devices(user).exists()
+
+
 def second_factor_verify(*, user: User, token: str) -> Device | None:
     """Check a code against the user's devices of the matching kind.
 

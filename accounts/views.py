@@ -135,10 +135,12 @@ def _verify_with_limits(request: HttpRequest, form: CodeForm):
 @pending_login_allowed
 @never_cache
 def mfa_setup(request: HttpRequest) -> HttpResponse:
-    """First enrolment, right after the password step."""
+    """First enrolment: right after the password step, or after signing in
+    with a backup code when no authenticator app is left."""
     if request.user.is_verified():
-        return redirect("accounts:authenticator_add")
-    if services.has_confirmed_factor(request.user):
+        if not services.needs_authenticator(request.user):
+            return redirect("accounts:authenticator_add")
+    elif services.has_confirmed_factor(request.user):
         return redirect("accounts:login_code")
     return _enrol(request, first=True)
 

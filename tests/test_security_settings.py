@@ -16,6 +16,8 @@ from django.db import close_old_connections, connection
 from django.test import Client
 from django.urls import resolve
 from django_otp.admin import OTPAdminSite
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services
 from accounts.audit import record_event
@@ -187,8 +189,15 @@ def test_issue_backup_code_command_lets_the_first_admin_in(capsys):
     response = password_step(client, "root")
     assert response["Location"].startswith("/accounts/login/code/")
     assert client.post("/accounts/login/code/", {"otp_token": code, "next": "/admin/"})["Location"] == "/admin/"
-    assert client.get("/admin/").status_code == 200
     assert RecoveryCodeDevice.objects.get(user__username="root").remaining() == 0
+    # A backup code gets you in, but only as far as setting up an authenticator app.
+    for url in ("/admin/", "/", "/accounts/security/"):
+        assert client.get(url)["Location"].startswith("/accounts/mfa/setup/"), url
+    assert client.get("/accounts/mfa/setup/").status_code == 200
+    device = TOTPDevice.objects.get(user__username="root", confirmed=False)
+    token = f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}"
+    assert client.post("/accounts/mfa/setup/", {"name": "Phone", "otp_token": token}).status_code == 200
+    assert client.get("/admin/").status_code == 200
 
 
 @pytest.mark.postgres

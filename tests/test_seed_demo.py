@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Desk, User
 from checklist import rules
@@ -66,6 +68,11 @@ def test_printed_logins_sign_in_with_password_and_backup_code(settings):
     assert response["Location"].startswith("/accounts/login/code/")
     response = client.post("/accounts/login/code/", {"otp_token": code, "next": "/desk/"})
     assert response["Location"] == "/desk/"
+    # Demo users have backup codes only: the first stop is setting up an app.
+    assert client.get("/desk/")["Location"].startswith("/accounts/mfa/setup/")
+    client.get("/accounts/mfa/setup/")
+    device = TOTPDevice.objects.get(user__username="lena", confirmed=False)
+    client.post("/accounts/mfa/setup/", {"name": "Phone", "otp_token": f"{TOTP(device.bin_key).token():06d}"})
     page = client.get("/desk/")
     assert page.status_code == 200
     assert page.content.decode().count('<th scope="row" class="who">') == 12

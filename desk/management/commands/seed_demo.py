@@ -148,7 +148,7 @@ class Command(BaseCommand):
         codes = {user.pk: backup_codes_generate(user=user)[0] for _, user, _, _ in logins}
 
         self.stdout.write(self.style.SUCCESS(f"Seeded '{DESK_NAME}': 1 lead, {len(SPECS)} traders, {HISTORY_DAYS} days of scores."))
-        self.stdout.write("Sign in with the password, then enter the backup code as the second factor (each code works once).\n")
+        self.stdout.write("Sign in with the password, enter the backup code as the second factor, then set up an authenticator app when asked.\n")
         self.stdout.write(f"{'login':<8} {'password':<22} {'backup code':<21} notes")
         for _role, user, password, note in logins:
             self.stdout.write(f"{user.username:<8} {password:<22} {codes[user.pk]:<21} {note}")
