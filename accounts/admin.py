@@ -105,6 +105,9 @@ class DeskScopedAdmin(admin.ModelAdmin):
     owner_field = "owner"
     lead_hidden: tuple[str, ...] = ()
     lead_masked: dict[str, str] = {}
+    # Mask ``lead_masked`` fields for superusers too (recovery phone numbers
+    # and addresses are shown whole only on the owner's own edit form).
+    mask_for_everyone = False
 
     # -- rows --------------------------------------------------------------
 
@@ -178,19 +181,23 @@ class DeskScopedAdmin(admin.ModelAdmin):
     def get_list_display(self, request):
         fields = super().get_list_display(request)
         if request.user.is_superuser:
-            return fields
+            return [self.lead_masked.get(f, f) for f in fields] if self.mask_for_everyone else fields
         return [self.lead_masked.get(f, f) for f in fields if f not in self.lead_hidden]
 
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or ())
         if not request.user.is_superuser:
             exclude += sorted(self._lead_blocked())
+        elif self.mask_for_everyone:
+            exclude += sorted(self.lead_masked)
         return exclude or None
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             fields = [f for f in fields if f not in self._lead_blocked()] + list(self.lead_masked.values())
+        elif self.mask_for_everyone:
+            fields = [f for f in fields if f not in self.lead_masked] + list(self.lead_masked.values())
         return fields
 
     def get_search_fields(self, request):

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from . import views
 
@@ -9,7 +9,7 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("profile/calendar/", views.calendar_rotate, name="calendar_rotate"),
     path("profile/calendar/off/", views.calendar_revoke, name="calendar_revoke"),
-    re_path(r"^calendar/(?P<token>[A-Za-z0-9_-]{20,100})\.ics$", views.calendar_feed, name="calendar_feed"),
+    path("calendar.ics", views.calendar_feed, name="calendar_feed"),
     path("subscriptions/", views.subscription_list, name="subscription_list"),
     path("subscriptions/add/", views.subscription_add, name="subscription_add"),
     path("subscriptions/<int:pk>/edit/", views.subscription_edit, name="subscription_edit"),

@@ -7,6 +7,7 @@ for that feed alone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
@@ -121,7 +123,7 @@ def calendar_rotate(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "checklist/calendar_confirm.html", {"has_feed": has_feed})
     token = services.calendar_feed_rotate(request=request, owner=request.user)
-    url = request.build_absolute_uri(reverse("checklist:calendar_feed", args=[token]))
+    url = request.build_absolute_uri(f"{reverse('checklist:calendar_feed')}?{urlencode({'token': token})}")
     # never_cache marks this page no-store: the address is shown once.
     return render(request, "checklist/calendar_token.html", {"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
 
@@ -133,10 +135,17 @@ def calendar_revoke(request: HttpRequest) -> HttpResponse:
     return redirect("checklist:profile")
 
 
+CALENDAR_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
+
+
 @public
 @require_safe
-def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
-    """The due-date feed. The token is the only credential and opens this feed only."""
+def calendar_feed(request: HttpRequest) -> HttpResponse:
+    """The due-date feed at /calendar.ics?token=... The token is the only
+    credential and opens this feed only."""
+    token = request.GET.get("token", "")
+    if not CALENDAR_TOKEN.fullmatch(token):
+        raise Http404
     feed = CalendarFeed.objects.select_related("owner").filter(token=CalendarFeed.digest(token), owner__is_active=True).first()
     if feed is None:
         raise Http404

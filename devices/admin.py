@@ -27,6 +27,7 @@ class TrustedDeviceAdmin(InventoryAdmin):
 @admin.register(RecoveryMethod, site=admin_site)
 class RecoveryMethodAdmin(InventoryAdmin):
     lead_masked = {"label": "masked_label"}
+    mask_for_everyone = True
     list_display = ("label", "owner", "kind", "last_verified_on")
     list_filter = (DeskFilter, "kind")
     search_fields = ("label", *InventoryAdmin.search_fields)

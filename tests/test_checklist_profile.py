@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -100,7 +101,7 @@ def test_profile_writes_need_a_csrf_token(alice):
 def _turn_on_feed(client) -> str:
     response = client.post("/profile/calendar/")
     assert response.status_code == 200
-    return re.search(r'value="(http[^"]+\.ics)"', response.content.decode()).group(1).replace("http://testserver", "")
+    return html.unescape(re.search(r'value="(http[^"]+\.ics\?token=[^"]+)"', response.content.decode()).group(1)).replace("http://testserver", "")
 
 
 def test_turning_the_feed_on_needs_a_recent_second_factor(stale_mfa, alice):
@@ -121,7 +122,7 @@ def test_the_feed_address_is_shown_once_and_only_its_digest_is_stored(alice, ali
     response = alice_client.post("/profile/calendar/")
     assert "no-store" in response["Cache-Control"]
     url = _turn_on_feed(alice_client)
-    token = re.search(r"/calendar/([^/]+)\.ics$", url).group(1)
+    token = re.search(r"^/calendar\.ics\?token=([A-Za-z0-9_-]+)$", url).group(1)
     assert len(token) >= 40
     feed = CalendarFeed.objects.get(owner=alice)
     assert feed.token != token and feed.token == CalendarFeed.digest(token)
@@ -190,8 +191,9 @@ def test_turning_the_feed_off_is_audited_and_the_address_stops_working(alice, al
 
 
 def test_unknown_or_malformed_tokens_are_not_found(db):
-    assert Client().get("/calendar/" + "A" * 43 + ".ics").status_code == 404
-    assert Client().get("/calendar/short.ics").status_code == 404
+    assert Client().get("/calendar.ics?token=" + "A" * 43).status_code == 404
+    assert Client().get("/calendar.ics?token=short").status_code == 404
+    assert Client().get("/calendar.ics").status_code == 404
 
 
 def test_a_deactivated_users_feed_stops(alice, alice_client):

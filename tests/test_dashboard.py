@@ -15,9 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from checklist import testing as build
-from checklist.models import AcceptedRisk, ReadinessSnapshot
+from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription
 from checklist.rules import CATALOG
-from devices.models import ApiKey, RecoveryMethod, TrustedDevice
+from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from tests.conftest import make_user, verify_client
 
 pytestmark = pytest.mark.django_db
@@ -204,7 +204,21 @@ def _fill(user, n: int) -> None:
         TrustedDevice(owner=user, name=f"dev {i}", kind="desktop", platforms=["tws"], validated_on=today()) for i in range(n)
     )
     RecoveryMethod.objects.bulk_create(RecoveryMethod(owner=user, kind="email", label=f"r{i}@example.com", last_verified_on=today()) for i in range(n))
-    ApiKey.objects.bulk_create(ApiKey(owner=user, label=f"key {i}", created_on=today(), expires_on=today() + timedelta(days=5)) for i in range(n))
+    keys = ApiKey.objects.bulk_create(
+        ApiKey(owner=user, label=f"key {i}", created_on=today(), expires_on=today() + timedelta(days=5), service_account=True) for i in range(n)
+    )
+    Automation.objects.bulk_create(
+        Automation(owner=user, name=f"bot {i}", api_key=keys[i], fallback_contact="desk", on_auth_failure="halt")
+        for i in range(n)
+    )
+    Subscription.objects.bulk_create(Subscription(owner=user, region="US", feed=f"feed {i}") for i in range(n))
+    now = timezone.now()
+    Drill.objects.bulk_create(
+        Drill(owner=user, lost_device="dev 0", started_at=now - timedelta(days=i % 80, minutes=40), finished_at=now - timedelta(days=i % 80),
+              completed=True)
+        for i in range(n)
+    )
+    AcceptedRisk.objects.create(owner=user, rule="drill.rehearsed", reason="testing", until=today() + timedelta(days=30))
 
 
 def _dashboard_queries(items: int) -> int:
