@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import time
 
 import pytest
 from django_otp.oath import TOTP
@@ -13,7 +15,20 @@ from tests.conftest import PASSWORD, current_code, make_user
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_sign_up_enrol_and_reach_the_dashboard(live_server, page, allow_async_unsafe):
+def code_from_secret(secret_text: str, offset_steps: int = 0) -> str:
+    """What an authenticator app shows for the key the setup page displays."""
+    key = base64.b32decode(secret_text.replace(" ", "") + "=" * (-len(secret_text.replace(" ", "")) % 8))
+    totp = TOTP(key)
+    totp.time = time.time() + offset_steps * 30
+    return f"{totp.token():06d}"
+
+
+def sign_out(page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+
+
+def test_sign_up_enrol_sign_out_and_back_in_with_totp_then_a_backup_code(live_server, page, allow_async_unsafe):
     page.goto(f"{live_server.url}/accounts/signup/")
     page.get_by_label("Username").fill("fiona")
     page.get_by_label("Email").fill("fiona@example.com")
@@ -21,17 +36,39 @@ def test_sign_up_enrol_and_reach_the_dashboard(live_server, page, allow_async_un
     page.get_by_label("Password confirmation").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
 
+    # Enrol with what the page shows, as a person with an authenticator app would.
     page.wait_for_url(re.compile(r"/accounts/mfa/setup/"))
     assert page.locator(".qr svg").is_visible()
-    device = TOTPDevice.objects.get(user__username="fiona")
-    page.get_by_label("Code from the app").fill(f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}")
+    secret = page.locator("code.secret").inner_text()
+    page.get_by_label("Code from the app").fill(code_from_secret(secret))
     page.get_by_role("button", name="Confirm and continue").click()
 
     page.get_by_role("heading", name="Save your backup codes").wait_for()
-    assert page.locator("ol.codes li").count() == 10
+    codes = page.locator("ol.codes li").all_inner_texts()
+    assert len(codes) == 10
     page.get_by_role("link", name="I have saved them, continue").click()
     page.wait_for_url(f"{live_server.url}/")
     assert page.get_by_role("link", name="fiona").is_visible()
+    sign_out(page)
+
+    # Back in with the app (the next 30-second code: the first one is spent).
+    page.get_by_label("Username").fill("fiona")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile(r"/accounts/login/code/"))
+    page.get_by_label("Authentication code").fill(code_from_secret(secret, offset_steps=1))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/")
+    sign_out(page)
+
+    # And with a saved backup code, typed in lower case.
+    page.get_by_label("Username").fill("fiona")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("Authentication code").fill(codes[0].strip().lower())
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.get_by_text("You used a backup code. 9 left").is_visible()
 
 
 def test_sign_in_with_password_then_code(live_server, page, allow_async_unsafe):
