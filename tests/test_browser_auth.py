@@ -46,6 +46,11 @@ def test_sign_up_enrol_sign_out_and_back_in_with_totp_then_a_backup_code(live_se
     page.get_by_role("heading", name="Save your backup codes").wait_for()
     codes = page.locator("ol.codes li").all_inner_texts()
     assert len(codes) == 10
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download as .txt").click()
+    saved = download.value.path().read_text()
+    assert download.value.suggested_filename == "gatecheck-backup-codes.txt"
+    assert saved.split() == [code.strip() for code in codes]
     page.get_by_role("link", name="I have saved them, continue").click()
     page.wait_for_url(f"{live_server.url}/")
     assert page.get_by_role("link", name="fiona").is_visible()
