@@ -133,6 +133,7 @@ def _verify_with_limits(request: HttpRequest, form: CodeForm):
 
 
 @pending_login_allowed
+@sensitive_post_parameters("otp_token")
 @never_cache
 def mfa_setup(request: HttpRequest) -> HttpResponse:
     """First enrolment: right after the password step, or after signing in
@@ -146,12 +147,12 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
 
 
 @recent_mfa_required
+@sensitive_post_parameters("otp_token")
 @never_cache
 def authenticator_add(request: HttpRequest) -> HttpResponse:
     return _enrol(request, first=False)
 
 
-@sensitive_post_parameters("otp_token")
 def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
     device = services.totp_pending_device(request.user)
     form = EnrolForm(request.POST or None)

@@ -116,12 +116,6 @@ def inventory_for(user) -> rules.Inventory:
 def report_for(user, as_of: date) -> rules.Report:
     """Score one trader on ``as_of``."""
     return rules.evaluate(inventory_for(user), as_of, limits())
-
-
-def snapshot_history(user, *, since: date) -> list[ReadinessSnapshot]:
-    return list(ReadinessSnapshot.objects.filter(user=user, date__gte=since).order_by("date"))
-
-
 def profile_for(user) -> TradingProfile:
     """The trader's profile, or an unsaved default one (saved on the first edit)."""
     return TradingProfile.objects.for_owner(user).first() or TradingProfile(owner=user)

@@ -238,7 +238,9 @@ def due_inventories(user_ids: list[int]) -> dict[int, rules.Inventory]:
     for owner, kind, label, verified in RecoveryMethod.objects.filter(owner_id__in=user_ids).order_by("kind", "label").values_list(
         "owner_id", "kind", "label", "last_verified_on"
     ):
-        parts["recovery_methods"][owner].append(rules.RecoveryMethod(kind, label, verified))
+        # Masked like checklist.selectors does, so no due text built from
+        # these snapshots can carry a full phone number or address.
+        parts["recovery_methods"][owner].append(rules.RecoveryMethod(kind, mask_label(kind, label), verified))
     for owner, label, created, rotated, expires in ApiKey.objects.filter(owner_id__in=user_ids, status=rules.ACTIVE).values_list(
         "owner_id", "label", "created_on", "last_rotated_on", "expires_on"
     ):
@@ -521,7 +523,8 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
         report=report,
         cards=cards,
         due=due,
-        recovery=[RecoveryLine(m.kind, mask_label(m.kind, m.label), m.last_verified_on) for m in inventory.recovery_methods],
+        # Labels come masked in the snapshot.
+        recovery=[RecoveryLine(m.kind, m.label, m.last_verified_on) for m in inventory.recovery_methods],
         counts=counts,
         expired_keys=expired,
         regions=inventory.profile.regions_traded,
