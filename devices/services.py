@@ -72,9 +72,12 @@ def _shown(instance: models.Model, field: str, value: Any) -> Any:
     return value
 
 
+def _label(instance: models.Model) -> str:
+    return instance.masked_label if isinstance(instance, RecoveryMethod) else str(instance)
+
+
 def _audit_and_refresh(*, request: HttpRequest | None, action: str, instance: models.Model, owner, details: dict) -> None:
-    label = instance.masked_label if isinstance(instance, RecoveryMethod) else str(instance)
-    record_event(action=action, request=request, subject=owner, object_label=label, details=details)
+    record_event(action=action, request=request, subject=owner, object_label=_label(instance), details=details)
     snapshot_refresh(owner)
 
 
@@ -107,8 +110,7 @@ def _delete(*, request: HttpRequest, instance: Any, action: str, guard: Callable
     with transaction.atomic():
         if guard is not None:
             guard()
-        owner = instance.owner
-        label = instance.masked_label if isinstance(instance, RecoveryMethod) else str(instance)
+        owner, label = instance.owner, _label(instance)
         instance.delete()
         record_event(action=action, request=request, subject=owner, object_label=label)
         snapshot_refresh(owner)
