@@ -25,8 +25,8 @@ from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from checklist.models import ReadinessSnapshot
-from desk.selectors import LEVEL_LABELS, desks_for, mask_text, traders_for
-from devices.masking import mask_email
+from desk.selectors import LEVEL_LABELS, desks_for, traders_for
+from readiness.masking import mask_email, mask_text
 
 from .audit import record_event
 from .models import AuditEvent, Desk, RecoveryCodeDevice, User

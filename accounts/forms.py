@@ -4,8 +4,35 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+
+from readiness.secrets import find_secret, secret_message
 
 from .models import User
+
+
+def validate_no_secret(value: str) -> None:
+    """Form and model validator for every free-text field."""
+    reason = find_secret(value or "")
+    if reason:
+        raise ValidationError(secret_message(reason), code="secret")
+
+
+class SecretScrubMixin:
+    """For forms: a value refused as a secret (an error with code "secret") is
+    blanked before the form is shown again, so the page never echoes it."""
+
+    def full_clean(self):
+        super().full_clean()
+        refused = [
+            name
+            for name, errors in self.errors.as_data().items()
+            if name in self.fields and any(error.code == "secret" for error in errors)
+        ]
+        if refused:
+            self.data = self.data.copy()
+            for name in refused:
+                self.data[self.add_prefix(name)] = ""
 
 
 class LoginForm(forms.Form):

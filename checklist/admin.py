@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.admin import DeskFilter, InventoryAdmin, admin_site
-from desk.selectors import mask_text
+from readiness.masking import mask_text
 
 from .models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
 

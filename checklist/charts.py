@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from . import rules
+from readiness import rules
 
 # Level bands of CHECKLIST.md: (level, lowest score, highest score).
 BANDS: tuple[tuple[str, int, int], ...] = (

@@ -10,10 +10,10 @@ from datetime import date, timedelta
 
 from django import forms
 
+from accounts.forms import SecretScrubMixin, validate_no_secret
 from devices.models import Platform, TrustedDevice
-from devices.secrets import SecretScrubMixin, validate_no_secret
+from readiness import rules
 
-from . import rules
 from .models import AcceptedRisk, Region, Subscription, TradingProfile
 
 NOT_CHOSEN = ("", "Not chosen yet")

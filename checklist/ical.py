@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event
 
-from .rules import DueItem
+from readiness.rules import DueItem
 
 
 def _uid(owner_id: int, item: DueItem) -> str:

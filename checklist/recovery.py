@@ -1,6 +1,6 @@
 """Re-entry steps after a device loss, built from one trader's own inventory.
 
-Pure functions over the immutable :class:`checklist.rules.Inventory` (no
+Pure functions over the immutable :class:`readiness.rules.Inventory` (no
 Django import), shared by the drill page and the printable recovery card.
 Nothing here ever shows a full phone number or e-mail address: labels go
 through the devices app's masking (``+1 *** *** 0142``, ``a***@example.com``).
@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from devices.masking import mask_label
-
-from . import rules
+from readiness import rules
+from readiness.masking import mask_label
 
 KIND_NAMES = {
     "desktop": "desktop",

@@ -13,10 +13,10 @@ from datetime import date, timedelta
 
 from django.conf import settings
 
-from devices.masking import mask_label
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from readiness import rules
+from readiness.masking import mask_label
 
-from . import rules
 from .models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
 
 PLAN_FIELDS = {

@@ -14,8 +14,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
+from readiness import rules
 
-from . import rules
 from .models import AcceptedRisk, CalendarFeed, Drill, ReadinessSnapshot, Subscription, TradingProfile
 from .selectors import inventories_for, limits
 

@@ -24,8 +24,9 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.audit import record_event
 from accounts.decorators import public, recent_mfa_required
 from devices.models import TrustedDevice
+from readiness import rules
 
-from . import charts, rules, selectors, services
+from . import charts, selectors, services
 from .forms import AcceptRiskForm, DrillStartForm, ProfileForm, SubscriptionForm
 from .ical import feed_ical
 from .models import AcceptedRisk, CalendarFeed, Drill, Subscription

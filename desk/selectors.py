@@ -12,7 +12,6 @@ the coming-due dates, which move with today's date.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,11 +23,11 @@ from django.db.models.functions import RowNumber
 from django.utils.safestring import SafeString
 
 from accounts.models import Desk, User
-from checklist import rules
 from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot
 from checklist.selectors import inventory_for, limits
-from devices.masking import mask_email, mask_label, mask_phone
 from devices.models import ApiKey, RecoveryMethod, TrustedDevice
+from readiness import rules
+from readiness.masking import mask_label, mask_text
 
 from .models import ReminderLog
 
@@ -119,32 +118,6 @@ def can_reset_mfa(actor: User, trader: User) -> bool:
     if trader.is_superuser or trader.is_desk_lead:
         return False
     return traders_for(actor).filter(pk=trader.pk).exists()
-
-
-# --------------------------------------------------------------------------
-# Masking: a lead sees that a phone exists, never the number
-# --------------------------------------------------------------------------
-
-_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+*-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_PHONE_IN_TEXT = re.compile(r"\+?\(?\d[\d ().*-]{5,}\d")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def mask_text(value: str) -> str:
-    """Mask every e-mail address and phone number inside free text (rule
-    reasons, contacts, audit labels) with the helpers of devices.masking.
-
-    Unlike a recovery label, free text is full of ISO dates, which are left alone.
-    """
-
-    def phone(match: re.Match[str]) -> str:
-        text = match.group(0)
-        if _ISO_DATE.fullmatch(text.strip()) or sum(ch.isdigit() for ch in text) < 7:
-            return text
-        return mask_phone(text)
-
-    value = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), value)
-    return _PHONE_IN_TEXT.sub(phone, value)
 
 
 # --------------------------------------------------------------------------

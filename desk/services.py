@@ -22,8 +22,9 @@ from django.urls import reverse
 from accounts.audit import record_event
 from accounts.models import Desk, User
 from accounts.services import mfa_reset
-from checklist import rules
 from checklist.selectors import inventories_for, limits
+from readiness import rules
+from readiness.masking import mask_text
 
 from .models import ReminderLog
 from .selectors import (
@@ -37,7 +38,6 @@ from .selectors import (
     can_reset_mfa,
     desk_rows,
     latest_snapshots,
-    mask_text,
 )
 
 LEAD_GROUP = "Desk leads"

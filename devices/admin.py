@@ -9,9 +9,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from accounts.admin import DeskFilter, InventoryAdmin, admin_site
-from desk.selectors import mask_text
+from readiness.masking import mask_label, mask_text
 
-from .masking import mask_label
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 
 

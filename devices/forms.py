@@ -9,8 +9,10 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from accounts.forms import SecretScrubMixin
+from readiness.secrets import find_secret, fingerprint_problem, secret_message
+
 from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
-from .secrets import SecretScrubMixin, find_secret, fingerprint_problem, secret_message
 
 MAX_IMPORT_BYTES = 512 * 1024
 

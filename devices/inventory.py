@@ -27,12 +27,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
-from checklist import rules
 from checklist.models import AcceptedRisk, Drill, Region, Subscription, TradingProfile
 from checklist.services import snapshot_refresh
+from readiness import rules
+from readiness.secrets import find_secret, fingerprint_problem
 
 from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
-from .secrets import find_secret, fingerprint_problem
 
 FORMAT = "gatecheck.inventory/1"
 ACCEPTED_RISK_MAX_DAYS = 90

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
-from .masking import mask_label
+from readiness.masking import mask_label
 
 # A key expiring within this many days is flagged on the keys page.
 EXPIRY_WARNING_DAYS = 14

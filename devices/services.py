@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from accounts.audit import record_event
 from checklist.services import snapshot_refresh
+from readiness.masking import mask_label
 
-from .masking import mask_label
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 
 DEVICE_FIELDS = ("name", "kind", "platforms", "validated_on", "status", "browser_saved_password", "notes")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-from checklist import charts, rules
+from checklist import charts
 from checklist.recovery import duration_text, reentry_steps
+from readiness import rules
 
 AS_OF = date(2026, 11, 25)
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from checklist import testing as build
 from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription
-from checklist.rules import CATALOG
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from readiness.rules import CATALOG
 from tests.conftest import make_user, verify_client
 
 pytestmark = pytest.mark.django_db

@@ -21,10 +21,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Desk, User
-from checklist import rules
 from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
 from desk.models import ReminderLog
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from readiness import rules
 from tests.conftest import make_user, verify_client
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from django.core import serializers
 from django.utils import timezone
 from django.views.debug import SafeExceptionReporterFilter
 
-from devices.masking import mask_email, mask_label, mask_phone
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
-from devices.secrets import find_secret
+from readiness.masking import mask_email, mask_label, mask_phone
+from readiness.secrets import find_secret
 
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----"
 

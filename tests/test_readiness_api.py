@@ -17,9 +17,9 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from checklist import testing as build
 from checklist.models import Subscription
-from checklist.rules import CATALOG
 from devices.inventory import export_inventory
 from devices.models import TrustedDevice
+from readiness.rules import CATALOG
 
 pytestmark = pytest.mark.django_db
 

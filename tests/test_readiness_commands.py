@@ -16,10 +16,10 @@ from django.utils import timezone
 from accounts.models import User
 from checklist import testing as build
 from checklist.models import ReadinessSnapshot
-from checklist.rules import CATALOG
 from checklist.selectors import inventories_for
 from checklist.services import snapshot_all
 from devices.models import TrustedDevice
+from readiness.rules import CATALOG
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from checklist.rules import (
+from readiness.rules import (
     AT_RISK,
     CATALOG,
     FAIL,
@@ -175,7 +175,7 @@ def status(
 
 
 def test_rules_module_imports_only_the_standard_library():
-    source = Path(__file__).resolve().parent.parent / "checklist" / "rules.py"
+    source = Path(__file__).resolve().parent.parent / "readiness" / "rules.py"
     tree = ast.parse(source.read_text())
     imported: set[str] = set()
     for node in ast.walk(tree):

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from django import template
 
-from checklist import rules
 from checklist.recovery import KIND_NAMES, RECOVERY_KIND_NAMES, duration_text
-from devices.masking import mask_label
 from devices.models import Platform
+from readiness import rules
+from readiness.masking import mask_label
 
 register = template.Library()
 

@@ -20,12 +20,12 @@ from django.utils import timezone
 
 from accounts.models import Desk, User
 from accounts.services import backup_codes_generate
-from checklist import rules
 from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
 from checklist.selectors import inventories_for, limits
 from checklist.services import snapshot_refresh
 from desk.models import ReminderLog
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from readiness import rules
 
 DESK_NAME = "Demo futures desk"
 LEAD = ("lena", "Lena", "Fischer")

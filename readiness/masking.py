@@ -59,3 +59,25 @@ def _mask_phone_match(match: re.Match) -> str:
     if sum(ch.isdigit() for ch in text) >= 6 or "*" in text:
         return mask_phone(text)
     return text
+
+
+_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+*-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE_IN_TEXT = re.compile(r"\+?\(?\d[\d ().*-]{5,}\d")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def mask_text(value: str) -> str:
+    """Mask every e-mail address and phone number inside free text (rule
+    reasons, contacts, audit labels) with the helpers above.
+
+    Unlike a recovery label, free text is full of ISO dates, which are left alone.
+    """
+
+    def phone(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if _ISO_DATE.fullmatch(text.strip()) or sum(ch.isdigit() for ch in text) < 7:
+            return text
+        return mask_phone(text)
+
+    value = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), value)
+    return _PHONE_IN_TEXT.sub(phone, value)

@@ -6,14 +6,13 @@ through :func:`find_secret`, in the forms and in the inventory importer.
 
 The checks err on the side of refusing: a false alarm costs the trader a
 rewording, a miss puts a broker credential in our database and backups.
-This module imports no Django except for the form validator at the bottom.
+It imports no Django: the form validator and the scrubbing mixin that use
+it live in ``accounts.forms``.
 """
 
 from __future__ import annotations
 
 import re
-
-from django.core.exceptions import ValidationError
 
 NEVER_STORED = "Gatecheck never stores secrets: describe where it is kept instead (for example 'in the desk safe')."
 FINGERPRINT_MAX = 4
@@ -97,13 +96,6 @@ def secret_message(reason: str) -> str:
     return f"This looks like {reason}. {NEVER_STORED}"
 
 
-def validate_no_secret(value: str) -> None:
-    """Form and model validator for every free-text field."""
-    reason = find_secret(value or "")
-    if reason:
-        raise ValidationError(secret_message(reason), code="secret")
-
-
 def fingerprint_problem(value: str) -> str | None:
     """Why a key fingerprint is refused, or None when it is fine."""
     if len(value) > FINGERPRINT_MAX:
@@ -111,20 +103,3 @@ def fingerprint_problem(value: str) -> str | None:
     if value and not value.isprintable():
         return "must be printable characters"
     return None
-
-
-class SecretScrubMixin:
-    """For forms: a value refused as a secret (an error with code "secret") is
-    blanked before the form is shown again, so the page never echoes it."""
-
-    def full_clean(self):
-        super().full_clean()
-        refused = [
-            name
-            for name, errors in self.errors.as_data().items()
-            if name in self.fields and any(error.code == "secret" for error in errors)
-        ]
-        if refused:
-            self.data = self.data.copy()
-            for name in refused:
-                self.data[self.add_prefix(name)] = ""
