@@ -10,7 +10,6 @@ import time
 from datetime import datetime, timedelta
 
 import django_otp
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import login as auth_login
 from django.contrib.sessions.models import Session
@@ -24,6 +23,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from .audit import record_event
 from .models import AuditEvent, AuthFailure, RecoveryCodeDevice, User, UserSession
 from .net import client_ip
+from .signals import access_revoked
 
 TOTP_PATTERN = re.compile(r"^\d{6}$")
 
@@ -260,9 +260,9 @@ def sessions_end(*, user: User, keep: str | None = None) -> int:
 
 def access_revoke(*, user: User, keep: str | None = None) -> None:
     """After a password or factor change: end the user's other sessions and
-    void their calendar feed token, the only other credential they hold."""
+    tell the apps that hold other credentials (the calendar feed token) to void them."""
     sessions_end(user=user, keep=keep)
-    apps.get_model("checklist", "CalendarFeed").objects.filter(owner=user).delete()
+    access_revoked.send(sender=User, user=user)
 
 
 def session_end(row: UserSession) -> None:

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class ChecklistConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "checklist"
+
+    def ready(self) -> None:
+        from accounts.signals import access_revoked
+        from devices.signals import inventory_changed
+
+        from .services import on_access_revoked, on_inventory_changed
+
+        # The lower apps announce; this app reacts (re-score, void the feed token).
+        inventory_changed.connect(on_inventory_changed, dispatch_uid="checklist_inventory_changed")
+        access_revoked.connect(on_access_revoked, dispatch_uid="checklist_access_revoked")

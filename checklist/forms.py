@@ -1,6 +1,6 @@
 """Forms for the trader's own readiness inputs.
 
-Free text goes through the devices app's secret check: Gatecheck records
+Free text goes through the core's secret check: Gatecheck records
 where things are, never a credential.
 """
 
@@ -13,6 +13,7 @@ from django import forms
 from accounts.forms import SecretScrubMixin, validate_no_secret
 from devices.models import Platform, TrustedDevice
 from readiness import rules
+from readiness import vocabulary as words
 
 from .models import AcceptedRisk, Region, Subscription, TradingProfile
 
@@ -20,9 +21,9 @@ NOT_CHOSEN = ("", "Not chosen yet")
 
 
 def _plan_field(task: str) -> forms.ChoiceField:
-    suitable = sorted(rules.ACCESS_POINT_NAMES[p] for p in rules.SUITABLE_ACCESS_POINTS[task])
+    suitable = sorted(words.ACCESS_POINT_WORDS[p] for p in words.SUITABLE_ACCESS_POINTS[task])
     return forms.ChoiceField(
-        label=rules.TASK_NAMES[task].capitalize(),
+        label=words.TASKS[task].capitalize(),
         choices=[NOT_CHOSEN, *Platform.choices],
         required=False,
         help_text=f"Suits: {' or '.join(suitable)}.",
@@ -145,3 +146,20 @@ class AcceptRiskForm(SecretScrubMixin, forms.Form):
         if until > self.today + timedelta(days=AcceptedRisk.MAX_DAYS):
             raise forms.ValidationError(f"At most {AcceptedRisk.MAX_DAYS} days ahead: review the risk again by then.")
         return until
+
+
+MAX_IMPORT_BYTES = 512 * 1024
+
+
+class InventoryUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Inventory file (JSON)",
+        help_text="A gatecheck.inventory document, such as the one the download button gives you.",
+        widget=forms.ClearableFileInput(attrs={"accept": "application/json,.json"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_IMPORT_BYTES:
+            raise forms.ValidationError(f"The file is larger than {MAX_IMPORT_BYTES // 1024} KB; an inventory is much smaller.")
+        return upload

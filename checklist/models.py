@@ -9,30 +9,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 
-from devices.models import OwnedQuerySet, Platform
+from devices.models import OwnedQuerySet, Platform, choices
+from readiness import vocabulary as words
 
-
-class Region(models.TextChoices):
-    US = "US", "United States"
-    CA = "CA", "Canada"
-    EU = "EU", "European Union"
-    UK = "UK", "United Kingdom"
-    CH = "CH", "Switzerland"
-    HK = "HK", "Hong Kong"
-    JP = "JP", "Japan"
-    AU = "AU", "Australia"
-    SG = "SG", "Singapore"
-    IN = "IN", "India"
-    OTHER = "OTHER", "Other"
+Region = choices("Region", words.REGIONS)
 
 
 class TradingProfile(models.Model):
-    class BrokerMfa(models.TextChoices):
-        HARDWARE_KEY = "hardware_key", "Hardware security key"
-        IB_KEY = "ib_key", "IB Key (mobile authenticator)"
-        AUTHENTICATOR_APP = "authenticator_app", "Authenticator app"
-        SMS = "sms", "SMS code"
-        NONE = "none", "None"
+    BrokerMfa = choices("BrokerMfa", words.BROKER_MFA)
 
     owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trading_profile")
     broker = models.CharField(max_length=50, default="IBKR")
@@ -133,6 +117,9 @@ class AcceptedRisk(models.Model):
     class Meta:
         ordering = ["rule"]
         constraints = [models.UniqueConstraint(fields=["owner", "rule"], name="accepted_risk_unique_per_rule")]
+
+    def __str__(self) -> str:
+        return self.rule
 
 
 class ReadinessSnapshot(models.Model):

@@ -2,111 +2,50 @@
 
 One call builds snapshots for one trader or many with a fixed number of
 queries (one per table), whatever the number of traders or items.
+``limits`` is re-exported from devices.selectors, where it is defined.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.conf import settings
-
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from devices import selectors as devices_selectors
+from devices.selectors import Section, limits
 from readiness import rules
-from readiness.masking import mask_label
+from readiness.vocabulary import TASKS
 
 from .models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
 
-PLAN_FIELDS = {
-    "complex_orders": "plan_complex_orders",
-    "transfers_statements": "plan_transfers_statements",
-    "alerts_light_execution": "plan_alerts_light_execution",
+PLAN_FIELDS = {task: f"plan_{task}" for task in TASKS}
+
+SECTIONS: Mapping[str, Section] = {
+    **devices_selectors.SECTIONS,
+    "subscriptions": Section(Subscription, ("region", "feed", "active"), ("region", "feed"), lambda pk, *values: rules.Subscription(*values, id=pk)),
+    "drills": Section(Drill, ("started_at", "finished_at", "lost_device", "completed"), ("started_at",), lambda pk, *values: rules.Drill(*values, id=pk)),
+    "accepted_risks": Section(AcceptedRisk, ("rule", "reason", "until"), ("rule",), lambda pk, *values: rules.AcceptedRisk(*values, id=pk)),
 }
+ALL_SECTIONS = ("profile", *SECTIONS)
+# What due dates and accepted risks read: the desk table needs no more.
+DUE_SECTIONS = ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks")
 
 
-def limits() -> rules.Limits:
-    """The readiness limits configured in settings (GATECHECK_LIMITS)."""
-    return rules.Limits(**settings.GATECHECK_LIMITS)
-
-
-def profile_snapshot(profile: TradingProfile | None) -> rules.Profile:
-    if profile is None:
-        return rules.Profile()
-    return rules.Profile(
-        broker=profile.broker,
-        broker_mfa=profile.broker_mfa,
-        regions_traded=tuple(profile.regions_traded or ()),
-        interface_plan=tuple((task, getattr(profile, field)) for task, field in PLAN_FIELDS.items()),
-    )
-
-
-def inventories_for(user_ids: Iterable[int]) -> dict[int, rules.Inventory]:
-    """Snapshots for many traders in eight queries."""
-    ids = list(user_ids)
-    parts: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-
-    for d in TrustedDevice.objects.filter(owner_id__in=ids).order_by("name"):
-        parts["devices"][d.owner_id].append(
-            rules.Device(
-                name=d.name,
-                kind=d.kind,
-                platforms=frozenset(d.platforms or ()),
-                validated_on=d.validated_on,
-                status=d.status,
-                browser_saved_password=d.browser_saved_password,
-            )
-        )
-    for r in RecoveryMethod.objects.filter(owner_id__in=ids).order_by("kind", "label"):
-        # Masked here, once: reasons, due dates, the calendar feed, the desk and
-        # e-mails all quote this label, and only the owner's edit form shows it whole.
-        parts["recovery_methods"][r.owner_id].append(
-            rules.RecoveryMethod(kind=r.kind, label=mask_label(r.kind, r.label), last_verified_on=r.last_verified_on)
-        )
-    for k in ApiKey.objects.filter(owner_id__in=ids).order_by("label"):
-        parts["api_keys"][k.owner_id].append(
-            rules.ApiKey(
-                label=k.label,
-                scopes=frozenset(k.scopes or ()),
-                service_account=k.service_account,
-                created_on=k.created_on,
-                last_rotated_on=k.last_rotated_on,
-                expires_on=k.expires_on,
-                status=k.status,
-                ip_restricted=k.ip_restricted,
-            )
-        )
-    for a in Automation.objects.filter(owner_id__in=ids).select_related("api_key").order_by("name"):
-        parts["automations"][a.owner_id].append(
-            rules.Automation(
-                name=a.name,
-                api_key=a.api_key.label if a.api_key else None,
-                token_refresh=a.token_refresh,
-                fallback_contact=a.fallback_contact,
-                on_auth_failure=a.on_auth_failure,
-                status=a.status,
-            )
-        )
-    for s in Subscription.objects.filter(owner_id__in=ids).order_by("region", "feed"):
-        parts["subscriptions"][s.owner_id].append(rules.Subscription(region=s.region, feed=s.feed, active=s.active))
-    for dr in Drill.objects.filter(owner_id__in=ids).order_by("started_at"):
-        parts["drills"][dr.owner_id].append(
-            rules.Drill(started_at=dr.started_at, finished_at=dr.finished_at, lost_device=dr.lost_device, completed=dr.completed)
-        )
-    for ar in AcceptedRisk.objects.filter(owner_id__in=ids).order_by("rule"):
-        parts["accepted_risks"][ar.owner_id].append(rules.AcceptedRisk(rule=ar.rule, reason=ar.reason, until=ar.until))
-    profiles = {p.owner_id: p for p in TradingProfile.objects.filter(owner_id__in=ids)}
-
+def profiles_for(ids: list[int]) -> dict[int, rules.Profile]:
+    rows = TradingProfile.objects.filter(owner_id__in=ids).values_list("owner_id", "broker", "broker_mfa", "regions_traded", *PLAN_FIELDS.values())
     return {
-        uid: rules.Inventory(
-            profile=profile_snapshot(profiles.get(uid)),
-            **{section: tuple(parts[section][uid]) for section in (
-                "devices", "recovery_methods", "api_keys", "automations", "subscriptions", "drills", "accepted_risks"
-            )},
-        )
-        for uid in ids
+        owner_id: rules.Profile(broker, mfa, tuple(regions or ()), tuple(zip(PLAN_FIELDS, plan, strict=True)))
+        for owner_id, broker, mfa, regions, *plan in rows
     }
+
+
+def inventories_for(user_ids: Iterable[int], sections: Iterable[str] = ALL_SECTIONS) -> dict[int, rules.Inventory]:
+    """Snapshots for many traders, one query per section asked for (see
+    devices.selectors.inventories_for, the one builder); sections not asked for stay empty."""
+    ids = list(user_ids)
+    wanted = set(sections)
+    profiles = profiles_for(ids) if "profile" in wanted else None
+    return devices_selectors.inventories_for(ids, {name: s for name, s in SECTIONS.items() if name in wanted}, profiles)
 
 
 def inventory_for(user) -> rules.Inventory:
@@ -116,15 +55,14 @@ def inventory_for(user) -> rules.Inventory:
 def report_for(user, as_of: date) -> rules.Report:
     """Score one trader on ``as_of``."""
     return rules.evaluate(inventory_for(user), as_of, limits())
+
+
+def findings_for(user, section: str, as_of: date) -> dict[int | str | None, tuple[rules.Finding, ...]]:
+    """A section's findings for its page, keyed by row id (``None``: something missing)."""
+    return report_for(user, as_of).findings_by_ref(section)
 def profile_for(user) -> TradingProfile:
     """The trader's profile, or an unsaved default one (saved on the first edit)."""
     return TradingProfile.objects.for_owner(user).first() or TradingProfile(owner=user)
-
-
-def market_data_gaps(regions_traded: Iterable[str], subscriptions: Iterable[Subscription]) -> list[str]:
-    """Regions traded with no active feed, in the order the trader listed them."""
-    covered = {s.region for s in subscriptions if s.active}
-    return [r for r in dict.fromkeys(regions_traded) if r not in covered]
 
 
 HISTORY_DAYS = 90

@@ -4,8 +4,7 @@ trader's own inputs (profile, market data, drills, accepted risks, calendar feed
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
+from devices.services import inventory_create, inventory_delete, inventory_update
 from readiness import rules
 
 from .models import AcceptedRisk, CalendarFeed, Drill, ReadinessSnapshot, Subscription, TradingProfile
@@ -72,8 +72,8 @@ def snapshot_store(*, user, report: rules.Report) -> None:
 
 
 # --------------------------------------------------------------------------
-# Inventory writes. Each one audits the change, then re-scores the trader so
-# that today's stored snapshot (read by the desk page) stays current.
+# Inventory writes, through the one write path of devices.services (lock,
+# audit diff, then inventory_changed, which re-scores the trader).
 # --------------------------------------------------------------------------
 
 PROFILE_FIELDS = (
@@ -85,73 +85,36 @@ PROFILE_FIELDS = (
     "plan_alerts_light_execution",
     "support_contact",
 )
-
-
-def _changes(instance, data: dict[str, Any], fields: Iterable[str]) -> dict[str, list[Any]]:
-    """``{field: [old, new]}`` for the fields whose value differs."""
-    return {f: [_plain(getattr(instance, f)), _plain(data[f])] for f in fields if f in data and getattr(instance, f) != data[f]}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value
-
-
-@transaction.atomic
-def profile_update(*, request: HttpRequest, profile: TradingProfile, data: dict[str, Any]) -> dict[str, list[Any]]:
-    """Save the trading profile (creating it on first save); returns the changes made."""
-    changes = _changes(profile, data, PROFILE_FIELDS)
-    if profile.pk and not changes:
-        return {}
-    for field_name in PROFILE_FIELDS:
-        if field_name in data:
-            setattr(profile, field_name, data[field_name])
-    profile.save()
-    record_event(action="profile.updated", request=request, object_label=profile.broker, details={"changed": changes})
-    snapshot_refresh(profile.owner)
-    return changes
-
-
 SUBSCRIPTION_FIELDS = ("region", "feed", "active")
+DRILL_FIELDS = ("lost_device", "started_at", "finished_at", "completed", "abandoned_at")
+RISK_FIELDS = ("rule", "reason", "until", "created_on")
 
 
-@transaction.atomic
+def profile_update(*, request: HttpRequest, profile: TradingProfile, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Save the trading profile (creating it on first save); returns the changes made."""
+    if profile.pk is None:
+        created = inventory_create(request=request, owner=profile.owner, model=TradingProfile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
+        profile.pk = created.pk
+        for name in PROFILE_FIELDS:
+            setattr(profile, name, getattr(created, name))
+        return {name: {"old": None, "new": getattr(created, name)} for name in PROFILE_FIELDS if name in data}
+    return inventory_update(request=request, instance=profile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
+
+
 def subscription_create(*, request: HttpRequest, owner, region: str, feed: str, active: bool = True) -> Subscription:
     """Add a market-data feed."""
-    subscription = Subscription.objects.create(owner=owner, region=region, feed=feed, active=active)
-    record_event(
-        action="subscription.created",
-        request=request,
-        object_label=f"{region}: {feed}",
-        details={"region": region, "feed": feed, "active": active},
-    )
-    snapshot_refresh(owner)
-    return subscription
+    data = {"region": region, "feed": feed, "active": active}
+    return inventory_create(request=request, owner=owner, model=Subscription, fields=SUBSCRIPTION_FIELDS, action="subscription.created", data=data)
 
 
-@transaction.atomic
-def subscription_update(*, request: HttpRequest, subscription: Subscription, data: dict[str, Any]) -> dict[str, list[Any]]:
+def subscription_update(*, request: HttpRequest, subscription: Subscription, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Change a feed's region, name or active flag; returns the changes made."""
-    changes = _changes(subscription, data, SUBSCRIPTION_FIELDS)
-    if not changes:
-        return {}
-    for field_name in SUBSCRIPTION_FIELDS:
-        setattr(subscription, field_name, data[field_name])
-    subscription.save()
-    record_event(action="subscription.updated", request=request, object_label=str(subscription), details={"changed": changes})
-    snapshot_refresh(subscription.owner)
-    return changes
+    return inventory_update(request=request, instance=subscription, fields=SUBSCRIPTION_FIELDS, action="subscription.updated", data=data)
 
 
-@transaction.atomic
 def subscription_delete(*, request: HttpRequest, subscription: Subscription) -> None:
     """Remove a feed."""
-    label = str(subscription)
-    owner = subscription.owner
-    subscription.delete()
-    record_event(action="subscription.deleted", request=request, object_label=label)
-    snapshot_refresh(owner)
+    inventory_delete(request=request, instance=subscription, action="subscription.deleted")
 
 
 def running_drill(owner) -> Drill | None:
@@ -164,28 +127,16 @@ def drill_start(*, request: HttpRequest, owner, lost_device: str) -> Drill:
     current = running_drill(owner)
     if current is not None:
         return current
-    drill = Drill.objects.create(owner=owner, lost_device=lost_device, started_at=timezone.now())
-    record_event(action="drill.started", request=request, object_label=lost_device, details={"started_at": drill.started_at.isoformat()})
-    snapshot_refresh(owner)
-    return drill
+    data = {"lost_device": lost_device, "started_at": timezone.now()}
+    return inventory_create(request=request, owner=owner, model=Drill, fields=DRILL_FIELDS, action="drill.started", data=data)
 
 
 @transaction.atomic
 def drill_finish(*, request: HttpRequest, drill: Drill) -> Drill:
     """"I'm back in": completes a running drill at server time. A second press changes nothing."""
     drill = Drill.objects.select_for_update().get(pk=drill.pk)
-    if not drill.is_running:
-        return drill
-    drill.finished_at = timezone.now()
-    drill.completed = True
-    drill.save(update_fields=["finished_at", "completed"])
-    record_event(
-        action="drill.finished",
-        request=request,
-        object_label=drill.lost_device,
-        details={"started_at": drill.started_at.isoformat(), "finished_at": drill.finished_at.isoformat(), "seconds": int(drill.reentry.total_seconds())},
-    )
-    snapshot_refresh(drill.owner)
+    if drill.is_running:
+        inventory_update(request=request, instance=drill, fields=DRILL_FIELDS, action="drill.finished", data={"finished_at": timezone.now(), "completed": True})
     return drill
 
 
@@ -193,38 +144,25 @@ def drill_finish(*, request: HttpRequest, drill: Drill) -> Drill:
 def drill_abandon(*, request: HttpRequest, drill: Drill) -> Drill:
     """Stop a running drill without a result; it does not count for the score."""
     drill = Drill.objects.select_for_update().get(pk=drill.pk)
-    if not drill.is_running:
-        return drill
-    drill.abandoned_at = timezone.now()
-    drill.save(update_fields=["abandoned_at"])
-    record_event(action="drill.abandoned", request=request, object_label=drill.lost_device)
-    snapshot_refresh(drill.owner)
+    if drill.is_running:
+        inventory_update(request=request, instance=drill, fields=DRILL_FIELDS, action="drill.abandoned", data={"abandoned_at": timezone.now()})
     return drill
 
 
 @transaction.atomic
 def risk_accept(*, request: HttpRequest, owner, rule: str, reason: str, until: date) -> AcceptedRisk:
     """Accept the risk of one rule until ``until``; accepting it again replaces reason and date."""
+    data = {"rule": rule, "reason": reason, "until": until, "created_on": timezone.localdate()}
     risk = AcceptedRisk.objects.for_owner(owner).filter(rule=rule).first()
     if risk is None:
-        risk = AcceptedRisk.objects.create(owner=owner, rule=rule, reason=reason, until=until)
-        details: dict[str, Any] = {"rule": rule, "reason": reason, "until": until.isoformat()}
-    else:
-        details = {"rule": rule, "changed": _changes(risk, {"reason": reason, "until": until}, ("reason", "until"))}
-        risk.reason, risk.until, risk.created_on = reason, until, timezone.localdate()
-        risk.save(update_fields=["reason", "until", "created_on"])
-    record_event(action="risk.accepted", request=request, object_label=rule, details=details)
-    snapshot_refresh(owner)
+        return inventory_create(request=request, owner=owner, model=AcceptedRisk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+    inventory_update(request=request, instance=risk, fields=RISK_FIELDS, action="risk.accepted", data=data)
     return risk
 
 
-@transaction.atomic
 def risk_withdraw(*, request: HttpRequest, risk: AcceptedRisk) -> None:
     """End an accepted risk early: the rule returns to the next best actions."""
-    owner, rule = risk.owner, risk.rule
-    risk.delete()
-    record_event(action="risk.withdrawn", request=request, object_label=rule)
-    snapshot_refresh(owner)
+    inventory_delete(request=request, instance=risk, action="risk.withdrawn")
 
 
 def calendar_feed_rotate(*, request: HttpRequest, owner) -> str:
@@ -245,3 +183,13 @@ def calendar_feed_revoke(*, request: HttpRequest, owner) -> bool:
     if deleted:
         record_event(action="calendar.token_revoked", request=request)
     return deleted
+
+
+def on_inventory_changed(*, owner, **_) -> None:
+    """Receiver of devices' ``inventory_changed``: keep today's stored score current for the desk."""
+    snapshot_refresh(owner)
+
+
+def on_access_revoked(*, user, **_) -> None:
+    """Receiver of accounts' ``access_revoked``: the feed token is a credential too."""
+    CalendarFeed.objects.filter(owner=user).delete()

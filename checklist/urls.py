@@ -25,4 +25,7 @@ urlpatterns = [
     path("recovery-card/", views.recovery_card, name="recovery_card"),
     path("api/readiness/", views.api_readiness, name="api_readiness"),
     path("api/inventory/", views.api_inventory, name="api_inventory"),
+    path("inventory/export/", views.inventory_export, name="inventory_export"),
+    path("inventory/import/", views.inventory_import, name="inventory_import"),
+    path("inventory/import/confirm/", views.inventory_import_confirm, name="inventory_import_confirm"),
 ]

@@ -7,6 +7,7 @@ for that feed alone.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,20 +20,19 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.audit import record_event
 from accounts.decorators import public, recent_mfa_required
 from devices.models import TrustedDevice
 from readiness import rules
+from readiness.recovery import duration_text, reentry_steps
 
 from . import charts, selectors, services
-from .forms import AcceptRiskForm, DrillStartForm, ProfileForm, SubscriptionForm
+from .forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, ProfileForm, SubscriptionForm
 from .ical import feed_ical
+from .inventory import SECTION_TITLES, SECTIONS, InventoryInvalid, current_counts, dumps, export_inventory, load, replace_inventory
 from .models import AcceptedRisk, CalendarFeed, Drill, Subscription
-from .recovery import duration_text, reentry_steps
-
-TAG_CLASSES = {rules.PASS: "tag-pass", rules.PARTIAL: "tag-partial", rules.FAIL: "tag-fail", rules.NA: "tag-na"}
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,6 @@ class Card:
     """One rule on the dashboard, with what the template needs around it."""
 
     result: rules.RuleResult
-    tag: str
     href: str
     accepted_reason: str
     form: AcceptRiskForm | None
@@ -59,7 +58,6 @@ def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> lis
         cards.append(
             Card(
                 result=result,
-                tag=TAG_CLASSES[result.status],
                 href=reverse(result.fix_url),
                 accepted_reason=reasons.get(result.id, "") if result.accepted_until else "",
                 form=form,
@@ -113,7 +111,8 @@ def profile(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Profile saved." if changes else "Nothing changed.")
         return redirect("checklist:profile")
     feed = CalendarFeed.objects.filter(owner=request.user).first()
-    return render(request, "checklist/profile.html", {"form": form, "feed": feed})
+    findings = selectors.findings_for(request.user, "profile", timezone.localdate()).get(None, ())
+    return render(request, "checklist/profile.html", {"form": form, "feed": feed, "missing": findings})
 
 
 @recent_mfa_required
@@ -172,7 +171,8 @@ def calendar_feed(request: HttpRequest) -> HttpResponse:
 def subscription_list(request: HttpRequest) -> HttpResponse:
     subscriptions = list(Subscription.objects.for_owner(request.user))
     regions = selectors.profile_for(request.user).regions_traded or []
-    gaps = selectors.market_data_gaps(regions, subscriptions)
+    # The gaps are the findings of marketdata.covered, each about a region.
+    gaps = selectors.findings_for(request.user, "subscriptions", timezone.localdate()).get(None, ())
     return render(request, "checklist/subscription_list.html", {"subscriptions": subscriptions, "regions": regions, "gaps": gaps})
 
 
@@ -241,6 +241,7 @@ def drill_list(request: HttpRequest) -> HttpResponse:
         "faster_by": (previous.reentry - last.reentry) if previous else None,
         "target": timedelta(minutes=lim.drill_target_minutes),
         "devices_href": reverse("devices:device_list"),
+        "missing": selectors.findings_for(request.user, "drills", timezone.localdate()).get(None, ()),
     }
     return render(request, "checklist/drill_list.html", context)
 
@@ -386,9 +387,83 @@ def api_readiness(request: HttpRequest) -> JsonResponse:
 @never_cache
 def api_inventory(request: HttpRequest) -> JsonResponse:
     """The trader's whole inventory in the ``gatecheck.inventory/1`` format."""
-    # Imported here: the exporter lives in the devices app, which owns the format.
-    from devices.inventory import export_inventory
-
     document = export_inventory(request.user)
     record_event(action="inventory.exported", request=request, details={"via": "api"})
     return JsonResponse(document)
+
+
+PENDING_IMPORT = "devices.pending_import"
+
+
+# --- Inventory file ---------------------------------------------------------
+
+
+@require_GET
+@never_cache
+def inventory_export(request: HttpRequest) -> HttpResponse:
+    document = export_inventory(request.user)
+    record_event(action="inventory.exported", request=request, object_label="download")
+    filename = f"gatecheck-inventory-{request.user.get_username()}-{timezone.localdate():%Y-%m-%d}.json"
+    response = HttpResponse(dumps(document), content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@sensitive_post_parameters()
+@never_cache
+def inventory_import(request: HttpRequest) -> HttpResponse:
+    """Upload and check a file. A valid one waits in the (database-backed)
+    session for the preview and confirm step; an invalid one is refused with
+    every problem listed, and nothing changes."""
+    form = InventoryUploadForm(request.POST or None, request.FILES or None)
+    problems = []
+    if request.method == "POST" and form.is_valid():
+        raw = form.cleaned_data["file"].read()
+        try:
+            load(raw)
+        except InventoryInvalid as invalid:
+            problems = invalid.problems
+        else:
+            request.session[PENDING_IMPORT] = raw.decode("utf-8-sig")
+            return redirect("checklist:inventory_import_confirm")
+    return render(request, "checklist/inventory_import.html", {"form": form, "problems": problems, "sections": SECTION_TITLES})
+
+
+@recent_mfa_required
+@never_cache
+def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
+    """Preview (GET) and replace (POST, with a fresh second factor)."""
+    text = request.session.get(PENDING_IMPORT)
+    if text is None:
+        messages.info(request, "Choose an inventory file to import first.")
+        return redirect("checklist:inventory_import")
+    if request.method == "POST" and request.POST.get("action") == "cancel":
+        request.session.pop(PENDING_IMPORT, None)
+        messages.info(request, "Import cancelled; nothing changed.")
+        return redirect("checklist:inventory_import")
+    try:
+        # Checked again: the day may have changed since the upload (accepted risks).
+        plan = load(text)
+    except InventoryInvalid as invalid:
+        request.session.pop(PENDING_IMPORT, None)
+        form = InventoryUploadForm()
+        return render(request, "checklist/inventory_import.html", {"form": form, "problems": invalid.problems, "sections": SECTION_TITLES})
+    if request.method == "POST":
+        if request.POST.get("digest") != _digest(text):
+            # Another tab uploaded a different file since this preview was shown.
+            messages.error(request, "The file waiting to be imported changed. Check this preview again.")
+            return redirect("checklist:inventory_import_confirm")
+        replace_inventory(user=request.user, plan=plan, request=request, source="upload")
+        request.session.pop(PENDING_IMPORT, None)
+        messages.success(request, "Your inventory was replaced with the imported file.")
+        return redirect("devices:device_list")
+    current, new = current_counts(request.user), plan.counts()
+    rows = [
+        {"title": SECTION_TITLES[section.key], "key": section.key, "current": current[section.key], "new": new[section.key]}
+        for section in SECTIONS
+    ]
+    return render(request, "checklist/inventory_confirm.html", {"rows": rows, "digest": _digest(text)})

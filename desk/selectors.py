@@ -5,36 +5,37 @@ views, exports, reminders and the admin never filter by desk on their own.
 
 The desk table reads stored ``ReadinessSnapshot`` rows and never re-scores
 inventories: at 500 traders re-scoring would dominate the page. It does read
-the dated parts of the inventories (``due_inventories``, five queries whatever
-the number of traders) because the "overdue" and "due soon" tags come from
+the dated parts of the inventories (``inventories_for`` with ``DUE_SECTIONS``,
+five queries whatever the number of traders) because the "overdue" and "due soon" tags come from
 the coming-due dates, which move with today's date.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils.safestring import SafeString
 
 from accounts.models import Desk, User
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot
-from checklist.selectors import inventory_for, limits
-from devices.models import ApiKey, RecoveryMethod, TrustedDevice
+from accounts.selectors import overseen_users, traders_for
+from checklist.models import ReadinessSnapshot
+from checklist.selectors import DUE_SECTIONS, inventories_for, inventory_for, limits
 from readiness import rules
-from readiness.masking import mask_label, mask_text
+from readiness import vocabulary as words
+from readiness.masking import mask_text
 
 from .models import ReminderLog
 
 DUE_SOON_DAYS = 14
 CHANGE_DAYS = 7
 HISTORY_DAYS = 90
-ACCEPTED = "accepted"
+ACCEPTED = words.ACCEPTED
 
 # Short column heads for the heatmap; the full rule title is in the tooltip.
 RULE_SHORT: dict[str, str] = {
@@ -48,61 +49,15 @@ RULE_SHORT: dict[str, str] = {
     "automation.failsafe": "Fail-safe",
     "mfa.broker": "Broker MFA",
 }
-RULE_TITLES: dict[str, str] = {rule.id: rule.title for rule in rules.CATALOG}
-RULE_IDS: tuple[str, ...] = tuple(rule.id for rule in rules.CATALOG)
-
-STATUS_LABELS: dict[str, str] = {
-    rules.PASS: "pass",
-    rules.PARTIAL: "partial",
-    rules.FAIL: "fail",
-    rules.NA: "n/a",
-    ACCEPTED: "accepted",
-}
-# Worst first, so that an ascending sort on a rule column puts problems on top.
-STATUS_ORDER: dict[str | None, int] = {rules.FAIL: 0, rules.PARTIAL: 1, ACCEPTED: 2, rules.PASS: 3, rules.NA: 4, None: 5}
-LEVEL_LABELS: dict[str, str] = {rules.READY: "Ready", rules.AT_RISK: "At risk", rules.NOT_READY: "Not ready"}
-LEVEL_ORDER: dict[str | None, int] = {rules.NOT_READY: 0, rules.AT_RISK: 1, rules.READY: 2, None: -1}
-LEVEL_TAGS: dict[str | None, str] = {rules.READY: "pass", rules.AT_RISK: "partial", rules.NOT_READY: "fail", None: "na"}
-DUE_KIND_NAMES: dict[str, str] = {
-    "key_expiry": "API key expiry",
-    "key_rotation": "API key rotation",
-    "recovery_verify": "recovery check",
-    "device_validate": "device validation",
-    "drill": "device-loss drill",
-}
+RULE_IDS = rules.RULE_IDS
+RULE_TITLES = rules.RULE_TITLES
+LEVEL_LABELS = words.LEVEL_LABELS
 SORT_KEYS = ("name", "score", "level", "change", "due", *RULE_IDS)
 
 
 # --------------------------------------------------------------------------
 # Who a lead oversees
 # --------------------------------------------------------------------------
-
-
-def desks_for(user: User) -> QuerySet[Desk]:
-    """Desks a user oversees: the ones they lead, or every desk for a superuser."""
-    if user.is_superuser:
-        return Desk.objects.all()
-    return Desk.objects.filter(leads=user)
-
-
-def traders_for(user: User, desks: Iterable[Desk] | QuerySet[Desk] | None = None) -> QuerySet[User]:
-    """Members of the desks ``user`` oversees (optionally narrowed to ``desks``).
-
-    A subquery rather than a join, so a trader on two desks appears once.
-    """
-    overseen = desks_for(user)
-    if desks is not None:
-        overseen = overseen.filter(pk__in=[d.pk for d in desks])
-    member_ids = Desk.members.through.objects.filter(desk__in=overseen).values("user_id")
-    return User.objects.filter(pk__in=member_ids)
-
-
-def overseen_users(user: User) -> QuerySet[User]:
-    """Whose detail page, reminder and MFA reset ``user`` may reach: their
-    desks' traders, or anyone for a superuser."""
-    if user.is_superuser:
-        return User.objects.all()
-    return traders_for(user)
 
 
 def can_reset_mfa(actor: User, trader: User) -> bool:
@@ -194,37 +149,6 @@ def latest_snapshots(user_ids: list[int], on_or_before: date) -> dict[int, Snap]
     return {row[0]: Snap(*row) for row in rows}
 
 
-def due_inventories(user_ids: list[int]) -> dict[int, rules.Inventory]:
-    """The parts of each inventory that due dates and accepted risks read
-    (devices, recovery methods, keys, drills, accepted risks), in five queries.
-
-    checklist.selectors.inventories_for builds whole model instances for all
-    eight tables; at 500 traders that was two thirds of the desk page. The
-    table only needs these columns, so it reads them as tuples; the due dates
-    themselves still come from rules.coming_due, the one place they are defined.
-    """
-    parts: dict[str, dict[int, list]] = {name: defaultdict(list) for name in ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks")}
-    for owner, name, kind, status, validated_on in TrustedDevice.objects.filter(owner_id__in=user_ids).values_list(
-        "owner_id", "name", "kind", "status", "validated_on"
-    ):
-        parts["devices"][owner].append(rules.Device(name, kind, frozenset(), validated_on, status, False))
-    for owner, kind, label, verified in RecoveryMethod.objects.filter(owner_id__in=user_ids).order_by("kind", "label").values_list(
-        "owner_id", "kind", "label", "last_verified_on"
-    ):
-        # Masked like checklist.selectors does, so no due text built from
-        # these snapshots can carry a full phone number or address.
-        parts["recovery_methods"][owner].append(rules.RecoveryMethod(kind, mask_label(kind, label), verified))
-    for owner, label, created, rotated, expires in ApiKey.objects.filter(owner_id__in=user_ids, status=rules.ACTIVE).values_list(
-        "owner_id", "label", "created_on", "last_rotated_on", "expires_on"
-    ):
-        parts["api_keys"][owner].append(rules.ApiKey(label, frozenset(), False, created, rotated, expires, rules.ACTIVE))
-    for owner, started, finished in Drill.objects.filter(owner_id__in=user_ids, completed=True).values_list("owner_id", "started_at", "finished_at"):
-        parts["drills"][owner].append(rules.Drill(started, finished, "", True))
-    for owner, rule, until in AcceptedRisk.objects.filter(owner_id__in=user_ids).values_list("owner_id", "rule", "until"):
-        parts["accepted_risks"][owner].append(rules.AcceptedRisk(rule, "", until))
-    return {uid: rules.Inventory(**{name: tuple(rows[uid]) for name, rows in parts.items()}) for uid in user_ids}
-
-
 def _accepted_rules(inventory: rules.Inventory, as_of: date) -> set[str]:
     return {risk.rule for risk in inventory.accepted_risks if as_of <= risk.until}
 
@@ -260,7 +184,7 @@ def desk_rows(user_ids_names: list[tuple[int, str, str, str]], as_of: date) -> l
     ids = [uid for uid, *_ in user_ids_names]
     current = latest_snapshots(ids, as_of)
     baseline = latest_snapshots(ids, as_of - timedelta(days=CHANGE_DAYS))
-    inventories = due_inventories(ids)
+    inventories = inventories_for(ids, DUE_SECTIONS)
     lim = limits()
     rows = []
     for uid, username, first, last in user_ids_names:
@@ -296,12 +220,12 @@ def _sort_key(sort: str):
     if sort == "score":
         return lambda r: -1 if r.score is None else r.score
     if sort == "level":
-        return lambda r: LEVEL_ORDER[r.level]
+        return lambda r: words.LEVEL_ORDER.get(r.level or "", -1)
     if sort == "change":
         return lambda r: -1000 if r.change is None else r.change
     if sort == "due":
         return lambda r: (-r.overdue, -r.due_soon)
-    return lambda r: STATUS_ORDER.get(r.cells.get(sort), 5)
+    return lambda r: words.STATUS_ORDER.get(r.cells.get(sort) or "", 5)
 
 
 def _matches(row: DeskRow, query: DeskQuery) -> bool:
@@ -345,7 +269,7 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
         rows=rows,
         shown=shown,
         # Rounded half up, like the scores themselves.
-        average=(2 * sum(scored) + len(scored)) // (2 * len(scored)) if scored else None,
+        average=words.round_half_up(sum(scored), len(scored)) if scored else None,
         level_counts={level: counts.get(level, 0) for level in LEVEL_LABELS},
         unscored=len(rows) - len(scored),
         overdue_traders=sum(1 for row in rows if row.overdue),
@@ -372,8 +296,8 @@ class RuleCard:
     @property
     def label(self) -> str:
         if self.cell == ACCEPTED:
-            return f"accepted · {STATUS_LABELS[self.status]}"
-        return STATUS_LABELS[self.status]
+            return f"accepted · {words.STATUS_WORDS[self.status]}"
+        return words.STATUS_WORDS[self.status]
 
 
 @dataclass(frozen=True)
@@ -391,7 +315,7 @@ class RecoveryLine:
 
     @property
     def kind_label(self) -> str:
-        return dict(RecoveryMethod.Kind.choices).get(self.kind, self.kind)
+        return words.RECOVERY_KINDS.get(self.kind, self.kind)
 
 
 @dataclass(frozen=True)

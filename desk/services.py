@@ -24,16 +24,14 @@ from accounts.models import Desk, User
 from accounts.services import mfa_reset
 from checklist.selectors import inventories_for, limits
 from readiness import rules
+from readiness import vocabulary as words
 from readiness.masking import mask_text
 
 from .models import ReminderLog
 from .selectors import (
-    DUE_KIND_NAMES,
     DUE_SOON_DAYS,
     LEVEL_LABELS,
-    LEVEL_ORDER,
     RULE_IDS,
-    STATUS_LABELS,
     DeskTable,
     can_reset_mfa,
     desk_rows,
@@ -280,11 +278,11 @@ def desk_digest(desk: Desk, as_of: date) -> DeskDigest:
     dropped, overdue = [], []
     for row in rows:
         before = previous.get(row.id)
-        if row.level and before and row.scored_on and before.date < row.scored_on and LEVEL_ORDER[row.level] < LEVEL_ORDER[before.level]:
+        if row.level and before and row.scored_on and before.date < row.scored_on and words.LEVEL_ORDER[row.level] < words.LEVEL_ORDER[before.level]:
             detail = f"{LEVEL_LABELS[before.level]} → {LEVEL_LABELS[row.level]} ({before.score} → {row.score})"
             dropped.append(DigestLine(row.display_name, row.score, LEVEL_LABELS[row.level], detail))
         if row.overdue:
-            kinds = ", ".join(DUE_KIND_NAMES.get(kind, kind) for kind in row.overdue_kinds)
+            kinds = ", ".join(words.DUE_KINDS.get(kind, kind) for kind in row.overdue_kinds)
             level = LEVEL_LABELS.get(row.level or "", "Not scored")
             overdue.append(DigestLine(row.display_name, row.score, level, f"{row.overdue} overdue: {kinds}"))
     scored = [r.score for r in rows if r.score is not None]
@@ -349,7 +347,7 @@ def desk_export(*, request: HttpRequest, table: DeskTable, filters: dict[str, ob
                 row.scored_on.isoformat() if row.scored_on else "",
                 row.overdue,
                 row.due_soon,
-                *(STATUS_LABELS.get(row.cells[rid] or "", "") for rid in RULE_IDS),
+                *(words.STATUS_WORDS.get(row.cells[rid] or "", "") for rid in RULE_IDS),
             ]
         )
     record_event(

@@ -17,21 +17,19 @@ from django.views.decorators.http import require_POST
 
 from accounts.audit import record_event
 from accounts.decorators import desk_lead_required, recent_mfa_required
+from accounts.selectors import desks_for, overseen_users
+from readiness import vocabulary as words
 
 from . import services
 from .forms import DeskFilterForm, MfaResetForm
 from .selectors import (
     LEVEL_LABELS,
-    LEVEL_TAGS,
     RULE_IDS,
     RULE_SHORT,
     RULE_TITLES,
-    STATUS_LABELS,
     DeskRow,
     can_reset_mfa,
     desk_table,
-    desks_for,
-    overseen_users,
     trader_detail,
 )
 
@@ -58,12 +56,15 @@ def _cells_html() -> dict[str | None, SafeString]:
     """Every possible heatmap cell, rendered once per page.
 
     The rule is named by the column head (``scope="col"``), so a cell holds
-    only its status word: at 500 x 9 cells every byte counts.
+    only its glyph and status word (readable without colour): at 500 x 9
+    cells every byte counts.
     """
-    return {
-        status: format_html('<td class="hm hm-{}">{}</td>', status or "none", STATUS_LABELS.get(status or "", "—"))
-        for status in (*STATUS_LABELS, None)
+    cells = {
+        status: format_html('<td class="hm hm-{}"><span aria-hidden="true">{}</span> {}</td>', status, words.STATUS_GLYPHS[status], word)
+        for status, word in words.STATUS_WORDS.items()
     }
+    cells[None] = format_html('<td class="hm hm-none">{}</td>', "—")
+    return cells
 
 
 def _row_html(row: DeskRow, url: str, cells: dict[str | None, SafeString], remind: SafeString) -> SafeString:
@@ -75,20 +76,22 @@ def _row_html(row: DeskRow, url: str, cells: dict[str | None, SafeString], remin
         change = f"{row.change:+d}" if row.change else "±0"
         change_class = "chg chg-up" if row.change > 0 else ("chg chg-down" if row.change < 0 else "chg")
     tags = []
+    tag = '<span class="tag tag-{}"><span aria-hidden="true">{}</span> {} {}</span>'
     if row.overdue:
-        tags.append(format_html('<span class="tag tag-fail">overdue {}</span>', row.overdue))
+        tags.append(format_html(tag, words.FAIL, words.STATUS_GLYPHS[words.FAIL], "overdue", row.overdue))
     if row.due_soon:
-        tags.append(format_html('<span class="tag tag-partial">due soon {}</span>', row.due_soon))
+        tags.append(format_html(tag, words.PARTIAL, words.STATUS_GLYPHS[words.PARTIAL], "due soon", row.due_soon))
     due = mark_safe(" ".join(tags)) if tags else mark_safe('<span class="muted">—</span>')  # noqa: S308 - joined format_html output
     return format_html(
         '<tr><th scope="row" class="who"><a href="{}">{}</a> <span class="muted small">{}</span></th>'
-        '<td class="num">{}</td><td><span class="tag tag-{}">{}</span></td><td class="{}">{}</td>'
+        '<td class="num">{}</td><td><span class="tag tag-{}"><span aria-hidden="true">{}</span> {}</span></td><td class="{}">{}</td>'
         '<td class="due">{}{}</td>{}</tr>',
         url,
         row.display_name,
         row.username if row.name else "",
         "—" if row.score is None else row.score,
-        LEVEL_TAGS[row.level],
+        words.level_status(row.level),
+        words.STATUS_GLYPHS[words.level_status(row.level)],
         level,
         change_class,
         change,
@@ -153,7 +156,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "table": table,
             "rows_html": mark_safe("".join(rows_html)),  # noqa: S308 - every part is format_html output
             "headers": _headers(form, query),
-            "levels": [(level, label, table.level_counts[level], LEVEL_TAGS[level]) for level, label in LEVEL_LABELS.items()],
+            "levels": [(level, label, table.level_counts[level], words.level_status(level)) for level, label in LEVEL_LABELS.items()],
             "export_query": _query_string(form),
             "filtered": bool(query.q or query.level or query.failing or query.due or query.desks),
             "many_desks": len(form.desk_choices) > 1,
@@ -189,7 +192,7 @@ def trader_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "d": detail,
             "level_label": LEVEL_LABELS[detail.report.level],
-            "level_tag": LEVEL_TAGS[detail.report.level],
+            "level_tag": words.level_status(detail.report.level),
             "can_reset": can_reset_mfa(request.user, trader),
             "sparkline": _sparkline(detail.history),
         },

@@ -14,8 +14,6 @@ from readiness.secrets import find_secret, fingerprint_problem, secret_message
 
 from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
 
-MAX_IMPORT_BYTES = 512 * 1024
-
 
 class DateInput(forms.DateInput):
     input_type = "date"
@@ -199,17 +197,3 @@ class AutomationForm(OwnedForm):
         field.queryset = ApiKey.objects.for_owner(self.owner).order_by("label")
         field.empty_label = "None: it runs on my human login"
         field.label_from_instance = lambda key: key.label if key.is_active else f"{key.label} (revoked)"
-
-
-class InventoryUploadForm(forms.Form):
-    file = forms.FileField(
-        label="Inventory file (JSON)",
-        help_text="A gatecheck.inventory/1 document, such as the one the download button gives you.",
-        widget=forms.ClearableFileInput(attrs={"accept": "application/json,.json"}),
-    )
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_IMPORT_BYTES:
-            raise forms.ValidationError(f"The file is larger than {MAX_IMPORT_BYTES // 1024} KB; an inventory is much smaller.")
-        return upload

@@ -1,15 +1,17 @@
-"""Writes to the credential inventory.
+"""Writes to a trader's inventory, through one path.
 
-Every write goes through one function here, which saves the row, appends an
-audit event (field names with old and new values; never a secret, since
-secret-looking input is refused before it gets here) and re-scores the
-trader so the desk's stored score stays current.
+Every create, update and delete of an inventory row, in this app and in the
+checklist app, goes through :func:`inventory_create`, :func:`inventory_update`
+or :func:`inventory_delete`: they save the row (an update re-reads it under a
+lock first), append one audit event whose details are ``{field: {"old", "new"}}``
+(never a secret, since secret-looking input is refused before it gets here),
+and send ``inventory_changed`` so that the trader's stored score is refreshed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db import models, transaction
@@ -17,10 +19,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
-from checklist.services import snapshot_refresh
 from readiness.masking import mask_label
 
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from .signals import inventory_changed
 
 DEVICE_FIELDS = ("name", "kind", "platforms", "validated_on", "status", "browser_saved_password", "notes")
 RECOVERY_FIELDS = ("kind", "label", "last_verified_on")
@@ -36,12 +38,12 @@ class InUse(Exception):
         self.users = users
 
 
-# --- Audit helpers ----------------------------------------------------------
+# --- The write path -----------------------------------------------------------
 
 
 def _plain(value: Any) -> Any:
     """A JSON-friendly, non-secret form of a field value for the audit log."""
-    if isinstance(value, date):
+    if isinstance(value, date | datetime):
         return value.isoformat()
     if isinstance(value, models.Model):
         return str(value)
@@ -56,15 +58,6 @@ def _snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
     return {field: _plain(getattr(instance, field)) for field in fields}
 
 
-def _diff(instance: models.Model, before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Changed fields with old and new values, compared raw and shown masked."""
-    return {
-        field: {"old": _shown(instance, field, before.get(field)), "new": _shown(instance, field, value)}
-        for field, value in after.items()
-        if before.get(field) != value
-    }
-
-
 def _shown(instance: models.Model, field: str, value: Any) -> Any:
     if isinstance(instance, RecoveryMethod) and field == "label" and isinstance(value, str):
         # Audit rows are read by desk leads too: phone numbers and e-mail stay masked.
@@ -72,26 +65,31 @@ def _shown(instance: models.Model, field: str, value: Any) -> Any:
     return value
 
 
-def _label(instance: models.Model) -> str:
-    return instance.masked_label if isinstance(instance, RecoveryMethod) else str(instance)
+def audit_diff(instance: models.Model, before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Changed fields as ``{field: {"old", "new"}}``, compared raw and shown masked."""
+    return {
+        field: {"old": _shown(instance, field, before.get(field)), "new": _shown(instance, field, value)}
+        for field, value in after.items()
+        if before.get(field) != value
+    }
 
 
-def _audit_and_refresh(*, request: HttpRequest | None, action: str, instance: models.Model, owner, details: dict) -> None:
-    record_event(action=action, request=request, subject=owner, object_label=_label(instance), details=details)
-    snapshot_refresh(owner)
+def _written(*, request: HttpRequest | None, action: str, instance: models.Model, owner, details: dict | None = None) -> None:
+    # str() of every inventory model is safe to show a lead (recovery labels masked).
+    record_event(action=action, request=request, subject=owner, object_label=str(instance), details=details or {})
+    inventory_changed.send(sender=type(instance), owner=owner)
 
 
-def _create(*, request: HttpRequest, model: type[models.Model], fields: tuple[str, ...], action: str, data: dict[str, Any]) -> Any:
-    owner = request.user
+def inventory_create(*, request: HttpRequest | None, owner, model: type[models.Model], fields: tuple[str, ...], action: str, data: dict[str, Any]) -> Any:
+    """Create one inventory row for ``owner`` from the ``fields`` of ``data``."""
     with transaction.atomic():
         instance = model.objects.create(owner=owner, **{k: v for k, v in data.items() if k in fields})
-        details = _diff(instance, {}, _snapshot(instance, fields))
-        _audit_and_refresh(request=request, action=action, instance=instance, owner=owner, details=details)
+        _written(request=request, action=action, instance=instance, owner=owner, details=audit_diff(instance, {}, _snapshot(instance, fields)))
     return instance
 
 
-def _update(*, request: HttpRequest | None, instance: Any, fields: tuple[str, ...], action: str, data: dict[str, Any]) -> dict:
-    """Apply ``data`` to ``instance``; audit only when something changed. Returns the changes."""
+def inventory_update(*, request: HttpRequest | None, instance: Any, fields: tuple[str, ...], action: str, data: dict[str, Any]) -> dict:
+    """Apply the ``fields`` of ``data`` to ``instance``; audit only when something changed. Returns the changes."""
     with transaction.atomic():
         # Re-read under a lock so the audit's old values are the stored ones.
         fresh = type(instance).objects.select_for_update().get(pk=instance.pk)
@@ -99,21 +97,28 @@ def _update(*, request: HttpRequest | None, instance: Any, fields: tuple[str, ..
         for field, value in data.items():
             if field in fields:
                 setattr(instance, field, value)
-        instance.save()
-        changes = _diff(instance, before, _snapshot(instance, fields))
+        changes = audit_diff(instance, before, _snapshot(instance, fields))
         if changes:
-            _audit_and_refresh(request=request, action=action, instance=instance, owner=instance.owner, details=changes)
+            instance.save()
+            _written(request=request, action=action, instance=instance, owner=instance.owner, details=changes)
     return changes
 
 
-def _delete(*, request: HttpRequest, instance: Any, action: str, guard: Callable[[], None] | None = None) -> None:
+def inventory_delete(*, request: HttpRequest | None, instance: Any, action: str, guard: Callable[[], None] | None = None) -> None:
+    """Delete one inventory row; ``guard`` may refuse (raise) under the same lock."""
     with transaction.atomic():
+        type(instance).objects.select_for_update().filter(pk=instance.pk).first()
         if guard is not None:
             guard()
-        owner, label = instance.owner, _label(instance)
+        owner = instance.owner
+        label = str(instance)
         instance.delete()
         record_event(action=action, request=request, subject=owner, object_label=label)
-        snapshot_refresh(owner)
+        inventory_changed.send(sender=type(instance), owner=owner)
+
+
+def _create(*, request: HttpRequest, model: type[models.Model], fields: tuple[str, ...], action: str, data: dict[str, Any]) -> Any:
+    return inventory_create(request=request, owner=request.user, model=model, fields=fields, action=action, data=data)
 
 
 # --- Trusted devices --------------------------------------------------------
@@ -126,27 +131,27 @@ def device_create(*, request: HttpRequest, data: dict[str, Any]) -> TrustedDevic
 
 def device_update(*, request: HttpRequest, device: TrustedDevice, data: dict[str, Any]) -> dict:
     """Change a device's details (not its status: that has its own actions)."""
-    data = {k: v for k, v in data.items() if k != "status"}
-    return _update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.updated", data=data)
+    fields = tuple(f for f in DEVICE_FIELDS if f != "status")
+    return inventory_update(request=request, instance=device, fields=fields, action="device.updated", data=data)
 
 
 def device_delete(*, request: HttpRequest, device: TrustedDevice) -> None:
-    _delete(request=request, instance=device, action="device.deleted")
+    inventory_delete(request=request, instance=device, action="device.deleted")
 
 
 def device_report_lost(*, request: HttpRequest, device: TrustedDevice) -> dict:
     """Mark a device lost: the readiness rule fails until it is revoked at the broker."""
-    return _update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.reported_lost", data={"status": TrustedDevice.Status.LOST})
+    return inventory_update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.reported_lost", data={"status": TrustedDevice.Status.LOST})
 
 
 def device_mark_revoked(*, request: HttpRequest, device: TrustedDevice) -> dict:
-    return _update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.revoked", data={"status": TrustedDevice.Status.REVOKED})
+    return inventory_update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.revoked", data={"status": TrustedDevice.Status.REVOKED})
 
 
 def device_mark_validated(*, request: HttpRequest, device: TrustedDevice, on: date | None = None) -> dict:
     """The broker accepted the device again today, so it is trusted (active) again."""
     data = {"validated_on": on or timezone.localdate(), "status": TrustedDevice.Status.ACTIVE}
-    return _update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.validated", data=data)
+    return inventory_update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.validated", data=data)
 
 
 # --- Recovery methods -------------------------------------------------------
@@ -157,16 +162,16 @@ def recovery_create(*, request: HttpRequest, data: dict[str, Any]) -> RecoveryMe
 
 
 def recovery_update(*, request: HttpRequest, method: RecoveryMethod, data: dict[str, Any]) -> dict:
-    return _update(request=request, instance=method, fields=RECOVERY_FIELDS, action="recovery.updated", data=data)
+    return inventory_update(request=request, instance=method, fields=RECOVERY_FIELDS, action="recovery.updated", data=data)
 
 
 def recovery_delete(*, request: HttpRequest, method: RecoveryMethod) -> None:
-    _delete(request=request, instance=method, action="recovery.deleted")
+    inventory_delete(request=request, instance=method, action="recovery.deleted")
 
 
 def recovery_mark_verified(*, request: HttpRequest, method: RecoveryMethod, on: date | None = None) -> dict:
     data = {"last_verified_on": on or timezone.localdate()}
-    return _update(request=request, instance=method, fields=RECOVERY_FIELDS, action="recovery.verified", data=data)
+    return inventory_update(request=request, instance=method, fields=RECOVERY_FIELDS, action="recovery.verified", data=data)
 
 
 # --- API keys ---------------------------------------------------------------
@@ -178,8 +183,8 @@ def key_create(*, request: HttpRequest, data: dict[str, Any]) -> ApiKey:
 
 def key_update(*, request: HttpRequest, key: ApiKey, data: dict[str, Any]) -> dict:
     """Change a key's record (not its status: revoking has its own action)."""
-    data = {k: v for k, v in data.items() if k != "status"}
-    return _update(request=request, instance=key, fields=KEY_FIELDS, action="key.updated", data=data)
+    fields = tuple(f for f in KEY_FIELDS if f != "status")
+    return inventory_update(request=request, instance=key, fields=fields, action="key.updated", data=data)
 
 
 def key_delete(*, request: HttpRequest, key: ApiKey) -> None:
@@ -190,16 +195,16 @@ def key_delete(*, request: HttpRequest, key: ApiKey) -> None:
         if users:
             raise InUse(users)
 
-    _delete(request=request, instance=key, action="key.deleted", guard=guard)
+    inventory_delete(request=request, instance=key, action="key.deleted", guard=guard)
 
 
 def key_mark_rotated(*, request: HttpRequest, key: ApiKey, on: date | None = None) -> dict:
-    return _update(request=request, instance=key, fields=KEY_FIELDS, action="key.rotated", data={"last_rotated_on": on or timezone.localdate()})
+    return inventory_update(request=request, instance=key, fields=KEY_FIELDS, action="key.rotated", data={"last_rotated_on": on or timezone.localdate()})
 
 
 def key_revoke(*, request: HttpRequest, key: ApiKey) -> dict:
     """Record that the key was revoked at the broker."""
-    return _update(request=request, instance=key, fields=KEY_FIELDS, action="key.revoked", data={"status": ApiKey.Status.REVOKED})
+    return inventory_update(request=request, instance=key, fields=KEY_FIELDS, action="key.revoked", data={"status": ApiKey.Status.REVOKED})
 
 
 # --- Automations ------------------------------------------------------------
@@ -219,17 +224,19 @@ def automation_create(*, request: HttpRequest, data: dict[str, Any]) -> Automati
 
 def automation_update(*, request: HttpRequest, automation: Automation, data: dict[str, Any]) -> dict:
     _check_key_owner(automation.owner, data)
-    data = {k: v for k, v in data.items() if k != "status"}
-    return _update(request=request, instance=automation, fields=AUTOMATION_FIELDS, action="automation.updated", data=data)
+    fields = tuple(f for f in AUTOMATION_FIELDS if f != "status")
+    return inventory_update(request=request, instance=automation, fields=fields, action="automation.updated", data=data)
 
 
 def automation_delete(*, request: HttpRequest, automation: Automation) -> None:
-    _delete(request=request, instance=automation, action="automation.deleted")
+    inventory_delete(request=request, instance=automation, action="automation.deleted")
 
 
 def automation_pause(*, request: HttpRequest, automation: Automation) -> dict:
-    return _update(request=request, instance=automation, fields=AUTOMATION_FIELDS, action="automation.paused", data={"status": Automation.Status.PAUSED})
+    data = {"status": Automation.Status.PAUSED}
+    return inventory_update(request=request, instance=automation, fields=AUTOMATION_FIELDS, action="automation.paused", data=data)
 
 
 def automation_resume(*, request: HttpRequest, automation: Automation) -> dict:
-    return _update(request=request, instance=automation, fields=AUTOMATION_FIELDS, action="automation.resumed", data={"status": Automation.Status.ACTIVE})
+    data = {"status": Automation.Status.ACTIVE}
+    return inventory_update(request=request, instance=automation, fields=AUTOMATION_FIELDS, action="automation.resumed", data=data)

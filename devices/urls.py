@@ -29,7 +29,4 @@ urlpatterns = [
     path("automations/<int:pk>/delete/", views.automation_delete, name="automation_delete"),
     path("automations/<int:pk>/pause/", views.automation_pause, name="automation_pause"),
     path("automations/<int:pk>/resume/", views.automation_resume, name="automation_resume"),
-    path("inventory/export/", views.inventory_export, name="inventory_export"),
-    path("inventory/import/", views.inventory_import, name="inventory_import"),
-    path("inventory/import/confirm/", views.inventory_import_confirm, name="inventory_import_confirm"),
 ]

@@ -1,5 +1,5 @@
 """Pages for the credential inventory: devices, recovery methods, API keys,
-automations, and the inventory file.
+and automations.
 
 Views bind a form or look an object up through ``for_owner`` (another
 trader's id is a 404, for GET and POST alike), call one service, then
@@ -10,7 +10,6 @@ trader back to.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -21,20 +20,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET
 
-from accounts.audit import record_event
 from accounts.decorators import recent_mfa_required
 
 from . import services
-from .forms import ApiKeyForm, AutomationForm, InventoryUploadForm, RecoveryMethodForm, TrustedDeviceForm
-from .inventory import SECTION_TITLES, SECTIONS, InventoryInvalid, current_counts, dumps, export_inventory, load, replace_inventory
+from .forms import ApiKeyForm, AutomationForm, RecoveryMethodForm, TrustedDeviceForm
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
-
-PENDING_IMPORT = "devices.pending_import"
-
+from .selectors import findings_for
 
 # --- Shared shapes ----------------------------------------------------------
 
@@ -92,11 +85,17 @@ def _owned(model: type[Model], request: HttpRequest, pk: int) -> Any:
 # --- Trusted devices --------------------------------------------------------
 
 
+def _list_page(request: HttpRequest, template: str, section: str, objects) -> HttpResponse:
+    """A list page: each row with the findings the rules give for it, and
+    what the section is missing above the list (findings about no item)."""
+    findings = findings_for(request.user, section, timezone.localdate())
+    rows = [(item, findings.get(item.pk, ())) for item in objects]
+    return render(request, template, {"rows": rows, "missing": findings.get(None, ())})
+
+
 def device_list(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
     devices = sorted(TrustedDevice.objects.for_owner(request.user), key=TrustedDevice.sort_key)
-    rows = [(device, device.warnings(today)) for device in devices]
-    return render(request, "devices/device_list.html", {"rows": rows, "today": today})
+    return _list_page(request, "devices/device_list.html", "devices", devices)
 
 
 @recent_mfa_required
@@ -181,13 +180,8 @@ def device_mark_validated(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def recovery_list(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
     methods = sorted(RecoveryMethod.objects.for_owner(request.user), key=RecoveryMethod.sort_key)
-    rows = [(method, method.warnings(today)) for method in methods]
-    kinds = {method.kind for method in methods}
-    missing = [label for kind, label in ((RecoveryMethod.Kind.PHONE, "a phone"), (RecoveryMethod.Kind.EMAIL, "an e-mail address")) if kind not in kinds]
-    has_backup = bool(kinds - {RecoveryMethod.Kind.PHONE, RecoveryMethod.Kind.EMAIL})
-    return render(request, "devices/recovery_list.html", {"rows": rows, "missing": missing, "has_backup": has_backup})
+    return _list_page(request, "devices/recovery_list.html", "recovery_methods", methods)
 
 
 @recent_mfa_required
@@ -244,10 +238,8 @@ def recovery_mark_verified(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def key_list(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
     keys = sorted(ApiKey.objects.for_owner(request.user).prefetch_related("automations"), key=ApiKey.sort_key)
-    rows = [(key, key.warnings(today)) for key in keys]
-    return render(request, "devices/key_list.html", {"rows": rows, "today": today})
+    return _list_page(request, "devices/key_list.html", "api_keys", keys)
 
 
 @recent_mfa_required
@@ -325,8 +317,7 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 def automation_list(request: HttpRequest) -> HttpResponse:
     automations = sorted(Automation.objects.for_owner(request.user).select_related("api_key"), key=Automation.sort_key)
-    rows = [(automation, automation.warnings()) for automation in automations]
-    return render(request, "devices/automation_list.html", {"rows": rows})
+    return _list_page(request, "devices/automation_list.html", "automations", automations)
 
 
 @sensitive_post_parameters()
@@ -381,77 +372,3 @@ def automation_resume(request: HttpRequest, pk: int) -> HttpResponse:
         title=f"Resume “{automation.name}”", body="It counts in your readiness score again.",
         button="Resume", done=f"'{automation.name}' resumed.", list_url="devices:automation_list",
     )
-
-
-# --- Inventory file ---------------------------------------------------------
-
-
-@require_GET
-@never_cache
-def inventory_export(request: HttpRequest) -> HttpResponse:
-    document = export_inventory(request.user)
-    record_event(action="inventory.exported", request=request, object_label="download")
-    filename = f"gatecheck-inventory-{request.user.get_username()}-{timezone.localdate():%Y-%m-%d}.json"
-    response = HttpResponse(dumps(document), content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-@sensitive_post_parameters()
-@never_cache
-def inventory_import(request: HttpRequest) -> HttpResponse:
-    """Upload and check a file. A valid one waits in the (database-backed)
-    session for the preview and confirm step; an invalid one is refused with
-    every problem listed, and nothing changes."""
-    form = InventoryUploadForm(request.POST or None, request.FILES or None)
-    problems = []
-    if request.method == "POST" and form.is_valid():
-        raw = form.cleaned_data["file"].read()
-        try:
-            load(raw)
-        except InventoryInvalid as invalid:
-            problems = invalid.problems
-        else:
-            request.session[PENDING_IMPORT] = raw.decode("utf-8-sig")
-            return redirect("devices:inventory_import_confirm")
-    return render(request, "devices/inventory_import.html", {"form": form, "problems": problems, "sections": SECTION_TITLES})
-
-
-@recent_mfa_required
-@never_cache
-def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
-    """Preview (GET) and replace (POST, with a fresh second factor)."""
-    text = request.session.get(PENDING_IMPORT)
-    if text is None:
-        messages.info(request, "Choose an inventory file to import first.")
-        return redirect("devices:inventory_import")
-    if request.method == "POST" and request.POST.get("action") == "cancel":
-        request.session.pop(PENDING_IMPORT, None)
-        messages.info(request, "Import cancelled; nothing changed.")
-        return redirect("devices:inventory_import")
-    try:
-        # Checked again: the day may have changed since the upload (accepted risks).
-        plan = load(text)
-    except InventoryInvalid as invalid:
-        request.session.pop(PENDING_IMPORT, None)
-        form = InventoryUploadForm()
-        return render(request, "devices/inventory_import.html", {"form": form, "problems": invalid.problems, "sections": SECTION_TITLES})
-    if request.method == "POST":
-        if request.POST.get("digest") != _digest(text):
-            # Another tab uploaded a different file since this preview was shown.
-            messages.error(request, "The file waiting to be imported changed. Check this preview again.")
-            return redirect("devices:inventory_import_confirm")
-        replace_inventory(user=request.user, plan=plan, request=request, source="upload")
-        request.session.pop(PENDING_IMPORT, None)
-        messages.success(request, "Your inventory was replaced with the imported file.")
-        return redirect("devices:device_list")
-    current, new = current_counts(request.user), plan.counts()
-    rows = [
-        {"title": SECTION_TITLES[section.key], "key": section.key, "current": current[section.key], "new": new[section.key]}
-        for section in SECTIONS
-    ]
-    return render(request, "devices/inventory_confirm.html", {"rows": rows, "digest": _digest(text)})

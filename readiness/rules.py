@@ -1,76 +1,57 @@
-"""Readiness rules (rule catalog v1): data plus pure functions.
+"""Readiness rules (rule catalog v1) and their findings: data plus pure functions.
 
-This module imports no Django on purpose. The views build one immutable
+This module imports no Django on purpose. The apps build one immutable
 :class:`Inventory` snapshot with a bounded number of queries, and everything
 here scores that snapshot, so the rules can be tested without a database.
 
-The specification is ``CHECKLIST.md`` (rules, weights, terms) and
+Each rule lists its *findings*: every item that keeps it from ``pass``, with a
+severity (``critical`` when it is part of what makes the rule fail). The
+status follows from them (a critical finding fails the rule, warnings alone
+make it partial, none is a pass) and so does the one-line reason. Every page
+that shows an item's problem reads these findings; none re-derives them.
+
+The specification is ``CHECKLIST.md`` (rules, weights, terms, findings) and
 ``INVENTORY.md`` (field names, allowed values, the ``--json`` report shape).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from types import MappingProxyType
 
-PASS = "pass"
-PARTIAL = "partial"
-FAIL = "fail"
-NA = "na"
-
-READY = "ready"
-AT_RISK = "at_risk"
-NOT_READY = "not_ready"
-
-ACTIVE = "active"
-
-TASKS: tuple[str, ...] = ("complex_orders", "transfers_statements", "alerts_light_execution")
-
-SUITABLE_ACCESS_POINTS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
-    {
-        "complex_orders": frozenset({"tws", "desktop"}),
-        "transfers_statements": frozenset({"client_portal"}),
-        "alerts_light_execution": frozenset({"mobile"}),
-    }
+from .vocabulary import (
+    ACCESS_POINT_WORDS,
+    ACTIVE,
+    AT_RISK,
+    BACKUP_FACTORS,
+    BROKER_MFA_WORDS,
+    COMPUTER_KINDS,
+    CRITICAL,
+    DEVICE_KIND_WORDS,
+    FAIL,
+    MONEY_SCOPES,
+    NA,
+    NOT_READY,
+    PARTIAL,
+    PASS,
+    READY,
+    SAFE_AUTH_FAILURE,
+    SECTIONS,
+    STRONG_MFA,
+    SUITABLE_ACCESS_POINTS,
+    TASKS,
+    WARNING,
+    join_words,
+    round_half_up,
 )
 
-TASK_NAMES: MappingProxyType[str, str] = MappingProxyType(
-    {
-        "complex_orders": "complex orders and spreads",
-        "transfers_statements": "cash transfers and statements",
-        "alerts_light_execution": "alerts and light execution",
-    }
-)
-
-ACCESS_POINT_NAMES: MappingProxyType[str, str] = MappingProxyType(
-    {
-        "tws": "Trader Workstation",
-        "desktop": "IBKR Desktop",
-        "client_portal": "Client Portal",
-        "mobile": "IBKR Mobile",
-        "api": "the API",
-    }
-)
-
-BACKUP_FACTORS = frozenset({"authenticator", "backup_codes", "hardware_key", "secondary_device"})
-MONEY_SCOPES = frozenset({"transfer", "withdraw"})
-STRONG_MFA = frozenset({"hardware_key", "ib_key", "authenticator_app"})
-SAFE_AUTH_FAILURE = frozenset({"flatten", "close"})
-
-MFA_NAMES: MappingProxyType[str, str] = MappingProxyType(
-    {
-        "hardware_key": "a hardware key",
-        "ib_key": "IB Key",
-        "authenticator_app": "an authenticator app",
-        "sms": "SMS codes",
-    }
-)
-
+__all__ = ["ACTIVE", "AT_RISK", "CRITICAL", "FAIL", "NA", "NOT_READY", "PARTIAL", "PASS", "READY", "WARNING"]
 
 # --------------------------------------------------------------------------
-# The snapshot
+# The snapshot. ``id`` is the stored row's primary key when the snapshot was
+# read from the database (list pages match findings to rows by it); rules
+# never read it.
 # --------------------------------------------------------------------------
 
 
@@ -84,6 +65,7 @@ class Device:
     validated_on: date | None
     status: str
     browser_saved_password: bool
+    id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +75,7 @@ class RecoveryMethod:
     kind: str
     label: str
     last_verified_on: date | None
+    id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +90,7 @@ class ApiKey:
     expires_on: date | None
     status: str
     ip_restricted: bool = False
+    id: int | None = None
 
     @property
     def age_from(self) -> date:
@@ -126,6 +110,7 @@ class Automation:
     fallback_contact: str
     on_auth_failure: str
     status: str
+    id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +120,7 @@ class Subscription:
     region: str
     feed: str
     active: bool
+    id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +131,7 @@ class Drill:
     finished_at: datetime | None
     lost_device: str
     completed: bool
+    id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +141,7 @@ class AcceptedRisk:
     rule: str
     reason: str
     until: date
+    id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +196,74 @@ class Limits:
 
 
 # --------------------------------------------------------------------------
+# Findings, in the trader's voice and in the lead's
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Who a message speaks to: the trader ("your login") or their lead ("the trader's login")."""
+
+    you: str
+    You: str
+    your: str
+    Your: str
+    s: str  # the verb ending that goes with ``you`` ("you trade", "the trader trades")
+
+
+TRADER = Voice("you", "You", "your", "Your", "")
+LEAD = Voice("the trader", "The trader", "the trader's", "The trader's", "s")
+
+Text = Callable[[Voice], str]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One item that keeps a rule from passing.
+
+    ``section`` is an inventory section (``devices``, ``api_keys``...);
+    ``item`` the item's name or label, or None when something is missing;
+    ``ref`` the stored row's id (or, for something missing, the code it is
+    about, such as a region), so a list page can put the finding on its row;
+    ``tag`` the word for the item's status tag ("Expired", "Lost").
+    """
+
+    severity: str
+    section: str
+    item: str | None
+    message: str
+    lead_message: str
+    tag: str
+    ref: int | str | None = None
+    place: int = -1
+
+    def in_voice(self, voice: Voice) -> str:
+        return self.lead_message if voice is LEAD else self.message
+
+    def as_dict(self) -> dict[str, object]:
+        """The finding object of ``readiness --json`` (INVENTORY.md)."""
+        return {"severity": self.severity, "section": self.section, "item": self.item, "message": self.message}
+
+
+def _finding(severity: str, section: str, text: Text, tag: str, *, item: str | None = None, ref: int | str | None = None, place: int = -1) -> Finding:
+    return Finding(severity, section, item, text(TRADER), text(LEAD), tag, ref, place)
+
+
+def _order(findings: list[Finding]) -> tuple[Finding, ...]:
+    """Critical first, then by section in the order of the format, then by the
+    item's place in its list, then what is missing; otherwise as found."""
+    return tuple(
+        sorted(findings, key=lambda f: (f.severity != CRITICAL, SECTIONS.index(f.section), f.item is None, f.place))
+    )
+
+
+def reason_of(findings: tuple[Finding, ...], voice: Voice = TRADER) -> str:
+    """The first finding's message, and how many more there are."""
+    first = findings[0].in_voice(voice)
+    return first if len(findings) == 1 else f"{first} (and {len(findings) - 1} more)"
+
+
+# --------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------
 
@@ -224,6 +280,8 @@ class RuleResult:
     reason: str
     fix_url: str
     accepted_until: date | None
+    findings: tuple[Finding, ...] = ()
+    lead_reason: str = ""
 
     @property
     def points_lost(self) -> float:
@@ -261,6 +319,29 @@ class Report:
         # sorted() is stable, and results are in catalog order, so ties keep it.
         return tuple(sorted(open_results, key=lambda r: -r.points_lost))
 
+    def result(self, rule_id: str) -> RuleResult:
+        return next(r for r in self.results if r.id == rule_id)
+
+    def findings(self, section: str | None = None) -> tuple[Finding, ...]:
+        """Every finding of every rule (of one section), worst first, each once.
+
+        Two rules never word the same problem the same way, but a message
+        repeated by two rules would show once.
+        """
+        seen: dict[tuple[str, object, str], Finding] = {}
+        for r in self.results:
+            for f in r.findings:
+                if section is None or f.section == section:
+                    seen.setdefault((f.section, f.ref, f.message), f)
+        return _order(list(seen.values()))
+
+    def findings_by_ref(self, section: str) -> dict[int | str | None, tuple[Finding, ...]]:
+        """A section's findings grouped by the row (or code) they are about."""
+        grouped: dict[int | str | None, list[Finding]] = {}
+        for f in self.findings(section):
+            grouped.setdefault(f.ref if f.item is not None else None, []).append(f)
+        return {ref: tuple(found) for ref, found in grouped.items()}
+
     def as_dict(self, user: str) -> dict[str, object]:
         """The ``readiness --json`` object of INVENTORY.md, keys in its order."""
         return {
@@ -278,6 +359,7 @@ class Report:
                     "accepted_until": (
                         r.accepted_until.isoformat() if r.accepted_until is not None else None
                     ),
+                    "findings": [f.as_dict() for f in r.findings],
                 }
                 for r in self.results
             ],
@@ -296,13 +378,14 @@ def within_days(day: date | None, as_of: date, days: int) -> bool:
     return day <= as_of and (as_of - day).days <= days
 
 
+def qualifies(device: Device, as_of: date, limits: Limits) -> bool:
+    """A qualifying device: active and validated within the device limit."""
+    return device.status == ACTIVE and within_days(device.validated_on, as_of, limits.device_days)
+
+
 def qualifying_devices(inventory: Inventory, as_of: date, limits: Limits) -> tuple[Device, ...]:
     """Active devices validated within the device limit."""
-    return tuple(
-        d
-        for d in inventory.devices
-        if d.status == ACTIVE and within_days(d.validated_on, as_of, limits.device_days)
-    )
+    return tuple(d for d in inventory.devices if qualifies(d, as_of, limits))
 
 
 def active_automations(inventory: Inventory) -> tuple[Automation, ...]:
@@ -368,312 +451,385 @@ def completed_drills(inventory: Inventory, as_of: date) -> tuple[Drill, ...]:
     return tuple(sorted(drills, key=_finished_at, reverse=True))
 
 
-def _minutes(duration: timedelta) -> str:
-    seconds = int(duration.total_seconds())
-    minutes, seconds = divmod(seconds, 60)
-    if minutes and seconds:
-        return f"{minutes} min {seconds} s"
+def duration_text(duration: timedelta) -> str:
+    """``1 h 5 min``, ``18 min 12 s``, ``40 s``: a re-entry time for people."""
+    seconds = max(0, int(duration.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     if minutes:
-        return f"{minutes} min"
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
     return f"{seconds} s"
 
 
-def _join(words: Iterable[str]) -> str:
-    items = list(words)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _kind_name(kind: str) -> str:
-    return "phone" if kind == "mobile" else kind
+def _dated(day: date | None, as_of: date, limit: int, what: str) -> tuple[str, str] | None:
+    """Why a validation or verification day does not count, with a tag, or None if it does."""
+    if day is None:
+        return f"has never been {what}", "Never " + what
+    if day > as_of:
+        return f"has a {what} date in the future ({day.isoformat()}); record the day it really happened", "Future date"
+    if (as_of - day).days > limit:
+        return f"was last {what} on {day.isoformat()}, over {limit} days ago", "Stale"
+    return None
 
 
 # --------------------------------------------------------------------------
-# The rules; each returns (status, reason) and checks na, fail, pass, partial.
+# The rules. Each returns its findings and the reason it gives when it has
+# none (a pass), or, when it does not apply, ``NotApplicable``.
 # --------------------------------------------------------------------------
 
-Check = Callable[[Inventory, date, Limits], tuple[str, str]]
+
+@dataclass(frozen=True)
+class NotApplicable:
+    reason: Text
 
 
-def check_devices_trusted(inventory: Inventory, as_of: date, limits: Limits) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Checked:
+    findings: list[Finding]
+    pass_reason: Text
+
+
+Check = Callable[[Inventory, date, Limits], "Checked | NotApplicable"]
+
+
+def check_devices_trusted(inventory: Inventory, as_of: date, limits: Limits) -> Checked:
     """At least two validated devices, a phone and a desktop or laptop among them."""
-    for device in inventory.devices:
-        if device.status == "lost":
-            return FAIL, f"Device '{device.name}' is reported lost; revoke it at the broker"
+    found: list[Finding] = []
     qualifying = qualifying_devices(inventory, as_of, limits)
-    if not qualifying:
-        return FAIL, (
-            f"No active device validated in the last {limits.device_days} days; "
-            "validate your workstation and your phone"
-        )
-    kinds = {d.kind for d in qualifying}
-    has_mobile = "mobile" in kinds
-    has_computer = bool(kinds & {"desktop", "laptop"})
-    saved = [d for d in inventory.devices if d.status == ACTIVE and d.browser_saved_password]
-    if len(qualifying) >= 2 and has_mobile and has_computer and not saved:
-        kind_names = sorted({_kind_name(k) for k in kinds}, key=lambda k: (k != "phone", k))
-        return PASS, f"{len(qualifying)} validated devices, {_join(kind_names)}"
-    if saved:
-        return PARTIAL, (
-            f"Device '{saved[0].name}' keeps the broker password in the browser; "
-            "remove it and use a password manager"
-        )
-    if len(qualifying) == 1:
-        second = "a desktop or laptop" if has_mobile else "a phone"
-        return PARTIAL, f"Only 1 validated device; add {second} as a second"
-    if not has_mobile:
-        return PARTIAL, f"None of your {len(qualifying)} validated devices is a phone; validate one"
-    return PARTIAL, (
-        f"None of your {len(qualifying)} validated devices is a desktop or laptop; validate one"
-    )
+    for place, device in enumerate(inventory.devices):
+        name, ref = device.name, device.id
 
+        def add(severity: str, text: Text, tag: str) -> None:
+            found.append(_finding(severity, "devices", text, tag, item=name, ref=ref, place=place))
 
-def check_recovery_current(inventory: Inventory, as_of: date, limits: Limits) -> tuple[str, str]:
-    """A fresh phone and email plus at least one backup factor."""
-    methods = inventory.recovery_methods
-    phones = [m for m in methods if m.kind == "phone"]
-    emails = [m for m in methods if m.kind == "email"]
-    if not phones and not emails:
-        return FAIL, "No recovery phone or email; add both"
-    if not phones:
-        return FAIL, "No recovery phone; add one"
-    if not emails:
-        return FAIL, "No recovery email; add one"
-
-    def fresh(group: list[RecoveryMethod]) -> bool:
-        return any(within_days(m.last_verified_on, as_of, limits.recovery_days) for m in group)
-
-    backups = sorted({m.kind for m in methods if m.kind in BACKUP_FACTORS})
-    if fresh(phones) and fresh(emails) and backups:
-        backup_names = _join(b.replace("_", " ") for b in backups)
-        return PASS, (
-            f"Phone and email verified within {limits.recovery_days} days, "
-            f"backed up by {backup_names}"
-        )
-    for noun, group in (("phone", phones), ("email", emails)):
-        if not fresh(group):
-            verified = [
-                m for m in group if m.last_verified_on is not None and m.last_verified_on <= as_of
-            ]
-            if not verified:
-                return PARTIAL, f"Recovery {noun} '{group[0].label}' has never been verified"
-            # Name the method closest to being current: the one verified last.
-            latest = max(verified, key=lambda m: m.last_verified_on or date.min)
-            return PARTIAL, (
-                f"Recovery {noun} '{latest.label}' was last verified on "
-                f"{latest.last_verified_on}, over {limits.recovery_days} days ago"
+        if device.status == "lost":
+            add(CRITICAL, lambda v: f"Device '{name}' is reported lost; revoke it at the broker", "Lost")
+        if device.status != ACTIVE:
+            continue
+        problem = _dated(device.validated_on, as_of, limits.device_days, "validated")
+        if problem is not None:
+            # Part of the fail condition when no device qualifies at all.
+            words, tag = problem
+            add(WARNING if qualifying else CRITICAL, lambda v, w=words: f"Device '{name}' {w}", tag)
+        if device.browser_saved_password:
+            add(
+                WARNING,
+                lambda v: f"Device '{name}' keeps the broker password in the browser; remove it and use a password manager",
+                "Saved password",
             )
-    return PARTIAL, (
-        "No backup factor; add an authenticator, backup codes, a hardware key or a secondary device"
+    kinds = {d.kind for d in qualifying}
+    has_mobile, has_computer = "mobile" in kinds, bool(kinds & COMPUTER_KINDS)
+    if not qualifying:
+        found.append(
+            _finding(
+                CRITICAL,
+                "devices",
+                lambda v: (
+                    f"No active device validated in the last {limits.device_days} days; "
+                    f"validate {v.your} workstation and {v.your} phone"
+                ),
+                "Missing",
+            )
+        )
+    elif len(qualifying) == 1:
+        second = "a desktop or laptop" if has_mobile else "a phone"
+        found.append(_finding(WARNING, "devices", lambda v: f"Only 1 validated device; add {second} as a second", "Missing"))
+    elif not has_mobile:
+        found.append(
+            _finding(WARNING, "devices", lambda v: f"None of {v.your} {len(qualifying)} validated devices is a phone; validate one", "Missing")
+        )
+    elif not has_computer:
+        found.append(
+            _finding(
+                WARNING,
+                "devices",
+                lambda v: f"None of {v.your} {len(qualifying)} validated devices is a desktop or laptop; validate one",
+                "Missing",
+            )
+        )
+    kind_names = sorted({DEVICE_KIND_WORDS.get(k, k) for k in kinds}, key=lambda k: (k != "phone", k))
+    return Checked(found, lambda v: f"{len(qualifying)} validated devices, {join_words(kind_names)}")
+
+
+def check_recovery_current(inventory: Inventory, as_of: date, limits: Limits) -> Checked:
+    """A fresh phone and email plus at least one backup factor."""
+    found: list[Finding] = []
+    methods = inventory.recovery_methods
+    missing = [noun for noun, kind in (("phone", "phone"), ("email", "email")) if not any(m.kind == kind for m in methods)]
+    if len(missing) == 2:
+        found.append(_finding(CRITICAL, "recovery_methods", lambda v: "No recovery phone or email; add both", "Missing"))
+    elif missing:
+        noun = missing[0]
+        found.append(_finding(CRITICAL, "recovery_methods", lambda v: f"No recovery {noun}; add one", "Missing", ref=noun))
+    for kind in ("phone", "email"):
+        group = [(place, m) for place, m in enumerate(methods) if m.kind == kind]
+        if any(within_days(m.last_verified_on, as_of, limits.recovery_days) for _, m in group):
+            continue  # one current method of the kind is enough
+        for place, method in group:
+            words, tag = _dated(method.last_verified_on, as_of, limits.recovery_days, "verified") or ("", "")
+            label = method.label
+            found.append(
+                _finding(
+                    WARNING, "recovery_methods", lambda v, w=words, k=kind, lb=label: f"Recovery {k} '{lb}' {w}", tag,
+                    item=label, ref=method.id, place=place,
+                )
+            )
+    backups = sorted({m.kind for m in methods if m.kind in BACKUP_FACTORS})
+    if not backups:
+        found.append(
+            _finding(
+                WARNING,
+                "recovery_methods",
+                lambda v: "No backup factor; add an authenticator, backup codes, a hardware key or a secondary device",
+                "Missing",
+            )
+        )
+    backup_names = join_words(b.replace("_", " ") for b in backups)
+    return Checked(
+        found, lambda v: f"Phone and email verified within {limits.recovery_days} days, backed up by {backup_names}"
     )
 
 
-def check_credentials_segmented(
-    inventory: Inventory, as_of: date, limits: Limits
-) -> tuple[str, str]:
+def check_credentials_segmented(inventory: Inventory, as_of: date, limits: Limits) -> Checked | NotApplicable:
     """Every active automation has its own service-account key without money movement."""
     automations = active_automations(inventory)
     if not automations:
-        return NA, "No active automation"
-    for automation in automations:
+        return NotApplicable(lambda v: "No active automation")
+    found: list[Finding] = []
+    users: dict[str, list[str]] = {}
+    for place, automation in enumerate(inventory.automations):
+        if automation.status != ACTIVE:
+            continue
+        name, label = automation.name, automation.api_key
+
+        def add(text: Text, tag: str) -> None:
+            found.append(_finding(CRITICAL, "automations", text, tag, item=name, ref=automation.id, place=place))
+
         key = key_for(inventory, automation)
         if key is None:
-            if automation.api_key is None:
-                return FAIL, f"Automation '{automation.name}' runs on your human login"
-            return FAIL, (
-                f"Automation '{automation.name}' names API key '{automation.api_key}', "
-                "which does not exist; it counts as running on your human login"
-            )
+            if label is None:
+                add(lambda v: f"Automation '{name}' runs on {v.your} human login", "Human login")
+            else:
+                add(
+                    lambda v: f"Automation '{name}' names API key '{label}', which does not exist; it counts as running on {v.your} human login",
+                    "Human login",
+                )
+            continue
+        users.setdefault(key.label, []).append(name)
         if key.status != ACTIVE:
-            return FAIL, f"Automation '{automation.name}' uses revoked API key '{key.label}'"
-        if not key.service_account:
-            return FAIL, (
-                f"Automation '{automation.name}' uses API key '{key.label}', "
-                "which is not held by a service account"
+            add(lambda v: f"Automation '{name}' uses revoked API key '{label}'", "Revoked key")
+        elif not key.service_account:
+            add(lambda v: f"Automation '{name}' uses API key '{label}', which is not held by a service account", "Personal key")
+    for place, key in enumerate(inventory.api_keys):
+        if key.label not in users:
+            continue
+        label = key.label
+        money = join_words(sorted(key.scopes & MONEY_SCOPES))
+        if money:
+            found.append(
+                _finding(
+                    WARNING, "api_keys", lambda v, m=money: f"API key '{label}' has the {m} scope; remove it from the key", "Moves money",
+                    item=label, ref=key.id, place=place,
+                )
             )
-    users: dict[str, list[str]] = {}
-    for automation in automations:
-        users.setdefault(automation.api_key or "", []).append(automation.name)
-    shared = [(label, names) for label, names in users.items() if len(names) > 1]
-    money = [
-        key
-        for key in (key_for(inventory, a) for a in automations)
-        if key is not None and key.scopes & MONEY_SCOPES
-    ]
-    if not shared and not money:
-        if len(automations) == 1:
-            return PASS, (
-                f"Automation '{automations[0].name}' has its own service-account key "
-                "with no money-movement scope"
+        names = users[label]
+        if len(names) > 1:
+            quoted = join_words(f"'{n}'" for n in names)
+            found.append(
+                _finding(
+                    WARNING, "api_keys", lambda v, q=quoted: f"API key '{label}' is shared by automations {q}; give each its own key", "Shared",
+                    item=label, ref=key.id, place=place,
+                )
             )
-        return PASS, (
-            f"{len(automations)} active automations, each with its own "
-            "service-account key and no money-movement scope"
-        )
-    if money:
-        key = money[0]
-        scopes = _join(sorted(key.scopes & MONEY_SCOPES))
-        return PARTIAL, f"API key '{key.label}' has the {scopes} scope; remove it from the key"
-    label, names = shared[0]
-    quoted = _join(f"'{n}'" for n in names)
-    return PARTIAL, f"API key '{label}' is shared by automations {quoted}; give each its own key"
+    if len(automations) == 1:
+        only = automations[0].name
+        return Checked(found, lambda v: f"Automation '{only}' has its own service-account key with no money-movement scope")
+    return Checked(
+        found,
+        lambda v: f"{len(automations)} active automations, each with its own service-account key and no money-movement scope",
+    )
 
 
-def check_credentials_rotation(
-    inventory: Inventory, as_of: date, limits: Limits
-) -> tuple[str, str]:
+def check_credentials_rotation(inventory: Inventory, as_of: date, limits: Limits) -> Checked | NotApplicable:
     """Every active key has an expiry and was rotated within the limit."""
     keys = active_keys(inventory)
     if not keys:
-        return NA, "No active API key"
-    for key in keys:
-        if key.expires_on is not None and is_expired(key, as_of):
-            return FAIL, f"API key '{key.label}' expired on {key.expires_on.isoformat()}"
-    for key in keys:
-        age = key_age_days(key, as_of)
-        if key.expires_on is None and age > limits.rotation_days:
-            return FAIL, (
-                f"API key '{key.label}' has no expiry and is {age} days old "
-                f"(rotate every {limits.rotation_days} days)"
-            )
-    stale = [k for k in keys if key_age_days(k, as_of) > limits.rotation_days]
-    no_expiry = [k for k in keys if k.expires_on is None]
-    if not stale and not no_expiry:
-        if len(keys) == 1:
-            return PASS, (
-                f"API key '{keys[0].label}' expires on {keys[0].expires_on} and was "
-                f"rotated within {limits.rotation_days} days"
-            )
-        return PASS, (
-            f"{len(keys)} active API keys, all with an expiry and rotated "
-            f"within {limits.rotation_days} days"
+        return NotApplicable(lambda v: "No active API key")
+    found: list[Finding] = []
+    every = f"rotate every {limits.rotation_days} days"
+    for place, key in enumerate(inventory.api_keys):
+        if key.status != ACTIVE:
+            continue
+        label, age, expires = key.label, key_age_days(key, as_of), key.expires_on
+
+        def add(severity: str, text: Text, tag: str) -> None:
+            found.append(_finding(severity, "api_keys", text, tag, item=label, ref=key.id, place=place))
+
+        if expires is not None and is_expired(key, as_of):
+            add(CRITICAL, lambda v: f"API key '{label}' expired on {expires.isoformat()}", "Expired")
+        elif expires is None and age > limits.rotation_days:
+            add(CRITICAL, lambda v: f"API key '{label}' has no expiry and is {age} days old ({every})", "Overdue rotation")
+        else:
+            if age > limits.rotation_days:
+                add(WARNING, lambda v: f"API key '{label}' is {age} days old ({every})", "Rotation due")
+            if expires is None:
+                add(WARNING, lambda v: f"API key '{label}' has no expiry date; set one", "No expiry")
+    if len(keys) == 1:
+        only = keys[0]
+        return Checked(
+            found,
+            lambda v: f"API key '{only.label}' expires on {only.expires_on} and was rotated within {limits.rotation_days} days",
         )
-    if stale:
-        key = stale[0]
-        return PARTIAL, (
-            f"API key '{key.label}' is {key_age_days(key, as_of)} days old "
-            f"(rotate every {limits.rotation_days} days)"
-        )
-    return PARTIAL, f"API key '{no_expiry[0].label}' has no expiry date; set one"
+    return Checked(
+        found, lambda v: f"{len(keys)} active API keys, all with an expiry and rotated within {limits.rotation_days} days"
+    )
 
 
-def check_interfaces_mapped(inventory: Inventory, as_of: date, limits: Limits) -> tuple[str, str]:
+def check_interfaces_mapped(inventory: Inventory, as_of: date, limits: Limits) -> Checked:
     """Every task has a suitable access point that a validated device offers."""
+    found: list[Finding] = []
     plan = inventory.profile.plan()
-    for task in TASKS:
-        if not plan.get(task):
-            return FAIL, f"No access point chosen for {TASK_NAMES[task]}"
     platforms: set[str] = set()
     for device in qualifying_devices(inventory, as_of, limits):
         platforms |= device.platforms
-    for task in TASKS:
-        point = plan[task] or ""
+    for task, task_name in TASKS.items():
+        point = plan.get(task)
+        if not point:
+            found.append(_finding(CRITICAL, "profile", lambda v, t=task_name: f"No access point chosen for {t}", "Missing", ref=task))
+            continue
+        point_name = ACCESS_POINT_WORDS.get(point, point)
         if point not in SUITABLE_ACCESS_POINTS[task]:
-            suitable = _join(sorted(ACCESS_POINT_NAMES[p] for p in SUITABLE_ACCESS_POINTS[task]))
-            return PARTIAL, (
-                f"{ACCESS_POINT_NAMES.get(point, point)} does not suit "
-                f"{TASK_NAMES[task]}; use {suitable}"
+            suitable = join_words(sorted(ACCESS_POINT_WORDS[p] for p in SUITABLE_ACCESS_POINTS[task]))
+            found.append(
+                _finding(
+                    WARNING, "profile", lambda v, p=point_name, t=task_name, s=suitable: f"{p} does not suit {t}; use {s}", "Unsuitable",
+                    ref=task,
+                )
             )
-    for task in TASKS:
-        point = plan[task] or ""
         if point != "api" and point not in platforms:
-            return PARTIAL, (
-                f"{ACCESS_POINT_NAMES.get(point, point)}, planned for {TASK_NAMES[task]}, "
-                "is on no validated device"
+            found.append(
+                _finding(
+                    WARNING, "profile", lambda v, p=point_name, t=task_name: f"{p}, planned for {t}, is on no validated device", "No device",
+                    ref=task,
+                )
             )
-    return PASS, "Every task has a suitable access point on a validated device"
+    return Checked(found, lambda v: "Every task has a suitable access point on a validated device")
 
 
-def check_marketdata_covered(inventory: Inventory, as_of: date, limits: Limits) -> tuple[str, str]:
+def check_marketdata_covered(inventory: Inventory, as_of: date, limits: Limits) -> Checked | NotApplicable:
     """Every region traded has an active data feed."""
     regions = tuple(dict.fromkeys(inventory.profile.regions_traded))
     if not regions:
-        return NA, "No region traded"
+        return NotApplicable(lambda v: "No region traded")
     covered = {s.region for s in inventory.subscriptions if s.active}
     missing = [r for r in regions if r not in covered]
-    if not missing:
-        # Cannot fail: every region is covered.
-        return PASS, f"Active feed for every region traded ({_join(regions)})"
-    if len(missing) == 1:
-        reason = f"You trade {missing[0]} with no active {missing[0]} feed"
-    else:
-        reason = (
-            f"You trade {_join(missing)} with no active feed for them "
-            f"({len(regions) - len(missing)} of {len(regions)} regions covered)"
-        )
-    # Fewer than half covered, in integers.
-    if 2 * (len(regions) - len(missing)) < len(regions):
-        return FAIL, reason
-    return PARTIAL, reason
+    # Fewer than half covered, in integers: together the gaps fail the rule.
+    severity = CRITICAL if 2 * (len(regions) - len(missing)) < len(regions) else WARNING
+    found = [
+        _finding(severity, "subscriptions", lambda v, r=region: f"{v.You} trade{v.s} {r} with no active {r} feed", "No feed", ref=region)
+        for region in missing
+    ]
+    return Checked(found, lambda v: f"Active feed for every region traded ({join_words(regions)})")
 
 
-def check_drill_rehearsed(inventory: Inventory, as_of: date, limits: Limits) -> tuple[str, str]:
+def check_drill_rehearsed(inventory: Inventory, as_of: date, limits: Limits) -> Checked:
     """A recent device-loss drill re-entered within the target time."""
     target = timedelta(minutes=limits.drill_target_minutes)
+    target_text = duration_text(target)
     done = completed_drills(inventory, as_of)
     recent = [d for d in done if within_days(drill_day(d), as_of, limits.drill_days)]
+    found: list[Finding] = []
     if not recent:
         if done:
-            return FAIL, (
-                f"Last device-loss drill was on {drill_day(done[0]).isoformat()}, "
-                f"over {limits.drill_days} days ago; rehearse again"
+            last = drill_day(done[0]).isoformat()
+            found.append(
+                _finding(
+                    CRITICAL, "drills", lambda v: f"Last device-loss drill was on {last}, over {limits.drill_days} days ago; rehearse again", "Stale"
+                )
             )
-        return FAIL, "No device-loss drill completed yet; rehearse one"
-    target_text = _minutes(target)
-    for drill in recent:
-        took = reentry_time(drill)
-        if took <= target:
-            return PASS, (
-                f"Drill on {drill_day(drill).isoformat()} re-entered in "
-                f"{_minutes(took)} (target {target_text})"
+        else:
+            found.append(_finding(CRITICAL, "drills", lambda v: "No device-loss drill completed yet; rehearse one", "Missing"))
+        return Checked(found, lambda v: "")
+    fast = next((d for d in recent if reentry_time(d) <= target), None)
+    if fast is None:
+        # No drill on target: the latest one is what to beat.
+        latest = recent[0]
+        took = duration_text(reentry_time(latest))
+        found.append(
+            _finding(
+                WARNING, "drills", lambda v: f"Last drill took {took} (target {target_text})", "Slow",
+                item=latest.lost_device, ref=latest.id, place=inventory.drills.index(latest),
             )
-    return PARTIAL, f"Last drill took {_minutes(reentry_time(recent[0]))} (target {target_text})"
+        )
+        return Checked(found, lambda v: "")
+    day, took = drill_day(fast).isoformat(), duration_text(reentry_time(fast))
+    return Checked(found, lambda v: f"Drill on {day} re-entered in {took} (target {target_text})")
 
 
-def check_automation_failsafe(inventory: Inventory, as_of: date, limits: Limits) -> tuple[str, str]:
+def check_automation_failsafe(inventory: Inventory, as_of: date, limits: Limits) -> Checked | NotApplicable:
     """Active automations refresh tokens and flatten or close on auth failure."""
     automations = active_automations(inventory)
     if not automations:
-        return NA, "No active automation"
-    for automation in automations:
+        return NotApplicable(lambda v: "No active automation")
+    found: list[Finding] = []
+    for place, automation in enumerate(inventory.automations):
+        if automation.status != ACTIVE:
+            continue
+        name = automation.name
+
+        def add(severity: str, text: Text, tag: str) -> None:
+            found.append(_finding(severity, "automations", text, tag, item=name, ref=automation.id, place=place))
+
         if not automation.token_refresh:
-            return FAIL, f"Automation '{automation.name}' has no token refresh"
+            add(CRITICAL, lambda v: f"Automation '{name}' has no token refresh", "No token refresh")
         if not automation.fallback_contact.strip():
-            return FAIL, f"Automation '{automation.name}' has no fallback contact"
+            add(CRITICAL, lambda v: f"Automation '{name}' has no fallback contact", "No fallback")
         if automation.on_auth_failure == "none":
-            return FAIL, f"Automation '{automation.name}' does nothing when authentication fails"
-    unsafe = [a for a in automations if a.on_auth_failure not in SAFE_AUTH_FAILURE]
-    if not unsafe:
-        if len(automations) == 1:
-            return PASS, (
-                f"Automation '{automations[0].name}' refreshes tokens, has a fallback "
-                "contact and closes out positions when authentication fails"
+            add(CRITICAL, lambda v: f"Automation '{name}' does nothing when authentication fails", "Unattended")
+        elif automation.on_auth_failure not in SAFE_AUTH_FAILURE:
+            add(
+                WARNING,
+                lambda v: f"Automation '{name}' only halts when authentication fails; make it flatten or close positions",
+                "Halt only",
             )
-        return PASS, (
+    if len(automations) == 1:
+        only = automations[0].name
+        return Checked(
+            found,
+            lambda v: f"Automation '{only}' refreshes tokens, has a fallback contact and closes out positions when authentication fails",
+        )
+    return Checked(
+        found,
+        lambda v: (
             f"{len(automations)} active automations refresh tokens, have a fallback "
             "contact and close out positions when authentication fails"
-        )
-    return PARTIAL, (
-        f"Automation '{unsafe[0].name}' only halts when authentication fails; "
-        "make it flatten or close positions"
+        ),
     )
 
 
-def check_mfa_broker(inventory: Inventory, as_of: date, limits: Limits) -> tuple[str, str]:
+def check_mfa_broker(inventory: Inventory, as_of: date, limits: Limits) -> Checked:
     """The broker login has a strong second factor."""
     mfa = inventory.profile.broker_mfa
     broker = inventory.profile.broker
+    found: list[Finding] = []
     if mfa is None:
-        return FAIL, f"No second factor recorded for your {broker} login"
-    if mfa == "none":
-        return FAIL, f"Your {broker} login has no second factor"
-    if mfa in STRONG_MFA:
-        return PASS, f"Your {broker} login uses {MFA_NAMES[mfa]}"
-    return PARTIAL, (
-        f"Your {broker} login uses {MFA_NAMES.get(mfa, mfa)}; switch to IB Key, "
-        "an authenticator app or a hardware key"
-    )
+        found.append(_finding(CRITICAL, "profile", lambda v: f"No second factor recorded for {v.your} {broker} login", "Missing", ref="broker_mfa"))
+    elif mfa == "none":
+        found.append(_finding(CRITICAL, "profile", lambda v: f"{v.Your} {broker} login has no second factor", "No second factor", ref="broker_mfa"))
+    elif mfa not in STRONG_MFA:
+        words = BROKER_MFA_WORDS.get(mfa, mfa)
+        found.append(
+            _finding(
+                WARNING,
+                "profile",
+                lambda v: f"{v.Your} {broker} login uses {words}; switch to IB Key, an authenticator app or a hardware key",
+                "Weak",
+                ref="broker_mfa",
+            )
+        )
+    return Checked(found, lambda v: f"{v.Your} {broker} login uses {BROKER_MFA_WORDS.get(mfa or '', mfa)}")
 
 
 @dataclass(frozen=True)
@@ -689,37 +845,17 @@ class Rule:
 
 CATALOG: tuple[Rule, ...] = (
     Rule("devices.trusted", "Trusted devices", 15, "devices:device_list", check_devices_trusted),
-    Rule(
-        "recovery.current", "Recovery methods", 15, "devices:recovery_list", check_recovery_current
-    ),
-    Rule(
-        "credentials.segmented",
-        "Segmented credentials",
-        15,
-        "devices:automation_list",
-        check_credentials_segmented,
-    ),
-    Rule(
-        "credentials.rotation", "Key rotation", 10, "devices:key_list", check_credentials_rotation
-    ),
+    Rule("recovery.current", "Recovery methods", 15, "devices:recovery_list", check_recovery_current),
+    Rule("credentials.segmented", "Segmented credentials", 15, "devices:automation_list", check_credentials_segmented),
+    Rule("credentials.rotation", "Key rotation", 10, "devices:key_list", check_credentials_rotation),
     Rule("interfaces.mapped", "Interface plan", 5, "checklist:profile", check_interfaces_mapped),
-    Rule(
-        "marketdata.covered",
-        "Market data",
-        10,
-        "checklist:subscription_list",
-        check_marketdata_covered,
-    ),
+    Rule("marketdata.covered", "Market data", 10, "checklist:subscription_list", check_marketdata_covered),
     Rule("drill.rehearsed", "Device-loss drill", 15, "checklist:drill_list", check_drill_rehearsed),
-    Rule(
-        "automation.failsafe",
-        "Automation fail-safe",
-        10,
-        "devices:automation_list",
-        check_automation_failsafe,
-    ),
+    Rule("automation.failsafe", "Automation fail-safe", 10, "devices:automation_list", check_automation_failsafe),
     Rule("mfa.broker", "Broker second factor", 5, "checklist:profile", check_mfa_broker),
 )
+RULE_IDS: tuple[str, ...] = tuple(rule.id for rule in CATALOG)
+RULE_TITLES = {rule.id: rule.title for rule in CATALOG}
 
 
 def _accepted_until(inventory: Inventory, rule_id: str, as_of: date) -> date | None:
@@ -728,38 +864,42 @@ def _accepted_until(inventory: Inventory, rule_id: str, as_of: date) -> date | N
     return max(dates) if dates else None
 
 
+def _result(rule: Rule, inventory: Inventory, as_of: date, limits: Limits) -> RuleResult:
+    outcome = rule.check(inventory, as_of, limits)
+    findings: tuple[Finding, ...] = ()
+    if isinstance(outcome, NotApplicable):
+        status, reason, lead_reason = NA, outcome.reason(TRADER), outcome.reason(LEAD)
+    else:
+        findings = _order(outcome.findings)
+        if findings:
+            status = FAIL if findings[0].severity == CRITICAL else PARTIAL
+            reason, lead_reason = reason_of(findings), reason_of(findings, LEAD)
+        else:
+            status, reason, lead_reason = PASS, outcome.pass_reason(TRADER), outcome.pass_reason(LEAD)
+    halves = {PASS: 2 * rule.weight, PARTIAL: rule.weight}.get(status, 0)
+    return RuleResult(
+        id=rule.id,
+        title=rule.title,
+        weight=rule.weight,
+        status=status,
+        points=halves / 2,
+        reason=reason,
+        fix_url=rule.fix_url,
+        accepted_until=_accepted_until(inventory, rule.id, as_of),
+        findings=findings,
+        lead_reason=lead_reason,
+    )
+
+
 def evaluate(inventory: Inventory, as_of: date, limits: Limits = Limits()) -> Report:
     """Score a snapshot on ``as_of`` against every rule of the catalog."""
-    results: list[RuleResult] = []
-    earned_halves = 0  # points are whole or half weights; count halves to stay exact
-    total_weight = 0
-    for rule in CATALOG:
-        status, reason = rule.check(inventory, as_of, limits)
-        if status == PASS:
-            halves = 2 * rule.weight
-        elif status == PARTIAL:
-            halves = rule.weight
-        else:
-            halves = 0
-        if status != NA:
-            earned_halves += halves
-            total_weight += rule.weight
-        results.append(
-            RuleResult(
-                id=rule.id,
-                title=rule.title,
-                weight=rule.weight,
-                status=status,
-                points=halves / 2,
-                reason=reason,
-                fix_url=rule.fix_url,
-                accepted_until=_accepted_until(inventory, rule.id, as_of),
-            )
-        )
-    # Round half up: floor(100 * earned / total + 1/2), in integers. Several rules
-    # are never na, so total_weight is never zero.
-    score = (100 * earned_halves + total_weight) // (2 * total_weight)
-    return Report(as_of=as_of, score=score, level=level_for(score), results=tuple(results))
+    results = tuple(_result(rule, inventory, as_of, limits) for rule in CATALOG)
+    counted = [r for r in results if r.status != NA]
+    # Points are whole or half weights: count halves to stay exact. Several
+    # rules are never na, so the total weight is never zero.
+    earned_halves = sum(int(2 * r.points) for r in counted)
+    score = round_half_up(100 * earned_halves, 2 * sum(r.weight for r in counted))
+    return Report(as_of=as_of, score=score, level=level_for(score), results=results)
 
 
 # --------------------------------------------------------------------------

@@ -100,7 +100,9 @@ def test_lead_lists_only_their_desks_rows(lena_client, rows, model):
     html = response.content.decode()
     assert f"/admin/{model}/{rows['alice'][model].pk}/change/" in html
     assert f"/admin/{model}/{rows['bob'][model].pk}/change/" not in html
-    assert "bob" not in html.lower().replace("bobtail", "")
+    # The rows the changelist shows, not words in the page (a nonce can spell "bob").
+    shown = list(response.context["cl"].result_list)
+    assert rows["alice"][model] in shown and rows["bob"][model] not in shown
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -111,7 +113,8 @@ def test_lead_cannot_reach_another_desks_row_by_id(lena_client, rows, model, pag
     assert response.status_code in (302, 403, 404)
     if response.status_code == 302:
         assert response["Location"] == "/admin/"
-    assert "bob" not in response.content.decode()
+    # Nothing of the object was rendered: no change form, history or deletion summary.
+    assert response.context is None or not ({"original", "object", "deleted_objects"} & set(response.context.keys()))
     assert type(obj)._base_manager.filter(pk=obj.pk).exists()
 
 
@@ -197,7 +200,7 @@ def test_superuser_may_filter_on_any_field(root_client, rows):
 
 
 def test_lead_search_never_matches_hidden_fields_or_other_desks(lena_client, rows):
-    assert "alice" not in lena_client.get("/admin/devices/recoverymethod/?q=0142").content.decode().split("<tbody>")[-1]
+    assert list(lena_client.get("/admin/devices/recoverymethod/?q=0142").context["cl"].result_list) == []
     assert "0 users" in lena_client.get("/admin/accounts/user/?q=example.com").content.decode()
     assert "0 users" in lena_client.get("/admin/accounts/user/?q=bob").content.decode()
     assert "1 user" in lena_client.get("/admin/accounts/user/?q=ali").content.decode()
@@ -211,8 +214,8 @@ def test_autocomplete_is_scoped_to_the_leads_traders(lena_client, rows):
 
 
 def test_raw_id_popup_is_scoped_to_the_leads_traders(lena_client, rows):
-    html = lena_client.get("/admin/accounts/user/?_to_field=id&_popup=1").content.decode()
-    assert "alice" in html and "bob" not in html
+    response = lena_client.get("/admin/accounts/user/?_to_field=id&_popup=1")
+    assert [user.username for user in response.context["cl"].result_list] == ["alice"]
 
 
 # --- Sensitive fields --------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from checklist import testing as build
 from checklist.models import Drill
+from tests import builders as build
 from tests.conftest import make_user, sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -7,8 +7,8 @@ import math
 from datetime import date, timedelta
 
 from checklist import charts
-from checklist.recovery import duration_text, reentry_steps
 from readiness import rules
+from readiness.recovery import duration_text, reentry_steps
 
 AS_OF = date(2026, 11, 25)
 

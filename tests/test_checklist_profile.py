@@ -12,8 +12,8 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from accounts.models import AuditEvent
-from checklist import testing as build
 from checklist.models import CalendarFeed, ReadinessSnapshot, TradingProfile
+from tests import builders as build
 
 pytestmark = pytest.mark.django_db
 
@@ -45,14 +45,14 @@ def test_saving_the_profile_stores_it_audits_old_and_new_values_and_rescores(ali
     assert profile.plan_complex_orders == "tws"
     event = AuditEvent.objects.get(action="profile.updated")
     assert event.actor == alice and event.subject == alice
-    assert event.details["changed"]["broker_mfa"] == [None, "ib_key"]
-    assert event.details["changed"]["regions_traded"] == [[], ["US", "HK"]]
+    assert event.details["broker_mfa"] == {"old": None, "new": "ib_key"}
+    assert event.details["regions_traded"] == {"old": None, "new": ["US", "HK"]}
     snapshot = ReadinessSnapshot.objects.get(user=alice, date=timezone.localdate())
     assert snapshot.statuses["mfa.broker"] == "pass"
 
     alice_client.post("/profile/", {**PROFILE_POST, "broker_mfa": "sms"})
     change = AuditEvent.objects.filter(action="profile.updated").order_by("-pk").first()
-    assert change.details == {"changed": {"broker_mfa": ["ib_key", "sms"]}}
+    assert change.details == {"broker_mfa": {"old": "ib_key", "new": "sms"}}
     assert ReadinessSnapshot.objects.get(user=alice, date=timezone.localdate()).statuses["mfa.broker"] == "partial"
 
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import RecoveryCodeDevice
-from checklist import testing as build
+from tests import builders as build
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist import testing as build
 from checklist.models import AcceptedRisk
+from tests import builders as build
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_accepting_a_risk_keeps_status_and_points_and_records_the_date(alice, al
     assert after["accepted_until"] == (today() + timedelta(days=30)).isoformat()
     event = AuditEvent.objects.get(action="risk.accepted")
     assert event.subject == alice and event.object_label == "drill.rehearsed"
-    assert event.details["until"] == (today() + timedelta(days=30)).isoformat()
+    assert event.details["until"] == {"old": None, "new": (today() + timedelta(days=30)).isoformat()}
 
 
 def test_90_days_is_the_longest_a_risk_can_be_accepted(alice, alice_client):
@@ -83,7 +83,7 @@ def test_accepting_again_replaces_reason_and_date(alice, alice_client):
     risk = AcceptedRisk.objects.get(owner=alice)
     assert (risk.reason, risk.until) == ("Moved to next month", today() + timedelta(days=40))
     latest = AuditEvent.objects.filter(action="risk.accepted").order_by("-pk").first()
-    assert latest.details["changed"]["reason"] == ["Drill booked with the desk on Friday", "Moved to next month"]
+    assert latest.details["reason"] == {"old": "Drill booked with the desk on Friday", "new": "Moved to next month"}
 
 
 def test_a_lapsed_risk_returns_the_rule_to_the_next_actions(alice, alice_client):

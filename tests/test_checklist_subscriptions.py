@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist import testing as build
 from checklist.models import ReadinessSnapshot, Subscription
+from tests import builders as build
 from tests.conftest import verify_client
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +22,9 @@ def test_the_gap_list_names_each_region_traded_without_an_active_feed(alice, ali
     Subscription.objects.create(owner=alice, region="JP", feed="TSE level 1", active=False)
     response = alice_client.get("/subscriptions/")
     page = response.content.decode()
-    assert response.context["gaps"] == ["HK", "JP"]
-    assert "You trade HK with no active HK feed." in page
-    assert "You trade JP with no active JP feed." in page
+    assert [gap.ref for gap in response.context["gaps"]] == ["HK", "JP"]
+    assert "You trade HK with no active HK feed" in page
+    assert "You trade JP with no active JP feed" in page
     assert 'href="/subscriptions/add/?region=HK"' in page
     assert "US equities bundle" in page and "TSE level 1" in page
 
@@ -53,7 +53,11 @@ def test_adding_a_feed_stores_it_audits_and_rescores(alice, alice_client):
     sub = Subscription.objects.get(owner=alice)
     assert (sub.region, sub.feed, sub.active) == ("HK", "HKEX level 1", True)
     event = AuditEvent.objects.get(action="subscription.created")
-    assert event.subject == alice and event.details == {"region": "HK", "feed": "HKEX level 1", "active": True}
+    assert event.subject == alice and event.details == {
+        "region": {"old": None, "new": "HK"},
+        "feed": {"old": None, "new": "HKEX level 1"},
+        "active": {"old": None, "new": True},
+    }
     assert ReadinessSnapshot.objects.get(user=alice, date=timezone.localdate()).statuses["marketdata.covered"] == "pass"
 
 
@@ -81,7 +85,7 @@ def test_editing_a_feed_audits_the_change(alice, alice_client):
     assert response.status_code == 302
     sub.refresh_from_db()
     assert sub.active is False
-    assert AuditEvent.objects.get(action="subscription.updated").details == {"changed": {"active": [True, False]}}
+    assert AuditEvent.objects.get(action="subscription.updated").details == {"active": {"old": True, "new": False}}
 
 
 def test_deleting_a_feed_needs_a_recent_second_factor_and_a_confirmation(alice, stale_mfa):

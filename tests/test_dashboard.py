@@ -14,10 +14,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from checklist import testing as build
 from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from readiness.rules import CATALOG
+from tests import builders as build
 from tests.conftest import make_user, verify_client
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +71,7 @@ def test_prepared_trader_sees_100_and_ready_with_nothing_to_fix(alice, alice_cli
     assert response.context["report"].score == 100
     assert "Score 100 of 100: Ready" in html
     assert "Nothing to fix" in html
-    assert html.count('<span class="tag tag-pass">Pass</span>') == len(CATALOG)
+    assert [build.no_glyph(tag) for tag in build.texts(html, "rule-status")] == ["Pass"] * len(CATALOG)
 
 
 def test_every_rule_card_has_status_text_points_reason_and_fix_link(alice, alice_client):
@@ -84,10 +84,10 @@ def test_every_rule_card_has_status_text_points_reason_and_fix_link(alice, alice
     assert devices_card.result.status == "partial"
     assert "7.5 of 15 points" in html
     assert "Only 1 validated device; add a phone as a second" in html
-    # Status is given in words as well as colour.
-    assert '<span class="tag tag-partial">Partial</span>' in html
-    assert '<span class="tag tag-fail">Fail</span>' in html
-    assert '<span class="tag tag-na">Not applicable</span>' in html
+    # Status is given in words and a glyph as well as colour.
+    tags = build.texts(html, "rule-status")
+    assert tags[0] == "◐ Partial"
+    assert {"✕ Fail", "– Not applicable"} <= set(tags)
     assert "Not scored · weight 15" in html
     drill_card = re.search(r'id="rule-drillrehearsed".*?</article>', html, re.S).group(0)
     assert 'href="/drills/"' in drill_card and "Fix this" in drill_card
@@ -136,11 +136,11 @@ def test_coming_due_lists_dates_within_14_days_and_flags_overdue(alice, alice_cl
     html = response.content.decode()
     due = {d["item"].label: d for d in response.context["due"]}
     assert due["Old laptop"]["days"] == -5
-    assert "5 days overdue" in html and '<span class="tag tag-fail">Overdue</span>' in html
+    assert "5 days overdue" in html and "✕ Overdue" in build.texts(html, "due-tag")
     assert due["+1 *** *** 0142"]["days"] == 5
     assert (today() + timedelta(days=5)).isoformat() in html
     assert "far-key" not in due  # expires in 40 days, rotation due in 80: outside the window
-    assert "Run your first device-loss drill" in html
+    assert "Run your first device-loss drill" in [d["item"].what for d in response.context["due"]]
 
 
 def test_dashboard_stores_todays_snapshot_once_per_day(alice, alice_client):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from tests import builders as build
 from tests.conftest import verify_client
 
 pytestmark = pytest.mark.django_db
@@ -380,16 +381,17 @@ def test_key_warnings(alice, alice_client):
     money = make_key(alice, label="money-key", scopes=["read", "withdraw"], ip_restricted=False, expires_on=TODAY() + timedelta(days=5))
     make_automation(alice, api_key=money)
     make_key(alice, label="old-key", expires_on=TODAY() - timedelta(days=1))
-    html = alice_client.get("/keys/").content.decode()
-    assert "Has withdraw scope and is used by ES spread bot" in html
-    assert "Not limited to known IP addresses" in html
-    assert "Expires in 5 days" in html
-    assert "Expired on" in html
+    rows = {row["name"]: row for row in build.list_rows(alice_client.get("/keys/").content)}
+    assert rows["money-key"]["findings"] == ["API key 'money-key' has the withdraw scope; remove it from the key"]
+    assert rows["money-key"]["tag"] == ["Moves money"]
+    expired_on = (TODAY() - timedelta(days=1)).isoformat()
+    assert rows["old-key"] == {"name": "old-key", "tag": ["Expired"], "findings": [f"API key 'old-key' expired on {expired_on}"]}
 
 
 def test_automation_on_the_human_login_is_flagged(alice, alice_client):
     make_automation(alice, api_key=None)
-    assert "Runs on your human login" in alice_client.get("/automations/").content.decode()
+    [row] = build.list_rows(alice_client.get("/automations/").content)
+    assert row == {"name": "ES spread bot", "tag": ["Human login"], "findings": ["Automation 'ES spread bot' runs on your human login"]}
 
 
 @pytest.mark.parametrize(

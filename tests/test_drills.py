@@ -13,8 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist import testing as build
 from checklist.models import Drill, ReadinessSnapshot
+from tests import builders as build
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ def test_starting_takes_the_server_time_and_is_audited(alice, alice_client):
     assert before <= drill.started_at <= timezone.now()
     assert drill.lost_device == "Office workstation"
     assert drill.is_running and drill.finished_at is None and not drill.completed
-    assert AuditEvent.objects.filter(action="drill.started", subject=alice, object_label="Office workstation").exists()
+    assert AuditEvent.objects.filter(action="drill.started", subject=alice, object_label=str(drill)).exists()
 
 
 def test_another_traders_device_cannot_be_chosen(alice_client, bob):
@@ -112,7 +112,8 @@ def test_im_back_in_finishes_at_server_time_and_rescores(alice, alice_client):
     assert drill.completed and not drill.is_running
     assert timedelta(minutes=18) <= drill.reentry < timedelta(minutes=19)
     event = AuditEvent.objects.get(action="drill.finished")
-    assert 18 * 60 <= event.details["seconds"] < 19 * 60
+    assert event.details["completed"] == {"old": False, "new": True}
+    assert event.details["finished_at"] == {"old": None, "new": drill.finished_at.isoformat()}
     assert ReadinessSnapshot.objects.get(user=alice, date=timezone.localdate()).statuses["drill.rehearsed"] == "pass"
     text = page(alice_client.get(f"/drills/{drill.pk}/"))
     assert "Back in after" in text and "18 min" in text and "Within target" in text

@@ -17,10 +17,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from checklist.inventory import FORMAT, InventoryInvalid, dumps, export_inventory, load, replace_inventory
 from checklist.models import AcceptedRisk, Drill, TradingProfile
-from devices.inventory import FORMAT, InventoryInvalid, dumps, export_inventory, load, replace_inventory
+from checklist.views import PENDING_IMPORT
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
-from devices.views import PENDING_IMPORT
 
 pytestmark = pytest.mark.django_db
 
@@ -358,7 +358,7 @@ def test_import_command_reports_an_unreadable_file(alice, tmp_path):
 def test_import_command_exits_non_zero(alice_with_inventory, tmp_path, monkeypatch, capsys):
     from django.db import connections
 
-    from devices.management.commands.import_inventory import Command
+    from checklist.management.commands.import_inventory import Command
 
     before = stored(alice_with_inventory)
     path = tmp_path / "inventory.json"

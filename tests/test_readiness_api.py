@@ -15,11 +15,11 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist import testing as build
+from checklist.inventory import export_inventory
 from checklist.models import Subscription
-from devices.inventory import export_inventory
 from devices.models import TrustedDevice
 from readiness.rules import CATALOG
+from tests import builders as build
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +110,8 @@ def test_workstation_only_trader_who_loses_it(alice, alice_client):
     TrustedDevice.objects.filter(pk=workstation.pk).update(status="lost")
     after = rules_by_id(alice_client)["devices.trusted"]
     assert after["status"] == "fail" and after["points"] == 0.0
-    assert after["reason"] == "Device 'Office workstation' is reported lost; revoke it at the broker"
+    assert after["reason"] == "Device 'Office workstation' is reported lost; revoke it at the broker (and 1 more)"
+    assert [(f["severity"], f["item"]) for f in after["findings"]] == [("critical", "Office workstation"), ("critical", None)]
     dashboard = alice_client.get("/")
     assert dashboard.context["actions"][0][0].id == "devices.trusted"
     assert dashboard.context["report"].level == "not_ready"
@@ -135,7 +136,7 @@ def test_trader_who_trades_hk_without_a_feed(alice, alice_client):
     market = rules_by_id(alice_client)["marketdata.covered"]
     assert market["status"] == "partial" and market["points"] == 5.0
     assert market["reason"] == "You trade HK with no active HK feed"
-    assert "You trade HK with no active HK feed." in alice_client.get("/subscriptions/").content.decode()
+    assert [gap.message for gap in alice_client.get("/subscriptions/").context["gaps"]] == [market["reason"]]
     # Adding the feed through the page closes the gap.
     alice_client.post("/subscriptions/add/", {"region": "HK", "feed": "HKEX level 1", "active": "on"})
     assert rules_by_id(alice_client)["marketdata.covered"]["status"] == "pass"

@@ -14,12 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
-from checklist import testing as build
 from checklist.models import ReadinessSnapshot
 from checklist.selectors import inventories_for
 from checklist.services import snapshot_all
 from devices.models import TrustedDevice
 from readiness.rules import CATALOG
+from tests import builders as build
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,8 @@ def test_readiness_json_matches_the_inventory_format_exactly(alice):
     assert data["level"] in ("ready", "at_risk", "not_ready")
     assert [r["id"] for r in data["rules"]] == [rule.id for rule in CATALOG]
     for rule in data["rules"]:
-        assert list(rule) == ["id", "status", "weight", "points", "reason", "accepted_until"]
+        assert list(rule) == ["id", "status", "weight", "points", "reason", "accepted_until", "findings"]
+        assert all(list(f) == ["severity", "section", "item", "message"] for f in rule["findings"])
         assert isinstance(rule["weight"], int)
         assert isinstance(rule["points"], float)
         assert isinstance(rule["reason"], str) and rule["reason"]
@@ -54,6 +55,9 @@ def test_readiness_json_matches_the_inventory_format_exactly(alice):
         "points": 7.5,
         "reason": "Only 1 validated device; add a phone as a second",
         "accepted_until": None,
+        "findings": [
+            {"severity": "warning", "section": "devices", "item": None, "message": "Only 1 validated device; add a phone as a second"}
+        ],
     }
 
 

@@ -174,16 +174,16 @@ def status(
 # --------------------------------------------------------------------------
 
 
-def test_rules_module_imports_only_the_standard_library():
-    source = Path(__file__).resolve().parent.parent / "readiness" / "rules.py"
+@pytest.mark.parametrize("source", sorted((Path(__file__).resolve().parent.parent / "readiness").glob("*.py")), ids=lambda p: p.name)
+def test_the_core_imports_only_the_standard_library_and_itself(source):
     tree = ast.parse(source.read_text())
     imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported.add(node.module.split(".")[0])
-    assert imported - {"__future__"} <= set(sys.stdlib_module_names)
+    assert imported - {"__future__", "readiness"} <= set(sys.stdlib_module_names)
 
 
 def test_catalog_lists_nine_rules_in_order_with_their_weights():
@@ -338,7 +338,10 @@ def test_devices_validated_366_days_ago_no_longer_qualifies():
     )
     r = result(inventory, "devices.trusted")
     assert r.status == PARTIAL
-    assert r.reason == "Only 1 validated device; add a phone as a second"
+    assert r.reason == (
+        f"Device 'Alice's iPhone' was last validated on {days_ago(366).isoformat()}, over 365 days ago (and 1 more)"
+    )
+    assert [f.message for f in r.findings][1] == "Only 1 validated device; add a phone as a second"
 
 
 def test_devices_limit_is_configurable():
@@ -679,7 +682,11 @@ def test_marketdata_half_covered_is_partial():
 def test_marketdata_less_than_half_covered_fails():
     r = result(trading("US", "HK", "JP", feeds=("US",)), "marketdata.covered")
     assert r.status == FAIL
-    assert "HK and JP" in r.reason
+    assert r.reason == "You trade HK with no active HK feed (and 1 more)"
+    assert [(f.severity, f.message) for f in r.findings] == [
+        ("critical", "You trade HK with no active HK feed"),
+        ("critical", "You trade JP with no active JP feed"),
+    ]
 
 
 def test_marketdata_inactive_subscription_does_not_cover():
@@ -940,7 +947,7 @@ def test_as_dict_matches_the_readiness_json_shape():
     rules = data["rules"]
     assert [rule["id"] for rule in rules] == [r.id for r in CATALOG]
     assert all(
-        list(rule) == ["id", "status", "weight", "points", "reason", "accepted_until"]
+        list(rule) == ["id", "status", "weight", "points", "reason", "accepted_until", "findings"]
         for rule in rules
     )
     assert all(type(rule["points"]) is float and type(rule["weight"]) is int for rule in rules)
@@ -951,6 +958,14 @@ def test_as_dict_matches_the_readiness_json_shape():
         "points": 7.5,
         "reason": report.results[0].reason,
         "accepted_until": days_ahead(10).isoformat(),
+        "findings": [
+            {
+                "severity": "warning",
+                "section": "devices",
+                "item": "Office workstation",
+                "message": "Device 'Office workstation' keeps the broker password in the browser; remove it and use a password manager",
+            }
+        ],
     }
     assert rules[1]["points"] == 15.0 and rules[1]["accepted_until"] is None
     assert json.loads(json.dumps(data)) == data
@@ -975,7 +990,7 @@ def test_trader_with_only_a_workstation_who_loses_it():
     report = evaluate(inventory, AS_OF)
     devices = report.results[0]
     assert devices.status == FAIL
-    assert devices.reason == "Device 'Office workstation' is reported lost; revoke it at the broker"
+    assert devices.reason == "Device 'Office workstation' is reported lost; revoke it at the broker (and 1 more)"
     assert report.next_actions[0].id == "devices.trusted"
     # Nothing validated is left to host the planned access points.
     assert report.results[4].status == PARTIAL

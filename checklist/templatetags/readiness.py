@@ -1,4 +1,8 @@
-"""Words for statuses and levels, and numbers as people read them."""
+"""Words for statuses, levels and findings, and numbers as people read them.
+
+Every label and glyph comes from ``readiness.vocabulary``; these filters only
+look them up, so a page never spells a status its own way.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,54 @@ from datetime import timedelta
 
 from django import template
 
-from checklist.recovery import KIND_NAMES, RECOVERY_KIND_NAMES, duration_text
-from devices.models import Platform
-from readiness import rules
+from readiness import vocabulary as words
 from readiness.masking import mask_label
+from readiness.rules import LEAD, TRADER, Finding, duration_text
 
 register = template.Library()
-
-STATUS_LABELS = {rules.PASS: "Pass", rules.PARTIAL: "Partial", rules.FAIL: "Fail", rules.NA: "Not applicable"}
-LEVEL_LABELS = {rules.READY: "Ready", rules.AT_RISK: "At risk", rules.NOT_READY: "Not ready"}
 
 
 @register.filter
 def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
+    return words.STATUS_LABELS.get(status, status)
+
+
+@register.filter
+def status_glyph(status: str) -> str:
+    """A shape for each status, so that it reads without colour."""
+    return words.STATUS_GLYPHS.get(status, "")
 
 
 @register.filter
 def level_label(level: str) -> str:
-    return LEVEL_LABELS.get(level, level)
+    return words.LEVEL_LABELS.get(level, level)
+
+
+@register.filter
+def level_status(level: str | None) -> str:
+    """The status whose colour and glyph a level borrows (``na`` when unscored)."""
+    return words.LEVEL_STATUS.get(level or "", words.NA)
+
+
+@register.filter
+def severity_label(severity: str) -> str:
+    return words.SEVERITY_LABELS.get(severity, severity)
+
+
+@register.filter
+def severity_glyph(severity: str) -> str:
+    return words.SEVERITY_GLYPHS.get(severity, "")
+
+
+@register.filter
+def for_lead(finding: Finding) -> str:
+    """A finding in the third person, as a desk lead reads it."""
+    return finding.in_voice(LEAD)
+
+
+@register.filter
+def for_trader(finding: Finding) -> str:
+    return finding.in_voice(TRADER)
 
 
 @register.filter
@@ -59,7 +92,7 @@ def clock(value: timedelta) -> str:
 
 @register.filter
 def recovery_kind(kind: str) -> str:
-    return RECOVERY_KIND_NAMES.get(kind, kind)
+    return words.RECOVERY_KIND_TITLES.get(kind, kind)
 
 
 @register.filter
@@ -70,12 +103,13 @@ def masked(method) -> str:
 
 @register.filter
 def access_points(codes) -> str:
-    """``["tws", "mobile"]`` -> ``Trader Workstation, IBKR Mobile``."""
-    names = dict(Platform.choices)
-    order = list(names)
-    return ", ".join(names.get(code, code) for code in sorted(codes, key=lambda c: (order.index(c) if c in order else len(order), c)))
+    """``["tws", "mobile"]`` -> ``Trader Workstation, IBKR Mobile``, in catalog order."""
+    order = list(words.ACCESS_POINTS)
+    return ", ".join(
+        words.ACCESS_POINTS.get(code, code) for code in sorted(codes, key=lambda c: (order.index(c) if c in order else len(order), c))
+    )
 
 
 @register.filter
 def device_kind(kind: str) -> str:
-    return KIND_NAMES.get(kind, kind)
+    return words.DEVICE_KIND_WORDS.get(kind, kind)

@@ -27,6 +27,8 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# dev.py turns DEBUG on unless DJANGO_DEBUG says otherwise.
+DEV_DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 # Old keys stay valid for signatures (sessions, reset links) while rotating.
 SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
@@ -215,6 +217,14 @@ SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# What production.py applies, with production's own defaults: read here,
+# since this module is the one place that reads the environment.
+PRODUCTION_DEFAULTS = {
+    "SECURE_SSL_REDIRECT": env_bool("DJANGO_SSL_REDIRECT", True),
+    "SECURE_HSTS_SECONDS": int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 60 * 60))),
+    "SECURE_HSTS_PRELOAD": env_bool("DJANGO_HSTS_PRELOAD", True),
+    "GATECHECK_SIGNUP_OPEN": env_bool("GATECHECK_SIGNUP_OPEN", False),
+}
 
 LOGGING = {
     "version": 1,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, MAILERS, SECRET_KEY, env_bool
+from .base import BASE_DIR, DEV_DEBUG, MAILERS, SECRET_KEY
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = DEV_DEBUG
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 

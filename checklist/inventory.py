@@ -27,12 +27,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
-from checklist.models import AcceptedRisk, Drill, Region, Subscription, TradingProfile
-from checklist.services import snapshot_refresh
+from devices.models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
 from readiness import rules
+from readiness import vocabulary as words
 from readiness.secrets import find_secret, fingerprint_problem
 
-from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
+from .models import AcceptedRisk, Drill, Region, Subscription, TradingProfile
+from .services import snapshot_refresh
 
 FORMAT = "gatecheck.inventory/1"
 ACCEPTED_RISK_MAX_DAYS = 90
@@ -297,7 +298,7 @@ class ListSection(Section):
 
 class ProfileSection(Section):
     key = "profile"
-    TASK_FIELDS = {task: f"plan_{task}" for task in rules.TASKS}
+    TASK_FIELDS = {task: f"plan_{task}" for task in words.TASKS}
 
     def export(self, user) -> dict[str, Any]:
         profile = TradingProfile.objects.for_owner(user).first() or TradingProfile(owner=user)
@@ -317,7 +318,7 @@ class ProfileSection(Section):
             "broker_mfa": obj.choice("broker_mfa", TradingProfile.BrokerMfa.values, nullable=True),
             "regions_traded": obj.choices("regions_traded", Region.values),
         }
-        plan = Obj(obj.value.get("interface_plan", {}), obj.at("interface_plan"), ctx, required=(), optional=rules.TASKS)
+        plan = Obj(obj.value.get("interface_plan", {}), obj.at("interface_plan"), ctx, required=(), optional=words.TASKS)
         for task, name in self.TASK_FIELDS.items():
             cleaned[name] = plan.choice(task, Platform.values, nullable=True)
         return cleaned

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.audit import record_event
 from accounts.models import User
-from devices.inventory import dumps, export_inventory
+from checklist.inventory import dumps, export_inventory
 
 
 class Command(BaseCommand):

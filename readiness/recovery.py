@@ -3,44 +3,20 @@
 Pure functions over the immutable :class:`readiness.rules.Inventory` (no
 Django import), shared by the drill page and the printable recovery card.
 Nothing here ever shows a full phone number or e-mail address: labels go
-through the devices app's masking (``+1 *** *** 0142``, ``a***@example.com``).
+through the core's masking (``+1 *** *** 0142``, ``a***@example.com``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from readiness import rules
-from readiness.masking import mask_label
+from . import rules
+from .masking import mask_label
+from .rules import duration_text
+from .vocabulary import ACCESS_POINT_WORDS, BACKUP_FACTORS, DEVICE_KIND_WORDS, RECOVERY_KIND_TITLES, join_words
 
-KIND_NAMES = {
-    "desktop": "desktop",
-    "laptop": "laptop",
-    "mobile": "phone",
-    "tablet": "tablet",
-}
-
-RECOVERY_KIND_NAMES = {
-    "phone": "Recovery phone",
-    "email": "Recovery e-mail",
-    "authenticator": "Authenticator app",
-    "backup_codes": "Backup codes",
-    "hardware_key": "Hardware key",
-    "secondary_device": "Secondary device",
-}
-
-def duration_text(duration: timedelta) -> str:
-    """``1 h 5 min``, ``18 min 12 s``, ``40 s``: a re-entry time for people."""
-    seconds = max(0, int(duration.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    return f"{seconds} s"
-
+__all__ = ["duration_text", "reentry_steps"]
 
 # Broker second factors that live on a phone, and how each is normally passed.
 PHONE_FACTORS = {"ib_key": "IB Key", "authenticator_app": "authenticator app", "sms": "SMS number"}
@@ -62,17 +38,17 @@ class Step:
 
 
 def device_text(device: rules.Device) -> str:
-    points = ", ".join(sorted(rules.ACCESS_POINT_NAMES.get(p, p) for p in device.platforms if p != "api"))
-    kind = KIND_NAMES.get(device.kind, device.kind)
+    points = ", ".join(sorted(ACCESS_POINT_WORDS.get(p, p) for p in device.platforms if p != "api"))
+    kind = DEVICE_KIND_WORDS.get(device.kind, device.kind)
     return f"'{device.name}' ({kind}{': ' + points if points else ''})"
 
 
 def _backup_factors(inventory: rules.Inventory) -> list[rules.RecoveryMethod]:
-    return [m for m in inventory.recovery_methods if m.kind in rules.BACKUP_FACTORS]
+    return [m for m in inventory.recovery_methods if m.kind in BACKUP_FACTORS]
 
 
 def _factor_text(method: rules.RecoveryMethod) -> str:
-    return f"{RECOVERY_KIND_NAMES.get(method.kind, method.kind).lower()} '{mask_label(method.kind, method.label)}'"
+    return f"{RECOVERY_KIND_TITLES.get(method.kind, method.kind).lower()} '{mask_label(method.kind, method.label)}'"
 
 
 def reentry_steps(
@@ -99,7 +75,7 @@ def reentry_steps(
     steps: list[Step] = []
 
     if others:
-        names = rules._join(device_text(d) for d in others)
+        names = join_words(device_text(d) for d in others)
         title = "Switch to another trusted device" if lost_device else "Switch to one of your trusted devices"
         steps.append(Step(title, f"Sign in to {broker} on {names}."))
     else:
@@ -115,7 +91,7 @@ def reentry_steps(
 
     mfa = inventory.profile.broker_mfa
     backups = _backup_factors(inventory)
-    backup_text = rules._join(_factor_text(m) for m in backups)
+    backup_text = join_words(_factor_text(m) for m in backups)
     if mfa == "hardware_key":
         detail = "Use your hardware key; it does not depend on the lost device."
         if backups:
@@ -144,7 +120,7 @@ def reentry_steps(
             Step(
                 "Confirm who you are",
                 "If the broker asks, codes and links go to "
-                + rules._join(_factor_text(m) for m in contacts)
+                + join_words(_factor_text(m) for m in contacts)
                 + ".",
             )
         )
@@ -172,7 +148,7 @@ def reentry_steps(
 
     automations = rules.active_automations(inventory)
     if automations:
-        names = rules._join(f"'{a.name}' ({a.on_auth_failure} on auth failure)" for a in automations)
+        names = join_words(f"'{a.name}' ({a.on_auth_failure} on auth failure)" for a in automations)
         steps.append(Step("Check your automations", f"Confirm that {names} did what you planned."))
 
     lost_name = f"'{lost_device}'" if lost_device else "the lost device"

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from devices.inventory import InventoryInvalid, load, replace_inventory
+from checklist.inventory import InventoryInvalid, load, replace_inventory
 
 
 class Command(BaseCommand):

@@ -1,0 +1,10 @@
+"""What the devices app announces, so that higher apps can react without
+devices importing them."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent with ``owner`` after every write to a trader's inventory, inside the
+# write's transaction; the checklist app re-scores the trader on it.
+inventory_changed = Signal()

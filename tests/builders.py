@@ -1,0 +1,187 @@
+"""The one module of test builders: inventory rows, whole traders, and
+reading pages by their parsed elements.
+
+``prepared_trader`` gives a trader who passes every rule on ``today``; tests
+then break one thing. Everything goes through the ORM, as an import would.
+Pages are read with :func:`texts` (the text of the elements with a class),
+never by looking for a word anywhere in the HTML: a CSRF token can hold any word.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from html.parser import HTMLParser
+
+from django.utils import timezone
+
+from checklist.models import AcceptedRisk, Drill, Subscription, TradingProfile
+from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+
+
+def device(
+    owner, name: str = "Office workstation", *, kind: str = "desktop", platforms=("tws", "client_portal"), validated_on: date | None = None, **extra
+) -> TrustedDevice:
+    return TrustedDevice.objects.create(
+        owner=owner,
+        name=name,
+        kind=kind,
+        platforms=list(platforms),
+        validated_on=validated_on if validated_on is not None else timezone.localdate() - timedelta(days=10),
+        **extra,
+    )
+
+
+def recovery(owner, kind: str, label: str, *, verified_on: date | None = None) -> RecoveryMethod:
+    return RecoveryMethod.objects.create(
+        owner=owner, kind=kind, label=label, last_verified_on=verified_on if verified_on is not None else timezone.localdate() - timedelta(days=10)
+    )
+
+
+def api_key(owner, label: str = "algo-futures", **extra) -> ApiKey:
+    today = timezone.localdate()
+    values = {
+        "scopes": ["read", "trade"],
+        "service_account": True,
+        "created_on": today - timedelta(days=10),
+        "expires_on": today + timedelta(days=60),
+        "fingerprint": "7f3a",
+        "ip_restricted": True,
+    }
+    values.update(extra)
+    return ApiKey.objects.create(owner=owner, label=label, **values)
+
+
+def automation(owner, name: str = "ES spread bot", *, key: ApiKey | None = None, **extra) -> Automation:
+    values = {"token_refresh": True, "fallback_contact": "desk lead phone", "on_auth_failure": "flatten"}
+    values.update(extra)
+    return Automation.objects.create(owner=owner, name=name, api_key=key, **values)
+
+
+def profile(owner, **fields) -> TradingProfile:
+    values = {
+        "broker_mfa": "ib_key",
+        "regions_traded": ["US"],
+        "plan_complex_orders": "tws",
+        "plan_transfers_statements": "client_portal",
+        "plan_alerts_light_execution": "mobile",
+        "support_contact": "+1 877 442 2757 (IBKR client services)",
+    }
+    values.update(fields)
+    obj, _ = TradingProfile.objects.update_or_create(owner=owner, defaults=values)
+    return obj
+
+
+def drill(owner, *, minutes: float = 18, day: date | None = None, lost_device: str = "Office workstation", completed: bool = True) -> Drill:
+    day = day or timezone.localdate() - timedelta(days=1)
+    started = timezone.make_aware(datetime.combine(day, time(9, 0)))
+    finished = started + timedelta(minutes=minutes) if completed else None
+    return Drill.objects.create(owner=owner, lost_device=lost_device, started_at=started, finished_at=finished, completed=completed)
+
+
+def prepared_trader(owner) -> None:
+    """Everything in place: this trader scores 100 today."""
+    device(owner, "Office workstation", kind="desktop", platforms=("tws", "client_portal", "api"))
+    device(owner, "iPhone", kind="mobile", platforms=("mobile",))
+    recovery(owner, "phone", "+1 555 010 0142")
+    recovery(owner, "email", "alice@example.com")
+    recovery(owner, "backup_codes", "Printed, in the desk safe")
+    key = api_key(owner)
+    automation(owner, key=key)
+    profile(owner, regions_traded=["US", "HK"])
+    Subscription.objects.create(owner=owner, region="US", feed="US equities bundle")
+    Subscription.objects.create(owner=owner, region="HK", feed="HKEX level 1")
+    drill(owner)
+
+
+def subscription(owner, region: str = "US", feed: str = "US equities bundle", *, active: bool = True) -> Subscription:
+    return Subscription.objects.create(owner=owner, region=region, feed=feed, active=active)
+
+
+def accepted_risk(owner, rule: str = "marketdata.covered", *, reason: str = "HK closed", days: int = 30) -> AcceptedRisk:
+    return AcceptedRisk.objects.create(owner=owner, rule=rule, reason=reason, until=timezone.localdate() + timedelta(days=days))
+
+
+def running_drill(owner, *, lost_device: str = "Office workstation") -> Drill:
+    # Still running, so that finish and abandon have something to change.
+    return Drill.objects.create(owner=owner, lost_device=lost_device, started_at=timezone.now() - timedelta(minutes=5))
+
+
+# --------------------------------------------------------------------------
+# Reading pages
+# --------------------------------------------------------------------------
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class _ClassText(HTMLParser):
+    """Collects the text of every element carrying a CSS class (nested ones included)."""
+
+    def __init__(self, css_class: str):
+        super().__init__()
+        self.css_class = css_class
+        self.open: list[tuple[int, list[str]]] = []  # (depth, parts) of matched elements
+        self.depth = 0
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _VOID:
+            return
+        self.depth += 1
+        classes = (dict(attrs).get("class") or "").split()
+        if self.css_class in classes:
+            self.open.append((self.depth, []))
+
+    def handle_endtag(self, tag):
+        if tag in _VOID:
+            return
+        while self.open and self.open[-1][0] == self.depth:
+            _, parts = self.open.pop()
+            self.found.append(" ".join("".join(parts).split()))
+        self.depth -= 1
+
+    def handle_data(self, data):
+        for _, parts in self.open:
+            parts.append(data)
+
+
+def texts(html: str | bytes, css_class: str) -> list[str]:
+    """The whitespace-normalised text of each element with ``css_class``, in document order of their ends."""
+    parser = _ClassText(css_class)
+    parser.feed(html.decode() if isinstance(html, bytes) else html)
+    return parser.found
+
+
+def page_texts(response, css_class: str) -> list[str]:
+    return texts(response.content, css_class)
+
+
+def no_glyph(text: str) -> str:
+    """A tag's text without its leading glyph (``✕ Fail`` -> ``Fail``)."""
+    return re.sub(r"^[^\w(]+\s+", "", text)
+
+
+def list_rows(html: str | bytes) -> list[dict[str, object]]:
+    """The rows of an inventory list page: each item's name, status tag and finding texts."""
+    text = html.decode() if isinstance(html, bytes) else html
+    rows = []
+    for chunk in re.split(r'(?=<li class="row inv-row)', text)[1:]:
+        rows.append(
+            {
+                "name": texts(chunk, "inv-name")[0],
+                "tag": [no_glyph(t) for t in texts(chunk, "row-tag")][:1],
+                "findings": texts(chunk, "finding-text"),
+            }
+        )
+    return rows
+
+
+def section_findings(html: str | bytes) -> list[str]:
+    """The findings shown above a list: what the section is missing."""
+    text = html.decode() if isinstance(html, bytes) else html
+    blocks = texts(text, "section-findings")
+    if not blocks:
+        return []
+    start = text.index('section-findings')
+    end = text.index("</div>", start)
+    return texts(text[start - 100 : end], "finding-text")
