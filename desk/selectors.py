@@ -292,12 +292,18 @@ class RuleCard:
     reason: str
     accepted_until: date | None
     accepted_reason: str
+    # The rule's findings as (severity, text), in the third person and masked.
+    findings: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
         if self.cell == ACCEPTED:
             return f"accepted · {words.STATUS_WORDS[self.status]}"
         return words.STATUS_WORDS[self.status]
+
+    @property
+    def glyph(self) -> str:
+        return words.STATUS_GLYPHS[self.cell]
 
 
 @dataclass(frozen=True)
@@ -378,7 +384,8 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
             weight=r.weight,
             # Recovery labels come masked in the snapshot; this catches a
             # number or address typed into any other name.
-            reason=mask_text(r.reason),
+            reason=mask_text(r.lead_reason),
+            findings=tuple((f.severity, mask_text(f.in_voice(rules.LEAD))) for f in r.findings),
             accepted_until=accepted[r.id].until if r.id in accepted else None,
             accepted_reason=mask_text(accepted[r.id].reason) if r.id in accepted else "",
         )

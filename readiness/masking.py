@@ -75,7 +75,8 @@ def mask_text(value: str) -> str:
 
     def phone(match: re.Match[str]) -> str:
         text = match.group(0)
-        if _ISO_DATE.fullmatch(text.strip()) or sum(ch.isdigit() for ch in text) < 7:
+        # "(2026-12-02" in a reason is a date in brackets, not a number.
+        if _ISO_DATE.fullmatch(text.strip(" ()")) or sum(ch.isdigit() for ch in text) < 7:
             return text
         return mask_phone(text)
 
