@@ -66,7 +66,7 @@ def test_new_trader_follows_the_guided_start_and_sees_the_score_rise(live_server
     add_device(page, live_server, "iPhone", "mobile", "IBKR Mobile")
     two_devices = to_dashboard(page, live_server)
     assert two_devices > one_device
-    assert page.locator("#rule-devicestrusted").get_by_text("Pass", exact=True).is_visible()
+    assert page.locator("#rule-devicestrusted .rule-status").inner_text() == "✓ Pass"
 
     page.get_by_role("link", name="No recovery phone or email; add both").click()
     page.wait_for_url(f"{live_server.url}/recovery/")
@@ -78,7 +78,7 @@ def test_new_trader_follows_the_guided_start_and_sees_the_score_rise(live_server
     add_recovery(page, live_server, "backup_codes", "Printed, in the desk safe")
     with_recovery = to_dashboard(page, live_server)
     assert with_recovery > two_devices
-    assert page.locator("#rule-recoverycurrent").get_by_text("Pass", exact=True).is_visible()
+    assert page.locator("#rule-recoverycurrent .rule-status").inner_text() == "✓ Pass"
     assert [one_device, two_devices, with_recovery] == [14, 27, 55]  # of the 55 points in play: no key, automation or region yet
 
 
@@ -111,4 +111,4 @@ def test_trader_runs_a_drill_from_start_to_finish(live_server, page, allow_async
     page.wait_for_url(f"{live_server.url}/drills/")
     assert page.get_by_role("cell", name="Office workstation").is_visible()
     to_dashboard(page, live_server)
-    assert page.locator("#rule-drillrehearsed").get_by_text("Pass", exact=True).is_visible()
+    assert page.locator("#rule-drillrehearsed .rule-status").inner_text() == "✓ Pass"

@@ -39,7 +39,7 @@ def test_add_device_key_and_automation_and_see_the_human_login_warning(live_serv
     page.get_by_label("Last 4 characters").fill("7f3a")
     page.get_by_role("button", name="Add key").click()
     page.wait_for_url(f"{live_server.url}/keys/")
-    assert page.get_by_text("Not limited to known IP addresses").is_visible()
+    assert page.locator(".finding-text").all_inner_texts() == ["API key 'algo-futures' has no expiry date; set one"]
 
     page.goto(f"{live_server.url}/automations/add/")
     page.get_by_label("Name").fill("ES spread bot")
@@ -49,7 +49,7 @@ def test_add_device_key_and_automation_and_see_the_human_login_warning(live_serv
     page.get_by_label("When authentication fails, it will").select_option("flatten")
     page.get_by_role("button", name="Add automation").click()
     page.wait_for_url(f"{live_server.url}/automations/")
-    assert page.get_by_text("Runs on your human login").is_visible()
+    assert page.locator(".finding-text").all_inner_texts() == ["Automation 'ES spread bot' runs on your human login"]
 
     assert TrustedDevice.objects.get(owner=alice).platforms == ["tws", "client_portal"]
     assert ApiKey.objects.get(owner=alice).fingerprint == "7f3a"
