@@ -6,7 +6,7 @@ import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, logout, update_session_auth_hash
+from django.contrib.auth import authenticate, logout
 from django.contrib.auth import views as auth_views
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -204,8 +204,8 @@ def security(request: HttpRequest) -> HttpResponse:
     context = {
         "authenticators": services.totp_devices(user),
         "backup_left": backup.remaining() if backup else 0,
-        "sessions": UserSession.objects.filter(user=user),
-        "current_key": request.session.session_key,
+        "sessions": services.sessions_live(user=user),
+        "current_row": services.session_row_id(request),
         "events": AuditEvent.objects.for_user(user).select_related("actor")[:20],
     }
     return render(request, "accounts/security.html", context)
@@ -256,7 +256,7 @@ def authenticator_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def session_end(request: HttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(UserSession.objects.filter(user=request.user), pk=pk)
-    if row.session_key == request.session.session_key:
+    if row.pk == services.session_row_id(request):
         raise Http404
     services.session_end(row)
     record_event(action="session.ended", request=request, object_label=row.user_agent[:100])
@@ -266,7 +266,7 @@ def session_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def sessions_end_others(request: HttpRequest) -> HttpResponse:
-    count = services.sessions_end(user=request.user, keep=request.session.session_key)
+    count = services.sessions_end(user=request.user, keep=services.session_row_id(request))
     record_event(action="session.ended_others", request=request, details={"count": count})
     messages.success(request, f"Signed out {count} other session(s).")
     return redirect("accounts:security")
@@ -277,7 +277,6 @@ def sessions_end_others(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         record_event(action="logout", request=request)
-        UserSession.objects.filter(session_key=request.session.session_key).delete()
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("accounts:login")
@@ -305,11 +304,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        update_session_auth_hash(self.request, form.user)
-        # Other browsers signed in with the old password are signed out.
-        services.access_revoke(user=form.user, keep=self.request.session.session_key)
-        record_event(action="password.changed", request=self.request)
-        services.notify(form.user, "Your password was changed", "The password of your Gatecheck account was changed.")
+        services.password_changed(request=self.request, user=form.user)
         messages.success(self.request, "Password changed. Other sessions were signed out.")
         return response
 
