@@ -12,6 +12,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -28,6 +29,7 @@ from checklist.models import ReadinessSnapshot
 from desk.selectors import LEVEL_LABELS, desks_for, traders_for
 from readiness.masking import mask_email, mask_text
 
+from . import services
 from .audit import record_event
 from .models import AuditEvent, Desk, RecoveryCodeDevice, User
 from .views import logout_view, safe_next
@@ -301,6 +303,15 @@ class GatecheckUserAdmin(DeskScopedAdmin, UserAdmin):
         if request.user.is_superuser:
             return super().get_fieldsets(request, obj)
         return self.lead_fieldsets
+
+    def user_change_password(self, request, id, form_url=""):
+        # A password set here is a password change like any other: the same
+        # service ends the user's other sessions, voids the calendar token,
+        # audits and e-mails. accounts.policy asks for a fresh code first.
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302 and response["Location"] != request.get_full_path():
+            services.password_changed(request=request, user=self.get_object(request, unquote(id)))
+        return response
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

@@ -10,7 +10,9 @@ from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from .decorators import mfa_is_recent
 from .models import UserSession
+from .policy import RECENT, step_up_policy
 
 LAST_SEEN_WRITE_INTERVAL = 60
 
@@ -66,7 +68,8 @@ def _aware(ts: float):
 
 class MFARequiredMiddleware:
     """Deny by default: every view needs an MFA-verified session unless it is
-    marked ``@public`` or ``@pending_login_allowed`` (accounts.decorators)."""
+    marked ``@public`` or ``@pending_login_allowed`` (accounts.decorators),
+    and a code from the last 15 minutes where accounts.policy says so."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -89,6 +92,11 @@ class MFARequiredMiddleware:
             # reset, or issue_backup_code): enrol one before anything else.
             if needs_authenticator(user):
                 return redirect(f"{reverse('accounts:mfa_setup')}?{urlencode({'next': request.get_full_path()})}")
+            if step_up_policy(request.resolver_match.view_name) == RECENT and not mfa_is_recent(request):
+                # After the code, the user comes back to this URL with a GET: a
+                # sensitive action therefore shows a confirmation page on GET.
+                target = request.get_full_path() if request.method == "GET" else request.path
+                return redirect(f"{reverse('accounts:step_up')}?{urlencode({'next': target})}")
             return None
         step = "accounts:login_code" if has_confirmed_factor(user) else "accounts:mfa_setup"
         return redirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")

@@ -12,7 +12,6 @@ from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -20,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from . import services
 from .audit import record_event
-from .decorators import pending_login_allowed, public, recent_mfa_required
+from .decorators import pending_login_allowed, public
 from .forms import CodeForm, EnrolForm, LoginForm, RenameForm, SignupForm
 from .models import AuditEvent, RecoveryCodeDevice, User, UserSession
 from .net import client_ip
@@ -146,7 +145,6 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
     return _enrol(request, first=True)
 
 
-@recent_mfa_required
 @sensitive_post_parameters("otp_token")
 @never_cache
 def authenticator_add(request: HttpRequest) -> HttpResponse:
@@ -211,7 +209,6 @@ def security(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/security.html", context)
 
 
-@recent_mfa_required
 def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "accounts/confirm.html", {
@@ -224,7 +221,6 @@ def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
     return _show_codes(request, codes, first=False)
 
 
-@recent_mfa_required
 def authenticator_rename(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_object_or_404(services.totp_devices(request.user), pk=pk)
     form = RenameForm(request.POST or None, initial={"name": device.name})
@@ -235,7 +231,6 @@ def authenticator_rename(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "accounts/authenticator_rename.html", {"form": form, "device": device})
 
 
-@recent_mfa_required
 def authenticator_remove(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_object_or_404(services.totp_devices(request.user), pk=pk)
     if services.totp_devices(request.user).count() <= 1:
@@ -297,7 +292,6 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form})
 
 
-@method_decorator(recent_mfa_required, name="dispatch")
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:security")

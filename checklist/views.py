@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.audit import record_event
-from accounts.decorators import public, recent_mfa_required
+from accounts.decorators import public
 from devices.models import TrustedDevice
 from readiness import rules
 
@@ -116,7 +116,6 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(request, "checklist/profile.html", {"form": form, "feed": feed})
 
 
-@recent_mfa_required
 @never_cache
 def calendar_rotate(request: HttpRequest) -> HttpResponse:
     """A new secret feed URL; the old one stops working. Shown once, never stored."""
@@ -198,7 +197,6 @@ def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "checklist/subscription_form.html", {"form": form, "subscription": subscription})
 
 
-@recent_mfa_required
 def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(Subscription.objects.for_owner(request.user), pk=pk)
     if request.method != "POST":

@@ -26,7 +26,6 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET
 
 from accounts.audit import record_event
-from accounts.decorators import recent_mfa_required
 
 from . import services
 from .forms import ApiKeyForm, AutomationForm, InventoryUploadForm, RecoveryMethodForm, TrustedDeviceForm
@@ -99,7 +98,6 @@ def device_list(request: HttpRequest) -> HttpResponse:
     return render(request, "devices/device_list.html", {"rows": rows, "today": today})
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def device_add(request: HttpRequest) -> HttpResponse:
     form = TrustedDeviceForm(request.POST or None, owner=request.user)
@@ -113,7 +111,6 @@ def device_add(request: HttpRequest) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
@@ -127,7 +124,6 @@ def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -138,7 +134,6 @@ def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def device_report_lost(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -155,7 +150,6 @@ def device_report_lost(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def device_mark_revoked(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -166,7 +160,6 @@ def device_mark_revoked(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def device_mark_validated(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -190,7 +183,6 @@ def recovery_list(request: HttpRequest) -> HttpResponse:
     return render(request, "devices/recovery_list.html", {"rows": rows, "missing": missing, "has_backup": has_backup})
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def recovery_add(request: HttpRequest) -> HttpResponse:
     form = RecoveryMethodForm(request.POST or None, owner=request.user)
@@ -204,7 +196,6 @@ def recovery_add(request: HttpRequest) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def recovery_edit(request: HttpRequest, pk: int) -> HttpResponse:
     method = _owned(RecoveryMethod, request, pk)
@@ -218,7 +209,6 @@ def recovery_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def recovery_delete(request: HttpRequest, pk: int) -> HttpResponse:
     method = _owned(RecoveryMethod, request, pk)
     return _action_page(
@@ -229,7 +219,6 @@ def recovery_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def recovery_mark_verified(request: HttpRequest, pk: int) -> HttpResponse:
     method = _owned(RecoveryMethod, request, pk)
     return _action_page(
@@ -250,7 +239,6 @@ def key_list(request: HttpRequest) -> HttpResponse:
     return render(request, "devices/key_list.html", {"rows": rows, "today": today})
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def key_add(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None, owner=request.user)
@@ -264,7 +252,6 @@ def key_add(request: HttpRequest) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
     # Step-up protected as a whole because it edits the key's scopes.
@@ -279,7 +266,6 @@ def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def key_delete(request: HttpRequest, pk: int) -> HttpResponse:
     key = _owned(ApiKey, request, pk)
     if request.method == "POST":
@@ -297,7 +283,6 @@ def key_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def key_mark_rotated(request: HttpRequest, pk: int) -> HttpResponse:
     key = _owned(ApiKey, request, pk)
     return _action_page(
@@ -308,7 +293,6 @@ def key_mark_rotated(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = _owned(ApiKey, request, pk)
     return _action_page(
@@ -355,7 +339,6 @@ def automation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def automation_delete(request: HttpRequest, pk: int) -> HttpResponse:
     automation = _owned(Automation, request, pk)
     return _action_page(
@@ -421,7 +404,6 @@ def inventory_import(request: HttpRequest) -> HttpResponse:
     return render(request, "devices/inventory_import.html", {"form": form, "problems": problems, "sections": SECTION_TITLES})
 
 
-@recent_mfa_required
 @never_cache
 def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
     """Preview (GET) and replace (POST, with a fresh second factor)."""

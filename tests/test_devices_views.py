@@ -331,13 +331,6 @@ def test_changes_to_devices_recovery_and_keys_need_a_recent_second_factor(alice,
     assert key.last_rotated_on is None and TrustedDevice.objects.count() == 1
 
 
-def test_pausing_an_automation_needs_no_step_up(alice, stale_mfa):
-    automation = Automation.objects.create(owner=alice, name="bot", status="active")
-    assert stale_mfa.post(f"/automations/{automation.pk}/pause/").status_code == 302
-    automation.refresh_from_db()
-    assert automation.status == "paused"
-
-
 def test_anonymous_visitor_is_sent_to_login(client):
     response = client.get("/devices/")
     assert response.status_code == 302 and response.url.startswith("/accounts/login/")
