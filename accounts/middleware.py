@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from .decorators import mfa_is_recent
 from .models import UserSession
@@ -75,7 +76,12 @@ class MFARequiredMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            # Pages behind sign-in hold phone numbers, addresses and key
+            # metadata: no browser or proxy cache may keep them.
+            add_never_cache_headers(response)
+        return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if getattr(view_func, "gatecheck_public", False):

@@ -320,8 +320,8 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """Sends a reset link; requests per client IP are capped so the form cannot
-    be used to flood mailboxes."""
+    """Sends a reset link; requests are capped per client IP and per recipient
+    address, so that the form cannot be used to flood anyone's mailbox."""
 
     template_name = "accounts/password_reset.html"
     email_template_name = "accounts/email/password_reset.txt"
@@ -334,6 +334,12 @@ class PasswordResetView(auth_views.PasswordResetView):
         if until:
             form.add_error(None, f"Too many reset requests from your network. Try again after {until:%H:%M} UTC.")
             return self.form_invalid(form)
+        # Counted for any address typed, known or not; over the cap the page
+        # reads as usual, so it tells nobody whether the address has an account.
+        recipient = [(f"reset:to:{services.username_digest(form.cleaned_data['email'])}", settings.GATECHECK_RESET_RECIPIENT_LIMIT)]
+        _, until = services.attempt_open(recipient)
+        if until:
+            return redirect(self.get_success_url())
         return super().form_valid(form)
 
 
