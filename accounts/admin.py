@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
@@ -155,15 +155,33 @@ class DeskScopedAdmin(admin.ModelAdmin):
         record_event(action=f"admin.{obj._meta.model_name}.deleted", request=request, object_label=label)
 
     def changelist_view(self, request, extra_context=None):
-        if not request.user.is_superuser and request.method == "GET":
-            record_event(action="desk.admin_list_viewed", request=request, object_label=self.model._meta.verbose_name_plural[:200])
-        return super().changelist_view(request, extra_context)
+        if request.user.is_superuser or request.method != "GET":
+            return super().changelist_view(request, extra_context)
+        return self._audited_read(
+            request, "desk.admin_list_viewed", self.model._meta.verbose_name_plural,
+            lambda: super(DeskScopedAdmin, self).changelist_view(request, extra_context),
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        if not request.user.is_superuser and request.method == "GET":
-            record_event(action="desk.admin_record_viewed", request=request,
-                         object_label=f"{self.model._meta.verbose_name} #{object_id}"[:200])
-        return super().change_view(request, object_id, form_url, extra_context)
+        if request.user.is_superuser or request.method != "GET":
+            return super().change_view(request, object_id, form_url, extra_context)
+        return self._audited_read(
+            request, "desk.admin_record_viewed", f"{self.model._meta.verbose_name} #{object_id}",
+            lambda: super(DeskScopedAdmin, self).change_view(request, object_id, form_url, extra_context),
+        )
+
+    @staticmethod
+    def _audited_read(request, action: str, label: str, view):
+        """A lead's read, audited once the admin has decided: a record outside
+        their desks (a redirect to the index), a refusal or a 404 is a failure."""
+        try:
+            response = view()
+        except (PermissionDenied, Http404):
+            record_event(action=action, request=request, object_label=label[:200], outcome=AuditEvent.Outcome.FAILURE)
+            raise
+        outcome = AuditEvent.Outcome.SUCCESS if response.status_code == 200 else AuditEvent.Outcome.FAILURE
+        record_event(action=action, request=request, object_label=label[:200], outcome=outcome)
+        return response
 
     # -- what a lead may see ---------------------------------------------------
 

@@ -2,19 +2,17 @@
 
 Every view needs an MFA-verified session unless it says otherwise: the
 MFARequiredMiddleware reads the marks that ``public`` and
-``pending_login_allowed`` leave on a view.
+``pending_login_allowed`` leave on a view. Which views need a fresh code is
+declared in one table, accounts.policy.
 """
 
 from __future__ import annotations
 
 import time
 from functools import wraps
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
-from django.urls import reverse
 
 
 def public(view):
@@ -32,21 +30,6 @@ def pending_login_allowed(view):
 def mfa_is_recent(request) -> bool:
     verified_at = request.session.get("mfa_at", 0)
     return time.time() - verified_at <= settings.GATECHECK_STEP_UP_WINDOW
-
-
-def recent_mfa_required(view):
-    """Ask for a fresh code when the last verification is older than 15 minutes."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not mfa_is_recent(request):
-            # After the code, the user comes back to this URL with a GET: a
-            # sensitive action therefore shows a confirmation page on GET.
-            target = request.get_full_path() if request.method == "GET" else request.path
-            return redirect(f"{reverse('accounts:step_up')}?{urlencode({'next': target})}")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def desk_lead_required(view):

@@ -5,55 +5,60 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
+from .decorators import mfa_is_recent
 from .models import UserSession
+from .policy import RECENT, step_up_policy
 
 LAST_SEEN_WRITE_INTERVAL = 60
 
 
 class SessionPolicyMiddleware:
-    """Enforce on the server: idle timeout, absolute lifetime, and the
-    ten minutes allowed between the password step and the code step."""
+    """Enforce on the server: idle timeout, absolute lifetime, the ten
+    minutes allowed between the password step and the code step, and
+    revocation: a signed-in session whose UserSession row is gone (ended from
+    the security page, by a password change or an MFA reset) is signed out.
+
+    Whatever changes the session key during a request (a sign-in step, a
+    password change, code we do not own), the row follows the new key
+    afterwards, so no live session is ever untracked.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        from . import services
+
         if request.user.is_authenticated:
-            expired = self._expired(request)
+            row = services.session_tracked_row(request)
+            expired = (
+                "This browser was signed out. Please sign in again."
+                if row is None
+                else services.session_problem(request.session, verified=request.user.is_verified(), now=time.time())
+            )
             if expired:
                 logout(request)
                 messages.info(request, expired)
                 return redirect(f"{reverse('accounts:login')}?{urlencode({'next': request.get_full_path()})}")
-            self._touch(request)
-        return self.get_response(request)
+            self._touch(request, row)
+        key_before = request.session.session_key
+        response = self.get_response(request)
+        if request.user.is_authenticated and request.session.session_key != key_before:
+            services.session_track(request)
+        return response
 
     @staticmethod
-    def _expired(request) -> str | None:
-        now = time.time()
-        session = request.session
-        auth_at = session.get("auth_at", 0)
-        if now - auth_at > settings.GATECHECK_ABSOLUTE_TIMEOUT:
-            return "Your session reached its 24-hour limit. Please sign in again."
-        if now - session.get("seen_at", auth_at) > settings.GATECHECK_IDLE_TIMEOUT:
-            return "You were signed out after an hour without activity."
-        if not request.user.is_verified() and now - auth_at > settings.GATECHECK_PENDING_LOGIN_TIMEOUT:
-            return "The sign-in took longer than 10 minutes. Please start again."
-        return None
-
-    @staticmethod
-    def _touch(request) -> None:
+    def _touch(request, row: UserSession) -> None:
         now = time.time()
         if now - request.session.get("seen_at", 0) >= LAST_SEEN_WRITE_INTERVAL:
             request.session["seen_at"] = now
-            UserSession.objects.filter(session_key=request.session.session_key).update(
-                last_seen=_aware(now)
-            )
+            UserSession.objects.filter(pk=row.pk).update(last_seen=_aware(now))
 
 
 def _aware(ts: float):
@@ -64,13 +69,19 @@ def _aware(ts: float):
 
 class MFARequiredMiddleware:
     """Deny by default: every view needs an MFA-verified session unless it is
-    marked ``@public`` or ``@pending_login_allowed`` (accounts.decorators)."""
+    marked ``@public`` or ``@pending_login_allowed`` (accounts.decorators),
+    and a code from the last 15 minutes where accounts.policy says so."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            # Pages behind sign-in hold phone numbers, addresses and key
+            # metadata: no browser or proxy cache may keep them.
+            add_never_cache_headers(response)
+        return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if getattr(view_func, "gatecheck_public", False):
@@ -87,6 +98,11 @@ class MFARequiredMiddleware:
             # reset, or issue_backup_code): enrol one before anything else.
             if needs_authenticator(user):
                 return redirect(f"{reverse('accounts:mfa_setup')}?{urlencode({'next': request.get_full_path()})}")
+            if step_up_policy(request.resolver_match.view_name) == RECENT and not mfa_is_recent(request):
+                # After the code, the user comes back to this URL with a GET: a
+                # sensitive action therefore shows a confirmation page on GET.
+                target = request.get_full_path() if request.method == "GET" else request.path
+                return redirect(f"{reverse('accounts:step_up')}?{urlencode({'next': target})}")
             return None
         step = "accounts:login_code" if has_confirmed_factor(user) else "accounts:mfa_setup"
         return redirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")

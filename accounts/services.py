@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import django_otp
 from django.conf import settings
 from django.contrib.auth import login as auth_login
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.sessions.models import Session
 from django.core.mail import send_mail
 from django.db import transaction
@@ -214,60 +215,192 @@ def notify(user: User, subject: str, body: str) -> None:
 # --- Sign-in and sessions ---------------------------------------------------
 
 
+SESSION_ROW = "gatecheck_session_row"
+
+
+def session_row_id(request: HttpRequest) -> int | None:
+    """The id of the UserSession row that tracks this browser's session.
+
+    The row is found by this id, kept in the session itself, never by the
+    session key: the key changes after each sign-in step and after a password
+    change, and a lookup by an old key would lose the browser."""
+    return request.session.get(SESSION_ROW)
+
+
+def session_track(request: HttpRequest) -> None:
+    """Point this browser's row at its current session key (after any key change)."""
+    row_id = session_row_id(request)
+    if row_id and request.session.session_key:
+        UserSession.objects.filter(pk=row_id, user_id=request.user.pk).update(session_key=request.session.session_key)
+
+
+def session_tracked_row(request: HttpRequest) -> UserSession | None:
+    """The row tracking this signed-in session, or None when it has none (it
+    was revoked). A session from before rows were found by id is adopted
+    through its key, once."""
+    row_id = session_row_id(request)
+    if row_id:
+        return UserSession.objects.filter(pk=row_id, user_id=request.user.pk).first()
+    row = UserSession.objects.filter(session_key=request.session.session_key, user_id=request.user.pk).first()
+    if row is not None:
+        request.session[SESSION_ROW] = row.pk
+    return row
+
+
+def session_problem(data, *, verified: bool, now: float) -> str | None:
+    """Why a session can no longer be used, or None: the one rule for the
+    middleware (which ends such a session) and the list of signed-in browsers."""
+    auth_at = data.get("auth_at", 0)
+    if now - auth_at > settings.GATECHECK_ABSOLUTE_TIMEOUT:
+        return "Your session reached its 24-hour limit. Please sign in again."
+    if now - data.get("seen_at", auth_at) > settings.GATECHECK_IDLE_TIMEOUT:
+        return "You were signed out after an hour without activity."
+    if not verified and now - auth_at > settings.GATECHECK_PENDING_LOGIN_TIMEOUT:
+        return "The sign-in took longer than 10 minutes. Please start again."
+    return None
+
+
 def password_step_complete(*, request: HttpRequest, user: User) -> None:
     """Sign the user in after the password; the session is not MFA-verified yet.
 
-    auth.login() cycles the session key. The password is never kept.
+    The session key changes, and the password is never kept. A second
+    password POST in the same pending sign-in gets a new key too, but keeps
+    its row and the time of the first password step: resubmitting never
+    buys more than the 10 minutes allowed for the code step.
     """
+    same_pending = (
+        request.user.is_authenticated
+        and request.user.pk == user.pk
+        and not request.user.is_verified()
+        and session_tracked_row(request) is not None
+    )
+    if same_pending:
+        request.session.cycle_key()
+        session_track(request)
+        record_event(action="login.password", request=request, subject=user, object_label=user.username)
+        return
+    previous = session_row_id(request)
+    key_before = request.session.session_key
     auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    if request.session.session_key and request.session.session_key == key_before:
+        request.session.cycle_key()
+    # The session this one replaces (another account's) is over.
+    if previous:
+        UserSession.objects.filter(pk=previous).delete()
     now = time.time()
     request.session["auth_at"] = now
     request.session["seen_at"] = now
     request.session.save()
-    UserSession.objects.create(
+    row = UserSession.objects.create(
         user=user,
         session_key=request.session.session_key,
         ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
     )
+    request.session[SESSION_ROW] = row.pk
     record_event(action="login.password", request=request, subject=user, object_label=user.username)
 
 
 def session_mark_verified(request: HttpRequest, device: Device) -> None:
     """Bind the device to the session, under a new session key."""
-    old_key = request.session.session_key
     django_otp.login(request, device)
     request.session.cycle_key()
     request.session["mfa_at"] = time.time()
     request.session.save()
-    UserSession.objects.filter(session_key=old_key).update(session_key=request.session.session_key)
+    session_track(request)
 
 
 def step_up(*, request: HttpRequest) -> None:
     request.session["mfa_at"] = time.time()
 
 
-def sessions_end(*, user: User, keep: str | None = None) -> int:
-    """End a user's sessions on the server, optionally all but one."""
+def sessions_live(*, user: User) -> list[UserSession]:
+    """The user's sessions that can still be used, newest activity first, each
+    with ``pending`` set when only the password step is done.
+
+    Rows of sessions that ended (timeout, expiry, a flushed session) are
+    dropped on the way, so that they are neither listed nor counted.
+    """
+    now = time.time()
+    rows = list(UserSession.objects.filter(user=user))
+    stored = {s.session_key: s for s in Session.objects.filter(session_key__in=[r.session_key for r in rows])}
+    live, dead = [], []
+    for row in rows:
+        session = stored.get(row.session_key)
+        data = session.get_decoded() if session is not None and session.expire_date > timezone.now() else None
+        if not data or str(data.get("_auth_user_id")) != str(user.pk):
+            dead.append(row.pk)
+            continue
+        verified = _session_verified(user, data.get(django_otp.DEVICE_ID_SESSION_KEY))
+        if session_problem(data, verified=verified, now=now):
+            dead.append(row.pk)
+            continue
+        row.pending = not verified
+        live.append(row)
+    if dead:
+        dead_keys = [r.session_key for r in rows if r.pk in dead]
+        Session.objects.filter(session_key__in=dead_keys).delete()
+        UserSession.objects.filter(pk__in=dead).delete()
+    return live
+
+
+def _session_verified(user: User, persistent_id: str | None) -> bool:
+    if not persistent_id:
+        return False
+    device = Device.from_persistent_id(persistent_id)
+    return device is not None and device.user_id == user.pk and device.confirmed
+
+
+def sessions_end(*, user: User, keep: int | None = None) -> int:
+    """End a user's sessions on the server, optionally all but one row (by id).
+
+    Deleting the row is what ends a session: the middleware signs out any
+    session whose row is gone, whatever its key became. The session data is
+    deleted too where the key is known."""
     rows = UserSession.objects.filter(user=user)
     if keep:
-        rows = rows.exclude(session_key=keep)
+        rows = rows.exclude(pk=keep)
     keys = list(rows.values_list("session_key", flat=True))
     Session.objects.filter(session_key__in=keys).delete()
     rows.delete()
     return len(keys)
 
 
-def access_revoke(*, user: User, keep: str | None = None) -> None:
+def access_revoke(*, user: User, keep: int | None = None) -> None:
     """After a password or factor change: end the user's other sessions and
     tell the apps that hold other credentials (the calendar feed token) to void them."""
     sessions_end(user=user, keep=keep)
     access_revoked.send(sender=User, user=user)
 
 
+def session_forget(sender, request: HttpRequest, user, **kwargs) -> None:
+    """user_logged_out receiver: the signed-out session's row goes with it."""
+    if request is None or not hasattr(request, "session"):
+        return
+    row_id = session_row_id(request)
+    if row_id:
+        UserSession.objects.filter(pk=row_id).delete()
+    elif request.session.session_key:
+        UserSession.objects.filter(session_key=request.session.session_key).delete()
+
+
 def session_end(row: UserSession) -> None:
     Session.objects.filter(session_key=row.session_key).delete()
     row.delete()
+
+
+def password_changed(*, request: HttpRequest, user: User) -> None:
+    """Everything that follows a new password, whoever set it (the user on the
+    password page, or a superuser in the admin): the changing browser stays
+    signed in under a new key, every other session of the user ends, the
+    calendar token is voided, the change is audited and the user e-mailed."""
+    own = request.user.pk == user.pk
+    if own:
+        update_session_auth_hash(request, user)
+        session_track(request)
+    access_revoke(user=user, keep=session_row_id(request) if own else None)
+    record_event(action="password.changed", request=request, subject=user, object_label=user.username)
+    notify(user, "Your password was changed", "The password of your Gatecheck account was changed.")
 
 
 def login_failed(*, request: HttpRequest, username: str, step: str, action: str | None = None) -> None:

@@ -6,13 +6,12 @@ import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, logout, update_session_auth_hash
+from django.contrib.auth import authenticate, logout
 from django.contrib.auth import views as auth_views
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -20,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from . import services
 from .audit import record_event
-from .decorators import pending_login_allowed, public, recent_mfa_required
+from .decorators import pending_login_allowed, public
 from .forms import CodeForm, EnrolForm, LoginForm, RenameForm, SignupForm
 from .models import AuditEvent, RecoveryCodeDevice, User, UserSession
 from .net import client_ip
@@ -146,7 +145,6 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
     return _enrol(request, first=True)
 
 
-@recent_mfa_required
 @sensitive_post_parameters("otp_token")
 @never_cache
 def authenticator_add(request: HttpRequest) -> HttpResponse:
@@ -204,14 +202,13 @@ def security(request: HttpRequest) -> HttpResponse:
     context = {
         "authenticators": services.totp_devices(user),
         "backup_left": backup.remaining() if backup else 0,
-        "sessions": UserSession.objects.filter(user=user),
-        "current_key": request.session.session_key,
+        "sessions": services.sessions_live(user=user),
+        "current_row": services.session_row_id(request),
         "events": AuditEvent.objects.for_user(user).select_related("actor")[:20],
     }
     return render(request, "accounts/security.html", context)
 
 
-@recent_mfa_required
 def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "accounts/confirm.html", {
@@ -224,7 +221,6 @@ def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
     return _show_codes(request, codes, first=False)
 
 
-@recent_mfa_required
 def authenticator_rename(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_object_or_404(services.totp_devices(request.user), pk=pk)
     form = RenameForm(request.POST or None, initial={"name": device.name})
@@ -235,7 +231,6 @@ def authenticator_rename(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "accounts/authenticator_rename.html", {"form": form, "device": device})
 
 
-@recent_mfa_required
 def authenticator_remove(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_object_or_404(services.totp_devices(request.user), pk=pk)
     if services.totp_devices(request.user).count() <= 1:
@@ -256,7 +251,7 @@ def authenticator_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def session_end(request: HttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(UserSession.objects.filter(user=request.user), pk=pk)
-    if row.session_key == request.session.session_key:
+    if row.pk == services.session_row_id(request):
         raise Http404
     services.session_end(row)
     record_event(action="session.ended", request=request, object_label=row.user_agent[:100])
@@ -266,7 +261,7 @@ def session_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def sessions_end_others(request: HttpRequest) -> HttpResponse:
-    count = services.sessions_end(user=request.user, keep=request.session.session_key)
+    count = services.sessions_end(user=request.user, keep=services.session_row_id(request))
     record_event(action="session.ended_others", request=request, details={"count": count})
     messages.success(request, f"Signed out {count} other session(s).")
     return redirect("accounts:security")
@@ -277,7 +272,6 @@ def sessions_end_others(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         record_event(action="logout", request=request)
-        UserSession.objects.filter(session_key=request.session.session_key).delete()
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("accounts:login")
@@ -298,18 +292,13 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", {"form": form})
 
 
-@method_decorator(recent_mfa_required, name="dispatch")
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:security")
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        update_session_auth_hash(self.request, form.user)
-        # Other browsers signed in with the old password are signed out.
-        services.access_revoke(user=form.user, keep=self.request.session.session_key)
-        record_event(action="password.changed", request=self.request)
-        services.notify(form.user, "Your password was changed", "The password of your Gatecheck account was changed.")
+        services.password_changed(request=self.request, user=form.user)
         messages.success(self.request, "Password changed. Other sessions were signed out.")
         return response
 
@@ -331,8 +320,8 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """Sends a reset link; requests per client IP are capped so the form cannot
-    be used to flood mailboxes."""
+    """Sends a reset link; requests are capped per client IP and per recipient
+    address, so that the form cannot be used to flood anyone's mailbox."""
 
     template_name = "accounts/password_reset.html"
     email_template_name = "accounts/email/password_reset.txt"
@@ -345,6 +334,12 @@ class PasswordResetView(auth_views.PasswordResetView):
         if until:
             form.add_error(None, f"Too many reset requests from your network. Try again after {until:%H:%M} UTC.")
             return self.form_invalid(form)
+        # Counted for any address typed, known or not; over the cap the page
+        # reads as usual, so it tells nobody whether the address has an account.
+        recipient = [(f"reset:to:{services.username_digest(form.cleaned_data['email'])}", settings.GATECHECK_RESET_RECIPIENT_LIMIT)]
+        _, until = services.attempt_open(recipient)
+        if until:
+            return redirect(self.get_success_url())
         return super().form_valid(form)
 
 

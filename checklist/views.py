@@ -23,7 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.audit import record_event
-from accounts.decorators import public, recent_mfa_required
+from accounts.decorators import public
 from devices.models import TrustedDevice
 from readiness import rules
 from readiness.recovery import duration_text, reentry_steps
@@ -115,7 +115,6 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(request, "checklist/profile.html", {"form": form, "feed": feed, "missing": findings})
 
 
-@recent_mfa_required
 @never_cache
 def calendar_rotate(request: HttpRequest) -> HttpResponse:
     """A new secret feed URL; the old one stops working. Shown once, never stored."""
@@ -198,7 +197,6 @@ def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "checklist/subscription_form.html", {"form": form, "subscription": subscription})
 
 
-@recent_mfa_required
 def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(Subscription.objects.for_owner(request.user), pk=pk)
     if request.method != "POST":
@@ -433,7 +431,6 @@ def inventory_import(request: HttpRequest) -> HttpResponse:
     return render(request, "checklist/inventory_import.html", {"form": form, "problems": problems, "sections": SECTION_TITLES})
 
 
-@recent_mfa_required
 @never_cache
 def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
     """Preview (GET) and replace (POST, with a fresh second factor)."""

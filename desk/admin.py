@@ -10,12 +10,14 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services as account_services
 from accounts.admin import DeskFilter, DeskScopedAdmin, admin_site
 from accounts.models import User
 from accounts.selectors import desks_for
@@ -81,6 +83,15 @@ class GatecheckUserAdmin(DeskScopedAdmin, UserAdmin):
         if request.user.is_superuser:
             return super().get_fieldsets(request, obj)
         return self.lead_fieldsets
+
+    def user_change_password(self, request, id, form_url=""):
+        # A password set here is a password change like any other: the same
+        # service ends the user's other sessions, voids the calendar token,
+        # audits and e-mails. accounts.policy asks for a fresh code first.
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302 and response["Location"] != request.get_full_path():
+            account_services.password_changed(request=request, user=self.get_object(request, unquote(id)))
+        return response
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

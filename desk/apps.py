@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import m2m_changed
+from django.db.models.signals import m2m_changed, post_delete, pre_delete
 
 
 class DeskConfig(AppConfig):
@@ -9,8 +9,11 @@ class DeskConfig(AppConfig):
     def ready(self) -> None:
         from accounts.models import Desk
 
-        from .services import on_desk_leads_changed
+        from .services import on_desk_deleted, on_desk_deleting, on_desk_leads_changed
 
         # Whoever changes a desk's leads (admin, shell, fixture), the lead's
         # admin access follows.
         m2m_changed.connect(on_desk_leads_changed, sender=Desk.leads.through, dispatch_uid="desk_leads_changed")
+        # Deleting a desk removes its lead rows without an m2m signal.
+        pre_delete.connect(on_desk_deleting, sender=Desk, dispatch_uid="desk_deleting")
+        post_delete.connect(on_desk_deleted, sender=Desk, dispatch_uid="desk_deleted")

@@ -108,6 +108,17 @@ def on_desk_leads_changed(sender, instance, action, reverse, pk_set, **kwargs) -
         lead_access_sync(user)
 
 
+def on_desk_deleting(sender, instance: Desk, **kwargs) -> None:
+    """pre_delete receiver: remember the leads, whose rows go with the desk."""
+    instance._leads_before_delete = list(instance.leads.all())
+
+
+def on_desk_deleted(sender, instance: Desk, **kwargs) -> None:
+    """post_delete receiver: a lead of no desk any more loses the admin access."""
+    for user in getattr(instance, "_leads_before_delete", []):
+        lead_access_sync(user)
+
+
 # --------------------------------------------------------------------------
 # Sending e-mail once per person, kind and day
 # --------------------------------------------------------------------------

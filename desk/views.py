@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.audit import record_event
-from accounts.decorators import desk_lead_required, recent_mfa_required
+from accounts.decorators import desk_lead_required
 from accounts.selectors import desks_for, overseen_users
 from readiness import vocabulary as words
 
@@ -165,7 +165,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @desk_lead_required
-@recent_mfa_required
 @never_cache
 def export_csv(request: HttpRequest) -> HttpResponse:
     """The desk table as CSV, with the page's filters (or the traders an admin
@@ -246,7 +245,6 @@ def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @desk_lead_required
-@recent_mfa_required
 @never_cache
 def trader_mfa_reset(request: HttpRequest, pk: int) -> HttpResponse:
     trader = get_object_or_404(overseen_users(request.user), pk=pk)

@@ -22,8 +22,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.decorators import recent_mfa_required
-
 from . import services
 from .forms import ApiKeyForm, AutomationForm, RecoveryMethodForm, TrustedDeviceForm
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
@@ -98,7 +96,6 @@ def device_list(request: HttpRequest) -> HttpResponse:
     return _list_page(request, "devices/device_list.html", "devices", devices)
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def device_add(request: HttpRequest) -> HttpResponse:
     form = TrustedDeviceForm(request.POST or None, owner=request.user)
@@ -112,7 +109,6 @@ def device_add(request: HttpRequest) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
@@ -126,7 +122,6 @@ def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -137,7 +132,6 @@ def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def device_report_lost(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -154,7 +148,6 @@ def device_report_lost(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def device_mark_revoked(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -165,7 +158,6 @@ def device_mark_revoked(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def device_mark_validated(request: HttpRequest, pk: int) -> HttpResponse:
     device = _owned(TrustedDevice, request, pk)
     return _action_page(
@@ -184,7 +176,6 @@ def recovery_list(request: HttpRequest) -> HttpResponse:
     return _list_page(request, "devices/recovery_list.html", "recovery_methods", methods)
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def recovery_add(request: HttpRequest) -> HttpResponse:
     form = RecoveryMethodForm(request.POST or None, owner=request.user)
@@ -198,7 +189,6 @@ def recovery_add(request: HttpRequest) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def recovery_edit(request: HttpRequest, pk: int) -> HttpResponse:
     method = _owned(RecoveryMethod, request, pk)
@@ -212,7 +202,6 @@ def recovery_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def recovery_delete(request: HttpRequest, pk: int) -> HttpResponse:
     method = _owned(RecoveryMethod, request, pk)
     return _action_page(
@@ -223,7 +212,6 @@ def recovery_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def recovery_mark_verified(request: HttpRequest, pk: int) -> HttpResponse:
     method = _owned(RecoveryMethod, request, pk)
     return _action_page(
@@ -242,7 +230,6 @@ def key_list(request: HttpRequest) -> HttpResponse:
     return _list_page(request, "devices/key_list.html", "api_keys", keys)
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def key_add(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None, owner=request.user)
@@ -256,7 +243,6 @@ def key_add(request: HttpRequest) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 @sensitive_post_parameters()
 def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
     # Step-up protected as a whole because it edits the key's scopes.
@@ -271,7 +257,6 @@ def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def key_delete(request: HttpRequest, pk: int) -> HttpResponse:
     key = _owned(ApiKey, request, pk)
     if request.method == "POST":
@@ -289,7 +274,6 @@ def key_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def key_mark_rotated(request: HttpRequest, pk: int) -> HttpResponse:
     key = _owned(ApiKey, request, pk)
     return _action_page(
@@ -300,7 +284,6 @@ def key_mark_rotated(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = _owned(ApiKey, request, pk)
     return _action_page(
@@ -346,7 +329,6 @@ def automation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@recent_mfa_required
 def automation_delete(request: HttpRequest, pk: int) -> HttpResponse:
     automation = _owned(Automation, request, pk)
     return _action_page(

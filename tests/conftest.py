@@ -13,6 +13,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Desk, User, UserSession
+from accounts.services import SESSION_ROW
 
 # live_server + sync Playwright run the ORM inside Playwright's event loop,
 # from fixture set-up to database teardown; no test here runs async views.
@@ -57,7 +58,9 @@ def verify_client(client: Client, user: User) -> Client:
     now = time.time()
     session.update({"otp_device_id": device.persistent_id, "auth_at": now, "seen_at": now, "mfa_at": now})
     session.save()
-    UserSession.objects.create(user=user, session_key=session.session_key)
+    row = UserSession.objects.create(user=user, session_key=session.session_key)
+    session[SESSION_ROW] = row.pk
+    session.save()
     return client
 
 

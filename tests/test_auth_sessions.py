@@ -144,6 +144,7 @@ def test_removing_a_device_unverifies_the_sessions_it_verified(alice):
     second = Client()
     second.force_login(alice)
     set_session(second, otp_device_id=other_device.persistent_id, auth_at=time.time(), seen_at=time.time(), mfa_at=time.time())
+    UserSession.objects.create(user=alice, session_key=second.session.session_key)
     phone = TOTPDevice.objects.get(user=alice, name="Phone")
     assert second.get(f"/accounts/security/authenticators/{phone.pk}/remove/").status_code == 200
     response = second.post(f"/accounts/security/authenticators/{phone.pk}/remove/")

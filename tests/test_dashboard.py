@@ -5,7 +5,6 @@ with the inventory."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from readiness.rules import CATALOG
 from tests import builders as build
 from tests.conftest import make_user, verify_client
+from tests.test_auth_login import password_step
 
 pytestmark = pytest.mark.django_db
 
@@ -34,10 +34,7 @@ def test_anonymous_visitor_is_sent_to_login(client):
 
 
 def test_password_only_session_is_sent_to_the_code_step(client, alice):
-    client.force_login(alice)
-    session = client.session
-    session.update({"auth_at": time.time(), "seen_at": time.time()})
-    session.save()
+    password_step(client)
     response = client.get("/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/code/")

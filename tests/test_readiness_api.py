@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from datetime import timedelta
 from io import StringIO
 
@@ -20,6 +19,7 @@ from checklist.models import Subscription
 from devices.models import TrustedDevice
 from readiness.rules import CATALOG
 from tests import builders as build
+from tests.test_auth_login import password_step
 
 pytestmark = pytest.mark.django_db
 
@@ -51,10 +51,7 @@ def test_the_api_needs_a_signed_in_mfa_verified_session(alice):
     response = anonymous.get("/api/readiness/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     password_only = Client()
-    password_only.force_login(alice)
-    session = password_only.session
-    session.update({"auth_at": time.time(), "seen_at": time.time()})
-    session.save()
+    password_step(password_only)
     response = password_only.get("/api/readiness/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/code/")
 

@@ -148,6 +148,8 @@ GATECHECK_RATE_WINDOW = 15 * 60
 GATECHECK_ACCOUNT_FAILURE_LIMIT = 10
 GATECHECK_IP_FAILURE_LIMIT = 50
 GATECHECK_RESET_LIMIT = 5
+# Reset e-mails to one address per window, whoever asks.
+GATECHECK_RESET_RECIPIENT_LIMIT = 3
 # Readiness limits (CHECKLIST.md), in days except the drill target.
 GATECHECK_LIMITS = {
     "device_days": int(os.environ.get("GATECHECK_DEVICE_DAYS", "365")),

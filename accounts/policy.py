@@ -1,0 +1,98 @@
+"""Which views need a second factor from the last 15 minutes (SECURITY.md 16).
+
+The one place the step-up policy is declared. MFARequiredMiddleware applies
+it to every request from a verified session, and a test checks that it names
+every view in the URLconf, so that a new view cannot go without a decision.
+A view it does not name needs a fresh code: the policy fails closed.
+
+Views marked ``@public`` or ``@pending_login_allowed`` never reach it.
+"""
+
+from __future__ import annotations
+
+RECENT = "recent"  # a code from the last 15 minutes, asked for again on GET and POST
+NONE = "none"  # a verified session is enough
+
+STEP_UP: dict[str, str] = {
+    # Sign-in and the security page. Ending sessions only takes access away.
+    "accounts:step_up": NONE,
+    "accounts:security": NONE,
+    "accounts:session_end": NONE,
+    "accounts:sessions_end_others": NONE,
+    "accounts:authenticator_add": RECENT,
+    "accounts:authenticator_rename": RECENT,
+    "accounts:authenticator_remove": RECENT,
+    "accounts:backup_codes": RECENT,
+    "accounts:password_change": RECENT,
+    # The inventory: every write to a device, recovery method, key or
+    # automation (an automation holds a key reference and a fail-safe).
+    "devices:device_list": NONE,
+    "devices:device_add": RECENT,
+    "devices:device_edit": RECENT,
+    "devices:device_delete": RECENT,
+    "devices:device_report_lost": RECENT,
+    "devices:device_mark_revoked": RECENT,
+    "devices:device_mark_validated": RECENT,
+    "devices:recovery_list": NONE,
+    "devices:recovery_add": RECENT,
+    "devices:recovery_edit": RECENT,
+    "devices:recovery_delete": RECENT,
+    "devices:recovery_mark_verified": RECENT,
+    "devices:key_list": NONE,
+    "devices:key_add": RECENT,
+    "devices:key_edit": RECENT,
+    "devices:key_delete": RECENT,
+    "devices:key_mark_rotated": RECENT,
+    "devices:key_revoke": RECENT,
+    "devices:automation_list": NONE,
+    "devices:automation_add": RECENT,
+    "devices:automation_edit": RECENT,
+    "devices:automation_delete": RECENT,
+    "devices:automation_pause": RECENT,
+    "devices:automation_resume": RECENT,
+    "checklist:inventory_export": NONE,
+    # Uploading only stages the file in the session; replacing needs the code.
+    "checklist:inventory_import": NONE,
+    "checklist:inventory_import_confirm": RECENT,
+    # The desk: exports and MFA resets.
+    "desk:dashboard": NONE,
+    "desk:export": RECENT,
+    "desk:trader_detail": NONE,
+    "desk:trader_remind": NONE,
+    "desk:trader_mfa_reset": RECENT,
+    # Readiness inputs. A new calendar token is a credential; turning the
+    # feed off only takes access away.
+    "checklist:dashboard": NONE,
+    "checklist:profile": NONE,
+    "checklist:calendar_rotate": RECENT,
+    "checklist:calendar_revoke": NONE,
+    "checklist:subscription_list": NONE,
+    "checklist:subscription_add": NONE,
+    "checklist:subscription_edit": NONE,
+    "checklist:subscription_delete": RECENT,
+    "checklist:drill_list": NONE,
+    "checklist:drill_start": NONE,
+    "checklist:drill_detail": NONE,
+    "checklist:drill_finish": NONE,
+    "checklist:drill_abandon": NONE,
+    "checklist:risk_list": NONE,
+    "checklist:risk_accept": NONE,
+    "checklist:risk_withdraw": NONE,
+    "checklist:recovery_card": NONE,
+    "checklist:api_readiness": NONE,
+    "checklist:api_inventory": NONE,
+    # The admin: a password set there is a password change.
+    "admin:auth_user_password_change": RECENT,
+}
+
+# Whole namespaces decided at once: the admin's generated views are read-only
+# for leads, and superusers' writes are audited by the model admins.
+NAMESPACES: dict[str, str] = {"admin": NONE}
+
+
+def step_up_policy(view_name: str) -> str:
+    """The policy of a view, by its namespaced URL name."""
+    if view_name in STEP_UP:
+        return STEP_UP[view_name]
+    namespace, _, _ = view_name.rpartition(":")
+    return NAMESPACES.get(namespace, RECENT)
