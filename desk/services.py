@@ -299,7 +299,7 @@ def desk_digest(desk: Desk, as_of: date) -> DeskDigest:
     scored = [r.score for r in rows if r.score is not None]
     return DeskDigest(
         desk=desk,
-        average=(2 * sum(scored) + len(scored)) // (2 * len(scored)) if scored else None,
+        average=words.round_half_up(sum(scored), len(scored)) if scored else None,
         level_counts={label: sum(1 for r in rows if r.level == level) for level, label in LEVEL_LABELS.items()},
         dropped=dropped,
         overdue=overdue,
