@@ -10,9 +10,11 @@ traders of the lead's own desks and hides or masks sensitive fields.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest
@@ -104,6 +106,24 @@ class DeskScopedAdmin(admin.ModelAdmin):
     # Mask ``lead_masked`` fields for superusers too (recovery phone numbers
     # and addresses are shown whole only on the owner's own edit form).
     mask_for_everyone = False
+    # Add every other free-text field of the model to ``lead_masked``: a
+    # phone number or address can be typed into any name.
+    mask_free_text = False
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        if self.mask_free_text:
+            masked = dict(self.lead_masked)
+            for field in model._meta.get_fields():
+                if (
+                    isinstance(field, (models.CharField, models.TextField))
+                    and not field.choices
+                    and field.name not in self.lead_hidden
+                    and field.name not in masked
+                ):
+                    setattr(self, f"masked_{field.name}", _masked_display(field))
+                    masked[field.name] = f"masked_{field.name}"
+            self.lead_masked = masked
 
     # -- rows --------------------------------------------------------------
 
@@ -169,6 +189,22 @@ class DeskScopedAdmin(admin.ModelAdmin):
             request, "desk.admin_record_viewed", f"{self.model._meta.verbose_name} #{object_id}",
             lambda: super(DeskScopedAdmin, self).change_view(request, object_id, form_url, extra_context),
         )
+
+    def _masks(self, request) -> bool:
+        return self.mask_for_everyone or not request.user.is_superuser
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The record's name shows in the page title and the breadcrumbs.
+        if obj is not None and self._masks(request):
+            context["subtitle"] = mask_text(str(obj))
+            context["original"] = _MaskedName(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and self._masks(request):
+            extra_context = {**(extra_context or {}), "title": f"Change history: {mask_text(str(obj))}", "object": _MaskedName(obj)}
+        return super().history_view(request, object_id, extra_context)
 
     @staticmethod
     def _audited_read(request, action: str, label: str, view):
@@ -242,10 +278,34 @@ class DeskScopedAdmin(admin.ModelAdmin):
         return super().lookup_allowed(lookup, value, request)
 
 
+class _MaskedName:
+    """A record as the admin's templates use it, its name masked."""
+
+    def __init__(self, obj):
+        self._obj = obj
+
+    def __getattr__(self, name):
+        return getattr(self._obj, name)
+
+    def __str__(self) -> str:
+        return mask_text(str(self._obj))
+
+
+def _masked_display(field):
+    @admin.display(description=field.verbose_name)
+    def display(obj) -> str:
+        return mask_text(getattr(obj, field.name) or "")
+
+    return display
+
+
 class InventoryAdmin(DeskScopedAdmin):
     """Read-only for everyone, superusers included: an inventory changes only
     through the app, where secrets are refused, every change is audited with
-    old and new values and the trader's score is refreshed."""
+    old and new values and the trader's score is refreshed. Leads see every
+    free-text field with phone numbers and addresses masked."""
+
+    mask_free_text = True
 
     autocomplete_fields = ("owner",)
     list_select_related = ("owner",)

@@ -7,8 +7,13 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from readiness.masking import mask_text
+from readiness.secrets import find_secret
+
 from .models import AuditEvent
 from .net import client_ip
+
+WITHHELD = "(withheld: looked like a secret)"
 
 logger = logging.getLogger("gatecheck.audit")
 
@@ -16,6 +21,18 @@ logger = logging.getLogger("gatecheck.audit")
 def _clean(value: str, limit: int) -> str:
     # Line breaks and control characters would let a value forge log lines.
     return "".join(ch if ch.isprintable() else " " for ch in str(value))[:limit]
+
+
+def _passed(value: Any) -> Any:
+    """User text as the audit trail may keep it: anything the secret detector
+    refuses is replaced, whichever path brought it here."""
+    if isinstance(value, str):
+        return WITHHELD if find_secret(value) else value
+    if isinstance(value, dict):
+        return {key: _passed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_passed(item) for item in value]
+    return value
 
 
 def record_event(
@@ -43,18 +60,20 @@ def record_event(
         actor=actor,
         subject=subject,
         action=_clean(action, 64),
-        object_label=_clean(object_label, 200),
+        object_label=_passed(_clean(object_label, 200)),
         outcome=outcome,
         ip=client_ip(request) if request is not None else None,
         user_agent=_clean(request.META.get("HTTP_USER_AGENT", ""), 300) if request is not None else "",
-        details=details or {},
+        details=_passed(details or {}),
     )
+    # Log lines travel further than the table (log shippers, support): the
+    # label is shown with phone numbers and addresses masked, as to a lead.
     logger.info(
         "audit action=%s outcome=%s actor=%s subject=%s object=%s",
         event.action,
         event.outcome,
         getattr(actor, "pk", None),
         getattr(subject, "pk", None),
-        event.object_label,
+        mask_text(event.object_label),
     )
     return event

@@ -11,36 +11,66 @@ from readiness.secrets import find_secret, secret_message
 from .models import User
 
 
-def validate_no_secret(value: str) -> None:
-    """Form and model validator for every free-text field."""
-    reason = find_secret(value or "")
-    if reason:
-        raise ValidationError(secret_message(reason), code="secret")
-
-
 class SecretScrubMixin:
-    """For forms: a value refused as a secret (an error with code "secret") is
-    blanked before the form is shown again, so the page never echoes it."""
+    """For every form of the project: every text field (any CharField) goes
+    through the one secret detector, on the raw value as typed, before any
+    other validation runs. So a refusal never depends on which error comes
+    first: an over-long secret is refused as a secret too, and no error page
+    echoes it. A refused value gets an error with code "secret" and is blanked
+    before the form is shown again; so is a value another check refused with
+    that code.
+
+    ``secret_exempt`` names fields whose value is never stored or shown
+    again (a password, a one-time code): they are checked against the account
+    and dropped.
+    """
+
+    secret_exempt: tuple[str, ...] = ()
+
+    def secret_checked_fields(self) -> list[str]:
+        return [
+            name for name, field in self.fields.items() if isinstance(field, forms.CharField) and name not in self.secret_exempt
+        ]
 
     def full_clean(self):
+        refused: dict[str, str] = {}
+        if self.is_bound:
+            for name in self.secret_checked_fields():
+                raw = self.fields[name].widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+                reason = find_secret(raw) if isinstance(raw, str) else None
+                if reason:
+                    refused[name] = reason
+            if refused:
+                self.data = self.data.copy()
+                for name in refused:
+                    self.data[self.add_prefix(name)] = ""
         super().full_clean()
-        refused = [
+        for name, reason in refused.items():
+            self._errors.pop(name, None)
+            self.add_error(name, ValidationError(secret_message(reason), code="secret"))
+        later = [
             name
             for name, errors in self.errors.as_data().items()
-            if name in self.fields and any(error.code == "secret" for error in errors)
+            if name in self.fields and name not in refused and any(error.code == "secret" for error in errors)
         ]
-        if refused:
+        if later:
             self.data = self.data.copy()
-            for name in refused:
+            for name in later:
                 self.data[self.add_prefix(name)] = ""
 
 
-class LoginForm(forms.Form):
+class LoginForm(SecretScrubMixin, forms.Form):
+    # Neither is stored: failures are counted under a keyed digest of the
+    # username, which may be a password typed in the wrong field.
+    secret_exempt = ("username", "password")
+
     username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}))
     password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
 
-class CodeForm(forms.Form):
+class CodeForm(SecretScrubMixin, forms.Form):
+    secret_exempt = ("otp_token",)  # checked against the devices, never stored
+
     otp_token = forms.CharField(
         label="Authentication code",
         max_length=32,
@@ -49,7 +79,9 @@ class CodeForm(forms.Form):
     )
 
 
-class EnrolForm(forms.Form):
+class EnrolForm(SecretScrubMixin, forms.Form):
+    secret_exempt = ("otp_token",)  # checked against the new device, never stored
+
     name = forms.CharField(
         label="Name this authenticator",
         max_length=64,
@@ -64,11 +96,13 @@ class EnrolForm(forms.Form):
     )
 
 
-class RenameForm(forms.Form):
+class RenameForm(SecretScrubMixin, forms.Form):
     name = forms.CharField(max_length=64, label="New name")
 
 
-class SignupForm(UserCreationForm):
+class SignupForm(SecretScrubMixin, UserCreationForm):
+    secret_exempt = ("password1", "password2")  # stored only as a slow hash
+
     email = forms.EmailField(help_text="Security notices (a new authenticator, a password change) go here.")
 
     class Meta(UserCreationForm.Meta):
@@ -76,7 +110,7 @@ class SignupForm(UserCreationForm):
         fields = ("username", "email")
 
 
-class ResetMfaForm(forms.Form):
+class ResetMfaForm(SecretScrubMixin, forms.Form):
     reason = forms.CharField(
         max_length=300,
         widget=forms.Textarea(attrs={"rows": 3}),

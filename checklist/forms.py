@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from django import forms
 
-from accounts.forms import SecretScrubMixin, validate_no_secret
+from accounts.forms import SecretScrubMixin
 from devices.models import Platform, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
@@ -31,7 +31,7 @@ def _plan_field(task: str) -> forms.ChoiceField:
 
 
 class ProfileForm(SecretScrubMixin, forms.Form):
-    broker = forms.CharField(max_length=50, initial="IBKR", validators=[validate_no_secret])
+    broker = forms.CharField(max_length=50, initial="IBKR")
     broker_mfa = forms.ChoiceField(
         label="Second factor on your broker login",
         choices=[("", "Not recorded yet"), *TradingProfile.BrokerMfa.choices],
@@ -52,7 +52,6 @@ class ProfileForm(SecretScrubMixin, forms.Form):
         label="Broker support contact",
         max_length=200,
         required=False,
-        validators=[validate_no_secret],
         help_text="The support phone line or page you would call after losing a device; printed on your recovery card.",
     )
 
@@ -76,7 +75,7 @@ class ProfileForm(SecretScrubMixin, forms.Form):
 class SubscriptionForm(SecretScrubMixin, forms.Form):
     region = forms.ChoiceField(choices=Region.choices)
     feed = forms.CharField(
-        label="Feed name", max_length=120, validators=[validate_no_secret], help_text="As the broker names it, e.g. 'US equities bundle'."
+        label="Feed name", max_length=120, help_text="As the broker names it, e.g. 'US equities bundle'."
     )
     active = forms.BooleanField(label="Active (you pay for it and it is switched on)", required=False, initial=True)
 
@@ -118,7 +117,6 @@ class AcceptRiskForm(SecretScrubMixin, forms.Form):
     reason = forms.CharField(
         label="Why is this acceptable for now?",
         max_length=300,
-        validators=[validate_no_secret],
         help_text="Your desk lead sees this reason.",
     )
     until = forms.DateField(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.db.models import QuerySet
 
+from accounts.forms import SecretScrubMixin
 from accounts.models import Desk
 
 from .selectors import LEVEL_LABELS, RULE_IDS, RULE_TITLES, SORT_KEYS, DeskQuery
@@ -26,7 +27,7 @@ class IdListField(forms.Field):
         return [int(v) for v in values]
 
 
-class DeskFilterForm(forms.Form):
+class DeskFilterForm(SecretScrubMixin, forms.Form):
     """The GET form above the desk table. Gets the lead's desks in its
     constructor, so a desk of someone else is simply not a valid choice."""
 
@@ -65,7 +66,7 @@ class DeskFilterForm(forms.Form):
         )
 
 
-class MfaResetForm(forms.Form):
+class MfaResetForm(SecretScrubMixin, forms.Form):
     reason = forms.CharField(
         label="Reason",
         min_length=10,

@@ -410,7 +410,8 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
         drills.append(
             DrillLine(
                 started_on=drill.started_at.date(),
-                lost_device=drill.lost_device,
+                # A device name can hold a phone number.
+                lost_device=mask_text(drill.lost_device),
                 completed=drill.completed,
                 minutes=int(took.total_seconds() // 60) if took is not None else None,
                 on_target=took is not None and took <= target,

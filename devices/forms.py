@@ -10,7 +10,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.forms import SecretScrubMixin
-from readiness.secrets import find_secret, fingerprint_problem, secret_message
+from readiness.secrets import fingerprint_problem
 
 from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
 
@@ -27,9 +27,8 @@ class OwnedForm(SecretScrubMixin, forms.ModelForm):
 
     * ``unique_field`` is unique per owner: a clash is an error on that field
       rather than an IntegrityError.
-    * Every field in ``free_text_fields`` is refused when it looks like a
-      credential; the refused value is then blanked so the page does not
-      echo it back.
+    * Every text field goes through the secret detector (SecretScrubMixin);
+      ``free_text_fields`` also get ``autocomplete="off"``.
     * Dates in ``past_date_fields`` may not lie in the future.
     """
 
@@ -46,11 +45,6 @@ class OwnedForm(SecretScrubMixin, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        for name in self.free_text_fields:
-            value = self.cleaned_data.get(name)
-            reason = find_secret(value) if isinstance(value, str) else None
-            if reason:
-                self.add_error(name, forms.ValidationError(secret_message(reason), code="secret"))
         today = timezone.localdate()
         for name in self.past_date_fields:
             value = self.cleaned_data.get(name)
