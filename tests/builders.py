@@ -15,8 +15,11 @@ from html.parser import HTMLParser
 
 from django.utils import timezone
 
-from checklist.models import AcceptedRisk, Drill, Subscription, TradingProfile
+from accounts.models import Desk, User
+from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from readiness import rules
+from tests.conftest import make_user
 
 
 def device(
@@ -32,7 +35,7 @@ def device(
     )
 
 
-def recovery(owner, kind: str, label: str, *, verified_on: date | None = None) -> RecoveryMethod:
+def recovery(owner, kind: str = "phone", label: str = "+1 212 555 0142", *, verified_on: date | None = None) -> RecoveryMethod:
     return RecoveryMethod.objects.create(
         owner=owner, kind=kind, label=label, last_verified_on=verified_on if verified_on is not None else timezone.localdate() - timedelta(days=10)
     )
@@ -105,6 +108,59 @@ def accepted_risk(owner, rule: str = "marketdata.covered", *, reason: str = "HK 
 def running_drill(owner, *, lost_device: str = "Office workstation") -> Drill:
     # Still running, so that finish and abandon have something to change.
     return Drill.objects.create(owner=owner, lost_device=lost_device, started_at=timezone.now() - timedelta(minutes=5))
+
+
+# --------------------------------------------------------------------------
+# Desks and stored scores
+# --------------------------------------------------------------------------
+
+ALL_PASS = {rule.id: "pass" for rule in rules.CATALOG}
+
+
+def today() -> date:
+    return timezone.localdate()
+
+
+def snapshot(user: User, *, days_ago: int = 0, score: int, **statuses) -> ReadinessSnapshot:
+    """A stored score; statuses default to pass, keyword names use _ for dots."""
+    merged = {**ALL_PASS, **{key.replace("__", "."): value for key, value in statuses.items()}}
+    return ReadinessSnapshot.objects.create(user=user, date=today() - timedelta(days=days_ago), score=score, level=rules.level_for(score), statuses=merged)
+
+
+def ready_inventory(user: User, *, phone: str = "+1 555 010 0142", email: str = "alice.home@example.net") -> None:
+    """Everything current: nothing overdue or due within 14 days."""
+    day = today()
+    TrustedDevice.objects.create(
+        owner=user,
+        name="Office workstation",
+        kind="desktop",
+        platforms=["tws", "client_portal"],
+        validated_on=day - timedelta(days=10),
+        notes="Desk 4, under the monitor",
+    )
+    TrustedDevice.objects.create(owner=user, name="Phone", kind="mobile", platforms=["mobile"], validated_on=day - timedelta(days=10))
+    RecoveryMethod.objects.create(owner=user, kind="phone", label=phone, last_verified_on=day - timedelta(days=10))
+    RecoveryMethod.objects.create(owner=user, kind="email", label=email, last_verified_on=day - timedelta(days=10))
+    RecoveryMethod.objects.create(owner=user, kind="backup_codes", label="Printed card", last_verified_on=day - timedelta(days=10))
+    start = timezone.now() - timedelta(days=5)
+    Drill.objects.create(owner=user, lost_device="Phone", started_at=start, finished_at=start + timedelta(minutes=20), completed=True)
+    TradingProfile.objects.create(
+        owner=user,
+        broker_mfa="ib_key",
+        regions_traded=["US"],
+        plan_complex_orders="tws",
+        plan_transfers_statements="client_portal",
+        plan_alerts_light_execution="mobile",
+    )
+    Subscription.objects.create(owner=user, region="US", feed="US equities bundle")
+
+
+def lead_of(desk_name: str, lead_name: str, *members: User) -> User:
+    lead = make_user(lead_name)
+    desk = Desk.objects.create(name=desk_name)
+    desk.leads.add(lead)
+    desk.members.add(*members)
+    return lead
 
 
 # --------------------------------------------------------------------------

@@ -9,8 +9,8 @@ import pytest
 
 from accounts.models import Desk
 from checklist.models import Drill
+from tests.builders import ready_inventory, snapshot
 from tests.conftest import make_user, sign_in_browser
-from tests.test_desk import ready_inventory, snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -21,62 +21,18 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Desk, User
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, TradingProfile
 from desk.models import ReminderLog
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from readiness import rules
 from tests import builders as build
+from tests.builders import ALL_PASS, lead_of, ready_inventory, snapshot, today
 from tests.conftest import make_user, verify_client
 
 pytestmark = pytest.mark.django_db
 
-ALL_PASS = {rule.id: rules.PASS for rule in rules.CATALOG}
 
 
-def today():
-    return timezone.localdate()
-
-
-def snapshot(user: User, *, days_ago: int = 0, score: int, **statuses) -> ReadinessSnapshot:
-    """A stored score; statuses default to pass, keyword names use _ for dots."""
-    merged = {**ALL_PASS, **{key.replace("__", "."): value for key, value in statuses.items()}}
-    return ReadinessSnapshot.objects.create(user=user, date=today() - timedelta(days=days_ago), score=score, level=rules.level_for(score), statuses=merged)
-
-
-def ready_inventory(user: User, *, phone: str = "+1 555 010 0142", email: str = "alice.home@example.net") -> None:
-    """Everything current: nothing overdue or due within 14 days."""
-    day = today()
-    TrustedDevice.objects.create(
-        owner=user,
-        name="Office workstation",
-        kind="desktop",
-        platforms=["tws", "client_portal"],
-        validated_on=day - timedelta(days=10),
-        notes="Desk 4, under the monitor",
-    )
-    TrustedDevice.objects.create(owner=user, name="Phone", kind="mobile", platforms=["mobile"], validated_on=day - timedelta(days=10))
-    RecoveryMethod.objects.create(owner=user, kind="phone", label=phone, last_verified_on=day - timedelta(days=10))
-    RecoveryMethod.objects.create(owner=user, kind="email", label=email, last_verified_on=day - timedelta(days=10))
-    RecoveryMethod.objects.create(owner=user, kind="backup_codes", label="Printed card", last_verified_on=day - timedelta(days=10))
-    start = timezone.now() - timedelta(days=5)
-    Drill.objects.create(owner=user, lost_device="Phone", started_at=start, finished_at=start + timedelta(minutes=20), completed=True)
-    TradingProfile.objects.create(
-        owner=user,
-        broker_mfa="ib_key",
-        regions_traded=["US"],
-        plan_complex_orders="tws",
-        plan_transfers_statements="client_portal",
-        plan_alerts_light_execution="mobile",
-    )
-    Subscription.objects.create(owner=user, region="US", feed="US equities bundle")
-
-
-def lead_of(desk_name: str, lead_name: str, *members: User) -> User:
-    lead = make_user(lead_name)
-    desk = Desk.objects.create(name=desk_name)
-    desk.leads.add(lead)
-    desk.members.add(*members)
-    return lead
 
 
 def row_of(html: str, username: str) -> str:

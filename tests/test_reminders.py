@@ -11,8 +11,8 @@ from django.core.management.base import CommandError
 from accounts.models import Desk
 from desk.models import ReminderLog
 from devices.models import ApiKey, RecoveryMethod
+from tests.builders import ready_inventory, snapshot, today
 from tests.conftest import make_user
-from tests.test_desk import ready_inventory, snapshot, today
 
 pytestmark = pytest.mark.django_db
 
