@@ -73,6 +73,7 @@ STEP_UP: dict[str, str] = {
     "checklist:drill_list": NONE,
     "checklist:drill_start": NONE,
     "checklist:drill_detail": NONE,
+    "checklist:drill_step": NONE,
     "checklist:drill_finish": NONE,
     "checklist:drill_abandon": NONE,
     "checklist:risk_list": NONE,

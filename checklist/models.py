@@ -68,6 +68,9 @@ class Drill(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     completed = models.BooleanField(default=False)
     abandoned_at = models.DateTimeField(null=True, blank=True)
+    # True for a drill run in Gatecheck (its clock and steps were recorded on
+    # the server); False for one that came in from an inventory file.
+    recorded = models.BooleanField(default=False)
 
     objects = OwnedQuerySet.as_manager()
 
@@ -95,6 +98,32 @@ class Drill(models.Model):
         if not self.completed or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+class DrillStep(models.Model):
+    """One step of a drill's way back in, confirmed by the trader at server time.
+
+    The steps are fixed when the drill starts (from the inventory as it was),
+    so a drill is evidence of what the trader really did, step by step.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drill_steps")
+    drill = models.ForeignKey(Drill, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=120)
+    detail = models.TextField(max_length=1000)
+    gap = models.BooleanField(default=False)
+    fix_url = models.CharField(max_length=60, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["drill", "position"]
+        constraints = [models.UniqueConstraint(fields=["drill", "position"], name="drill_step_unique_position")]
+
+    def __str__(self) -> str:
+        return f"Step {self.position + 1}: {self.title}"
 
 
 class AcceptedRisk(models.Model):

@@ -15,9 +15,10 @@ from django.utils import timezone
 from accounts.audit import record_event
 from devices.services import inventory_create, inventory_delete, inventory_update
 from readiness import rules
+from readiness.recovery import reentry_steps
 
-from .models import AcceptedRisk, CalendarFeed, Drill, ReadinessSnapshot, Subscription, TradingProfile
-from .selectors import inventories_for, limits
+from .models import AcceptedRisk, CalendarFeed, Drill, DrillStep, ReadinessSnapshot, Subscription, TradingProfile
+from .selectors import inventories_for, inventory_for, limits, profile_for
 
 SNAPSHOT_BATCH = 500
 
@@ -121,21 +122,49 @@ def running_drill(owner) -> Drill | None:
     return Drill.objects.for_owner(owner).filter(completed=False, abandoned_at__isnull=True).order_by("-started_at").first()
 
 
+class StepsPending(Exception):
+    """ "I'm back in" before every step of the drill was confirmed."""
+
+
 @transaction.atomic
 def drill_start(*, request: HttpRequest, owner, lost_device: str) -> Drill:
-    """Start a device-loss drill now (server time); a drill already running is returned instead."""
+    """Start a device-loss drill now (server time), with its steps fixed from
+    today's inventory; a drill already running is returned instead."""
     current = running_drill(owner)
     if current is not None:
         return current
-    data = {"lost_device": lost_device, "started_at": timezone.now()}
-    return inventory_create(request=request, owner=owner, model=Drill, fields=DRILL_FIELDS, action="drill.started", data=data)
+    data = {"lost_device": lost_device, "started_at": timezone.now(), "recorded": True}
+    drill = inventory_create(request=request, owner=owner, model=Drill, fields=(*DRILL_FIELDS, "recorded"), action="drill.started", data=data)
+    steps = reentry_steps(
+        inventory_for(owner), timezone.localdate(), limits(), lost_device=lost_device, support_contact=profile_for(owner).support_contact
+    )
+    DrillStep.objects.bulk_create(
+        DrillStep(owner=owner, drill=drill, position=i, title=s.title, detail=s.detail[:1000], gap=s.gap, fix_url=s.fix_url)
+        for i, s in enumerate(steps)
+    )
+    return drill
+
+
+@transaction.atomic
+def drill_step_confirm(*, request: HttpRequest, drill: Drill, position: int) -> DrillStep | None:
+    """Confirm the next step of a running drill at server time. Steps go in
+    order: confirming any other one (or one already done) changes nothing."""
+    drill = Drill.objects.select_for_update().get(pk=drill.pk)
+    step = drill.steps.filter(confirmed_at__isnull=True).order_by("position").first()
+    if not drill.is_running or step is None or step.position != position:
+        return None
+    inventory_update(request=request, instance=step, fields=("confirmed_at",), action="drill.step_confirmed", data={"confirmed_at": timezone.now()})
+    return step
 
 
 @transaction.atomic
 def drill_finish(*, request: HttpRequest, drill: Drill) -> Drill:
-    """"I'm back in": completes a running drill at server time. A second press changes nothing."""
+    """"I'm back in": completes a running drill at server time, once every step
+    is confirmed (else StepsPending). A second press changes nothing."""
     drill = Drill.objects.select_for_update().get(pk=drill.pk)
     if drill.is_running:
+        if drill.steps.filter(confirmed_at__isnull=True).exists():
+            raise StepsPending
         inventory_update(request=request, instance=drill, fields=DRILL_FIELDS, action="drill.finished", data={"finished_at": timezone.now(), "completed": True})
     return drill
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("drills/", views.drill_list, name="drill_list"),
     path("drills/start/", views.drill_start, name="drill_start"),
     path("drills/<int:pk>/", views.drill_detail, name="drill_detail"),
+    path("drills/<int:pk>/step/", views.drill_step, name="drill_step"),
     path("drills/<int:pk>/finish/", views.drill_finish, name="drill_finish"),
     path("drills/<int:pk>/abandon/", views.drill_abandon, name="drill_abandon"),
     path("risks/", views.risk_list, name="risk_list"),

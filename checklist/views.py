@@ -257,22 +257,15 @@ def drill_start(request: HttpRequest) -> HttpResponse:
 @never_cache
 def drill_detail(request: HttpRequest, pk: int) -> HttpResponse:
     drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
-    today = timezone.localdate()
     lim = selectors.limits()
-    steps = ()
-    if drill.is_running:
-        steps = reentry_steps(
-            selectors.inventory_for(request.user),
-            today,
-            lim,
-            lost_device=drill.lost_device,
-            support_contact=selectors.profile_for(request.user).support_contact,
-        )
+    steps = list(drill.steps.all())
+    next_step = next((s for s in steps if s.confirmed_at is None), None)
     now = timezone.now()
     target = timedelta(minutes=lim.drill_target_minutes)
     context = {
         "drill": drill,
         "steps": steps,
+        "next_step": next_step,
         "target": target,
         # The clock script counts from these server times, not the browser's.
         "elapsed": now - drill.started_at,
@@ -284,10 +277,27 @@ def drill_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def drill_step(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm the next step; the server keeps the time."""
+    drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
+    try:
+        position = int(request.POST.get("position", ""))
+    except ValueError:
+        position = -1
+    if services.drill_step_confirm(request=request, drill=drill, position=position) is None and drill.is_running:
+        messages.error(request, "Confirm the steps in order: that one is not the next.")
+    return redirect("checklist:drill_detail", pk=drill.pk)
+
+
+@require_POST
 def drill_finish(request: HttpRequest, pk: int) -> HttpResponse:
     drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
     if drill.is_running:
-        drill = services.drill_finish(request=request, drill=drill)
+        try:
+            drill = services.drill_finish(request=request, drill=drill)
+        except services.StepsPending:
+            messages.error(request, "Confirm every step first: “I’m back in” counts only once you have done each one.")
+            return redirect("checklist:drill_detail", pk=drill.pk)
         messages.success(request, f"Back in after {duration_text(drill.reentry)}.")
     return redirect("checklist:drill_detail", pk=drill.pk)
 

@@ -43,8 +43,25 @@ def device_text(device: rules.Device) -> str:
     return f"'{device.name}' ({kind}{': ' + points if points else ''})"
 
 
-def _backup_factors(inventory: rules.Inventory) -> list[rules.RecoveryMethod]:
-    return [m for m in inventory.recovery_methods if m.kind in BACKUP_FACTORS]
+# Recovery methods that live on a phone: gone with it when a phone or tablet is lost.
+ON_A_PHONE = frozenset({"phone", "authenticator"})
+
+
+def went_with(method: rules.RecoveryMethod, lost: rules.Device | None) -> bool:
+    """Whether a recovery method is unusable once ``lost`` is gone.
+
+    A recovery phone number and an authenticator app live on the phone; a
+    secondary device is gone if its label names the lost device.
+    """
+    if lost is None:
+        return False
+    if lost.kind in ("mobile", "tablet") and method.kind in ON_A_PHONE:
+        return True
+    return method.kind == "secondary_device" and lost.name.casefold() in method.label.casefold()
+
+
+def _backup_factors(inventory: rules.Inventory, lost: rules.Device | None = None) -> list[rules.RecoveryMethod]:
+    return [m for m in inventory.recovery_methods if m.kind in BACKUP_FACTORS and not went_with(m, lost)]
 
 
 def _factor_text(method: rules.RecoveryMethod) -> str:
@@ -90,7 +107,7 @@ def reentry_steps(
         )
 
     mfa = inventory.profile.broker_mfa
-    backups = _backup_factors(inventory)
+    backups = _backup_factors(inventory, lost)
     backup_text = join_words(_factor_text(m) for m in backups)
     if mfa == "hardware_key":
         detail = "Use your hardware key; it does not depend on the lost device."
@@ -114,7 +131,8 @@ def reentry_steps(
             )
         )
 
-    contacts = [m for m in inventory.recovery_methods if m.kind in ("phone", "email")]
+    # Never send codes to a number whose phone is the one lost.
+    contacts = [m for m in inventory.recovery_methods if m.kind in ("phone", "email") and not went_with(m, lost)]
     if contacts:
         steps.append(
             Step(
@@ -125,10 +143,15 @@ def reentry_steps(
             )
         )
     else:
+        gone = any(m.kind in ("phone", "email") for m in inventory.recovery_methods)
         steps.append(
             Step(
                 "Confirm who you are",
-                "No recovery phone or e-mail is on record; the broker has nowhere to send a code.",
+                (
+                    f"Your only recovery contact went with '{lost_device}'; add a recovery e-mail so the broker can reach you."
+                    if gone
+                    else "No recovery phone or e-mail is on record; the broker has nowhere to send a code."
+                ),
                 gap=True,
                 fix_url="devices:recovery_list",
             )
