@@ -66,6 +66,7 @@ STEP_UP: dict[str, str] = {
     "checklist:profile": NONE,
     "checklist:calendar_rotate": RECENT,
     "checklist:calendar_revoke": NONE,
+    "checklist:calendar_token": NONE,
     "checklist:subscription_list": NONE,
     "checklist:subscription_add": NONE,
     "checklist:subscription_edit": NONE,

@@ -9,6 +9,7 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("profile/calendar/", views.calendar_rotate, name="calendar_rotate"),
     path("profile/calendar/off/", views.calendar_revoke, name="calendar_revoke"),
+    path("profile/calendar/address/", views.calendar_token, name="calendar_token"),
     path("calendar.ics", views.calendar_feed, name="calendar_feed"),
     path("subscriptions/", views.subscription_list, name="subscription_list"),
     path("subscriptions/add/", views.subscription_add, name="subscription_add"),

@@ -122,8 +122,22 @@ def calendar_rotate(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "checklist/calendar_confirm.html", {"has_feed": has_feed})
     token = services.calendar_feed_rotate(request=request, owner=request.user)
+    # POST, redirect, GET: the page after the redirect shows the address once,
+    # and a reload shows it no more (it never makes a new one). The token
+    # waits in the server-side session only until that page pops it.
+    request.session[SHOWN_ONCE] = token
+    return redirect("checklist:calendar_token")
+
+
+SHOWN_ONCE = "checklist.calendar_token"
+
+
+@never_cache
+def calendar_token(request: HttpRequest) -> HttpResponse:
+    token = request.session.pop(SHOWN_ONCE, None)
+    if token is None:
+        return render(request, "checklist/calendar_token.html", {"url": None})
     url = request.build_absolute_uri(f"{reverse('checklist:calendar_feed')}?{urlencode({'token': token})}")
-    # never_cache marks this page no-store: the address is shown once.
     return render(request, "checklist/calendar_token.html", {"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
 
 
