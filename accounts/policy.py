@@ -32,6 +32,7 @@ STEP_UP: dict[str, str] = {
     "devices:device_delete": RECENT,
     "devices:device_report_lost": RECENT,
     "devices:device_mark_revoked": RECENT,
+    "devices:device_mark_found": RECENT,
     "devices:device_mark_validated": RECENT,
     "devices:recovery_list": NONE,
     "devices:recovery_add": RECENT,

@@ -40,6 +40,7 @@ def _form_page(
     title: str,
     intro: str = "",
     button: str = "Save",
+    status_actions: tuple[tuple[str, str], ...] = (),
 ) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
@@ -50,7 +51,8 @@ def _form_page(
         else:
             messages.success(request, done(result))
             return redirect(list_url)
-    return render(request, "devices/form.html", {"form": form, "title": title, "intro": intro, "button": button, "cancel_url": reverse(list_url)})
+    context = {"form": form, "title": title, "intro": intro, "button": button, "cancel_url": reverse(list_url), "status_actions": status_actions}
+    return render(request, "devices/form.html", context)
 
 
 def _action_page(
@@ -64,11 +66,17 @@ def _action_page(
     list_url: str,
     danger: bool = False,
     done_level: int = messages.SUCCESS,
+    always_confirm: bool = False,
+    steps: tuple[str, ...] = (),
 ) -> HttpResponse:
     """A one-click action: POST does it; GET (a direct visit, or the return
-    from a step-up code) asks for confirmation first."""
-    if request.method != "POST":
-        context = {"title": title, "body": body, "button": button, "danger": danger, "cancel_url": reverse(list_url)}
+    from a step-up code) asks for confirmation first. With ``always_confirm``
+    only the confirmation page's own POST does it."""
+    if request.method != "POST" or (always_confirm and request.POST.get("confirmed") != "yes"):
+        context = {
+            "title": title, "body": body, "button": button, "danger": danger, "cancel_url": reverse(list_url),
+            "confirm_field": always_confirm, "steps": steps,
+        }
         return render(request, "devices/confirm.html", context)
     run()
     messages.add_message(request, done_level, done)
@@ -119,7 +127,20 @@ def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
         save=lambda data: services.device_update(request=request, device=device, data=data),
         done=lambda _: f"Device '{device.name}' saved.",
         list_url="devices:device_list", title=f"Edit “{name}”",
+        status_actions=_status_actions(device),
     )
+
+
+def _status_actions(device: TrustedDevice) -> tuple[tuple[str, str], ...]:
+    """The status changes the edit page offers: each is its own confirmed action."""
+    if device.status == TrustedDevice.Status.LOST:
+        return (
+            ("Mark found", reverse("devices:device_mark_found", args=[device.pk])),
+            ("Mark revoked", reverse("devices:device_mark_revoked", args=[device.pk])),
+        )
+    if device.status == TrustedDevice.Status.ACTIVE:
+        return (("Report lost…", reverse("devices:device_report_lost", args=[device.pk])),)
+    return ()
 
 
 def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
@@ -137,14 +158,31 @@ def device_report_lost(request: HttpRequest, pk: int) -> HttpResponse:
     return _action_page(
         request, run=lambda: services.device_report_lost(request=request, device=device),
         title=f"Report “{device.name}” lost",
-        body="It is marked lost at once. Then revoke it at your broker from another trusted device.",
-        button="Report lost",
-        done=(
-            f"'{device.name}' is marked lost. Revoke it at your broker now: from another trusted device, remove it from "
-            "the broker's trusted devices (IBKR: Client Portal, Settings, Secure Login System), change your password if it "
-            "was unlocked, then mark it revoked here."
-        ),
-        done_level=messages.WARNING, list_url="devices:device_list", danger=True,
+        body="Your readiness shows it as lost until you mark it revoked, or found. What to do at your broker now:",
+        steps=LOST_DEVICE_STEPS,
+        button="Yes, report it lost",
+        done=f"'{device.name}' is marked lost. Revoke it at your broker now, then mark it revoked here.",
+        done_level=messages.WARNING, list_url="devices:device_list", danger=True, always_confirm=True,
+    )
+
+
+# What a trader does at the broker when a device is gone (IBKR's Secure Login System).
+LOST_DEVICE_STEPS = (
+    "From another trusted device, sign in to Client Portal and open Settings, Secure Login System.",
+    "Remove the lost device from the broker's trusted devices, so it can no longer approve a login.",
+    "If the device was unlocked or its screen lock is weak, change your broker password now.",
+    "If it held your authenticator (IB Key), set the second factor up again on the device you use now.",
+)
+
+
+def device_mark_found(request: HttpRequest, pk: int) -> HttpResponse:
+    device = _owned(TrustedDevice, request, pk)
+    return _action_page(
+        request, run=lambda: services.device_mark_found(request=request, device=device),
+        title=f"“{device.name}” found",
+        body="It becomes an active device again, to be validated at the broker before you rely on it: its last validation is cleared.",
+        button="Mark found", done=f"'{device.name}' is active again. Validate it at your broker, then mark it validated.",
+        list_url="devices:device_list",
     )
 
 

@@ -170,12 +170,31 @@ def test_alice_adds_an_automation_using_her_key(alice, alice_client):
 
 def test_report_lost_marks_the_device_and_tells_alice_to_revoke_it(alice, alice_client):
     device = build.device(alice)
-    response = alice_client.post(f"/devices/{device.pk}/lost/", follow=True)
+    # One click is not enough: the page asks, and says what to do at the broker.
+    asked = alice_client.post(f"/devices/{device.pk}/lost/")
+    device.refresh_from_db()
+    assert asked.status_code == 200 and device.status == "active"
+    assert any("Secure Login System" in step for step in build.texts(asked.content, "confirm-steps"))
+    response = alice_client.post(f"/devices/{device.pk}/lost/", {"confirmed": "yes"}, follow=True)
     device.refresh_from_db()
     assert device.status == "lost"
-    assert "Revoke it at your broker now" in response.content.decode()
+    assert any("Revoke it at your broker now" in str(m) for m in response.context["messages"])
     [event] = events("device.reported_lost")
     assert event.details == {"status": {"old": "active", "new": "lost"}}
+
+
+def test_a_lost_device_can_be_marked_found_or_revoked_from_the_row_and_the_edit_form(alice, alice_client):
+    device = build.device(alice, status="lost", validated_on=TODAY() - timedelta(days=20))
+    [row] = build.list_rows(alice_client.get("/devices/").content)
+    assert row["tag"] == ["Lost"]
+    edit = alice_client.get(f"/devices/{device.pk}/edit/")
+    assert [label for label, _ in edit.context["status_actions"]] == ["Mark found", "Mark revoked"]
+    alice_client.post(f"/devices/{device.pk}/found/")
+    device.refresh_from_db()
+    # Active again, but to be validated before it counts.
+    assert (device.status, device.validated_on) == ("active", None)
+    [row] = build.list_rows(alice_client.get("/devices/").content)
+    assert "Device 'Office workstation' has never been validated" in row["findings"]
 
 
 def test_mark_revoked_and_validated_today(alice, alice_client):
@@ -325,7 +344,7 @@ def test_state_changes_need_a_csrf_token(alice, path):
     device = build.device(alice)
     client = verify_client(Client(enforce_csrf_checks=True), alice)
     url = path.format(pk=device.pk)
-    data = device_post(name="Laptop") if "add" in path else {}
+    data = device_post(name="Laptop") if "add" in path else {"confirmed": "yes"}
     assert client.post(url, data).status_code == 403
     device.refresh_from_db()
     assert device.status == "active" and TrustedDevice.objects.count() == 1
