@@ -23,6 +23,7 @@ STEP_UP: dict[str, str] = {
     "accounts:authenticator_rename": RECENT,
     "accounts:authenticator_remove": RECENT,
     "accounts:backup_codes": RECENT,
+    "accounts:backup_codes_shown": NONE,
     "accounts:password_change": RECENT,
     # The inventory: every write to a device, recovery method, key or
     # automation (an automation holds a key reference and a fail-safe).

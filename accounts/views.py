@@ -173,8 +173,24 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
     return response
 
 
+CODES_SHOWN_ONCE = "accounts.backup_codes_once"
+
+
 def _show_codes(request: HttpRequest, codes: list[str], *, first: bool) -> HttpResponse:
-    response = render(request, "accounts/backup_codes.html", {"codes": codes, "codes_text": "\n".join(codes), "first": first})
+    """POST, redirect, GET: the new codes wait in the server-side session only
+    until the page after the redirect pops them, so a reload neither re-posts
+    the form nor shows them again."""
+    request.session[CODES_SHOWN_ONCE] = {"codes": codes, "first": first}
+    return redirect("accounts:backup_codes_shown")
+
+
+@never_cache
+def backup_codes_shown(request: HttpRequest) -> HttpResponse:
+    shown = request.session.pop(CODES_SHOWN_ONCE, None)
+    if shown is None:
+        return render(request, "accounts/backup_codes.html", {"codes": None})
+    codes = shown["codes"]
+    response = render(request, "accounts/backup_codes.html", {"codes": codes, "codes_text": "\n".join(codes), "first": shown["first"]})
     response["Cache-Control"] = "no-store"
     return response
 

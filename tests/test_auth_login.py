@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services
 from accounts.models import AuditEvent, AuthFailure, RecoveryCode, RecoveryCodeDevice, User
+from tests import builders as build
 from tests.conftest import PASSWORD, current_code, make_user
 
 pytestmark = pytest.mark.django_db
@@ -282,9 +283,13 @@ def test_signup_forces_enrolment_then_shows_backup_codes(client):
     TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
     code = f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}"
     response = client.post("/accounts/mfa/setup/", {"name": "Phone", "otp_token": code})
-    assert response.status_code == 200
+    assert response["Location"] == "/accounts/security/backup-codes/new/"
+    response = client.get(response["Location"])
     assert "no-store" in response["Cache-Control"]
     assert response.content.decode().count("<li><code>") == 10
+    # A reload shows them no more and offers no new authenticator.
+    again = client.get("/accounts/security/backup-codes/new/")
+    assert again.context["codes"] is None and build.texts(again.content, "codes-gone")
     device.refresh_from_db()
     assert device.confirmed and device.name == "Phone"
     assert client.get("/").status_code == 200
