@@ -68,10 +68,18 @@ class LoginForm(SecretScrubMixin, forms.Form):
     password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
 
+class CodeField(forms.CharField):
+    """A one-time code as people type it: spaces (and a "123 456" grouping)
+    are dropped before any check, so no message ever depends on them."""
+
+    def to_python(self, value):
+        return "".join(str(value or "").split())
+
+
 class CodeForm(SecretScrubMixin, forms.Form):
     secret_exempt = ("otp_token",)  # checked against the devices, never stored
 
-    otp_token = forms.CharField(
+    otp_token = CodeField(
         label="Authentication code",
         max_length=32,
         help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
@@ -88,7 +96,7 @@ class EnrolForm(SecretScrubMixin, forms.Form):
         initial="Authenticator app",
         help_text="So you can tell your authenticators apart, e.g. 'Phone' or 'YubiKey'.",
     )
-    otp_token = forms.CharField(
+    otp_token = CodeField(
         label="Code from the app",
         max_length=6,
         min_length=6,

@@ -84,7 +84,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("otp_token")
 @never_cache
 def login_code(request: HttpRequest) -> HttpResponse:
-    next_url = safe_next(request)
+    # A desk lead's home is the desk; a trader's is the dashboard.
+    next_url = safe_next(request, default=reverse("desk:dashboard") if request.user.is_desk_lead else "/")
     if request.user.is_verified():
         return redirect(next_url)
     if not services.has_confirmed_factor(request.user):
@@ -161,7 +162,12 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
                 return _show_codes(request, codes, first=True)
             messages.success(request, f"Authenticator '{form.cleaned_data['name']}' added.")
             return redirect("accounts:security")
-        form.add_error("otp_token", "That code did not match. Check the time on your phone and enter the current code.")
+        allowed, why = device.verify_is_allowed()
+        if not allowed and (why or {}).get("locked_until"):
+            # The same honest message as the code step and step-up.
+            form.add_error("otp_token", f"Too many wrong codes in a row. Wait until {why['locked_until']:%H:%M:%S} UTC, then use a new code.")
+        else:
+            form.add_error("otp_token", "That code did not match. Check the time on your phone and enter the current code.")
     secret = device.config_url.split("secret=")[1].split("&")[0]
     qr_svg = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).to_string(encoding="unicode")
     response = render(

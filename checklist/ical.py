@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Alarm, Calendar, Event
 
 from readiness.rules import DueItem
 
@@ -40,5 +40,11 @@ def feed_ical(items: Iterable[DueItem], *, owner_id: int, link: Callable[[str], 
         event.add("url", url)
         event.add("transp", "TRANSPARENT")
         event.add("categories", ["Gatecheck"])
+        # A reminder the morning before, so the date is not met by surprise.
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", item.what)
+        alarm.add("trigger", timedelta(hours=-15))
+        event.add_component(alarm)
         calendar.add_component(event)
     return calendar.to_ical()

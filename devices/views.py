@@ -202,7 +202,7 @@ def device_mark_validated(request: HttpRequest, pk: int) -> HttpResponse:
         request, run=lambda: services.device_mark_validated(request=request, device=device),
         title=f"“{device.name}” validated today",
         body="Records that the broker accepted this device today; it counts as an active, trusted device again.",
-        button="Validated today", done=f"'{device.name}' validated today.", list_url="devices:device_list",
+        button="Mark validated today", done=f"'{device.name}' validated today.", list_url="devices:device_list",
     )
 
 
@@ -256,7 +256,7 @@ def recovery_mark_verified(request: HttpRequest, pk: int) -> HttpResponse:
         request, run=lambda: services.recovery_mark_verified(request=request, method=method),
         title=f"“{method.masked_label}” verified today",
         body="Records that you checked today that this method still reaches you.",
-        button="Verified today", done=f"'{method.masked_label}' verified today.", list_url="devices:recovery_list",
+        button="Mark verified today", done=f"'{method.masked_label}' verified today.", list_url="devices:recovery_list",
     )
 
 
@@ -318,7 +318,7 @@ def key_mark_rotated(request: HttpRequest, pk: int) -> HttpResponse:
         request, run=lambda: services.key_mark_rotated(request=request, key=key),
         title=f"“{key.label}” rotated today",
         body="Records that you replaced this key's secret at the broker today. Update its last 4 characters and expiry if they changed.",
-        button="Rotated today", done=f"'{key.label}' rotated today.", list_url="devices:key_list",
+        button="Mark rotated today", done=f"'{key.label}' rotated today.", list_url="devices:key_list",
     )
 
 

@@ -338,3 +338,27 @@ def test_password_reset_requests_are_capped_per_ip(client, alice, settings):
         response = client.post("/accounts/password/reset/", {"email": "alice@example.com"})
     assert len(mail.outbox) == 2
     assert "Too many reset requests" in response.content.decode()
+
+
+def test_a_code_typed_with_a_space_is_taken_as_the_code(client, alice):
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    code = current_code(alice)
+    response = client.post("/accounts/login/code/", {"otp_token": f"{code[:3]} {code[3:]}"})
+    assert response.status_code == 302
+
+
+def test_first_enrolment_gives_the_honest_throttle_message(client):
+    User.objects.create_user(username="erin", password=PASSWORD)
+    client.post("/accounts/login/", {"username": "erin", "password": PASSWORD})
+    client.get("/accounts/mfa/setup/")
+    device = TOTPDevice.objects.get(user__username="erin")
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=5, throttling_failure_timestamp=timezone.now())
+    response = client.post("/accounts/mfa/setup/", {"name": "Phone", "otp_token": "123 456"})
+    errors = response.context["form"].errors["otp_token"]
+    assert errors[0].startswith("Too many wrong codes in a row. Wait until")
+
+
+def test_a_desk_lead_lands_on_the_desk_after_signing_in(client, lena):
+    client.post("/accounts/login/", {"username": "lena", "password": PASSWORD})
+    response = client.post("/accounts/login/code/", {"otp_token": current_code(lena)})
+    assert response["Location"] == "/desk/"

@@ -227,3 +227,13 @@ def test_reloading_the_address_page_shows_it_no_more_and_keeps_the_feed(alice, a
     assert CalendarFeed.objects.get(owner=alice).token == digest
     assert Client().get(url).status_code == 200
     assert not any(k.startswith("checklist.calendar") for k in alice_client.session.keys())
+
+
+def test_calendar_events_carry_an_alarm(alice, alice_client):
+    build.device(alice, validated_on=timezone.localdate() - timedelta(days=360))
+    url = _turn_on_feed(alice_client)
+    calendar = Calendar.from_ical(Client().get(url).content)
+    events = list(calendar.walk("VEVENT"))
+    assert events and all(e.walk("VALARM") for e in events)
+    alarm = events[0].walk("VALARM")[0]
+    assert str(alarm["ACTION"]) == "DISPLAY" and alarm.decoded("TRIGGER") == -timedelta(hours=15)
