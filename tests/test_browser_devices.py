@@ -54,3 +54,15 @@ def test_add_device_key_and_automation_and_see_the_human_login_warning(live_serv
     assert TrustedDevice.objects.get(owner=alice).platforms == ["tws", "client_portal"]
     assert ApiKey.objects.get(owner=alice).fingerprint == "7f3a"
     assert Automation.objects.get(owner=alice).api_key is None
+
+
+def test_a_failed_submit_moves_focus_to_an_error_summary_linking_each_field(live_server, page, allow_async_unsafe):
+    alice = make_user("alice")
+    sign_in_browser(page, live_server, alice, "/devices/add/")
+    page.get_by_role("button", name="Add device").click()
+    page.wait_for_load_state()
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
+    links = page.locator("[data-error-summary] a")
+    assert links.count() >= 2  # name and kind are required
+    links.first.click()
+    assert page.evaluate("document.activeElement.id") == "id_name"
