@@ -77,6 +77,8 @@ class Dashboard:
     history: tuple[tuple[date, int, str], ...]
     week_ago: tuple[date, int] | None
     due: tuple[rules.DueItem, ...]
+    # The first date after the window, so the list never ends in silence.
+    next_due: rules.DueItem | None = None
 
     @property
     def week_change(self) -> int | None:
@@ -98,10 +100,12 @@ def dashboard_for(user, as_of: date) -> Dashboard:
     history = (*sorted(rows), (as_of, report.score, report.level))
     # "Since last week": the newest score stored at least 7 days before today.
     older = [(day, score) for day, score, _ in history if day <= as_of - timedelta(days=7)]
+    due = rules.merge_due(rules.coming_due(inventory, as_of, lim))
     return Dashboard(
         inventory=inventory,
         report=report,
         history=history,
         week_ago=older[-1] if older else None,
-        due=rules.coming_due(inventory, as_of, lim),
+        due=due,
+        next_due=next((i for i in rules.merge_due(rules.upcoming_dates(inventory, as_of, lim)) if i not in due and i.due_on > as_of), None),
     )

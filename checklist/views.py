@@ -66,6 +66,16 @@ def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> lis
     return cards
 
 
+def _due_groups(items, today: date) -> list[tuple[str, str, list[dict]]]:
+    """Coming-due, told apart: never done, overdue, and coming up in N days."""
+    groups: dict[str, list[dict]] = {"never": [], "overdue": [], "soon": []}
+    for item in items:
+        entry = {"item": item, "href": reverse(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days}
+        groups["never" if item.never else "overdue" if item.overdue(today) else "soon"].append(entry)
+    titles = {"never": "Never done", "overdue": "Overdue", "soon": "Coming up"}
+    return [(key, titles[key], entries) for key, entries in groups.items() if entries]
+
+
 @never_cache
 def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
@@ -86,6 +96,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             {"item": item, "href": reverse(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days}
             for item in data.due
         ],
+        "due_groups": _due_groups(data.due, today),
+        "next_due": data.next_due,
+        "points_to_ready": max(0, 85 - report.score),
+        "start_done": {
+            "devices": bool(data.inventory.devices),
+            "recovery": bool(data.inventory.recovery_methods),
+            "profile": data.inventory.profile.broker_mfa is not None and bool(data.inventory.profile.regions_traded),
+        },
         "chart": charts.history_chart(list(data.history), today),
         "start_links": {
             "devices": reverse("devices:device_add"),

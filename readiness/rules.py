@@ -916,6 +916,8 @@ class DueItem:
     label: str
     what: str
     fix_url: str
+    # Never done at all (never validated, verified or rehearsed): due from the start.
+    never: bool = False
 
     def overdue(self, as_of: date) -> bool:
         """True once the due day has passed (an item due today is not overdue)."""
@@ -961,6 +963,7 @@ def upcoming_dates(
                     method.label,
                     f"Verify recovery {noun} '{method.label}' (never verified)",
                     "devices:recovery_list",
+                    never=True,
                 )
             )
         else:
@@ -984,6 +987,7 @@ def upcoming_dates(
                     device.name,
                     f"Validate device '{device.name}' (never validated)",
                     "devices:device_list",
+                    never=True,
                 )
             )
         else:
@@ -1015,6 +1019,7 @@ def upcoming_dates(
                 "Device-loss drill",
                 "Run your first device-loss drill",
                 "checklist:drill_list",
+                never=True,
             )
         )
     return tuple(sorted(items, key=lambda i: (i.due_on, i.label)))
@@ -1026,3 +1031,14 @@ def coming_due(
     """Items overdue or due within the next ``window_days`` days, by date then label."""
     horizon = as_of + timedelta(days=window_days)
     return tuple(i for i in upcoming_dates(inventory, as_of, limits) if i.due_on <= horizon)
+
+
+def merge_due(items) -> tuple[DueItem, ...]:
+    """One line per thing to do: a key's expiry and its rotation are one job
+    (rotating it renews both), so only the earlier of the two stays."""
+    kept: dict[tuple[str, str], DueItem] = {}
+    for item in items:
+        key = ("key" if item.kind in ("key_expiry", "key_rotation") else item.kind, item.label)
+        if key not in kept or item.due_on < kept[key].due_on:
+            kept[key] = item
+    return tuple(sorted(kept.values(), key=lambda i: (i.due_on, i.label)))
