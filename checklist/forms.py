@@ -21,7 +21,7 @@ NOT_CHOSEN = ("", "Not chosen yet")
 
 
 def _plan_field(task: str) -> forms.ChoiceField:
-    suitable = sorted(words.ACCESS_POINT_WORDS[p] for p in words.SUITABLE_ACCESS_POINTS[task])
+    suitable = sorted(words.ACCESS_POINTS[p] for p in words.SUITABLE_ACCESS_POINTS[task])
     return forms.ChoiceField(
         label=words.TASKS[task].capitalize(),
         choices=[NOT_CHOSEN, *Platform.choices],

@@ -14,7 +14,7 @@ from datetime import date
 from . import rules
 from .masking import mask_label
 from .rules import duration_text
-from .vocabulary import ACCESS_POINT_WORDS, BACKUP_FACTORS, DEVICE_KIND_WORDS, RECOVERY_KIND_TITLES, join_words
+from .vocabulary import ACCESS_POINTS, BACKUP_FACTORS, DEVICE_KIND_WORDS, RECOVERY_KIND_TITLES, join_words
 
 __all__ = ["duration_text", "reentry_steps"]
 
@@ -38,7 +38,7 @@ class Step:
 
 
 def device_text(device: rules.Device) -> str:
-    points = ", ".join(sorted(ACCESS_POINT_WORDS.get(p, p) for p in device.platforms if p != "api"))
+    points = ", ".join(sorted(ACCESS_POINTS.get(p, p) for p in device.platforms if p != "api"))
     kind = DEVICE_KIND_WORDS.get(device.kind, device.kind)
     return f"'{device.name}' ({kind}{': ' + points if points else ''})"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from .vocabulary import (
-    ACCESS_POINT_WORDS,
+    ACCESS_POINTS,
     ACTIVE,
     AT_RISK,
     BACKUP_FACTORS,
@@ -699,9 +699,9 @@ def check_interfaces_mapped(inventory: Inventory, as_of: date, limits: Limits) -
         if not point:
             found.append(_finding(CRITICAL, "profile", lambda v, t=task_name: f"No access point chosen for {t}", "Missing", ref=task))
             continue
-        point_name = ACCESS_POINT_WORDS.get(point, point)
+        point_name = ACCESS_POINTS.get(point, point)
         if point not in SUITABLE_ACCESS_POINTS[task]:
-            suitable = join_words(sorted(ACCESS_POINT_WORDS[p] for p in SUITABLE_ACCESS_POINTS[task]))
+            suitable = join_words(sorted(ACCESS_POINTS[p] for p in SUITABLE_ACCESS_POINTS[task]), "or")
             found.append(
                 _finding(
                     WARNING, "profile", lambda v, p=point_name, t=task_name, s=suitable: f"{p} does not suit {t}; use {s}", "Unsuitable",

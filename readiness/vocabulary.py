@@ -120,8 +120,6 @@ ACCESS_POINTS = MappingProxyType(
         "api": "Programmatic API",
     }
 )
-# How an access point reads inside a sentence.
-ACCESS_POINT_WORDS = MappingProxyType({**ACCESS_POINTS, "api": "the API"})
 
 TASKS = MappingProxyType(
     {
@@ -188,12 +186,17 @@ def round_half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-def join_words(words) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
+def join_words(words, conjunction: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (or ``a or b`` for alternatives)."""
     items = list(words)
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return ", ".join(items[:-1]) + f" {conjunction} " + items[-1]
+
+
+def with_article(word: str) -> str:
+    """``a US feed``, ``an EU feed``: by how the code is spoken, letter by letter."""
+    return ("an " if word[:1].upper() in "AEFHILMNORSX" else "a ") + word
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

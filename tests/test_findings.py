@@ -142,7 +142,7 @@ CASES = [
         ),
         [
             (C, "profile", None, "No access point chosen for cash transfers and statements"),
-            (W, "profile", None, "IBKR Mobile does not suit complex orders and spreads; use IBKR Desktop and Trader Workstation"),
+            (W, "profile", None, "IBKR Mobile does not suit complex orders and spreads; use IBKR Desktop or Trader Workstation"),
             (W, "profile", None, "Trader Workstation does not suit alerts and light execution; use IBKR Mobile"),
             (W, "profile", None, "Trader Workstation, planned for alerts and light execution, is on no validated device"),
         ],

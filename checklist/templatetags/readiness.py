@@ -61,6 +61,12 @@ def for_trader(finding: Finding) -> str:
 
 
 @register.filter
+def with_article(word: str) -> str:
+    """``an EU``, ``a US``."""
+    return words.with_article(word)
+
+
+@register.filter
 def points(value: float) -> str:
     """7.5 -> "7.5", 15.0 -> "15"."""
     return f"{value:g}"
