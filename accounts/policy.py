@@ -79,6 +79,11 @@ STEP_UP: dict[str, str] = {
     "checklist:drill_step": NONE,
     "checklist:drill_finish": NONE,
     "checklist:drill_abandon": NONE,
+    # Permissions: a record of what the account may trade, like market data.
+    "checklist:permission_list": NONE,
+    "checklist:permission_add": NONE,
+    "checklist:permission_edit": NONE,
+    "checklist:permission_delete": RECENT,
     "checklist:risk_list": NONE,
     "checklist:risk_accept": NONE,
     "checklist:risk_withdraw": NONE,

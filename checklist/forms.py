@@ -15,7 +15,7 @@ from devices.models import Platform, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
 
-from .models import AcceptedRisk, Region, Subscription, TradingProfile
+from .models import AcceptedRisk, Permission, Region, Subscription, TradingProfile
 
 NOT_CHOSEN = ("", "Not chosen yet")
 
@@ -45,6 +45,13 @@ class ProfileForm(SecretScrubMixin, forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Each region needs an active market-data feed.",
     )
+    products_traded = forms.MultipleChoiceField(
+        label="Products you trade",
+        choices=list(words.PRODUCTS.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each product in each region you trade needs a trading permission.",
+    )
     plan_complex_orders = _plan_field("complex_orders")
     plan_transfers_statements = _plan_field("transfers_statements")
     plan_alerts_light_execution = _plan_field("alerts_light_execution")
@@ -69,6 +76,8 @@ class ProfileForm(SecretScrubMixin, forms.Form):
         if "regions_traded" in cleaned:
             order = [code for code, _ in Region.choices]
             cleaned["regions_traded"] = sorted(cleaned["regions_traded"], key=order.index)
+        if "products_traded" in cleaned:
+            cleaned["products_traded"] = sorted(cleaned["products_traded"], key=list(words.PRODUCTS).index)
         return cleaned
 
 
@@ -94,6 +103,43 @@ class SubscriptionForm(SecretScrubMixin, forms.Form):
         if others.exists():
             raise forms.ValidationError("You already have a feed with this name.")
         return feed
+
+
+class PermissionForm(forms.ModelForm):
+    """A trading permission; the pair is unique per trader (checked here and by the database)."""
+
+    class Meta:
+        model = Permission
+        fields = ("product", "region", "status", "requested_on")
+        widgets = {"requested_on": forms.DateInput(attrs={"type": "date"})}
+        labels = {"requested_on": "Requested on"}
+        help_texts = {"requested_on": "The day you asked the broker; brokers apply changes after about two days."}
+
+    def __init__(self, *args, owner, **kwargs):
+        self.owner = owner
+        super().__init__(*args, **kwargs)
+
+    def clean_requested_on(self):
+        day = self.cleaned_data.get("requested_on")
+        if day is not None and day > date.today():
+            raise forms.ValidationError("This date is in the future; enter the day you asked.")
+        return day
+
+    def clean(self):
+        cleaned = super().clean()
+        product, region = cleaned.get("product"), cleaned.get("region")
+        others = Permission.objects.for_owner(self.owner).filter(product=product, region=region)
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.pk)
+        if product and region and others.exists():
+            self.add_error("region", "You already have this permission; edit that one instead.")
+        if cleaned.get("status") == Permission.Status.PENDING and not cleaned.get("requested_on"):
+            self.add_error("requested_on", "When did you ask? A pending request needs its date.")
+        return cleaned
+
+    def validate_unique(self):
+        # The pair's uniqueness is checked in clean() with a clear message, and by the database.
+        pass
 
 
 class DrillStartForm(forms.Form):

@@ -25,6 +25,7 @@ class TradingProfile(models.Model):
     plan_complex_orders = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
     plan_transfers_statements = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
     plan_alerts_light_execution = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
+    products_traded = models.JSONField(default=list, blank=True)
     support_contact = models.CharField(
         max_length=200, blank=True, help_text="Your broker's support line, printed on your recovery card."
     )
@@ -124,6 +125,38 @@ class DrillStep(models.Model):
 
     def __str__(self) -> str:
         return f"Step {self.position + 1}: {self.title}"
+
+
+Product = choices("Product", words.PRODUCTS)
+
+
+class Permission(models.Model):
+    """A trading permission of the account: a product in a region, and where the request stands."""
+
+    Status = choices("Status", words.PERMISSION_STATUSES)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="permissions")
+    product = models.CharField(max_length=10, choices=Product.choices)
+    region = models.CharField(max_length=5, choices=Region.choices)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.NOT_REQUESTED)
+    requested_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["product", "region"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "product", "region"], name="permission_unique_per_pair"),
+            models.CheckConstraint(condition=models.Q(status__in=list(words.PERMISSION_STATUSES)), name="permission_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_product_display()} in {self.region}"
+
+    def sort_key(self) -> tuple:
+        return (list(words.PRODUCTS).index(self.product) if self.product in words.PRODUCTS else 99, self.region, self.pk or 0)
 
 
 class AcceptedRisk(models.Model):

@@ -16,7 +16,7 @@ from devices.selectors import Section, limits
 from readiness import rules
 from readiness.vocabulary import TASKS
 
-from .models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+from .models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
 
 PLAN_FIELDS = {task: f"plan_{task}" for task in TASKS}
 
@@ -25,17 +25,22 @@ SECTIONS: Mapping[str, Section] = {
     "subscriptions": Section(Subscription, ("region", "feed", "active"), ("region", "feed"), lambda pk, *values: rules.Subscription(*values, id=pk)),
     "drills": Section(Drill, ("started_at", "finished_at", "lost_device", "completed"), ("started_at",), lambda pk, *values: rules.Drill(*values, id=pk)),
     "accepted_risks": Section(AcceptedRisk, ("rule", "reason", "until"), ("rule",), lambda pk, *values: rules.AcceptedRisk(*values, id=pk)),
+    "permissions": Section(
+        Permission, ("product", "region", "status", "requested_on"), ("product", "region"), lambda pk, *values: rules.Permission(*values, id=pk)
+    ),
 }
 ALL_SECTIONS = ("profile", *SECTIONS)
 # What due dates and accepted risks read: the desk table needs no more.
-DUE_SECTIONS = ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks")
+DUE_SECTIONS = ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks", "permissions")
 
 
 def profiles_for(ids: list[int]) -> dict[int, rules.Profile]:
-    rows = TradingProfile.objects.filter(owner_id__in=ids).values_list("owner_id", "broker", "broker_mfa", "regions_traded", *PLAN_FIELDS.values())
+    rows = TradingProfile.objects.filter(owner_id__in=ids).values_list(
+        "owner_id", "broker", "broker_mfa", "regions_traded", "products_traded", *PLAN_FIELDS.values()
+    )
     return {
-        owner_id: rules.Profile(broker, mfa, tuple(regions or ()), tuple(zip(PLAN_FIELDS, plan, strict=True)))
-        for owner_id, broker, mfa, regions, *plan in rows
+        owner_id: rules.Profile(broker, mfa, tuple(regions or ()), tuple(zip(PLAN_FIELDS, plan, strict=True)), tuple(products or ()))
+        for owner_id, broker, mfa, regions, products, *plan in rows
     }
 
 

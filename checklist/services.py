@@ -17,7 +17,7 @@ from devices.services import inventory_create, inventory_delete, inventory_updat
 from readiness import rules
 from readiness.recovery import reentry_steps
 
-from .models import AcceptedRisk, CalendarFeed, Drill, DrillStep, ReadinessSnapshot, Subscription, TradingProfile
+from .models import AcceptedRisk, CalendarFeed, Drill, DrillStep, Permission, ReadinessSnapshot, Subscription, TradingProfile
 from .selectors import inventories_for, inventory_for, limits, profile_for
 
 SNAPSHOT_BATCH = 500
@@ -81,6 +81,7 @@ PROFILE_FIELDS = (
     "broker",
     "broker_mfa",
     "regions_traded",
+    "products_traded",
     "plan_complex_orders",
     "plan_transfers_statements",
     "plan_alerts_light_execution",
@@ -116,6 +117,21 @@ def subscription_update(*, request: HttpRequest, subscription: Subscription, dat
 def subscription_delete(*, request: HttpRequest, subscription: Subscription) -> None:
     """Remove a feed."""
     inventory_delete(request=request, instance=subscription, action="subscription.deleted")
+
+
+PERMISSION_FIELDS = ("product", "region", "status", "requested_on")
+
+
+def permission_create(*, request: HttpRequest, owner, data: dict[str, Any]) -> Permission:
+    return inventory_create(request=request, owner=owner, model=Permission, fields=PERMISSION_FIELDS, action="permission.created", data=data)
+
+
+def permission_update(*, request: HttpRequest, permission: Permission, data: dict[str, Any]) -> dict:
+    return inventory_update(request=request, instance=permission, fields=PERMISSION_FIELDS, action="permission.updated", data=data)
+
+
+def permission_delete(*, request: HttpRequest, permission: Permission) -> None:
+    inventory_delete(request=request, instance=permission, action="permission.deleted")
 
 
 def running_drill(owner) -> Drill | None:

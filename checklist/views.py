@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.contrib import messages
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -29,10 +30,10 @@ from readiness import rules
 from readiness.recovery import duration_text, reentry_steps
 
 from . import charts, selectors, services
-from .forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, ProfileForm, SubscriptionForm
+from .forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, PermissionForm, ProfileForm, SubscriptionForm
 from .ical import feed_ical
 from .inventory import SECTION_TITLES, SECTIONS, InventoryInvalid, current_counts, dumps, export_inventory, load, replace_inventory
-from .models import AcceptedRisk, CalendarFeed, Drill, Subscription
+from .models import AcceptedRisk, CalendarFeed, Drill, Permission, Subscription
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,73 @@ def drill_abandon(request: HttpRequest, pk: int) -> HttpResponse:
         services.drill_abandon(request=request, drill=drill)
         messages.info(request, "Drill abandoned. It does not count towards your score.")
     return redirect("checklist:drill_list")
+
+
+# --------------------------------------------------------------------------
+# Trading permissions (the third gate)
+# --------------------------------------------------------------------------
+
+
+def permission_list(request: HttpRequest) -> HttpResponse:
+    permissions = sorted(Permission.objects.for_owner(request.user), key=Permission.sort_key)
+    findings = selectors.findings_for(request.user, "permissions", timezone.localdate())
+    profile = selectors.profile_for(request.user)
+    context = {
+        "rows": [(p, findings.get(p.pk, ())) for p in permissions],
+        # Pairs traded with no permission row at all: one click from a pre-filled form.
+        "gaps": [(gap, *str(gap.ref).split("/", 1)) for gap in findings.get(None, ())],
+        "traded": bool(profile.products_traded and profile.regions_traded),
+    }
+    return render(request, "checklist/permission_list.html", context)
+
+
+def _permission_form_page(request: HttpRequest, form: PermissionForm, *, title: str, button: str, done: str) -> HttpResponse:
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if form.instance.pk:
+                services.permission_update(request=request, permission=form.instance, data=data)
+            else:
+                services.permission_create(request=request, owner=request.user, data=data)
+        except IntegrityError:
+            form.add_error("region", "You already have this permission; edit that one instead.")
+        else:
+            messages.success(request, done)
+            return redirect("checklist:permission_list")
+    return render(request, "checklist/permission_form.html", {"form": form, "title": title, "button": button})
+
+
+@sensitive_post_parameters()
+def permission_add(request: HttpRequest) -> HttpResponse:
+    initial = {key: request.GET[key] for key in ("product", "region") if key in request.GET}
+    form = PermissionForm(request.POST or None, owner=request.user, initial={"status": "not_requested", **initial})
+    return _permission_form_page(request, form, title="Add a trading permission", button="Add permission", done="Permission added.")
+
+
+@sensitive_post_parameters()
+def permission_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    permission = get_object_or_404(Permission.objects.for_owner(request.user), pk=pk)
+    form = PermissionForm(request.POST or None, owner=request.user, instance=Permission.objects.get(pk=permission.pk))
+    return _permission_form_page(request, form, title=f"Edit “{permission}”", button="Save", done="Permission saved.")
+
+
+def permission_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    permission = get_object_or_404(Permission.objects.for_owner(request.user), pk=pk)
+    if request.method != "POST":
+        return render(
+            request,
+            "accounts/confirm.html",
+            {
+                "title": f"Delete “{permission}”",
+                "body": "It leaves your inventory; if you still trade this pair, the readiness rule shows it as missing.",
+                "button": "Delete permission",
+                "danger": True,
+                "cancel_url": reverse("checklist:permission_list"),
+            },
+        )
+    services.permission_delete(request=request, permission=permission)
+    messages.success(request, "Permission deleted.")
+    return redirect("checklist:permission_list")
 
 
 # --------------------------------------------------------------------------

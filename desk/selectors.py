@@ -49,6 +49,7 @@ RULE_SHORT: dict[str, str] = {
     "drill.rehearsed": "Drill",
     "automation.failsafe": "Fail-safe",
     "mfa.broker": "Broker MFA",
+    "permissions.cleared": "Permissions",
 }
 RULE_IDS = rules.RULE_IDS
 RULE_TITLES = rules.RULE_TITLES

@@ -35,6 +35,8 @@ from .vocabulary import (
     NOT_READY,
     PARTIAL,
     PASS,
+    PERMISSION_PENDING_DAYS,
+    PRODUCTS,
     READY,
     SAFE_AUTH_FAILURE,
     SECTIONS,
@@ -135,6 +137,17 @@ class Drill:
 
 
 @dataclass(frozen=True)
+class Permission:
+    """A trading permission: may the account trade ``product`` in ``region``."""
+
+    product: str
+    region: str
+    status: str
+    requested_on: date | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
 class AcceptedRisk:
     """A rule the desk lead has knowingly accepted until a date."""
 
@@ -152,6 +165,7 @@ class Profile:
     broker_mfa: str | None = None
     regions_traded: tuple[str, ...] = ()
     interface_plan: tuple[tuple[str, str | None], ...] = ()
+    products_traded: tuple[str, ...] = ()
 
     def plan(self) -> dict[str, str | None]:
         """The interface plan as ``{task: access_point}`` (a fresh dict each call)."""
@@ -170,6 +184,7 @@ class Inventory:
     subscriptions: tuple[Subscription, ...] = ()
     drills: tuple[Drill, ...] = ()
     accepted_risks: tuple[AcceptedRisk, ...] = ()
+    permissions: tuple[Permission, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -181,6 +196,7 @@ class Inventory:
             or self.automations
             or self.subscriptions
             or self.drills
+            or self.permissions
         )
 
 
@@ -824,12 +840,54 @@ def check_mfa_broker(inventory: Inventory, as_of: date, limits: Limits) -> Check
             _finding(
                 WARNING,
                 "profile",
-                lambda v: f"{v.Your} {broker} login uses {words}; switch to IB Key, an authenticator app or a hardware key",
+                lambda v: f"{v.Your} {broker} login uses {words}; switch to app approval, an authenticator app or a hardware key",
                 "Weak",
                 ref="broker_mfa",
             )
         )
     return Checked(found, lambda v: f"{v.Your} {broker} login uses {BROKER_MFA_WORDS.get(mfa or '', mfa)}")
+
+
+def needed_pairs(profile: Profile) -> tuple[tuple[str, str], ...]:
+    """Every product traded with every region traded, in the order listed."""
+    return tuple(
+        (product, region)
+        for product in dict.fromkeys(profile.products_traded)
+        for region in dict.fromkeys(profile.regions_traded)
+    )
+
+
+def check_permissions_cleared(inventory: Inventory, as_of: date, limits: Limits) -> Checked | NotApplicable:
+    """Every pair of product and region traded has a granted trading permission."""
+    pairs = needed_pairs(inventory.profile)
+    if not pairs:
+        return NotApplicable(lambda v: "No products or regions traded")
+    found: list[Finding] = []
+    for product, region in pairs:
+        held = [(place, p) for place, p in enumerate(inventory.permissions) if (p.product, p.region) == (product, region)]
+        what = f"{PRODUCTS.get(product, product).lower()} in {region}"
+        granted = [p for _, p in held if p.status == "granted"]
+        pending = [(place, p) for place, p in held if p.status == "pending"]
+        if granted:
+            continue
+        if pending:
+            place, permission = pending[0]
+            since = f" since {permission.requested_on.isoformat()}" if permission.requested_on else ""
+            found.append(
+                _finding(
+                    WARNING, "permissions", lambda v, w=what, s=since: f"The permission for {w} is still pending{s}", "Pending",
+                    item=f"{product}/{region}", ref=permission.id, place=place,
+                )
+            )
+        else:
+            ref = held[0][1].id if held else f"{product}/{region}"
+            found.append(
+                _finding(
+                    CRITICAL, "permissions", lambda v, w=what: f"{v.You} trade{v.s} {w} with no trading permission for it", "No permission",
+                    item=f"{product}/{region}" if held else None, ref=ref, place=held[0][0] if held else -1,
+                )
+            )
+    return Checked(found, lambda v: f"A granted permission for every product and region traded ({len(pairs)} pair{'s' if len(pairs) != 1 else ''})")
 
 
 @dataclass(frozen=True)
@@ -853,6 +911,7 @@ CATALOG: tuple[Rule, ...] = (
     Rule("drill.rehearsed", "Device-loss drill", 15, "checklist:drill_list", check_drill_rehearsed),
     Rule("automation.failsafe", "Automation fail-safe", 10, "devices:automation_list", check_automation_failsafe),
     Rule("mfa.broker", "Broker second factor", 5, "checklist:profile", check_mfa_broker),
+    Rule("permissions.cleared", "Trading permissions", 10, "checklist:permission_list", check_permissions_cleared),
 )
 RULE_IDS: tuple[str, ...] = tuple(rule.id for rule in CATALOG)
 RULE_TITLES = {rule.id: rule.title for rule in CATALOG}
@@ -998,6 +1057,18 @@ def upcoming_dates(
                     device.name,
                     f"Re-validate device '{device.name}'",
                     "devices:device_list",
+                )
+            )
+    for permission in inventory.permissions:
+        if permission.status == "pending" and permission.requested_on is not None:
+            what = f"{PRODUCTS.get(permission.product, permission.product).lower()} in {permission.region}"
+            items.append(
+                DueItem(
+                    permission.requested_on + timedelta(days=PERMISSION_PENDING_DAYS),
+                    "permission_pending",
+                    f"{permission.product}/{permission.region}",
+                    f"Ask the broker about the pending permission for {what}",
+                    "checklist:permission_list",
                 )
             )
     done = completed_drills(inventory, as_of)

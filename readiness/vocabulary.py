@@ -140,16 +140,42 @@ BROKER_MFA = MappingProxyType(
     {
         "hardware_key": "Hardware security key",
         "ib_key": "IB Key (mobile authenticator)",
+        "mobile_push": "Approval in the broker's mobile app",
         "authenticator_app": "Authenticator app",
         "sms": "SMS code",
+        "email": "E-mail code",
         "none": "None",
     }
 )
 # How a second factor reads inside a sentence ("your login uses IB Key").
 BROKER_MFA_WORDS = MappingProxyType(
-    {"hardware_key": "a hardware key", "ib_key": "IB Key", "authenticator_app": "an authenticator app", "sms": "SMS codes"}
+    {
+        "hardware_key": "a hardware key",
+        "ib_key": "IB Key",
+        "mobile_push": "approval in the broker's mobile app",
+        "authenticator_app": "an authenticator app",
+        "sms": "SMS codes",
+        "email": "e-mail codes",
+    }
 )
-STRONG_MFA = frozenset({"hardware_key", "ib_key", "authenticator_app"})
+STRONG_MFA = frozenset({"hardware_key", "ib_key", "mobile_push", "authenticator_app"})
+
+# The third gate: what the account may trade (CHECKLIST.md "Brokers (v2)").
+PRODUCTS = MappingProxyType(
+    {
+        "stocks": "Stocks",
+        "options": "Options",
+        "futures": "Futures",
+        "forex": "Forex",
+        "bonds": "Bonds",
+        "funds": "Funds",
+        "crypto": "Crypto",
+        "cfds": "CFDs",
+    }
+)
+PERMISSION_STATUSES = MappingProxyType({"granted": "Granted", "pending": "Pending", "not_requested": "Not requested"})
+# Brokers apply a permission change after about two days (IBKR); longer is worth a call.
+PERMISSION_PENDING_DAYS = 2
 
 REGIONS = MappingProxyType(
     {
@@ -174,6 +200,7 @@ DUE_KINDS = MappingProxyType(
         "recovery_verify": "recovery check",
         "device_validate": "device validation",
         "drill": "device-loss drill",
+        "permission_pending": "pending permission",
     }
 )
 

@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from django.utils import timezone
 
 from accounts.models import Desk, User
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from readiness import rules
 from tests.conftest import make_user
@@ -91,10 +91,16 @@ def prepared_trader(owner) -> None:
     recovery(owner, "backup_codes", "Printed, in the desk safe")
     key = api_key(owner)
     automation(owner, key=key)
-    profile(owner, regions_traded=["US", "HK"])
+    profile(owner, regions_traded=["US", "HK"], products_traded=["stocks"])
+    permission(owner, "stocks", "US")
+    permission(owner, "stocks", "HK")
     Subscription.objects.create(owner=owner, region="US", feed="US equities bundle")
     Subscription.objects.create(owner=owner, region="HK", feed="HKEX level 1")
     drill(owner)
+
+
+def permission(owner, product: str = "stocks", region: str = "US", *, status: str = "granted", requested_on: date | None = None) -> Permission:
+    return Permission.objects.create(owner=owner, product=product, region=region, status=status, requested_on=requested_on)
 
 
 def subscription(owner, region: str = "US", feed: str = "US equities bundle", *, active: bool = True) -> Subscription:

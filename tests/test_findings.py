@@ -182,7 +182,7 @@ CASES = [
     (
         "mfa.broker",
         replace(full_inventory(), profile=Profile(broker_mfa="sms")),
-        [(W, "profile", None, "Your IBKR login uses SMS codes; switch to IB Key, an authenticator app or a hardware key")],
+        [(W, "profile", None, "Your IBKR login uses SMS codes; switch to app approval, an authenticator app or a hardware key")],
     ),
 ]
 

@@ -77,6 +77,7 @@ TARGETS: dict[str, Target] = {
     # Still running, so that finish and abandon would have something to change.
     "checklist:drill_": Target(build.running_drill),
     "checklist:risk_": Target(build.accepted_risk),
+    "checklist:permission_": Target(build.permission),
     "desk:trader_": Target(_desk_trader, requester="lead"),
 }
 

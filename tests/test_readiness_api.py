@@ -123,7 +123,7 @@ def test_bot_on_the_human_login(alice, alice_client):
     segmented = next(r for r in data["rules"] if r["id"] == "credentials.segmented")
     assert segmented["status"] == "fail"
     assert segmented["reason"] == "Automation 'ES spread bot' runs on your human login"
-    assert data["score"] == 85  # 15 of 100 lost: still just ready
+    assert data["score"] == 86  # 15 of 110 lost: still ready
     assert alice_client.get("/").context["actions"][0][0].id == "credentials.segmented"
 
 
