@@ -14,29 +14,28 @@ from accounts.forms import SecretScrubMixin
 from devices.models import Platform, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
+from readiness.brokers import BROKER_LABELS, DEFAULT_BROKER, catalog_for
 
 from .models import AcceptedRisk, Permission, Region, Subscription, TradingProfile
 
 NOT_CHOSEN = ("", "Not chosen yet")
 
 
+NOT_OFFERED = "{broker} does not offer this; choose one of the listed ones."
+PLAN_FIELDS = {f"plan_{task}": task for task in words.TASKS}
+
+
 def _plan_field(task: str) -> forms.ChoiceField:
-    suitable = sorted(words.ACCESS_POINTS[p] for p in words.SUITABLE_ACCESS_POINTS[task])
-    return forms.ChoiceField(
-        label=words.TASKS[task].capitalize(),
-        choices=[NOT_CHOSEN, *Platform.choices],
-        required=False,
-        help_text=f"Suits: {' or '.join(suitable)}.",
-    )
+    return forms.ChoiceField(label=words.TASKS[task].capitalize(), choices=[NOT_CHOSEN, *Platform.choices], required=False)
 
 
 class ProfileForm(SecretScrubMixin, forms.Form):
-    broker = forms.CharField(max_length=50, initial="IBKR")
+    broker = forms.ChoiceField(choices=list(BROKER_LABELS.items()), initial=DEFAULT_BROKER)
     broker_mfa = forms.ChoiceField(
         label="Second factor on your broker login",
         choices=[("", "Not recorded yet"), *TradingProfile.BrokerMfa.choices],
         required=False,
-        help_text="IB Key, an authenticator app or a hardware key pass; SMS codes count half.",
+        help_text="App approval, IB Key, an authenticator app or a hardware key pass; SMS or e-mail codes count half.",
     )
     regions_traded = forms.MultipleChoiceField(
         label="Regions you trade",
@@ -66,6 +65,23 @@ class ProfileForm(SecretScrubMixin, forms.Form):
     def for_profile(cls, profile: TradingProfile, data=None) -> ProfileForm:
         initial = {name: getattr(profile, name) for name in cls.base_fields}
         return cls(data, initial=initial)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The broker chosen (in this submit, or stored) names the access points
+        # and decides which codes and second factors can be chosen.
+        chosen = self.data.get(self.add_prefix("broker")) if self.is_bound else self.initial.get("broker")
+        self.catalog = catalog_for(chosen)
+        message = {"invalid_choice": NOT_OFFERED.format(broker=self.catalog.name)}
+        mfa = self.fields["broker_mfa"]
+        mfa.choices = [("", "Not recorded yet"), *((code, label) for code, label in TradingProfile.BrokerMfa.choices if self.catalog.offers_mfa(code))]
+        mfa.error_messages.update(message)
+        for name, task in PLAN_FIELDS.items():
+            field = self.fields[name]
+            field.choices = [NOT_CHOSEN, *self.catalog.access_points.items()]
+            field.error_messages.update(message)
+            suitable = sorted(self.catalog.point_name(p) for p in self.catalog.suitable[task])
+            field.help_text = f"Suits: {' or '.join(suitable)}." if suitable else ""
 
     def clean(self):
         cleaned = super().clean()

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from devices import selectors as devices_selectors
+from devices.models import TrustedDevice
 from devices.selectors import Section, limits
 from readiness import rules
-from readiness.vocabulary import TASKS
+from readiness.vocabulary import ACCESS_POINTS, TASKS
 
 from .models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
 
@@ -60,6 +61,16 @@ def inventory_for(user) -> rules.Inventory:
 def report_for(user, as_of: date) -> rules.Report:
     """Score one trader on ``as_of``."""
     return rules.evaluate(inventory_for(user), as_of, limits())
+
+
+def devices_unfit(user, catalog) -> list[tuple[str, list[str]]]:
+    """Devices with access points the broker does not offer, and those points."""
+    unfit = []
+    for name, platforms in TrustedDevice.objects.for_owner(user).order_by("name").values_list("name", "platforms"):
+        missing = [ACCESS_POINTS.get(code, code) for code in platforms or () if not catalog.offers(code)]
+        if missing:
+            unfit.append((name, missing))
+    return unfit
 
 
 def findings_for(user, section: str, as_of: date) -> dict[int | str | None, tuple[rules.Finding, ...]]:

@@ -235,6 +235,11 @@ def on_inventory_changed(*, owner, **_) -> None:
     snapshot_refresh(owner)
 
 
+def on_broker_wanted(*, owner, **_) -> str | None:
+    """Receiver of devices' ``broker_wanted``: the broker code on the trader's profile."""
+    return TradingProfile.objects.filter(owner=owner).values_list("broker", flat=True).first()
+
+
 def on_access_revoked(*, user, **_) -> None:
     """Receiver of accounts' ``access_revoked``: the feed token is a credential too."""
     CalendarFeed.objects.filter(owner=user).delete()

@@ -128,6 +128,13 @@ def profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         changes = services.profile_update(request=request, profile=current, data=form.cleaned_data)
         messages.success(request, "Profile saved." if changes else "Nothing changed.")
+        if "broker" in changes:
+            # Say which records no longer fit the new broker, rather than keep them silently.
+            for name, points in selectors.devices_unfit(request.user, form.catalog):
+                messages.warning(
+                    request,
+                    f"Device '{name}' uses {', '.join(points)}, which {form.catalog.name} does not offer: edit its access points.",
+                )
         return redirect("checklist:profile")
     feed = CalendarFeed.objects.filter(owner=request.user).first()
     findings = selectors.findings_for(request.user, "profile", timezone.localdate()).get(None, ())

@@ -13,6 +13,7 @@ from accounts.forms import SecretScrubMixin
 from readiness.secrets import fingerprint_problem
 
 from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
+from .selectors import broker_of
 
 
 class DateInput(forms.DateInput):
@@ -95,6 +96,14 @@ class TrustedDeviceForm(OwnedForm):
             "validated_on": "The day the broker last accepted this device (device validation). Leave empty if never.",
             "notes": "Where it is, who can unlock it. Never a password or code.",
         }
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, owner=owner, **kwargs)
+        # The trader's broker names the access points and decides which exist.
+        self.catalog = broker_of(owner)
+        field = self.fields["platforms"]
+        field.choices = list(self.catalog.access_points.items())
+        field.error_messages["invalid_choice"] = f"{self.catalog.name} does not offer %(value)s; choose one of the listed ones."
 
 
 class RecoveryMethodForm(OwnedForm):

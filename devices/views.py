@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from . import services
 from .forms import ApiKeyForm, AutomationForm, RecoveryMethodForm, TrustedDeviceForm
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
-from .selectors import findings_for
+from .selectors import broker_of, findings_for
 
 # --- Shared shapes ----------------------------------------------------------
 
@@ -91,17 +91,17 @@ def _owned(model: type[Model], request: HttpRequest, pk: int) -> Any:
 # --- Trusted devices --------------------------------------------------------
 
 
-def _list_page(request: HttpRequest, template: str, section: str, objects) -> HttpResponse:
+def _list_page(request: HttpRequest, template: str, section: str, objects, **extra) -> HttpResponse:
     """A list page: each row with the findings the rules give for it, and
     what the section is missing above the list (findings about no item)."""
     findings = findings_for(request.user, section, timezone.localdate())
     rows = [(item, findings.get(item.pk, ())) for item in objects]
-    return render(request, template, {"rows": rows, "missing": findings.get(None, ())})
+    return render(request, template, {"rows": rows, "missing": findings.get(None, ()), **extra})
 
 
 def device_list(request: HttpRequest) -> HttpResponse:
     devices = sorted(TrustedDevice.objects.for_owner(request.user), key=TrustedDevice.sort_key)
-    return _list_page(request, "devices/device_list.html", "devices", devices)
+    return _list_page(request, "devices/device_list.html", "devices", devices, catalog=broker_of(request.user))
 
 
 @sensitive_post_parameters()

@@ -39,9 +39,8 @@ BROKER_CODES: tuple[str, ...] = ("IBKR", "SCHWAB", "TASTYTRADE", "TRADESTATION",
 ACCESS_POINT_CODES: tuple[str, ...] = ("tws", "desktop", "client_portal", "mobile", "api")
 # Every broker_mfa value of v2; "ib_key" is IBKR's only, "mobile_push" is
 # another broker's own app approval.
-MFA_CODES: tuple[str, ...] = ("hardware_key", "ib_key", "mobile_push", "authenticator_app", "sms", "email", "none")
-# v1 labels, plus the two values v2 adds (vocabulary.py is not changed here).
-MFA_LABELS = MappingProxyType({**BROKER_MFA, "mobile_push": "Push approval in the broker's app", "email": "E-mail code"})
+MFA_CODES: tuple[str, ...] = tuple(BROKER_MFA)
+MFA_LABELS = BROKER_MFA
 
 
 @dataclass(frozen=True)

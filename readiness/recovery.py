@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from . import rules
+from .brokers import BrokerCatalog, catalog_for
 from .masking import mask_label
 from .rules import duration_text
 from .vocabulary import ACCESS_POINTS, BACKUP_FACTORS, DEVICE_KIND_WORDS, RECOVERY_KIND_TITLES, join_words
@@ -37,8 +38,9 @@ class Step:
     fix_url: str = ""
 
 
-def device_text(device: rules.Device) -> str:
-    points = ", ".join(sorted(ACCESS_POINTS.get(p, p) for p in device.platforms if p != "api"))
+def device_text(device: rules.Device, catalog: BrokerCatalog | None = None) -> str:
+    name = catalog.point_name if catalog else (lambda p: ACCESS_POINTS.get(p, p))
+    points = ", ".join(sorted(name(p) for p in device.platforms if p != "api"))
     kind = DEVICE_KIND_WORDS.get(device.kind, device.kind)
     return f"'{device.name}' ({kind}{': ' + points if points else ''})"
 
@@ -88,11 +90,12 @@ def reentry_steps(
     lost_is_mobile = lost is not None and lost.kind in ("mobile", "tablet")
     others.sort(key=lambda d: ((d.kind in ("mobile", "tablet")) == lost_is_mobile, d.name))
     broker = inventory.profile.broker or "your broker"
+    catalog = catalog_for(inventory.profile.broker)
     support = support_contact.strip()
     steps: list[Step] = []
 
     if others:
-        names = join_words(device_text(d) for d in others)
+        names = join_words(device_text(d, catalog) for d in others)
         title = "Switch to another trusted device" if lost_device else "Switch to one of your trusted devices"
         steps.append(Step(title, f"Sign in to {broker} on {names}."))
     else:
@@ -163,7 +166,7 @@ def reentry_steps(
         steps.append(
             Step(
                 f"Call {broker} support if you are stuck",
-                "No support contact saved; add it to your profile so it is on your recovery card.",
+                f"No support contact saved; add it to your profile so it is on your recovery card ({catalog.support}).",
                 gap=True,
                 fix_url="checklist:profile",
             )
@@ -181,6 +184,9 @@ def reentry_steps(
             f"Mark {lost_name} lost in Gatecheck and revoke its access at {broker}.",
         )
     )
+    if catalog.lost_device_steps:
+        # The broker's own procedure for a lost phone or second factor (readiness.brokers, cited there).
+        steps.append(Step(f"If the second factor went with it ({catalog.name})", " ".join(catalog.lost_device_steps)))
     steps.append(
         Step(
             "Confirm you are back in",

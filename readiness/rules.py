@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from .brokers import catalog_for
 from .vocabulary import (
-    ACCESS_POINTS,
     ACTIVE,
     AT_RISK,
     BACKUP_FACTORS,
@@ -41,7 +41,6 @@ from .vocabulary import (
     SAFE_AUTH_FAILURE,
     SECTIONS,
     STRONG_MFA,
-    SUITABLE_ACCESS_POINTS,
     TASKS,
     WARNING,
     join_words,
@@ -710,14 +709,16 @@ def check_interfaces_mapped(inventory: Inventory, as_of: date, limits: Limits) -
     platforms: set[str] = set()
     for device in qualifying_devices(inventory, as_of, limits):
         platforms |= device.platforms
+    broker = catalog_for(inventory.profile.broker)
     for task, task_name in TASKS.items():
         point = plan.get(task)
         if not point:
             found.append(_finding(CRITICAL, "profile", lambda v, t=task_name: f"No access point chosen for {t}", "Missing", ref=task))
             continue
-        point_name = ACCESS_POINTS.get(point, point)
-        if point not in SUITABLE_ACCESS_POINTS[task]:
-            suitable = join_words(sorted(ACCESS_POINTS[p] for p in SUITABLE_ACCESS_POINTS[task]), "or")
+        # The broker's own names and, where it differs from IBKR, its own table.
+        point_name = broker.point_name(point)
+        if point not in broker.suitable[task]:
+            suitable = join_words(sorted(broker.point_name(p) for p in broker.suitable[task]), "or") or "another broker tool"
             found.append(
                 _finding(
                     WARNING, "profile", lambda v, p=point_name, t=task_name, s=suitable: f"{p} does not suit {t}; use {s}", "Unsuitable",

@@ -96,7 +96,7 @@ def test_ibkr_matches_the_v1_names_and_table_exactly():
         "api": "Programmatic API",
     }
     assert dict(ibkr.suitable) == dict(SUITABLE_ACCESS_POINTS)
-    assert ibkr.mfa == frozenset(BROKER_MFA)  # the v1 values, so existing profiles stay valid
+    assert ibkr.mfa == frozenset({"hardware_key", "ib_key", "authenticator_app", "sms", "none"})  # the v1 values, so existing profiles stay valid
 
 
 def test_ib_key_is_ibkr_only():

@@ -121,3 +121,58 @@ def test_profile_broker_mfa_v2_values_score_as_catalog_v2_says():
     for mfa, status in (("mobile_push", "pass"), ("email", "partial"), ("sms", "partial")):
         inventory = replace(full_inventory(), profile=Profile(broker_mfa=mfa))
         assert evaluate(inventory, AS_OF).result("mfa.broker").status == status
+
+
+# --- Broker catalogs ------------------------------------------------------------------
+
+PROFILE = {
+    "broker": "IBKR", "broker_mfa": "ib_key", "regions_traded": ["US"], "plan_complex_orders": "tws",
+    "plan_transfers_statements": "client_portal", "plan_alerts_light_execution": "mobile", "support_contact": "",
+}
+
+
+def test_a_second_factor_the_broker_does_not_offer_is_refused_in_the_form(alice, alice_client):
+    response = alice_client.post("/profile/", {**PROFILE, "broker": "SCHWAB", "broker_mfa": "ib_key", "plan_complex_orders": "client_portal"})
+    errors = response.context["form"].errors
+    assert "does not offer this" in errors["broker_mfa"][0]
+    choices = [code for code, _ in response.context["form"].fields["broker_mfa"].choices]
+    assert "ib_key" not in choices and "mobile_push" in choices
+
+
+def test_the_brokers_names_and_codes_are_used_in_the_plan_and_device_forms(alice, alice_client):
+    build.profile(alice, broker="ALPACA", broker_mfa="authenticator_app")
+    form = alice_client.get("/profile/").context["form"]
+    plan = dict(form.fields["plan_complex_orders"].choices)
+    assert "tws" not in plan and plan["api"] == "Alpaca Trading API"
+    device_form = alice_client.get("/devices/add/").context["form"]
+    assert dict(device_form.fields["platforms"].choices) == {
+        "client_portal": "Alpaca dashboard", "mobile": "Alpaca mobile app", "api": "Alpaca Trading API",
+    }
+    response = alice_client.post("/devices/add/", {"name": "Desk", "kind": "desktop", "platforms": ["tws"], "validated_on": ""})
+    assert "does not offer tws" in response.context["form"].errors["platforms"][0]
+
+
+def test_an_other_broker_accepts_every_code():
+    from readiness.brokers import catalog_for
+    from readiness.vocabulary import ACCESS_POINTS, BROKER_MFA
+
+    other = catalog_for("OTHER")
+    assert set(other.access_points) == set(ACCESS_POINTS) and all(other.offers_mfa(m) for m in BROKER_MFA)
+
+
+def test_changing_broker_names_the_records_that_no_longer_fit(alice, alice_client):
+    build.profile(alice)
+    build.device(alice, "Office workstation", platforms=("tws", "client_portal"))
+    data = {**PROFILE, "broker": "TASTYTRADE", "broker_mfa": "sms", "plan_complex_orders": "desktop"}
+    response = alice_client.post("/profile/", data, follow=True)
+    notes = [str(m) for m in response.context["messages"]]
+    assert "Device 'Office workstation' uses Trader Workstation, which tastytrade does not offer: edit its access points." in notes
+
+
+def test_the_drill_prints_the_brokers_own_lost_device_procedure(alice, alice_client):
+    build.profile(alice)
+    phone = build.device(alice, "iPhone", kind="mobile", platforms=("mobile",))
+    build.device(alice, "Office workstation")
+    alice_client.post("/drills/start/", {"lost_device": phone.pk})
+    steps = {s.title: s.detail for s in alice.drill_steps.all()}
+    assert "Migrate IB Key" in steps["If the second factor went with it (Interactive Brokers)"]

@@ -117,5 +117,13 @@ def access_points(codes) -> str:
 
 
 @register.filter
+def access_points_for(codes, catalog) -> str:
+    """Access-point codes by the trader's broker's own names, in catalog order."""
+    order = list(words.ACCESS_POINTS)
+    ordered = sorted(codes or (), key=lambda c: (order.index(c) if c in order else len(order), c))
+    return ", ".join(catalog.point_name(code) for code in ordered)
+
+
+@register.filter
 def device_kind(kind: str) -> str:
     return words.DEVICE_KIND_WORDS.get(kind, kind)
