@@ -3,7 +3,9 @@ trader's own inputs (profile, market data, drills, accepted risks, calendar feed
 
 from __future__ import annotations
 
+import logging
 import secrets
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -20,6 +22,7 @@ from .models import AcceptedRisk, CalendarFeed, Drill, ReadinessSnapshot, Subscr
 from .selectors import inventories_for, limits
 
 SNAPSHOT_BATCH = 500
+logger = logging.getLogger("gatecheck.jobs")
 
 
 def _row(user_id: int, report: rules.Report) -> ReadinessSnapshot:
@@ -54,16 +57,36 @@ def snapshot_refresh(user, as_of: date | None = None) -> rules.Report:
     return report
 
 
-def snapshot_all(as_of: date | None = None) -> int:
-    """Score and store every active user on ``as_of``; returns how many."""
+@dataclass
+class SnapshotRun:
+    """What one run of ``snapshot_all`` did: users stored, and the ids of those that failed."""
+
+    stored: int = 0
+    failed: list[int] = field(default_factory=list)
+
+
+def snapshot_all(as_of: date | None = None) -> SnapshotRun:
+    """Score and store every active user on ``as_of``.
+
+    A trader whose inventory cannot be scored is logged and skipped: one
+    trader's data never stops the nightly run for everyone else."""
     as_of = as_of or timezone.localdate()
     ids = list(get_user_model().objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
     lim = limits()
+    run = SnapshotRun()
     for start in range(0, len(ids), SNAPSHOT_BATCH):
         batch = ids[start : start + SNAPSHOT_BATCH]
         inventories = inventories_for(batch)
-        _store([_row(uid, rules.evaluate(inventories[uid], as_of, lim)) for uid in batch])
-    return len(ids)
+        rows = []
+        for uid in batch:
+            try:
+                rows.append(_row(uid, rules.evaluate(inventories[uid], as_of, lim)))
+            except Exception:
+                logger.exception("snapshot_readiness: scoring user %s on %s failed; skipped", uid, as_of.isoformat())
+                run.failed.append(uid)
+        _store(rows)
+        run.stored += len(rows)
+    return run
 
 
 def snapshot_store(*, user, report: rules.Report) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -38,6 +39,7 @@ from .selectors import (
     latest_snapshots,
 )
 
+logger = logging.getLogger("gatecheck.jobs")
 LEAD_GROUP = "Desk leads"
 # Leads may view these models in the admin, always scoped to their desks.
 LEAD_VIEW_MODELS = (
@@ -229,6 +231,7 @@ class ReminderRun:
     digests: int = 0
     already: int = 0
     notes: list[str] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
 
 
 def reminders_send_daily(*, as_of: date) -> ReminderRun:
@@ -245,17 +248,28 @@ def reminders_send_daily(*, as_of: date) -> ReminderRun:
             # Someone with no desk and nothing recorded is not a trader yet.
             if inventory.is_empty and user.pk not in member_ids:
                 continue
-            items = reminder_items(inventory, as_of)
-            if not items:
+            try:
+                items = reminder_items(inventory, as_of)
+                if not items:
+                    continue
+                message = _reminder_message(trader=user, items=items, as_of=as_of, sender=None, request=None)
+                result = _send_once(recipient=user, kind=ReminderLog.Kind.DAILY, day=as_of, message=message, items=len(items))
+            except Exception:
+                # One trader's data (or one failed send) never stops the run for the others.
+                logger.exception("send_reminders: reminder for user %s on %s failed; skipped", user.pk, as_of.isoformat())
+                run.failed.append(user.pk)
                 continue
-            message = _reminder_message(trader=user, items=items, as_of=as_of, sender=None, request=None)
-            result = _send_once(recipient=user, kind=ReminderLog.Kind.DAILY, day=as_of, message=message, items=len(items))
             if result is Sent.SENT:
                 run.reminders += 1
             else:
                 run.already += 1
     for lead in User.objects.filter(is_active=True, led_desks__isnull=False).exclude(email="").distinct().order_by("pk"):
-        result = digest_send(lead=lead, as_of=as_of)
+        try:
+            result = digest_send(lead=lead, as_of=as_of)
+        except Exception:
+            logger.exception("send_reminders: digest for lead %s on %s failed; skipped", lead.pk, as_of.isoformat())
+            run.failed.append(lead.pk)
+            continue
         if result is Sent.SENT:
             run.digests += 1
         elif result is Sent.ALREADY:

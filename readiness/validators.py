@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from .secrets import find_secret, secret_message
 
@@ -65,12 +65,3 @@ def duplicate_problem(value: object, taken: Iterable[object], *, noun: str, fiel
     same list for a file)."""
     return duplicate_message(noun, field) if value in set(taken) else None
 
-
-def add_days(day: date, days: int) -> date:
-    """``day`` plus ``days``, held at the ends of the calendar instead of
-    raising OverflowError: one stored date near 9999-12-31 must not break
-    the pages and jobs that compute a due date from it."""
-    try:
-        return day + timedelta(days=days)
-    except OverflowError:
-        return date.max if days > 0 else date.min
