@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -116,11 +116,17 @@ RISK_FIELDS = ("rule", "reason", "until", "created_on")
 def profile_update(*, request: HttpRequest, profile: TradingProfile, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Save the trading profile (creating it on first save); returns the changes made."""
     if profile.pk is None:
-        created = inventory_create(request=request, owner=profile.owner, model=TradingProfile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
-        profile.pk = created.pk
-        for name in PROFILE_FIELDS:
-            setattr(profile, name, getattr(created, name))
-        return {name: {"old": None, "new": getattr(created, name)} for name in PROFILE_FIELDS if name in data}
+        try:
+            created = inventory_create(request=request, owner=profile.owner, model=TradingProfile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
+        except IntegrityError:
+            # A parallel first save created the one profile (owner is unique)
+            # after this request read none: this save updates that one.
+            profile = TradingProfile.objects.get(owner=profile.owner)
+        else:
+            profile.pk = created.pk
+            for name in PROFILE_FIELDS:
+                setattr(profile, name, getattr(created, name))
+            return {name: {"old": None, "new": getattr(created, name)} for name in PROFILE_FIELDS if name in data}
     return inventory_update(request=request, instance=profile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
 
 
@@ -144,14 +150,22 @@ def running_drill(owner) -> Drill | None:
     return Drill.objects.for_owner(owner).filter(completed=False, abandoned_at__isnull=True).order_by("-started_at").first()
 
 
-@transaction.atomic
 def drill_start(*, request: HttpRequest, owner, lost_device: str) -> Drill:
-    """Start a device-loss drill now (server time); a drill already running is returned instead."""
+    """Start a device-loss drill now (server time); a drill already running is returned instead.
+
+    The database allows one running drill per trader (drill_one_running_per_owner):
+    when a parallel start wins the race, its drill is the one returned."""
     current = running_drill(owner)
     if current is not None:
         return current
     data = {"lost_device": lost_device, "started_at": timezone.now()}
-    return inventory_create(request=request, owner=owner, model=Drill, fields=DRILL_FIELDS, action="drill.started", data=data)
+    try:
+        return inventory_create(request=request, owner=owner, model=Drill, fields=DRILL_FIELDS, action="drill.started", data=data)
+    except IntegrityError:
+        current = running_drill(owner)
+        if current is None:
+            raise
+        return current
 
 
 @transaction.atomic
@@ -172,13 +186,17 @@ def drill_abandon(*, request: HttpRequest, drill: Drill) -> Drill:
     return drill
 
 
-@transaction.atomic
 def risk_accept(*, request: HttpRequest, owner, rule: str, reason: str, until: date) -> AcceptedRisk:
     """Accept the risk of one rule until ``until``; accepting it again replaces reason and date."""
     data = {"rule": rule, "reason": reason, "until": until, "created_on": timezone.localdate()}
     risk = AcceptedRisk.objects.for_owner(owner).filter(rule=rule).first()
     if risk is None:
-        return inventory_create(request=request, owner=owner, model=AcceptedRisk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+        try:
+            return inventory_create(request=request, owner=owner, model=AcceptedRisk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+        except IntegrityError:
+            # A parallel request accepted the same rule first (one per rule and
+            # owner): accepting it again replaces reason and date, as in sequence.
+            risk = AcceptedRisk.objects.for_owner(owner).get(rule=rule)
     inventory_update(request=request, instance=risk, fields=RISK_FIELDS, action="risk.accepted", data=data)
     return risk
 
@@ -192,10 +210,14 @@ def calendar_feed_rotate(*, request: HttpRequest, owner) -> str:
     """Make a new feed token (the old URL stops working) and return it; only its digest is stored."""
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
-        existed = CalendarFeed.objects.filter(owner=owner).delete()[0] > 0
-        CalendarFeed.objects.create(owner=owner, token=CalendarFeed.digest(token))
+        # One row per owner, replaced in place under a row lock (update_or_create
+        # retries the read when a parallel first rotation inserted the row first),
+        # never delete-then-insert, which two parallel rotations both did.
+        _, created = CalendarFeed.objects.update_or_create(
+            owner=owner, defaults={"token": CalendarFeed.digest(token), "created_at": timezone.now()}
+        )
         # The token itself never goes into the audit log.
-        record_event(action="calendar.token_rotated", request=request, details={"replaced": existed})
+        record_event(action="calendar.token_rotated", request=request, details={"replaced": not created})
     return token
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.contrib import messages
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -192,9 +193,14 @@ def subscription_add(request: HttpRequest) -> HttpResponse:
     initial = {"region": request.GET.get("region", ""), "active": True}
     form = SubscriptionForm(request.POST or None, owner=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
-        messages.success(request, f"Feed '{form.cleaned_data['feed']}' added.")
-        return redirect("checklist:subscription_list")
+        try:
+            services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
+        except IntegrityError:
+            # A parallel request added the same feed after the form checked it.
+            form.add_duplicate_error()
+        else:
+            messages.success(request, f"Feed '{form.cleaned_data['feed']}' added.")
+            return redirect("checklist:subscription_list")
     return render(request, "checklist/subscription_form.html", {"form": form})
 
 
@@ -203,9 +209,13 @@ def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(Subscription.objects.for_owner(request.user), pk=pk)
     form = SubscriptionForm(request.POST or None, owner=request.user, instance=subscription)
     if request.method == "POST" and form.is_valid():
-        services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
-        messages.success(request, f"Feed '{subscription.feed}' saved.")
-        return redirect("checklist:subscription_list")
+        try:
+            services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
+        except IntegrityError:
+            form.add_duplicate_error()
+        else:
+            messages.success(request, f"Feed '{subscription.feed}' saved.")
+            return redirect("checklist:subscription_list")
     return render(request, "checklist/subscription_form.html", {"form": form, "subscription": subscription})
 
 
