@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from .models import AcceptedRisk, CalendarFeed, Drill, ReadinessSnapshot, Subscr
 from .selectors import inventories_for, limits
 
 SNAPSHOT_BATCH = 500
-logger = logging.getLogger("gatecheck.jobs")
+logger = logging.getLogger("gatecheck.readiness")
 
 
 def _row(user_id: int, report: rules.Report) -> ReadinessSnapshot:
@@ -89,9 +89,21 @@ def snapshot_all(as_of: date | None = None) -> SnapshotRun:
     return run
 
 
-def snapshot_store(*, user, report: rules.Report) -> None:
-    """Store a report already computed (the dashboard scores once and keeps it)."""
-    _store([_row(user.pk, report)])
+def snapshot_keep(*, user, report: rules.Report, stored: tuple[int, str, dict[str, str]] | None) -> bool:
+    """The dashboard's write: store today's report only when it differs from
+    the ``stored`` (score, level, statuses), so that plain page views do not
+    write. A refused write (a read-only or full database) is logged and the
+    page is still shown from the computed report. Returns whether it wrote."""
+    row = _row(user.pk, report)
+    if stored == (row.score, row.level, row.statuses):
+        return False
+    try:
+        with transaction.atomic():
+            _store([row])
+    except DatabaseError:
+        logger.warning("dashboard: storing today's snapshot of user %s failed; page shown from the computed score", user.pk, exc_info=True)
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------

@@ -83,8 +83,8 @@ def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> lis
 def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     data = selectors.dashboard_for(request.user, today)
-    # Today's snapshot is kept whenever the trader looks at their score.
-    services.snapshot_store(user=request.user, report=data.report)
+    # Today's snapshot is kept when the score shown differs from the stored one.
+    services.snapshot_keep(user=request.user, report=data.report, stored=data.stored_today)
     report = data.report
     context = {
         "today": today,

@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.audit import record_event
+from accounts.mail import mail_send
 from accounts.models import Desk, User
 from accounts.services import mfa_reset
 from checklist.selectors import inventories_for, limits
@@ -131,24 +132,24 @@ class Sent(StrEnum):
     ALREADY = "already"
     NO_EMAIL = "no_email"
     NOTHING = "nothing"
+    FAILED = "failed"
 
 
 def _send_once(*, recipient: User, kind: str, day: date, message: EmailMultiAlternatives, items: int, sent_by: User | None = None) -> Sent:
     """Claim the (recipient, kind, day) row first, then send.
 
     Claiming first means two runs racing each other send one e-mail; if the
-    send fails the claim is dropped so that the next run tries again.
+    send fails (logged by accounts.mail) the claim is dropped so that the
+    next run, or the lead's next click, tries again.
     """
     try:
         with transaction.atomic():
             log = ReminderLog.objects.create(recipient=recipient, kind=kind, date=day, sent_by=sent_by, item_count=items)
     except IntegrityError:
         return Sent.ALREADY
-    try:
-        message.send()
-    except Exception:
+    if not mail_send(message, kind=kind):
         log.delete()
-        raise
+        return Sent.FAILED
     return Sent.SENT
 
 
@@ -261,6 +262,8 @@ def reminders_send_daily(*, as_of: date) -> ReminderRun:
                 continue
             if result is Sent.SENT:
                 run.reminders += 1
+            elif result is Sent.FAILED:
+                run.failed.append(user.pk)
             else:
                 run.already += 1
     for lead in User.objects.filter(is_active=True, led_desks__isnull=False).exclude(email="").distinct().order_by("pk"):
@@ -274,6 +277,8 @@ def reminders_send_daily(*, as_of: date) -> ReminderRun:
             run.digests += 1
         elif result is Sent.ALREADY:
             run.already += 1
+        elif result is Sent.FAILED:
+            run.failed.append(lead.pk)
     return run
 
 
