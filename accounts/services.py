@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
+import secrets
 import time
 from datetime import datetime, timedelta
 
@@ -14,14 +15,15 @@ from django.conf import settings
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.sessions.models import Session
-from django.core.mail import send_mail
-from django.db import transaction
+from django.core.mail import EmailMessage
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .audit import record_event
+from .mail import mail_send
 from .models import AuditEvent, AuthFailure, RecoveryCodeDevice, User, UserSession
 from .net import client_ip
 from .signals import access_revoked
@@ -206,10 +208,16 @@ def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
     )
 
 
-def notify(user: User, subject: str, body: str) -> None:
-    """Tell a user about a security change by e-mail, if we know an address."""
-    if user.email:
-        send_mail(f"[Gatecheck] {subject}", body + "\n\nIf this was not you, contact your desk lead now.", None, [user.email])
+def notify(user: User, subject: str, body: str) -> bool:
+    """Tell a user about a security change by e-mail, if we know an address.
+
+    The change is already made when this runs: a mail outage is logged and
+    never undoes it or fails the request (the new authenticator's backup
+    codes are still shown)."""
+    if not user.email:
+        return False
+    message = EmailMessage(f"[Gatecheck] {subject}", body + "\n\nIf this was not you, contact your desk lead now.", None, [user.email])
+    return mail_send(message, kind="security notice")
 
 
 # --- Sign-in and sessions ---------------------------------------------------
@@ -416,3 +424,28 @@ def login_failed(*, request: HttpRequest, username: str, step: str, action: str 
         object_label=user.username if user else "(unknown username)",
         outcome=AuditEvent.Outcome.FAILURE,
     )
+
+
+# --- Health -------------------------------------------------------------------
+
+
+def health_checks() -> dict[str, str]:
+    """What /healthz reports: ``database`` (it answers a query) and
+    ``database_write`` (it accepts a write: a read-only file or a full disk
+    turns every sign-in into an error while reads still work).
+
+    The write is one session row inserted and rolled back: nothing is
+    committed, so the probe costs no fsync and leaves nothing behind."""
+    checks = {"database": "ok", "database_write": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return {"database": "unreachable", "database_write": "not checked"}
+    try:
+        with transaction.atomic():
+            Session.objects.create(session_key=f"healthz-{secrets.token_hex(16)}", session_data="", expire_date=timezone.now())
+            transaction.set_rollback(True)
+    except DatabaseError:
+        checks["database_write"] = "refused"
+    return checks

@@ -9,13 +9,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django import forms
+from django.utils import timezone
 
 from accounts.forms import SecretScrubMixin
 from devices.models import Platform, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
 from readiness.brokers import BROKER_LABELS, DEFAULT_BROKER, catalog_for
+from readiness.validators import duplicate_message, duplicate_problem, future_problem
 
+from .inventory import MAX_IMPORT_BYTES
 from .models import AcceptedRisk, Permission, Region, Subscription, TradingProfile
 
 NOT_CHOSEN = ("", "Not chosen yet")
@@ -111,14 +114,20 @@ class SubscriptionForm(SecretScrubMixin, forms.Form):
             kwargs.setdefault("initial", {"region": instance.region, "feed": instance.feed, "active": instance.active})
         super().__init__(*args, **kwargs)
 
+    NOUN, UNIQUE_FIELD = "feed", "name"
+
     def clean_feed(self) -> str:
         feed = self.cleaned_data["feed"].strip()
         others = Subscription.objects.for_owner(self.owner).filter(feed=feed)
         if self.instance is not None:
             others = others.exclude(pk=self.instance.pk)
-        if others.exists():
-            raise forms.ValidationError("You already have a feed with this name.")
+        if problem := duplicate_problem(feed, others.values_list("feed", flat=True), noun=self.NOUN, field=self.UNIQUE_FIELD):
+            raise forms.ValidationError(problem)
         return feed
+
+    def add_duplicate_error(self) -> None:
+        """A parallel request saved the same feed after this form checked it."""
+        self.add_error("feed", duplicate_message(self.NOUN, self.UNIQUE_FIELD))
 
 
 class PermissionForm(forms.ModelForm):
@@ -137,8 +146,9 @@ class PermissionForm(forms.ModelForm):
 
     def clean_requested_on(self):
         day = self.cleaned_data.get("requested_on")
-        if day is not None and day > date.today():
-            raise forms.ValidationError("This date is in the future; enter the day you asked.")
+        problem = future_problem(day, timezone.localdate()) if day is not None else None
+        if problem:
+            raise forms.ValidationError(problem)
         return day
 
     def clean(self):
@@ -206,9 +216,6 @@ class AcceptRiskForm(SecretScrubMixin, forms.Form):
         if until > self.today + timedelta(days=AcceptedRisk.MAX_DAYS):
             raise forms.ValidationError(f"At most {AcceptedRisk.MAX_DAYS} days ahead: review the risk again by then.")
         return until
-
-
-MAX_IMPORT_BYTES = 512 * 1024
 
 
 class InventoryUploadForm(forms.Form):

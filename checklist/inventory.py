@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -30,13 +31,20 @@ from accounts.audit import record_event
 from devices.models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
-from readiness.secrets import find_secret, fingerprint_problem
+from readiness.secrets import fingerprint_problem
+from readiness.validators import duplicate_message, future_problem, secret_problem, text_problem
 
 from .models import AcceptedRisk, Drill, Region, Subscription, TradingProfile
 from .services import snapshot_refresh
 
 FORMAT = "gatecheck.inventory/1"
 ACCEPTED_RISK_MAX_DAYS = 90
+# Limits a hostile or broken file meets before it costs anything (README,
+# "Limits"): a trader's real inventory is a few KB with a few dozen rows.
+MAX_IMPORT_BYTES = 512 * 1024
+MAX_ITEMS_PER_SECTION = 500
+MAX_DEPTH = 8
+MAX_PROBLEMS_SHOWN = 100
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -58,11 +66,33 @@ class Problem:
 
 
 class InventoryInvalid(Exception):
-    """The document was refused; ``problems`` lists every reason."""
+    """The document was refused; ``problems`` lists the first
+    MAX_PROBLEMS_SHOWN reasons and ``more`` counts the others."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], more: int = 0):
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+        self.more = more
+
+    @property
+    def total(self) -> int:
+        return len(self.problems) + self.more
+
+    def lines(self) -> list[str]:
+        """The problems as text lines, with how many more there are."""
+        lines = [str(p) for p in self.problems]
+        if self.more:
+            lines.append(f"... and {self.more} more problem{'s' if self.more != 1 else ''}")
+        return lines
+
+
+_FIELD_NAME = re.compile(r"[a-z_]{1,40}")
+
+
+def _key_name(key: str) -> str:
+    # An unknown key is named in a path only when it looks like a field name:
+    # never echo content (a secret, a control character, a lone surrogate).
+    return key if _FIELD_NAME.fullmatch(key) else "(a key)"
 
 
 def _join_path(base: str, key: str | int) -> str:
@@ -73,14 +103,21 @@ def _join_path(base: str, key: str | int) -> str:
 
 @dataclass
 class Context:
-    """What checking needs beyond one value: the day, and facts shared between sections."""
+    """What checking needs beyond one value: the day and time, and facts shared between sections."""
 
     today: date
+    now: datetime
     problems: list[Problem] = field(default_factory=list)
+    more: int = 0
     key_labels: set[str] = field(default_factory=set)
 
     def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
+        # Every problem is counted, only the first ones are kept: a refused
+        # file of 250,000 bad rows must not become a 13 MB page.
+        if len(self.problems) < MAX_PROBLEMS_SHOWN:
+            self.problems.append(Problem(path, message))
+        else:
+            self.more += 1
 
 
 class Obj:
@@ -104,7 +141,7 @@ class Obj:
                 ctx.add(_join_path(path, key), "is required")
         for key in self.value:
             if key not in required and key not in optional:
-                ctx.add(_join_path(path, key), "is not a known field")
+                ctx.add(_join_path(path, _key_name(key)), "is not a known field")
 
     def at(self, key: str) -> str:
         return _join_path(self.path, key)
@@ -119,12 +156,15 @@ class Obj:
         if not isinstance(value, str):
             self.ctx.add(self.at(key), "must be a string")
             return ""
-        if not value.strip() and not allow_empty:
+        # The rules of every form's text field (readiness.validators), in the same order.
+        if free_text and (problem := secret_problem(value)):
+            self.ctx.add(self.at(key), problem)
+        elif problem := text_problem(value):
+            self.ctx.add(self.at(key), problem)
+        elif not value.strip() and not allow_empty:
             self.ctx.add(self.at(key), "must not be empty")
         elif len(value) > max_length:
             self.ctx.add(self.at(key), f"is longer than {max_length} characters")
-        elif free_text and find_secret(value):
-            self.ctx.add(self.at(key), "looks like a secret; Gatecheck never stores secrets")
         return value
 
     def boolean(self, key: str, default: bool = False) -> bool:
@@ -168,31 +208,44 @@ class Obj:
                 seen.append(item)
         return seen
 
-    def day(self, key: str, *, nullable: bool = False) -> date | None:
+    def day(self, key: str, *, nullable: bool = False, past: bool = False) -> date | None:
+        """A date; with ``past``, one that has happened (the forms' rule for the same field)."""
         if key not in self.value:
             return None
         value = self.value[key]
         if value is None and nullable:
             return None
-        if isinstance(value, str) and _DATE.match(value):
+        if isinstance(value, str) and _DATE.fullmatch(value):
             try:
-                return date.fromisoformat(value)
+                day = date.fromisoformat(value)
             except ValueError:
                 pass
+            else:
+                if past and (problem := future_problem(day, self.ctx.today)):
+                    self.ctx.add(self.at(key), problem)
+                    return None
+                return day
         self.ctx.add(self.at(key), "must be a date YYYY-MM-DD" + (" or null" if nullable else ""))
         return None
 
     def moment(self, key: str, *, nullable: bool = False) -> datetime | None:
+        """A timestamp with a zone that has happened (drill times come from the server clock)."""
         if key not in self.value:
             return None
         value = self.value[key]
         if value is None and nullable:
             return None
-        if isinstance(value, str) and _TIMESTAMP.match(value):
+        if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
             try:
-                return datetime.fromisoformat(value).astimezone(UTC)
-            except ValueError:
+                moment = datetime.fromisoformat(value).astimezone(UTC)
+            except (ValueError, OverflowError):
+                # OverflowError: a zone offset that moves 0001-01-01 or 9999-12-31 off the calendar.
                 pass
+            else:
+                if problem := future_problem(moment, self.ctx.now):
+                    self.ctx.add(self.at(key), problem)
+                    return None
+                return moment
         self.ctx.add(self.at(key), "must be an ISO 8601 timestamp with a zone, e.g. 2026-11-01T09:00:00Z" + (", or null" if nullable else ""))
         return None
 
@@ -205,19 +258,26 @@ def _items(document: dict, key: str, ctx: Context) -> list[tuple[str, Any]]:
     if not isinstance(value, list):
         ctx.add(key, "must be a list")
         return []
+    if len(value) > MAX_ITEMS_PER_SECTION:
+        # Refused before any row is read: checking 170,000 rows costs seconds.
+        ctx.add(key, f"has {len(value)} items; at most {MAX_ITEMS_PER_SECTION} are allowed")
+        return []
     return [(_join_path(key, index), item) for index, item in enumerate(value)]
 
 
-def _unique(rows: list[tuple[str, Any]], key: Callable[[Any], Any], field_name: str, ctx: Context, what: str) -> None:
-    first: dict[Any, str] = {}
+def _unique(rows: list[tuple[str, Any]], field_name: str, ctx: Context, noun: str, called: str = "") -> None:
+    """Names and labels are unique within their list, with the forms' message
+    (readiness.validators.duplicate_message). Only strings are compared: a
+    value of the wrong type was refused already, and a list is not hashable."""
+    seen: set[str] = set()
     for path, row in rows:
-        value = key(row)
-        if value in (None, ""):
+        value = row.get(field_name) if isinstance(row, dict) else None
+        if not isinstance(value, str) or not value:
             continue
-        if value in first:
-            ctx.add(_join_path(path, field_name), f"duplicate {what}; also used by {first[value]}")
+        if value in seen:
+            ctx.add(_join_path(path, field_name), duplicate_message(noun, called or field_name))
         else:
-            first[value] = path
+            seen.add(value)
 
 
 def _day(value: date | None) -> str | None:
@@ -361,11 +421,11 @@ class DeviceSection(ListSection):
                 "name": obj.string("name", max_length=_max_length(TrustedDevice, "name")),
                 "kind": obj.choice("kind", TrustedDevice.Kind.values),
                 "platforms": obj.choices("platforms", Platform.values),
-                "validated_on": obj.day("validated_on", nullable=True),
+                "validated_on": obj.day("validated_on", nullable=True, past=True),
                 "status": obj.choice("status", TrustedDevice.Status.values),
                 "browser_saved_password": obj.boolean("browser_saved_password"),
             })
-        _unique(items, lambda i: i.get("name") if isinstance(i, dict) else None, "name", ctx, "name")
+        _unique(items, "name", ctx, str(TrustedDevice._meta.verbose_name))
         return cleaned
 
 
@@ -384,9 +444,9 @@ class RecoverySection(ListSection):
             cleaned.append({
                 "kind": obj.choice("kind", RecoveryMethod.Kind.values),
                 "label": obj.string("label", max_length=_max_length(RecoveryMethod, "label")),
-                "last_verified_on": obj.day("last_verified_on", nullable=True),
+                "last_verified_on": obj.day("last_verified_on", nullable=True, past=True),
             })
-        _unique(items, lambda i: i.get("label") if isinstance(i, dict) else None, "label", ctx, "label")
+        _unique(items, "label", ctx, str(RecoveryMethod._meta.verbose_name))
         return cleaned
 
 
@@ -418,15 +478,15 @@ class ApiKeySection(ListSection):
                 if not isinstance(fingerprint, str):
                     ctx.add(obj.at("fingerprint"), "must be a string")
                     fingerprint = ""
-                elif problem := fingerprint_problem(fingerprint):
+                elif problem := fingerprint_problem(fingerprint) or text_problem(fingerprint):
                     ctx.add(obj.at("fingerprint"), problem)
                     fingerprint = ""
             row = {
                 "label": obj.string("label", max_length=_max_length(ApiKey, "label")),
                 "scopes": obj.choices("scopes", ApiKey.Scope.values),
                 "service_account": obj.boolean("service_account"),
-                "created_on": obj.day("created_on"),
-                "last_rotated_on": obj.day("last_rotated_on", nullable=True),
+                "created_on": obj.day("created_on", past=True),
+                "last_rotated_on": obj.day("last_rotated_on", nullable=True, past=True),
                 "expires_on": obj.day("expires_on", nullable=True),
                 "status": obj.choice("status", ApiKey.Status.values),
                 "fingerprint": fingerprint,
@@ -435,7 +495,7 @@ class ApiKeySection(ListSection):
             if isinstance(row["label"], str) and row["label"]:
                 ctx.key_labels.add(row["label"])
             cleaned.append(row)
-        _unique(items, lambda i: i.get("label") if isinstance(i, dict) else None, "label", ctx, "label")
+        _unique(items, "label", ctx, str(ApiKey._meta.verbose_name))
         return cleaned
 
 
@@ -477,7 +537,7 @@ class AutomationSection(ListSection):
                 "on_auth_failure": obj.choice("on_auth_failure", Automation.OnAuthFailure.values),
                 "status": obj.choice("status", Automation.Status.values),
             })
-        _unique(items, lambda i: i.get("name") if isinstance(i, dict) else None, "name", ctx, "name")
+        _unique(items, "name", ctx, str(Automation._meta.verbose_name))
         return cleaned
 
     def create(self, user, cleaned: list[dict[str, Any]], created: dict[str, Any]) -> None:
@@ -507,7 +567,7 @@ class SubscriptionSection(ListSection):
                 "feed": obj.string("feed", max_length=_max_length(Subscription, "feed")),
                 "active": obj.boolean("active"),
             })
-        _unique(items, lambda i: i.get("feed") if isinstance(i, dict) else None, "feed", ctx, "feed")
+        _unique(items, "feed", ctx, "feed", called="name")
         return cleaned
 
 
@@ -583,7 +643,7 @@ class AcceptedRiskSection(ListSection):
             if row["until"] and row["until"] > latest:
                 ctx.add(obj.at("until"), f"is more than {ACCEPTED_RISK_MAX_DAYS} days away (latest allowed today: {latest.isoformat()})")
             cleaned.append(row)
-        _unique(items, lambda i: i.get("rule") if isinstance(i, dict) else None, "rule", ctx, "rule")
+        _unique(items, "rule", ctx, "accepted risk")
         return cleaned
 
 
@@ -644,13 +704,42 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _depth(text: str) -> int:
+    """How deeply arrays and objects nest, strings left out. Measured before
+    parsing: the JSON parser recurses once per level and fails with
+    RecursionError a few thousand levels down."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
 def parse(text: str | bytes) -> Any:
-    """Decode and parse a document; raises InventoryInvalid when it is not JSON."""
+    """Decode and parse a document; raises InventoryInvalid when it is not JSON.
+
+    Every way parsing can fail ends here as a refusal: too large, not UTF-8,
+    nested too deeply, not JSON, a duplicate key, NaN or Infinity."""
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_IMPORT_BYTES:
+        raise InventoryInvalid([Problem("", f"is larger than {MAX_IMPORT_BYTES // 1024} KB; an inventory is much smaller")])
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InventoryInvalid([Problem("", "is not UTF-8 text")])
+    if _depth(text) > MAX_DEPTH:
+        raise InventoryInvalid([Problem("", f"nests lists and objects more than {MAX_DEPTH} levels deep")])
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
     except json.JSONDecodeError as error:
@@ -658,6 +747,8 @@ def parse(text: str | bytes) -> Any:
         raise InventoryInvalid([Problem("", f"is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}")])
     except ValueError as error:
         raise InventoryInvalid([Problem("", f"is not valid JSON: {error}")])
+    except RecursionError:
+        raise InventoryInvalid([Problem("", f"nests lists and objects more than {MAX_DEPTH} levels deep")])
 
 
 @dataclass(frozen=True)
@@ -670,9 +761,9 @@ class Plan:
         return {section.key: section.count(self.cleaned[section.key]) for section in SECTIONS}
 
 
-def check(document: Any, *, today: date | None = None) -> Plan:
+def check(document: Any, *, today: date | None = None, now: datetime | None = None) -> Plan:
     """Check a parsed document completely; raises InventoryInvalid listing every problem."""
-    ctx = Context(today=today or timezone.localdate())
+    ctx = Context(today=today or timezone.localdate(), now=now or timezone.now())
     if not isinstance(document, dict):
         raise InventoryInvalid([Problem("", "must be a JSON object")])
     if document.get("format") != FORMAT:
@@ -680,19 +771,19 @@ def check(document: Any, *, today: date | None = None) -> Plan:
     known = {"format", *(section.key for section in SECTIONS)}
     for key in document:
         if key not in known:
-            ctx.add(key, "is not a known section")
+            ctx.add(_key_name(key), "is not a known section")
     for section in SECTIONS:
         if section.key not in document:
             ctx.add(section.key, "is required (use an empty list when there is nothing to list)" if section.key != "profile" else "is required")
     cleaned = {section.key: section.check(document, ctx) for section in SECTIONS}
     if ctx.problems:
-        raise InventoryInvalid(ctx.problems)
+        raise InventoryInvalid(ctx.problems, ctx.more)
     return Plan(cleaned)
 
 
-def load(text: str | bytes, *, today: date | None = None) -> Plan:
+def load(text: str | bytes, *, today: date | None = None, now: datetime | None = None) -> Plan:
     """Parse and check a document's text."""
-    return check(parse(text), today=today)
+    return check(parse(text), today=today, now=now)
 
 
 def current_counts(user) -> dict[str, int]:
@@ -703,8 +794,14 @@ def replace_inventory(*, user, plan: Plan, request: HttpRequest | None = None, s
     """Replace the user's whole inventory with a checked plan, in one transaction.
 
     Audited as ``inventory.imported`` with the counts per section.
+
+    Imports for one user run one after the other: the user's row is locked
+    first, so a parallel import waits, then replaces the whole inventory in
+    turn (the result is always exactly one file, never a mix, and never a
+    deadlock between the deletes of one and the inserts of another).
     """
     with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         for section in reversed(SECTIONS):
             section.delete(user)
         created: dict[str, Any] = {}

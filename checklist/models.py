@@ -84,6 +84,10 @@ class Drill(models.Model):
             models.CheckConstraint(
                 condition=models.Q(completed=False) | models.Q(abandoned_at__isnull=True), name="drill_completed_not_abandoned"
             ),
+            # One running drill per trader, whatever the number of parallel starts.
+            models.UniqueConstraint(
+                fields=["owner"], condition=models.Q(completed=False, abandoned_at__isnull=True), name="drill_one_running_per_owner"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -95,6 +95,9 @@ class Dashboard:
     due: tuple[rules.DueItem, ...]
     # The first date after the window, so the list never ends in silence.
     next_due: rules.DueItem | None = None
+    # Today's stored (score, level, statuses), or None: the page writes a
+    # snapshot only when the score it shows differs from it.
+    stored_today: tuple[int, str, dict[str, str]] | None = None
 
     @property
     def week_change(self) -> int | None:
@@ -111,9 +114,10 @@ def dashboard_for(user, as_of: date) -> Dashboard:
     lim = limits()
     report = rules.evaluate(inventory, as_of, lim)
     rows = ReadinessSnapshot.objects.filter(
-        user=user, date__gte=as_of - timedelta(days=HISTORY_DAYS - 1), date__lt=as_of
-    ).values_list("date", "score", "level")
-    history = (*sorted(rows), (as_of, report.score, report.level))
+        user=user, date__gte=as_of - timedelta(days=HISTORY_DAYS - 1), date__lte=as_of
+    ).values_list("date", "score", "level", "statuses")
+    stored_today = next(((score, level, statuses) for day, score, level, statuses in rows if day == as_of), None)
+    history = (*sorted((day, score, level) for day, score, level, _ in rows if day < as_of), (as_of, report.score, report.level))
     # "Since last week": the newest score stored at least 7 days before today.
     older = [(day, score) for day, score, _ in history if day <= as_of - timedelta(days=7)]
     due = rules.merge_due(rules.coming_due(inventory, as_of, lim))
@@ -124,4 +128,5 @@ def dashboard_for(user, as_of: date) -> Dashboard:
         week_ago=older[-1] if older else None,
         due=due,
         next_due=next((i for i in rules.merge_due(rules.upcoming_dates(inventory, as_of, lim)) if i not in due and i.due_on > as_of), None),
+        stored_today=stored_today,
     )

@@ -3,12 +3,14 @@ trader's own inputs (profile, market data, drills, accepted risks, calendar feed
 
 from __future__ import annotations
 
+import logging
 import secrets
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -21,6 +23,7 @@ from .models import AcceptedRisk, CalendarFeed, Drill, DrillStep, Permission, Re
 from .selectors import inventories_for, inventory_for, limits, profile_for
 
 SNAPSHOT_BATCH = 500
+logger = logging.getLogger("gatecheck.readiness")
 
 
 def _row(user_id: int, report: rules.Report) -> ReadinessSnapshot:
@@ -55,21 +58,53 @@ def snapshot_refresh(user, as_of: date | None = None) -> rules.Report:
     return report
 
 
-def snapshot_all(as_of: date | None = None) -> int:
-    """Score and store every active user on ``as_of``; returns how many."""
+@dataclass
+class SnapshotRun:
+    """What one run of ``snapshot_all`` did: users stored, and the ids of those that failed."""
+
+    stored: int = 0
+    failed: list[int] = field(default_factory=list)
+
+
+def snapshot_all(as_of: date | None = None) -> SnapshotRun:
+    """Score and store every active user on ``as_of``.
+
+    A trader whose inventory cannot be scored is logged and skipped: one
+    trader's data never stops the nightly run for everyone else."""
     as_of = as_of or timezone.localdate()
     ids = list(get_user_model().objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
     lim = limits()
+    run = SnapshotRun()
     for start in range(0, len(ids), SNAPSHOT_BATCH):
         batch = ids[start : start + SNAPSHOT_BATCH]
         inventories = inventories_for(batch)
-        _store([_row(uid, rules.evaluate(inventories[uid], as_of, lim)) for uid in batch])
-    return len(ids)
+        rows = []
+        for uid in batch:
+            try:
+                rows.append(_row(uid, rules.evaluate(inventories[uid], as_of, lim)))
+            except Exception:
+                logger.exception("snapshot_readiness: scoring user %s on %s failed; skipped", uid, as_of.isoformat())
+                run.failed.append(uid)
+        _store(rows)
+        run.stored += len(rows)
+    return run
 
 
-def snapshot_store(*, user, report: rules.Report) -> None:
-    """Store a report already computed (the dashboard scores once and keeps it)."""
-    _store([_row(user.pk, report)])
+def snapshot_keep(*, user, report: rules.Report, stored: tuple[int, str, dict[str, str]] | None) -> bool:
+    """The dashboard's write: store today's report only when it differs from
+    the ``stored`` (score, level, statuses), so that plain page views do not
+    write. A refused write (a read-only or full database) is logged and the
+    page is still shown from the computed report. Returns whether it wrote."""
+    row = _row(user.pk, report)
+    if stored == (row.score, row.level, row.statuses):
+        return False
+    try:
+        with transaction.atomic():
+            _store([row])
+    except DatabaseError:
+        logger.warning("dashboard: storing today's snapshot of user %s failed; page shown from the computed score", user.pk, exc_info=True)
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -95,11 +130,17 @@ RISK_FIELDS = ("rule", "reason", "until", "created_on")
 def profile_update(*, request: HttpRequest, profile: TradingProfile, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Save the trading profile (creating it on first save); returns the changes made."""
     if profile.pk is None:
-        created = inventory_create(request=request, owner=profile.owner, model=TradingProfile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
-        profile.pk = created.pk
-        for name in PROFILE_FIELDS:
-            setattr(profile, name, getattr(created, name))
-        return {name: {"old": None, "new": getattr(created, name)} for name in PROFILE_FIELDS if name in data}
+        try:
+            created = inventory_create(request=request, owner=profile.owner, model=TradingProfile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
+        except IntegrityError:
+            # A parallel first save created the one profile (owner is unique)
+            # after this request read none: this save updates that one.
+            profile = TradingProfile.objects.get(owner=profile.owner)
+        else:
+            profile.pk = created.pk
+            for name in PROFILE_FIELDS:
+                setattr(profile, name, getattr(created, name))
+            return {name: {"old": None, "new": getattr(created, name)} for name in PROFILE_FIELDS if name in data}
     return inventory_update(request=request, instance=profile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
 
 
@@ -142,22 +183,31 @@ class StepsPending(Exception):
     """ "I'm back in" before every step of the drill was confirmed."""
 
 
-@transaction.atomic
 def drill_start(*, request: HttpRequest, owner, lost_device: str) -> Drill:
     """Start a device-loss drill now (server time), with its steps fixed from
-    today's inventory; a drill already running is returned instead."""
+    today's inventory; a drill already running is returned instead.
+
+    The database allows one running drill per trader (drill_one_running_per_owner):
+    when a parallel start wins the race, its drill is the one returned."""
     current = running_drill(owner)
     if current is not None:
         return current
     data = {"lost_device": lost_device, "started_at": timezone.now(), "recorded": True}
-    drill = inventory_create(request=request, owner=owner, model=Drill, fields=(*DRILL_FIELDS, "recorded"), action="drill.started", data=data)
-    steps = reentry_steps(
-        inventory_for(owner), timezone.localdate(), limits(), lost_device=lost_device, support_contact=profile_for(owner).support_contact
-    )
-    DrillStep.objects.bulk_create(
-        DrillStep(owner=owner, drill=drill, position=i, title=s.title, detail=s.detail[:1000], gap=s.gap, fix_url=s.fix_url)
-        for i, s in enumerate(steps)
-    )
+    try:
+        with transaction.atomic():
+            drill = inventory_create(request=request, owner=owner, model=Drill, fields=(*DRILL_FIELDS, "recorded"), action="drill.started", data=data)
+            steps = reentry_steps(
+                inventory_for(owner), timezone.localdate(), limits(), lost_device=lost_device, support_contact=profile_for(owner).support_contact
+            )
+            DrillStep.objects.bulk_create(
+                DrillStep(owner=owner, drill=drill, position=i, title=s.title, detail=s.detail[:1000], gap=s.gap, fix_url=s.fix_url)
+                for i, s in enumerate(steps)
+            )
+    except IntegrityError:
+        current = running_drill(owner)
+        if current is None:
+            raise
+        return current
     return drill
 
 
@@ -194,13 +244,17 @@ def drill_abandon(*, request: HttpRequest, drill: Drill) -> Drill:
     return drill
 
 
-@transaction.atomic
 def risk_accept(*, request: HttpRequest, owner, rule: str, reason: str, until: date) -> AcceptedRisk:
     """Accept the risk of one rule until ``until``; accepting it again replaces reason and date."""
     data = {"rule": rule, "reason": reason, "until": until, "created_on": timezone.localdate()}
     risk = AcceptedRisk.objects.for_owner(owner).filter(rule=rule).first()
     if risk is None:
-        return inventory_create(request=request, owner=owner, model=AcceptedRisk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+        try:
+            return inventory_create(request=request, owner=owner, model=AcceptedRisk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+        except IntegrityError:
+            # A parallel request accepted the same rule first (one per rule and
+            # owner): accepting it again replaces reason and date, as in sequence.
+            risk = AcceptedRisk.objects.for_owner(owner).get(rule=rule)
     inventory_update(request=request, instance=risk, fields=RISK_FIELDS, action="risk.accepted", data=data)
     return risk
 
@@ -214,10 +268,14 @@ def calendar_feed_rotate(*, request: HttpRequest, owner) -> str:
     """Make a new feed token (the old URL stops working) and return it; only its digest is stored."""
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
-        existed = CalendarFeed.objects.filter(owner=owner).delete()[0] > 0
-        CalendarFeed.objects.create(owner=owner, token=CalendarFeed.digest(token))
+        # One row per owner, replaced in place under a row lock (update_or_create
+        # retries the read when a parallel first rotation inserted the row first),
+        # never delete-then-insert, which two parallel rotations both did.
+        _, created = CalendarFeed.objects.update_or_create(
+            owner=owner, defaults={"token": CalendarFeed.digest(token), "created_at": timezone.now()}
+        )
         # The token itself never goes into the audit log.
-        record_event(action="calendar.token_rotated", request=request, details={"replaced": existed})
+        record_event(action="calendar.token_rotated", request=request, details={"replaced": not created})
     return token
 
 

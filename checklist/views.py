@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
@@ -32,7 +33,18 @@ from readiness.recovery import duration_text, reentry_steps
 from . import charts, selectors, services
 from .forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, PermissionForm, ProfileForm, SubscriptionForm
 from .ical import feed_ical
-from .inventory import SECTION_TITLES, SECTIONS, InventoryInvalid, current_counts, dumps, export_inventory, load, replace_inventory
+from .inventory import (
+    MAX_IMPORT_BYTES,
+    SECTION_TITLES,
+    SECTIONS,
+    InventoryInvalid,
+    Problem,
+    current_counts,
+    dumps,
+    export_inventory,
+    load,
+    replace_inventory,
+)
 from .models import AcceptedRisk, CalendarFeed, Drill, Permission, Subscription
 
 
@@ -81,8 +93,8 @@ def _due_groups(items, today: date) -> list[tuple[str, str, list[dict]]]:
 def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     data = selectors.dashboard_for(request.user, today)
-    # Today's snapshot is kept whenever the trader looks at their score.
-    services.snapshot_store(user=request.user, report=data.report)
+    # Today's snapshot is kept when the score shown differs from the stored one.
+    services.snapshot_keep(user=request.user, report=data.report, stored=data.stored_today)
     report = data.report
     context = {
         "today": today,
@@ -220,9 +232,14 @@ def subscription_add(request: HttpRequest) -> HttpResponse:
     initial = {"region": request.GET.get("region", ""), "active": True}
     form = SubscriptionForm(request.POST or None, owner=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
-        messages.success(request, f"Feed '{form.cleaned_data['feed']}' added.")
-        return redirect("checklist:subscription_list")
+        try:
+            services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
+        except IntegrityError:
+            # A parallel request added the same feed after the form checked it.
+            form.add_duplicate_error()
+        else:
+            messages.success(request, f"Feed '{form.cleaned_data['feed']}' added.")
+            return redirect("checklist:subscription_list")
     return render(request, "checklist/subscription_form.html", {"form": form})
 
 
@@ -231,9 +248,13 @@ def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(Subscription.objects.for_owner(request.user), pk=pk)
     form = SubscriptionForm(request.POST or None, owner=request.user, instance=subscription)
     if request.method == "POST" and form.is_valid():
-        services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
-        messages.success(request, f"Feed '{subscription.feed}' saved.")
-        return redirect("checklist:subscription_list")
+        try:
+            services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
+        except IntegrityError:
+            form.add_duplicate_error()
+        else:
+            messages.success(request, f"Feed '{subscription.feed}' saved.")
+            return redirect("checklist:subscription_list")
     return render(request, "checklist/subscription_form.html", {"form": form, "subscription": subscription})
 
 
@@ -528,24 +549,57 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Room for the multipart headers and the CSRF token around the file itself.
+UPLOAD_OVERHEAD_BYTES = 16 * 1024
+
+
+def _import_page(request: HttpRequest, form: InventoryUploadForm, refused: InventoryInvalid | None = None, status: int = 200) -> HttpResponse:
+    context = {
+        "form": form,
+        "problems": refused.problems if refused else [],
+        "more": refused.more if refused else 0,
+        "total": refused.total if refused else 0,
+        "sections": SECTION_TITLES,
+    }
+    return render(request, "checklist/inventory_import.html", context, status=status)
+
+
+def _declared_length(request: HttpRequest) -> int | None:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+
+
+@csrf_exempt  # CsrfViewMiddleware would read the whole body to find the token: csrf_protect below runs after the size check.
 @sensitive_post_parameters()
 @never_cache
 def inventory_import(request: HttpRequest) -> HttpResponse:
     """Upload and check a file. A valid one waits in the (database-backed)
     session for the preview and confirm step; an invalid one is refused with
-    every problem listed, and nothing changes."""
+    every problem listed, and nothing changes.
+
+    An upload larger than the limit is refused from its Content-Length,
+    before a byte of it is read (or spooled to disk)."""
+    length = _declared_length(request)
+    if request.method == "POST" and (length is None or length > MAX_IMPORT_BYTES + UPLOAD_OVERHEAD_BYTES):
+        too_large = InventoryInvalid([Problem("", f"is larger than {MAX_IMPORT_BYTES // 1024} KB; an inventory is much smaller")])
+        return _import_page(request, InventoryUploadForm(), too_large, status=413)
+    return _inventory_upload(request)
+
+
+@csrf_protect
+def _inventory_upload(request: HttpRequest) -> HttpResponse:
     form = InventoryUploadForm(request.POST or None, request.FILES or None)
-    problems = []
     if request.method == "POST" and form.is_valid():
-        raw = form.cleaned_data["file"].read()
+        raw = form.cleaned_data["file"].read(MAX_IMPORT_BYTES + 1)
         try:
             load(raw)
         except InventoryInvalid as invalid:
-            problems = invalid.problems
-        else:
-            request.session[PENDING_IMPORT] = raw.decode("utf-8-sig")
-            return redirect("checklist:inventory_import_confirm")
-    return render(request, "checklist/inventory_import.html", {"form": form, "problems": problems, "sections": SECTION_TITLES})
+            return _import_page(request, form, invalid)
+        request.session[PENDING_IMPORT] = raw.decode("utf-8-sig")
+        return redirect("checklist:inventory_import_confirm")
+    return _import_page(request, form)
 
 
 @never_cache
@@ -564,8 +618,7 @@ def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
         plan = load(text)
     except InventoryInvalid as invalid:
         request.session.pop(PENDING_IMPORT, None)
-        form = InventoryUploadForm()
-        return render(request, "checklist/inventory_import.html", {"form": form, "problems": invalid.problems, "sections": SECTION_TITLES})
+        return _import_page(request, InventoryUploadForm(), invalid)
     if request.method == "POST":
         if request.POST.get("digest") != _digest(text):
             # Another tab uploaded a different file since this preview was shown.

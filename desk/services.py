@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -20,6 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.audit import record_event
+from accounts.mail import mail_send
 from accounts.models import Desk, User
 from accounts.services import mfa_reset
 from checklist.selectors import inventories_for, limits
@@ -38,6 +40,7 @@ from .selectors import (
     latest_snapshots,
 )
 
+logger = logging.getLogger("gatecheck.jobs")
 LEAD_GROUP = "Desk leads"
 # Leads may view these models in the admin, always scoped to their desks.
 LEAD_VIEW_MODELS = (
@@ -129,24 +132,24 @@ class Sent(StrEnum):
     ALREADY = "already"
     NO_EMAIL = "no_email"
     NOTHING = "nothing"
+    FAILED = "failed"
 
 
 def _send_once(*, recipient: User, kind: str, day: date, message: EmailMultiAlternatives, items: int, sent_by: User | None = None) -> Sent:
     """Claim the (recipient, kind, day) row first, then send.
 
     Claiming first means two runs racing each other send one e-mail; if the
-    send fails the claim is dropped so that the next run tries again.
+    send fails (logged by accounts.mail) the claim is dropped so that the
+    next run, or the lead's next click, tries again.
     """
     try:
         with transaction.atomic():
             log = ReminderLog.objects.create(recipient=recipient, kind=kind, date=day, sent_by=sent_by, item_count=items)
     except IntegrityError:
         return Sent.ALREADY
-    try:
-        message.send()
-    except Exception:
+    if not mail_send(message, kind=kind):
         log.delete()
-        raise
+        return Sent.FAILED
     return Sent.SENT
 
 
@@ -229,6 +232,7 @@ class ReminderRun:
     digests: int = 0
     already: int = 0
     notes: list[str] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
 
 
 def reminders_send_daily(*, as_of: date) -> ReminderRun:
@@ -245,21 +249,36 @@ def reminders_send_daily(*, as_of: date) -> ReminderRun:
             # Someone with no desk and nothing recorded is not a trader yet.
             if inventory.is_empty and user.pk not in member_ids:
                 continue
-            items = reminder_items(inventory, as_of)
-            if not items:
+            try:
+                items = reminder_items(inventory, as_of)
+                if not items:
+                    continue
+                message = _reminder_message(trader=user, items=items, as_of=as_of, sender=None, request=None)
+                result = _send_once(recipient=user, kind=ReminderLog.Kind.DAILY, day=as_of, message=message, items=len(items))
+            except Exception:
+                # One trader's data (or one failed send) never stops the run for the others.
+                logger.exception("send_reminders: reminder for user %s on %s failed; skipped", user.pk, as_of.isoformat())
+                run.failed.append(user.pk)
                 continue
-            message = _reminder_message(trader=user, items=items, as_of=as_of, sender=None, request=None)
-            result = _send_once(recipient=user, kind=ReminderLog.Kind.DAILY, day=as_of, message=message, items=len(items))
             if result is Sent.SENT:
                 run.reminders += 1
+            elif result is Sent.FAILED:
+                run.failed.append(user.pk)
             else:
                 run.already += 1
     for lead in User.objects.filter(is_active=True, led_desks__isnull=False).exclude(email="").distinct().order_by("pk"):
-        result = digest_send(lead=lead, as_of=as_of)
+        try:
+            result = digest_send(lead=lead, as_of=as_of)
+        except Exception:
+            logger.exception("send_reminders: digest for lead %s on %s failed; skipped", lead.pk, as_of.isoformat())
+            run.failed.append(lead.pk)
+            continue
         if result is Sent.SENT:
             run.digests += 1
         elif result is Sent.ALREADY:
             run.already += 1
+        elif result is Sent.FAILED:
+            run.failed.append(lead.pk)
     return run
 
 

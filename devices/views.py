@@ -46,8 +46,9 @@ def _form_page(
         try:
             result = save(form.cleaned_data)
         except IntegrityError:
-            # Only a same-name row saved between the form's check and ours gets here.
-            form.add_error(form.unique_field, "You already have one with this name. Choose another.")
+            # Only a same-name row saved between the form's check and ours
+            # (a parallel request) gets here: the message of the sequential case.
+            form.add_duplicate_error()
         else:
             messages.success(request, done(result))
             return redirect(list_url)

@@ -386,6 +386,17 @@ class Report:
 # --------------------------------------------------------------------------
 
 
+def add_days(day: date, days: int) -> date:
+    """``day`` plus ``days``, held at the ends of the calendar instead of
+    raising OverflowError: one stored date near 9999-12-31 must not break the
+    pages and jobs that compute a due date from it (anyone's desk page, the
+    nightly jobs)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
 def within_days(day: date | None, as_of: date, days: int) -> bool:
     """True if ``day`` is not after ``as_of`` and at most ``days`` days before it."""
     if day is None:
@@ -1006,7 +1017,7 @@ def upcoming_dates(
             )
         items.append(
             DueItem(
-                key.age_from + timedelta(days=limits.rotation_days),
+                add_days(key.age_from, limits.rotation_days),
                 "key_rotation",
                 key.label,
                 f"Rotate API key '{key.label}'",
@@ -1029,7 +1040,7 @@ def upcoming_dates(
         else:
             items.append(
                 DueItem(
-                    method.last_verified_on + timedelta(days=limits.recovery_days),
+                    add_days(method.last_verified_on, limits.recovery_days),
                     "recovery_verify",
                     method.label,
                     f"Re-verify recovery {noun} '{method.label}'",
@@ -1053,7 +1064,7 @@ def upcoming_dates(
         else:
             items.append(
                 DueItem(
-                    device.validated_on + timedelta(days=limits.device_days),
+                    add_days(device.validated_on, limits.device_days),
                     "device_validate",
                     device.name,
                     f"Re-validate device '{device.name}'",
@@ -1076,7 +1087,7 @@ def upcoming_dates(
     if done:
         items.append(
             DueItem(
-                drill_day(done[0]) + timedelta(days=limits.drill_days),
+                add_days(drill_day(done[0]), limits.drill_days),
                 "drill",
                 "Device-loss drill",
                 "Rehearse a device loss again",
@@ -1101,7 +1112,7 @@ def coming_due(
     inventory: Inventory, as_of: date, limits: Limits = Limits(), window_days: int = 14
 ) -> tuple[DueItem, ...]:
     """Items overdue or due within the next ``window_days`` days, by date then label."""
-    horizon = as_of + timedelta(days=window_days)
+    horizon = add_days(as_of, window_days)
     return tuple(i for i in upcoming_dates(inventory, as_of, limits) if i.due_on <= horizon)
 
 

@@ -247,3 +247,31 @@ def section_findings(html: str | bytes) -> list[str]:
     start = text.index('section-findings')
     end = text.index("</div>", start)
     return texts(text[start - 100 : end], "finding-text")
+
+
+# --------------------------------------------------------------------------
+# Every page a trader and their lead read
+# --------------------------------------------------------------------------
+
+TRADER_PAGES = (
+    "/", "/devices/", "/recovery/", "/keys/", "/automations/", "/subscriptions/", "/drills/", "/profile/",
+    "/risks/", "/recovery-card/", "/accounts/security/", "/api/readiness/", "/api/inventory/",
+    "/inventory/export/", "/inventory/import/",
+)
+
+
+def trader_pages(owner) -> list[str]:
+    """The trader's own pages, each item's edit and drill page included."""
+    pages = list(TRADER_PAGES)
+    pages += [f"/devices/{pk}/edit/" for pk in TrustedDevice.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/recovery/{pk}/edit/" for pk in RecoveryMethod.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/keys/{pk}/edit/" for pk in ApiKey.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/automations/{pk}/edit/" for pk in Automation.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/subscriptions/{pk}/edit/" for pk in Subscription.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/drills/{pk}/" for pk in Drill.objects.for_owner(owner).values_list("pk", flat=True)]
+    return pages
+
+
+def lead_pages(trader) -> list[str]:
+    """What a desk lead reads about ``trader``: the desk page, its CSV and the trader's page."""
+    return ["/desk/", "/desk/export.csv", f"/desk/traders/{trader.pk}/"]

@@ -446,4 +446,4 @@ def test_a_name_taken_between_check_and_save_is_a_field_error(alice, alice_clien
     monkeypatch.setattr(services, "device_create", clash)
     response = alice_client.post("/devices/add/", device_post())
     assert response.status_code == 200
-    assert "already have one with this name" in response.context["form"].errors["name"][0]
+    assert response.context["form"].errors["name"] == ["You already have a trusted device with this name. Choose another."]

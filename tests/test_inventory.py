@@ -221,12 +221,12 @@ def _broken(mutate) -> dict:
 
 REFUSALS = {
     "unknown value": (_broken(lambda d: d["devices"][0].update(kind="phone")), "devices[0].kind: unknown value"),
-    "duplicate label": (_broken(lambda d: d["api_keys"][1].update(label="algo-futures")), "api_keys[1].label: duplicate label"),
+    "duplicate label": (_broken(lambda d: d["api_keys"][1].update(label="algo-futures")), "api_keys[1].label: You already have an API key with this label."),
     "dangling key": (_broken(lambda d: d["automations"][1].update(api_key="nope")), "automations[1].api_key: names no key"),
     "secret fingerprint": (_broken(lambda d: d["api_keys"][0].update(fingerprint="7f3a9c")), "api_keys[0].fingerprint: looks like a full secret"),
     "unknown scope": (_broken(lambda d: d["api_keys"][0]["scopes"].append("admin")), "api_keys[0].scopes[2]: unknown value"),
-    "duplicate device": (_broken(lambda d: d["devices"].append(dict(d["devices"][0]))), "devices[4].name: duplicate name"),
-    "duplicate feed": (_broken(lambda d: d["subscriptions"].append(dict(d["subscriptions"][0]))), "subscriptions[3].feed: duplicate feed"),
+    "duplicate device": (_broken(lambda d: d["devices"].append(dict(d["devices"][0]))), "devices[4].name: You already have a trusted device"),
+    "duplicate feed": (_broken(lambda d: d["subscriptions"].append(dict(d["subscriptions"][0]))), "subscriptions[3].feed: You already have a feed with"),
     "unknown region": (_broken(lambda d: d["profile"]["regions_traded"].append("MARS")), "profile.regions_traded[3]: unknown value"),
     "unknown mfa": (_broken(lambda d: d["profile"].update(broker_mfa="carrier pigeon")), "profile.broker_mfa: unknown value"),
     "unknown task": (_broken(lambda d: d["profile"]["interface_plan"].update(options="tws")), "profile.interface_plan.options: is not a known field"),
@@ -239,7 +239,7 @@ REFUSALS = {
     "empty reason": (_broken(lambda d: d["accepted_risks"][0].update(reason=" ")), "accepted_risks[0].reason: must not be empty"),
     "secret in free text": (
         _broken(lambda d: d["automations"][1].update(fallback_contact="password=hunter2")),
-        "automations[1].fallback_contact: looks like a secret",
+        "automations[1].fallback_contact: This looks like",
     ),
     "number as bool": (_broken(lambda d: d["devices"][0].update(browser_saved_password=1)), "devices[0].browser_saved_password: must be true or false"),
     "missing field": (_broken(lambda d: d["recovery_methods"][0].pop("last_verified_on")), "recovery_methods[0].last_verified_on: is required"),

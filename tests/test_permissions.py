@@ -103,7 +103,7 @@ def test_the_form_refuses_a_duplicate_pair_a_future_date_and_pending_without_a_d
     assert "already have this permission" in errors["region"][0]
     data = {"product": "options", "region": "US", "status": "pending", "requested_on": tomorrow}
     errors = alice_client.post("/permissions/add/", data).context["form"].errors
-    assert "future" in errors["requested_on"][0]
+    assert "in the future" in errors["requested_on"][0]
     errors = alice_client.post("/permissions/add/", {"product": "options", "region": "US", "status": "pending"}).context["form"].errors
     assert "needs its date" in errors["requested_on"][0]
     assert Permission.objects.filter(owner=alice).count() == 1

@@ -30,3 +30,6 @@ class Command(BaseCommand):
             f"{day:%Y-%m-%d}: sent {run.reminders} reminder(s) and {run.digests} digest(s); "
             f"{run.already} already sent today."
         )
+        if run.failed:
+            # Everyone else was reminded; the exit status tells cron something needs a look.
+            raise CommandError(f"Reminders failed for {len(run.failed)} user(s) (ids {', '.join(map(str, run.failed))}); see the log.")
