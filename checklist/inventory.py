@@ -28,16 +28,20 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
-from devices.models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
+from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
+from readiness.brokers import BROKER_CODES, DEFAULT_BROKER, BrokerCatalog, catalog_for
+from readiness.masking import mask_label
 from readiness.secrets import fingerprint_problem
 from readiness.validators import duplicate_message, future_problem, secret_problem, text_problem
 
-from .models import AcceptedRisk, Drill, Region, Subscription, TradingProfile
+from .models import AcceptedRisk, Drill, Permission, Region, Subscription, TradingProfile
 from .services import snapshot_refresh
 
-FORMAT = "gatecheck.inventory/1"
+FORMAT = "gatecheck.inventory/2"
+# /1 files still import: what they lack gets the /2 defaults.
+FORMATS = ("gatecheck.inventory/1", FORMAT)
 ACCEPTED_RISK_MAX_DAYS = 90
 # Limits a hostile or broken file meets before it costs anything (README,
 # "Limits"): a trader's real inventory is a few KB with a few dozen rows.
@@ -107,6 +111,8 @@ class Context:
 
     today: date
     now: datetime
+    # The profile's broker: it decides which access points and second factors exist.
+    catalog: BrokerCatalog = field(default_factory=lambda: catalog_for(None))
     problems: list[Problem] = field(default_factory=list)
     more: int = 0
     key_labels: set[str] = field(default_factory=set)
@@ -303,6 +309,8 @@ class Section:
     """One top-level part of the document."""
 
     key: str = ""
+    # New in /2: a /1 file may lack it (it then gets the default, empty).
+    since_v2: bool = False
 
     def export(self, user) -> Any:
         raise NotImplementedError
@@ -366,21 +374,33 @@ class ProfileSection(Section):
             "broker": profile.broker,
             "broker_mfa": profile.broker_mfa,
             "regions_traded": list(profile.regions_traded),
+            "products_traded": list(profile.products_traded or ()),
+            "support_contact": profile.support_contact,
             "interface_plan": {task: getattr(profile, name) for task, name in self.TASK_FIELDS.items()},
         }
 
     def check(self, document: dict, ctx: Context) -> dict[str, Any]:
         if self.key not in document:
             return {}
-        obj = Obj(document.get("profile"), "profile", ctx, required=("broker", "broker_mfa", "regions_traded"), optional=("interface_plan",))
+        obj = Obj(
+            document.get("profile"), "profile", ctx, required=("broker", "broker_mfa", "regions_traded"),
+            optional=("interface_plan", "products_traded", "support_contact"),
+        )
+        broker = obj.choice("broker", BROKER_CODES) or DEFAULT_BROKER
+        ctx.catalog = catalog_for(broker)
+        mfa = obj.choice("broker_mfa", TradingProfile.BrokerMfa.values, nullable=True)
+        if mfa is not None and not ctx.catalog.offers_mfa(mfa):
+            ctx.add(obj.at("broker_mfa"), f"{ctx.catalog.name} does not offer this second factor")
         cleaned: dict[str, Any] = {
-            "broker": obj.string("broker", max_length=_max_length(TradingProfile, "broker")),
-            "broker_mfa": obj.choice("broker_mfa", TradingProfile.BrokerMfa.values, nullable=True),
+            "broker": broker,
+            "broker_mfa": mfa,
             "regions_traded": obj.choices("regions_traded", Region.values),
+            "products_traded": obj.choices("products_traded", words.PRODUCTS),
+            "support_contact": obj.string("support_contact", max_length=_max_length(TradingProfile, "support_contact"), allow_empty=True),
         }
         plan = Obj(obj.value.get("interface_plan", {}), obj.at("interface_plan"), ctx, required=(), optional=words.TASKS)
         for task, name in self.TASK_FIELDS.items():
-            cleaned[name] = plan.choice(task, Platform.values, nullable=True)
+            cleaned[name] = plan.choice(task, ctx.catalog.access_points, nullable=True)
         return cleaned
 
     def count_current(self, user) -> int:
@@ -410,20 +430,23 @@ class DeviceSection(ListSection):
             "validated_on": _day(d.validated_on),
             "status": d.status,
             "browser_saved_password": d.browser_saved_password,
+            "notes": d.notes,
         }
 
     def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
         items = _items(document, self.key, ctx)
         cleaned = []
         for path, item in items:
-            obj = Obj(item, path, ctx, required=("name", "kind", "platforms", "validated_on", "status", "browser_saved_password"))
+            obj = Obj(item, path, ctx, required=("name", "kind", "platforms", "validated_on", "status", "browser_saved_password"), optional=("notes",))
             cleaned.append({
                 "name": obj.string("name", max_length=_max_length(TrustedDevice, "name")),
                 "kind": obj.choice("kind", TrustedDevice.Kind.values),
-                "platforms": obj.choices("platforms", Platform.values),
+                # Only the access points the profile's broker offers.
+                "platforms": obj.choices("platforms", ctx.catalog.access_points),
                 "validated_on": obj.day("validated_on", nullable=True, past=True),
                 "status": obj.choice("status", TrustedDevice.Status.values),
                 "browser_saved_password": obj.boolean("browser_saved_password"),
+                "notes": obj.string("notes", max_length=_max_length(TrustedDevice, "notes"), allow_empty=True),
             })
         _unique(items, "name", ctx, str(TrustedDevice._meta.verbose_name))
         return cleaned
@@ -647,6 +670,37 @@ class AcceptedRiskSection(ListSection):
         return cleaned
 
 
+class PermissionSection(ListSection):
+    key = "permissions"
+    model = Permission
+    since_v2 = True
+
+    def row(self, p: Permission) -> dict[str, Any]:
+        return {"product": p.product, "region": p.region, "status": p.status, "requested_on": _day(p.requested_on)}
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        if self.key not in document:
+            return []
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        seen: set[tuple[str, str]] = set()
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=("product", "region", "status"), optional=("requested_on",))
+            row = {
+                "product": obj.choice("product", words.PRODUCTS),
+                "region": obj.choice("region", Region.values),
+                "status": obj.choice("status", words.PERMISSION_STATUSES),
+                "requested_on": obj.day("requested_on", nullable=True, past=True),
+            }
+            pair = (row["product"], row["region"])
+            if None not in pair:
+                if pair in seen:
+                    ctx.add(_join_path(path, "region"), "this product and region are listed twice")
+                seen.add(pair)
+            cleaned.append(row)
+        return cleaned
+
+
 # Creation order: keys before the automations that name them. Deletion runs
 # in reverse, so automations go before the keys they protect.
 SECTIONS: tuple[Section, ...] = (
@@ -658,6 +712,7 @@ SECTIONS: tuple[Section, ...] = (
     SubscriptionSection(),
     DrillSection(),
     AcceptedRiskSection(),
+    PermissionSection(),
 )
 SECTION_TITLES = {
     "profile": "Trading profile",
@@ -668,6 +723,7 @@ SECTION_TITLES = {
     "subscriptions": "Market data subscriptions",
     "drills": "Device-loss drills",
     "accepted_risks": "Accepted risks",
+    "permissions": "Trading permissions",
 }
 
 
@@ -678,7 +734,7 @@ SECTION_TITLES = {
 
 def export_inventory(user) -> dict[str, Any]:
     """The user's whole inventory as a ``gatecheck.inventory/1`` document."""
-    document: dict[str, Any] = {"format": FORMAT}
+    document: dict[str, Any] = {"format": FORMAT}  # always the newest format
     for section in SECTIONS:
         document[section.key] = section.export(user)
     return document
@@ -766,14 +822,17 @@ def check(document: Any, *, today: date | None = None, now: datetime | None = No
     ctx = Context(today=today or timezone.localdate(), now=now or timezone.now())
     if not isinstance(document, dict):
         raise InventoryInvalid([Problem("", "must be a JSON object")])
-    if document.get("format") != FORMAT:
-        ctx.add("format", f"must be \"{FORMAT}\"")
-    known = {"format", *(section.key for section in SECTIONS)}
+    version = document.get("format")
+    if version not in FORMATS:
+        ctx.add("format", "must be " + " or ".join(f'"{f}"' for f in FORMATS))
+    # Sections new in /2 default to empty when a file lacks them.
+    optional = {section.key for section in SECTIONS if section.since_v2}
+    known = {"format", *(section.key for section in SECTIONS if version != FORMATS[0] or not section.since_v2)}
     for key in document:
         if key not in known:
             ctx.add(_key_name(key), "is not a known section")
     for section in SECTIONS:
-        if section.key not in document:
+        if section.key not in document and section.key not in optional:
             ctx.add(section.key, "is required (use an empty list when there is nothing to list)" if section.key != "profile" else "is required")
     cleaned = {section.key: section.check(document, ctx) for section in SECTIONS}
     if ctx.problems:
@@ -818,3 +877,125 @@ def replace_inventory(*, user, plan: Plan, request: HttpRequest | None = None, s
         )
         snapshot_refresh(user)
     return counts
+
+
+# --------------------------------------------------------------------------
+# The import preview: what changes, item by item, and the score it makes
+# --------------------------------------------------------------------------
+
+# The key that names an item within its list (labels and names are unique).
+ITEM_KEYS: dict[str, Any] = {
+    "devices": lambda row: row["name"],
+    "recovery_methods": lambda row: row["label"],
+    "api_keys": lambda row: row["label"],
+    "automations": lambda row: row["name"],
+    "subscriptions": lambda row: row["feed"],
+    "drills": lambda row: f"{row['lost_device']} ({row['started_at'][:16].replace('T', ' ')})",
+    "accepted_risks": lambda row: row["rule"],
+    "permissions": lambda row: f"{row['product']}/{row['region']}",
+}
+# What a /1 file lacks, filled in as the import stores it.
+V2_DEFAULTS = {"profile": {"products_traded": [], "support_contact": ""}, "devices": {"notes": ""}}
+
+
+@dataclass(frozen=True)
+class SectionChanges:
+    key: str
+    title: str
+    added: list[str]
+    removed: list[str]
+    changed: list[tuple[str, list[str]]]
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+@dataclass(frozen=True)
+class Preview:
+    sections: list[SectionChanges]
+    score_before: int
+    score_after: int
+    level_after: str
+
+
+def _normalised(document: dict[str, Any]) -> dict[str, Any]:
+    """A checked document as the export would write it after the import."""
+    doc = json.loads(json.dumps(document))
+    doc.setdefault("permissions", [])
+    doc["profile"] = {**V2_DEFAULTS["profile"], **doc.get("profile", {})}
+    doc["devices"] = [{**V2_DEFAULTS["devices"], **row} for row in doc.get("devices", [])]
+    return doc
+
+
+def _moment_value(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _day_value(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def inventory_from_document(document: dict[str, Any]) -> rules.Inventory:
+    """The readiness snapshot a checked document would give, without storing it."""
+    doc = _normalised(document)
+    p = doc["profile"]
+    plan = p.get("interface_plan") or {}
+    return rules.Inventory(
+        profile=rules.Profile(p.get("broker") or DEFAULT_BROKER, p.get("broker_mfa"), tuple(p.get("regions_traded", ())),
+                              tuple((task, plan.get(task)) for task in words.TASKS), tuple(p.get("products_traded", ()))),
+        devices=tuple(rules.Device(d["name"], d["kind"], frozenset(d["platforms"]), _day_value(d["validated_on"]), d["status"],
+                                   d["browser_saved_password"]) for d in doc["devices"]),
+        recovery_methods=tuple(rules.RecoveryMethod(m["kind"], mask_label(m["kind"], m["label"]), _day_value(m["last_verified_on"]))
+                               for m in doc["recovery_methods"]),
+        api_keys=tuple(rules.ApiKey(k["label"], frozenset(k["scopes"]), k["service_account"], _day_value(k["created_on"]),
+                                    _day_value(k["last_rotated_on"]), _day_value(k["expires_on"]), k["status"], k.get("ip_restricted", False))
+                       for k in doc["api_keys"]),
+        automations=tuple(rules.Automation(a["name"], a["api_key"], a["token_refresh"], a["fallback_contact"], a["on_auth_failure"], a["status"])
+                          for a in doc["automations"]),
+        subscriptions=tuple(rules.Subscription(s["region"], s["feed"], s["active"]) for s in doc["subscriptions"]),
+        drills=tuple(rules.Drill(_moment_value(d["started_at"]), _moment_value(d["finished_at"]), d["lost_device"], d["completed"])
+                     for d in doc["drills"]),
+        accepted_risks=tuple(rules.AcceptedRisk(r["rule"], r["reason"], _day_value(r["until"])) for r in doc["accepted_risks"]),
+        permissions=tuple(rules.Permission(x["product"], x["region"], x["status"], _day_value(x.get("requested_on")))
+                          for x in doc["permissions"]),
+    )
+
+
+def preview(user, document: dict[str, Any], *, as_of: date, limits: rules.Limits, before: rules.Inventory) -> Preview:
+    """Per section: items added, removed and changed (by field name), and the score before and after.
+
+    Field names are shown, never values: a preview page is no place to echo
+    what a file holds.
+    """
+    current, new = _normalised(export_inventory(user)), _normalised(document)
+    sections = []
+    for section in SECTIONS:
+        key = section.key
+        if key == "profile":
+            changed = [field for field in new[key] if new[key][field] != current[key].get(field)]
+            sections.append(SectionChanges(key, SECTION_TITLES[key], [], [], [("profile", changed)] if changed else []))
+            continue
+        name = ITEM_KEYS[key]
+        old_items = {name(row): row for row in current[key]}
+        new_items = {name(row): row for row in new[key]}
+
+        def shown(item: str, row: dict[str, Any], masked: bool = key == "recovery_methods") -> str:
+            # Matched on the full label, shown masked like everywhere else.
+            return mask_label(row["kind"], item) if masked else item
+
+        changed_items = [
+            (shown(item, row), [field for field in row if row[field] != old_items[item].get(field)])
+            for item, row in new_items.items()
+            if item in old_items and row != old_items[item]
+        ]
+        sections.append(
+            SectionChanges(
+                key, SECTION_TITLES[key],
+                added=[shown(item, row) for item, row in new_items.items() if item not in old_items],
+                removed=[shown(item, row) for item, row in old_items.items() if item not in new_items],
+                changed=changed_items,
+            )
+        )
+    after = rules.evaluate(inventory_from_document(new), as_of, limits)
+    return Preview(sections, rules.evaluate(before, as_of, limits).score, after.score, after.level)

@@ -43,6 +43,8 @@ from .inventory import (
     dumps,
     export_inventory,
     load,
+    parse,
+    preview,
     replace_inventory,
 )
 from .models import AcceptedRisk, CalendarFeed, Drill, Permission, Subscription
@@ -633,4 +635,7 @@ def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
         {"title": SECTION_TITLES[section.key], "key": section.key, "current": current[section.key], "new": new[section.key]}
         for section in SECTIONS
     ]
-    return render(request, "checklist/inventory_confirm.html", {"rows": rows, "digest": _digest(text)})
+    changes = preview(
+        request.user, parse(text), as_of=timezone.localdate(), limits=selectors.limits(), before=selectors.inventory_for(request.user)
+    )
+    return render(request, "checklist/inventory_confirm.html", {"rows": rows, "preview": changes, "digest": _digest(text)})

@@ -69,7 +69,7 @@ def test_the_inventory_api_returns_my_export_and_is_audited(alice, bob, alice_cl
     assert response.status_code == 200
     data = response.json()
     assert data == json.loads(json.dumps(export_inventory(alice)))
-    assert data["format"] == "gatecheck.inventory/1"
+    assert data["format"] == "gatecheck.inventory/2"
     assert {d["name"] for d in data["devices"]} == {"Office workstation", "iPhone"}
     assert [s["region"] for s in data["subscriptions"]] == ["US", "HK"]
     assert data["drills"][0]["completed"] is True
