@@ -52,6 +52,11 @@ STEP_UP: dict[str, str] = {
     "devices:automation_delete": RECENT,
     "devices:automation_pause": RECENT,
     "devices:automation_resume": RECENT,
+    # A heartbeat's ping token is a credential of the bot's.
+    "devices:automation_heartbeat": RECENT,
+    "devices:automation_heartbeat_rotate": RECENT,
+    "devices:automation_heartbeat_token": NONE,
+    "devices:automation_heartbeat_delete": RECENT,
     "checklist:inventory_export": NONE,
     # Uploading only stages the file in the session; replacing needs the code.
     "checklist:inventory_import": NONE,

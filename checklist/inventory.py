@@ -28,7 +28,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
 from readiness.brokers import BROKER_CODES, DEFAULT_BROKER, BrokerCatalog, catalog_for
@@ -527,9 +527,10 @@ class AutomationSection(ListSection):
     model = Automation
 
     def queryset(self, user):
-        return super().queryset(user).select_related("api_key")
+        return super().queryset(user).select_related("api_key", "heartbeat")
 
     def row(self, a: Automation) -> dict[str, Any]:
+        beat = getattr(a, "heartbeat", None)
         return {
             "name": a.name,
             "api_key": a.api_key.label if a.api_key_id else None,
@@ -537,13 +538,15 @@ class AutomationSection(ListSection):
             "fallback_contact": a.fallback_contact,
             "on_auth_failure": a.on_auth_failure,
             "status": a.status,
+            # The schedule only: ping tokens and observed signals never leave through the file.
+            "heartbeat": {"period_minutes": beat.period_minutes, "grace_minutes": beat.grace_minutes} if beat else None,
         }
 
     def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
         items = _items(document, self.key, ctx)
         cleaned = []
         for path, item in items:
-            obj = Obj(item, path, ctx, required=("name", "api_key", "token_refresh", "fallback_contact", "on_auth_failure", "status"))
+            obj = Obj(item, path, ctx, required=("name", "api_key", "token_refresh", "fallback_contact", "on_auth_failure", "status"), optional=("heartbeat",))
             key_label = obj.value.get("api_key")
             if obj.has("api_key") and key_label is not None:
                 if not isinstance(key_label, str):
@@ -559,14 +562,32 @@ class AutomationSection(ListSection):
                 "fallback_contact": obj.string("fallback_contact", max_length=_max_length(Automation, "fallback_contact"), allow_empty=True),
                 "on_auth_failure": obj.choice("on_auth_failure", Automation.OnAuthFailure.values),
                 "status": obj.choice("status", Automation.Status.values),
+                "heartbeat": self._heartbeat(obj, ctx),
             })
         _unique(items, "name", ctx, str(Automation._meta.verbose_name))
         return cleaned
 
+    @staticmethod
+    def _heartbeat(obj: Obj, ctx: Context) -> dict[str, int] | None:
+        value = obj.value.get("heartbeat") if isinstance(obj.value, dict) else None
+        if value is None:
+            return None
+        beat = Obj(value, obj.at("heartbeat"), ctx, required=("period_minutes", "grace_minutes"))
+        schedule = {}
+        for key, low, high in (("period_minutes", 1, 10080), ("grace_minutes", 1, 1440)):
+            number = beat.value.get(key) if isinstance(beat.value, dict) else None
+            if not isinstance(number, int) or isinstance(number, bool) or not low <= number <= high:
+                ctx.add(beat.at(key), f"must be a whole number of minutes from {low} to {high}")
+            schedule[key] = number
+        return schedule
+
     def create(self, user, cleaned: list[dict[str, Any]], created: dict[str, Any]) -> None:
         keys = {key.label: key for key in created.get("api_keys", [])}
-        rows = [{**row, "api_key": keys[row["api_key"]] if row["api_key"] else None} for row in cleaned]
+        rows = [{k: v for k, v in row.items() if k != "heartbeat"} | {"api_key": keys[row["api_key"]] if row["api_key"] else None} for row in cleaned]
         super().create(user, rows, created)
+        Heartbeat.objects.bulk_create(
+            Heartbeat(owner=user, automation=bot, **row["heartbeat"]) for bot, row in zip(created[self.key], cleaned, strict=True) if row["heartbeat"]
+        )
 
 
 class SubscriptionSection(ListSection):
@@ -895,7 +916,7 @@ ITEM_KEYS: dict[str, Any] = {
     "permissions": lambda row: f"{row['product']}/{row['region']}",
 }
 # What a /1 file lacks, filled in as the import stores it.
-V2_DEFAULTS = {"profile": {"products_traded": [], "support_contact": ""}, "devices": {"notes": ""}}
+V2_DEFAULTS = {"profile": {"products_traded": [], "support_contact": ""}, "devices": {"notes": ""}, "automations": {"heartbeat": None}}
 
 
 @dataclass(frozen=True)
@@ -925,6 +946,7 @@ def _normalised(document: dict[str, Any]) -> dict[str, Any]:
     doc.setdefault("permissions", [])
     doc["profile"] = {**V2_DEFAULTS["profile"], **doc.get("profile", {})}
     doc["devices"] = [{**V2_DEFAULTS["devices"], **row} for row in doc.get("devices", [])]
+    doc["automations"] = [{**V2_DEFAULTS["automations"], **row} for row in doc.get("automations", [])]
     return doc
 
 
@@ -951,7 +973,9 @@ def inventory_from_document(document: dict[str, Any]) -> rules.Inventory:
         api_keys=tuple(rules.ApiKey(k["label"], frozenset(k["scopes"]), k["service_account"], _day_value(k["created_on"]),
                                     _day_value(k["last_rotated_on"]), _day_value(k["expires_on"]), k["status"], k.get("ip_restricted", False))
                        for k in doc["api_keys"]),
-        automations=tuple(rules.Automation(a["name"], a["api_key"], a["token_refresh"], a["fallback_contact"], a["on_auth_failure"], a["status"])
+        # A heartbeat in a file has seen no ping yet: new.
+        automations=tuple(rules.Automation(a["name"], a["api_key"], a["token_refresh"], a["fallback_contact"], a["on_auth_failure"], a["status"],
+                                           heartbeat="new" if a.get("heartbeat") else None)
                           for a in doc["automations"]),
         subscriptions=tuple(rules.Subscription(s["region"], s["feed"], s["active"]) for s in doc["subscriptions"]),
         drills=tuple(rules.Drill(_moment_value(d["started_at"]), _moment_value(d["finished_at"]), d["lost_device"], d["completed"])

@@ -50,6 +50,7 @@ RULE_SHORT: dict[str, str] = {
     "automation.failsafe": "Fail-safe",
     "mfa.broker": "Broker MFA",
     "permissions.cleared": "Permissions",
+    "automation.alive": "Heartbeat",
 }
 RULE_IDS = rules.RULE_IDS
 RULE_TITLES = rules.RULE_TITLES

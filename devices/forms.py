@@ -209,3 +209,16 @@ class AutomationForm(OwnedForm):
         field.queryset = ApiKey.objects.for_owner(self.owner).order_by("label")
         field.empty_label = "None: it runs on my human login"
         field.label_from_instance = lambda key: key.label if key.is_active else f"{key.label} (revoked)"
+
+
+class HeartbeatForm(forms.Form):
+    """A bot's check-in schedule, in minutes."""
+
+    period_minutes = forms.IntegerField(
+        label="Checks in every (minutes)", min_value=1, max_value=10080,
+        help_text="How often the bot pings after a successful token refresh or keep-alive.",
+    )
+    grace_minutes = forms.IntegerField(
+        label="Grace (minutes)", min_value=1, max_value=1440, initial=2,
+        help_text="How late a check-in may be before the bot counts as down.",
+    )

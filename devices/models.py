@@ -192,3 +192,63 @@ class Automation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class Heartbeat(models.Model):
+    """An automation's check-in schedule and what was last observed.
+
+    The bot calls its secret ping URL after each successful token refresh or
+    keep-alive, and its fail URL when authentication fails. Only a SHA-256 of
+    the ping token is kept. ``deadline`` is when the last success stops
+    counting (last success + period + grace), so the sweep finds heartbeats
+    that went down with one indexed query.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="heartbeats")
+    automation = models.OneToOneField(Automation, on_delete=models.CASCADE, related_name="heartbeat")
+    period_minutes = models.PositiveIntegerField()
+    grace_minutes = models.PositiveIntegerField()
+    token_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    last_kind = models.CharField(max_length=10, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The last status the trader and their leads were told about.
+    notified = models.CharField(max_length=10, default="new")
+    # A fixed window per token bounds the pings it can record (one row, no scan).
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(period_minutes__gte=1, period_minutes__lte=10080), name="heartbeat_period_range"),
+            models.CheckConstraint(condition=models.Q(grace_minutes__gte=1, grace_minutes__lte=1440), name="heartbeat_grace_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Heartbeat of {self.automation}"
+
+
+class HeartbeatSignal(models.Model):
+    """One ping received; at most ``SIGNALS_KEPT`` per heartbeat are kept."""
+
+    SIGNALS_KEPT = 20
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="heartbeat_signals")
+    heartbeat = models.ForeignKey(Heartbeat, on_delete=models.CASCADE, related_name="signals")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=10, choices=list(words.SIGNAL_KINDS.items()))
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    message = models.CharField(max_length=1000, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["heartbeat", "-id"], name="signal_heartbeat_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -16,6 +16,7 @@ from datetime import date
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from readiness import rules
 from readiness.brokers import BrokerCatalog, catalog_for
@@ -78,9 +79,16 @@ SECTIONS: Mapping[str, Section] = {
     ),
     "automations": Section(
         Automation,
-        ("name", "api_key__label", "token_refresh", "fallback_contact", "on_auth_failure", "status"),
+        (
+            "name", "api_key__label", "token_refresh", "fallback_contact", "on_auth_failure", "status",
+            "heartbeat__id", "heartbeat__last_kind", "heartbeat__last_at", "heartbeat__period_minutes", "heartbeat__grace_minutes",
+        ),
         ("name",),
-        lambda pk, *values: rules.Automation(*values, id=pk),
+        lambda pk, name, key, refresh, contact, failure, status, beat, kind, at, period, grace: rules.Automation(
+            name, key, refresh, contact, failure, status, id=pk,
+            # Observed, not declared: the status is computed now, whatever day is scored.
+            heartbeat=None if beat is None else rules.heartbeat_status(kind or None, at, period, grace, timezone.now()),
+        ),
     ),
 }
 

@@ -10,18 +10,25 @@ and send ``inventory_changed`` so that the trader's stored score is refreshed.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.core.mail import EmailMessage
 from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
+from accounts.mail import mail_send
 from readiness.masking import mask_label
+from readiness.rules import heartbeat_status
+from readiness.secrets import find_secret
+from readiness.validators import text_problem
 
-from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from .models import ApiKey, Automation, Heartbeat, HeartbeatSignal, RecoveryMethod, TrustedDevice
 from .signals import inventory_changed
 
 DEVICE_FIELDS = ("name", "kind", "platforms", "validated_on", "status", "browser_saved_password", "notes")
@@ -247,3 +254,123 @@ def automation_pause(*, request: HttpRequest, automation: Automation) -> dict:
 def automation_resume(*, request: HttpRequest, automation: Automation) -> dict:
     data = {"status": Automation.Status.ACTIVE}
     return inventory_update(request=request, instance=automation, fields=AUTOMATION_FIELDS, action="automation.resumed", data=data)
+
+
+# --- Heartbeats -----------------------------------------------------------------
+
+HEARTBEAT_FIELDS = ("period_minutes", "grace_minutes")
+# Pings one token may record per minute; more are refused (429) without work.
+PING_LIMIT_PER_MINUTE = 30
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def heartbeat_save(*, request: HttpRequest | None, automation: Automation, data: dict[str, Any]) -> tuple[Heartbeat, str | None]:
+    """Create or change an automation's schedule. A new heartbeat gets its
+    ping token, returned once (only its digest is stored)."""
+    existing = Heartbeat.objects.filter(automation=automation).first()
+    if existing is not None:
+        inventory_update(request=request, instance=existing, fields=HEARTBEAT_FIELDS, action="heartbeat.updated", data=data)
+        return existing, None
+    token = secrets.token_urlsafe(24)  # 192 random bits
+    with transaction.atomic():
+        beat = inventory_create(
+            request=request, owner=automation.owner, model=Heartbeat, fields=(*HEARTBEAT_FIELDS, "automation", "token_digest"),
+            action="heartbeat.created", data={**data, "automation": automation, "token_digest": _token_digest(token)},
+        )
+    return beat, token
+
+
+def heartbeat_rotate(*, request: HttpRequest | None, heartbeat: Heartbeat) -> str:
+    """A new ping token; the old URL stops working at once."""
+    token = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        Heartbeat.objects.filter(pk=heartbeat.pk).update(token_digest=_token_digest(token))
+        # The token itself never reaches the audit log.
+        record_event(action="heartbeat.token_rotated", request=request, subject=heartbeat.owner, object_label=str(heartbeat.automation))
+    return token
+
+
+def heartbeat_delete(*, request: HttpRequest | None, heartbeat: Heartbeat) -> None:
+    inventory_delete(request=request, instance=heartbeat, action="heartbeat.deleted")
+
+
+class PingRefused(Exception):
+    """Too many pings for this token this minute."""
+
+
+def heartbeat_ping(*, token: str, kind: str, source_ip: str | None, message: str = "", now: datetime | None = None) -> Heartbeat | None:
+    """Record one signal for the heartbeat whose token this is (None: unknown token).
+
+    Constant work whatever the history: one locked row, one insert, at most
+    one old signal deleted. A message that looks like a secret is not stored.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        beat = Heartbeat.objects.select_for_update().filter(token_digest=_token_digest(token)).select_related("automation", "owner").first()
+        if beat is None:
+            return None
+        if beat.window_start is None or now - beat.window_start >= timedelta(minutes=1):
+            beat.window_start, beat.window_count = now, 0
+        if beat.window_count >= PING_LIMIT_PER_MINUTE:
+            raise PingRefused
+        beat.window_count += 1
+        text = message[:1000] if message and not find_secret(message) and not text_problem(message) else ""
+        HeartbeatSignal.objects.create(owner=beat.owner, heartbeat=beat, at=now, kind=kind, source_ip=source_ip, message=text)
+        kept = HeartbeatSignal.SIGNALS_KEPT
+        stale = HeartbeatSignal.objects.filter(heartbeat=beat).order_by("-id").values_list("id", flat=True)[kept : kept + 1]
+        HeartbeatSignal.objects.filter(id__in=list(stale)).delete()
+        beat.last_kind, beat.last_at = kind, now
+        beat.deadline = now + timedelta(minutes=beat.period_minutes + beat.grace_minutes) if kind == "success" else None
+        beat.save(update_fields=["last_kind", "last_at", "deadline", "window_start", "window_count", "updated_at"])
+        _transition(beat, now)
+    return beat
+
+
+def heartbeat_sweep(*, now: datetime | None = None) -> int:
+    """Find heartbeats whose last success is past period + grace and tell
+    about each once. One indexed query whatever the number of bots."""
+    now = now or timezone.now()
+    count = 0
+    for beat in Heartbeat.objects.filter(deadline__lt=now, last_kind="success").exclude(notified="down").select_related("automation", "owner"):
+        with transaction.atomic():
+            locked = Heartbeat.objects.select_for_update().select_related("automation", "owner").get(pk=beat.pk)
+            count += _transition(locked, now)
+    return count
+
+
+def _transition(beat: Heartbeat, now: datetime) -> int:
+    """Tell the trader and their leads, once, when a bot goes down or
+    failing, and when it is back up; audit it and refresh the score."""
+    status = heartbeat_status(beat.last_kind or None, beat.last_at, beat.period_minutes, beat.grace_minutes, now)
+    if status == "late":
+        return 0  # late is a warning on the page, not an alarm
+    alarm = status in ("down", "failing")
+    recovered = status == "up" and beat.notified in ("down", "failing")
+    if not (alarm and beat.notified != status) and not recovered:
+        if status == "up" and beat.notified == "new":
+            Heartbeat.objects.filter(pk=beat.pk).update(notified="up")
+        return 0
+    Heartbeat.objects.filter(pk=beat.pk).update(notified=status)
+    owner, name = beat.owner, beat.automation.name
+    record_event(action=f"heartbeat.{status}", subject=owner, object_label=name, outcome="failure" if alarm else "success")
+    subject = {"down": f"Automation '{name}' stopped checking in", "failing": f"Automation '{name}' reported an authentication failure",
+               "up": f"Automation '{name}' is checking in again"}[status]
+    body = {
+        "down": "Its last check-in was more than its period and grace ago: its broker login may have died. Check it now.",
+        "failing": "It called its fail URL: authentication failed and it ran its fail-safe. Check its positions and its login.",
+        "up": "It checked in successfully again.",
+    }[status]
+    heartbeat_alert(owner=owner, subject=subject, body=body)
+    inventory_changed.send(sender=Heartbeat, owner=owner)
+    return 1
+
+
+def heartbeat_alert(*, owner, subject: str, body: str) -> None:
+    """One e-mail to the trader and to the leads of their desks."""
+    recipients = {owner.email} | {lead.email for desk in owner.desks.prefetch_related("leads") for lead in desk.leads.all()}
+    recipients.discard("")
+    if recipients:
+        mail_send(EmailMessage(f"[Gatecheck] {subject}", body, None, sorted(recipients)), kind="heartbeat alert")

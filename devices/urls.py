@@ -30,4 +30,10 @@ urlpatterns = [
     path("automations/<int:pk>/delete/", views.automation_delete, name="automation_delete"),
     path("automations/<int:pk>/pause/", views.automation_pause, name="automation_pause"),
     path("automations/<int:pk>/resume/", views.automation_resume, name="automation_resume"),
+    path("automations/<int:pk>/heartbeat/", views.automation_heartbeat, name="automation_heartbeat"),
+    path("automations/<int:pk>/heartbeat/rotate/", views.automation_heartbeat_rotate, name="automation_heartbeat_rotate"),
+    path("automations/<int:pk>/heartbeat/address/", views.automation_heartbeat_token, name="automation_heartbeat_token"),
+    path("automations/<int:pk>/heartbeat/delete/", views.automation_heartbeat_delete, name="automation_heartbeat_delete"),
+    path("ping/<str:token>", views.ping, name="ping"),
+    path("ping/<str:token>/fail", views.ping_fail, name="ping_fail"),
 ]

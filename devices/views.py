@@ -20,11 +20,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 
+from accounts.decorators import public
+from accounts.net import client_ip
+from readiness.rules import heartbeat_status
+from readiness.vocabulary import HEARTBEAT_STATUSES, HEARTBEAT_TAGS
+
 from . import services
-from .forms import ApiKeyForm, AutomationForm, RecoveryMethodForm, TrustedDeviceForm
-from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from .forms import ApiKeyForm, AutomationForm, HeartbeatForm, RecoveryMethodForm, TrustedDeviceForm
+from .models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
 from .selectors import broker_of, findings_for
 
 # --- Shared shapes ----------------------------------------------------------
@@ -338,8 +345,13 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def automation_list(request: HttpRequest) -> HttpResponse:
-    automations = sorted(Automation.objects.for_owner(request.user).select_related("api_key"), key=Automation.sort_key)
-    return _list_page(request, "devices/automation_list.html", "automations", automations)
+    automations = sorted(
+        Automation.objects.for_owner(request.user).select_related("api_key", "heartbeat").prefetch_related("heartbeat__signals"),
+        key=Automation.sort_key,
+    )
+    now = timezone.now()
+    beats = {a.pk: heartbeat_view(a, now) for a in automations}
+    return _list_page(request, "devices/automation_list.html", "automations", automations, beats=beats)
 
 
 @sensitive_post_parameters()
@@ -393,3 +405,110 @@ def automation_resume(request: HttpRequest, pk: int) -> HttpResponse:
         title=f"Resume “{automation.name}”", body="It counts in your readiness score again.",
         button="Resume", done=f"'{automation.name}' resumed.", list_url="devices:automation_list",
     )
+
+
+# --- Heartbeats -----------------------------------------------------------------
+
+TOKEN_SHOWN_ONCE = "devices.heartbeat_token"
+
+
+def _ping_urls(request: HttpRequest, token: str) -> tuple[str, str]:
+    return (
+        request.build_absolute_uri(reverse("devices:ping", args=[token])),
+        request.build_absolute_uri(reverse("devices:ping_fail", args=[token])),
+    )
+
+
+@sensitive_post_parameters()
+def automation_heartbeat(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set up or change a bot's heartbeat; a new one's ping address is shown once, after a redirect."""
+    automation = _owned(Automation, request, pk)
+    beat = Heartbeat.objects.filter(automation=automation).first()
+    catalog = broker_of(request.user)
+    initial = {"period_minutes": beat.period_minutes, "grace_minutes": beat.grace_minutes} if beat else {"period_minutes": catalog.heartbeat_minutes or 5}
+    form = HeartbeatForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        beat, token = services.heartbeat_save(request=request, automation=automation, data=form.cleaned_data)
+        if token:
+            request.session[TOKEN_SHOWN_ONCE] = {"automation": automation.pk, "token": token}
+            return redirect("devices:automation_heartbeat_token", pk=automation.pk)
+        messages.success(request, f"Heartbeat of '{automation.name}' saved.")
+        return redirect("devices:automation_list")
+    context = {"form": form, "automation": automation, "beat": beat, "catalog": catalog}
+    return render(request, "devices/heartbeat_form.html", context)
+
+
+@never_cache
+def automation_heartbeat_token(request: HttpRequest, pk: int) -> HttpResponse:
+    automation = _owned(Automation, request, pk)
+    shown = request.session.get(TOKEN_SHOWN_ONCE)
+    urls = None
+    if shown and shown.get("automation") == automation.pk:
+        request.session.pop(TOKEN_SHOWN_ONCE)
+        urls = _ping_urls(request, shown["token"])
+    return render(request, "devices/heartbeat_token.html", {"automation": automation, "urls": urls})
+
+
+def automation_heartbeat_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    automation = _owned(Automation, request, pk)
+    beat = get_object_or_404(Heartbeat.objects.for_owner(request.user), automation=automation)
+    if request.method != "POST":
+        context = {
+            "title": f"New ping address for “{automation.name}”",
+            "body": "The current address stops working at once: update the bot with the new one.",
+            "button": "Make a new address", "danger": True, "cancel_url": reverse("devices:automation_list"),
+        }
+        return render(request, "devices/confirm.html", context)
+    token = services.heartbeat_rotate(request=request, heartbeat=beat)
+    request.session[TOKEN_SHOWN_ONCE] = {"automation": automation.pk, "token": token}
+    return redirect("devices:automation_heartbeat_token", pk=automation.pk)
+
+
+def automation_heartbeat_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    automation = _owned(Automation, request, pk)
+    beat = get_object_or_404(Heartbeat.objects.for_owner(request.user), automation=automation)
+    return _action_page(
+        request, run=lambda: services.heartbeat_delete(request=request, heartbeat=beat),
+        title=f"Remove the heartbeat of “{automation.name}”", body="Gatecheck stops watching its check-ins; its ping address stops working.",
+        button="Remove heartbeat", done=f"Heartbeat of '{automation.name}' removed.", list_url="devices:automation_list", danger=True,
+    )
+
+
+def _ping(request: HttpRequest, token: str, kind: str) -> HttpResponse:
+    if request.method not in ("GET", "HEAD", "POST"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD, POST"})
+    message = ""
+    if request.method == "POST":
+        message = request.body[:1000].decode("utf-8", "replace")
+    try:
+        beat = services.heartbeat_ping(token=token, kind=kind, source_ip=client_ip(request), message=message)
+    except services.PingRefused:
+        return HttpResponse("Too many pings", status=429, content_type="text/plain")
+    if beat is None:
+        return HttpResponse("Not found", status=404, content_type="text/plain")
+    return HttpResponse("OK", content_type="text/plain")
+
+
+@public
+@csrf_exempt
+def ping(request: HttpRequest, token: str) -> HttpResponse:
+    """A bot's check-in after a successful token refresh or keep-alive. No session, cookie or CSRF."""
+    return _ping(request, token, "success")
+
+
+@public
+@csrf_exempt
+def ping_fail(request: HttpRequest, token: str) -> HttpResponse:
+    """A bot saying its authentication failed and it ran its fail-safe."""
+    return _ping(request, token, "failure")
+
+
+def heartbeat_view(automation: Automation, now) -> dict | None:
+    """What the automations page shows of a bot's heartbeat: status, last check-in, last signals."""
+    beat = getattr(automation, "heartbeat", None)
+    if beat is None:
+        return None
+    status = heartbeat_status(beat.last_kind or None, beat.last_at, beat.period_minutes, beat.grace_minutes, now)
+    signals = list(beat.signals.all())[:5]
+    return {"beat": beat, "status": status, "tag": HEARTBEAT_TAGS[status], "label": HEARTBEAT_STATUSES[status],
+            "ago": (now - beat.last_at) if beat.last_at else None, "signals": signals}

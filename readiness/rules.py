@@ -112,6 +112,9 @@ class Automation:
     on_auth_failure: str
     status: str
     id: int | None = None
+    # The heartbeat's status when the snapshot was read (observed, not
+    # declared), or None when the automation has no heartbeat.
+    heartbeat: str | None = None
 
 
 @dataclass(frozen=True)
@@ -362,6 +365,7 @@ class Report:
         return {
             "user": user,
             "as_of": self.as_of.isoformat(),
+            "catalog": CATALOG_VERSION,
             "score": self.score,
             "level": self.level,
             "rules": [
@@ -860,6 +864,45 @@ def check_mfa_broker(inventory: Inventory, as_of: date, limits: Limits) -> Check
     return Checked(found, lambda v: f"{v.Your} {broker} login uses {BROKER_MFA_WORDS.get(mfa or '', mfa)}")
 
 
+def heartbeat_status(last_kind: str | None, last_at: datetime | None, period_minutes: int, grace_minutes: int, now: datetime) -> str:
+    """A heartbeat's status at ``now`` (CHECKLIST.md): new, up, late, down or failing."""
+    if last_kind is None or last_at is None:
+        return "new"
+    if last_kind == "failure":
+        return "failing"
+    since = _utc(now) - _utc(last_at)
+    if since <= timedelta(minutes=period_minutes):
+        return "up"
+    if since <= timedelta(minutes=period_minutes + grace_minutes):
+        return "late"
+    return "down"
+
+
+def check_automation_alive(inventory: Inventory, as_of: date, limits: Limits) -> Checked | NotApplicable:
+    """Every active automation checks in on its heartbeat."""
+    automations = active_automations(inventory)
+    if not automations:
+        return NotApplicable(lambda v: "No active automation")
+    found: list[Finding] = []
+    for place, automation in enumerate(inventory.automations):
+        if automation.status != ACTIVE:
+            continue
+        name, beat = automation.name, automation.heartbeat
+
+        def add(severity: str, text: Text, tag: str) -> None:
+            found.append(_finding(severity, "automations", text, tag, item=name, ref=automation.id, place=place))
+
+        if beat == "down":
+            add(CRITICAL, lambda v: f"Automation '{name}' stopped checking in: its login may have died", "Down")
+        elif beat == "failing":
+            add(CRITICAL, lambda v: f"Automation '{name}' reported an authentication failure", "Failing")
+        elif beat is None:
+            add(WARNING, lambda v: f"Automation '{name}' has no heartbeat; nobody would notice if its login died", "No heartbeat")
+        elif beat == "new":
+            add(WARNING, lambda v: f"Automation '{name}' has not checked in yet", "Waiting")
+    return Checked(found, lambda v: f"{len(automations)} active automation{'s' if len(automations) != 1 else ''} checking in on time")
+
+
 def needed_pairs(profile: Profile) -> tuple[tuple[str, str], ...]:
     """Every product traded with every region traded, in the order listed."""
     return tuple(
@@ -924,7 +967,9 @@ CATALOG: tuple[Rule, ...] = (
     Rule("automation.failsafe", "Automation fail-safe", 10, "devices:automation_list", check_automation_failsafe),
     Rule("mfa.broker", "Broker second factor", 5, "checklist:profile", check_mfa_broker),
     Rule("permissions.cleared", "Trading permissions", 10, "checklist:permission_list", check_permissions_cleared),
+    Rule("automation.alive", "Bot heartbeats", 10, "devices:automation_list", check_automation_alive),
 )
+CATALOG_VERSION = "v2"
 RULE_IDS: tuple[str, ...] = tuple(rule.id for rule in CATALOG)
 RULE_TITLES = {rule.id: rule.title for rule in CATALOG}
 

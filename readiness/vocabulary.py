@@ -160,6 +160,12 @@ BROKER_MFA_WORDS = MappingProxyType(
 )
 STRONG_MFA = frozenset({"hardware_key", "ib_key", "mobile_push", "authenticator_app"})
 
+# Live evidence: a bot's heartbeat (CHECKLIST.md catalog v2, *heartbeat*).
+HEARTBEAT_STATUSES = MappingProxyType({"new": "New", "up": "Up", "late": "Late", "down": "Down", "failing": "Failing"})
+# The status a heartbeat's tag borrows its colour and glyph from.
+HEARTBEAT_TAGS = MappingProxyType({"new": NA, "up": PASS, "late": PARTIAL, "down": FAIL, "failing": FAIL})
+SIGNAL_KINDS = MappingProxyType({"success": "Check-in", "failure": "Auth failure"})
+
 # The third gate: what the account may trade (CHECKLIST.md "Brokers (v2)").
 PRODUCTS = MappingProxyType(
     {

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Desk, User
 from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
 from readiness import rules
 from tests.conftest import make_user
 
@@ -90,13 +90,23 @@ def prepared_trader(owner) -> None:
     recovery(owner, "email", "alice@example.com")
     recovery(owner, "backup_codes", "Printed, in the desk safe")
     key = api_key(owner)
-    automation(owner, key=key)
+    heartbeat(automation(owner, key=key))
     profile(owner, regions_traded=["US", "HK"], products_traded=["stocks"])
     permission(owner, "stocks", "US")
     permission(owner, "stocks", "HK")
     Subscription.objects.create(owner=owner, region="US", feed="US equities bundle")
     Subscription.objects.create(owner=owner, region="HK", feed="HKEX level 1")
     drill(owner)
+
+
+def heartbeat(automation: Automation, *, period: int = 5, grace: int = 2, last_kind: str = "success", minutes_ago: float = 1) -> Heartbeat:
+    """A heartbeat whose last signal came ``minutes_ago`` (``last_kind`` "" for none yet)."""
+    last_at = timezone.now() - timedelta(minutes=minutes_ago) if last_kind else None
+    deadline = last_at + timedelta(minutes=period + grace) if last_kind == "success" else None
+    return Heartbeat.objects.create(
+        owner=automation.owner, automation=automation, period_minutes=period, grace_minutes=grace,
+        last_kind=last_kind, last_at=last_at, deadline=deadline, notified="up" if last_kind == "success" else "new",
+    )
 
 
 def permission(owner, product: str = "stocks", region: str = "US", *, status: str = "granted", requested_on: date | None = None) -> Permission:

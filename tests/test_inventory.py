@@ -91,11 +91,12 @@ def rich_document() -> dict:
              "last_rotated_on": "2026-11-21", "expires_on": "2026-12-01", "status": "active", "fingerprint": "x9", "ip_restricted": False},
         ],
         "automations": [
-            {"name": "Calendar roller", "api_key": None, "token_refresh": False, "fallback_contact": "", "on_auth_failure": "none", "status": "paused"},
+            {"name": "Calendar roller", "api_key": None, "token_refresh": False, "fallback_contact": "", "on_auth_failure": "none", "status": "paused",
+             "heartbeat": None},
             {"name": "ES spread bot", "api_key": "algo-futures", "token_refresh": True, "fallback_contact": "desk lead phone",
-             "on_auth_failure": "flatten", "status": "active"},
+             "on_auth_failure": "flatten", "status": "active", "heartbeat": {"period_minutes": 5, "grace_minutes": 2}},
             {"name": "Vol harvester", "api_key": "algo-futures", "token_refresh": True, "fallback_contact": "ops pager",
-             "on_auth_failure": "halt", "status": "active"},
+             "on_auth_failure": "halt", "status": "active", "heartbeat": None},
         ],
         "subscriptions": [
             {"region": "US", "feed": "US equities bundle", "active": True},
@@ -118,7 +119,7 @@ def rich_document() -> dict:
     }
 
 
-V2_DEFAULTS = {"profile": {"products_traded": [], "support_contact": ""}, "devices": {"notes": ""}}
+V2_DEFAULTS = {"profile": {"products_traded": [], "support_contact": ""}, "devices": {"notes": ""}, "automations": {"heartbeat": None}}
 
 
 def as_v1(document: dict) -> dict:
@@ -129,6 +130,8 @@ def as_v1(document: dict) -> dict:
         v1["profile"].pop(key)
     for device in v1["devices"]:
         device.pop("notes")
+    for bot in v1["automations"]:
+        bot.pop("heartbeat")
     v1.pop("permissions")
     return v1
 
@@ -515,6 +518,7 @@ def test_a_v1_file_still_imports_and_exports_as_v2_with_the_defaults(alice):
     profile = {k: v for k, v in v1["profile"].items() if k != "interface_plan"}
     expected["profile"] = {**profile, **V2_DEFAULTS["profile"], "interface_plan": v1["profile"]["interface_plan"]}
     expected["devices"] = [{**d, **V2_DEFAULTS["devices"]} for d in v1["devices"]]
+    expected["automations"] = [{**a, **V2_DEFAULTS["automations"]} for a in v1["automations"]]
     expected["permissions"] = []
     assert exported == expected
 

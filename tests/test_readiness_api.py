@@ -38,7 +38,7 @@ def test_the_api_serves_the_same_json_as_the_command(alice, alice_client):
     out = StringIO()
     call_command("readiness", "--user", "alice", "--json", stdout=out)
     assert response.json() == json.loads(out.getvalue())
-    assert list(response.json()) == ["user", "as_of", "score", "level", "rules"]
+    assert list(response.json()) == ["user", "as_of", "catalog", "score", "level", "rules"]
 
 
 def test_the_api_scores_another_day_on_request(alice, alice_client):
@@ -123,7 +123,7 @@ def test_bot_on_the_human_login(alice, alice_client):
     segmented = next(r for r in data["rules"] if r["id"] == "credentials.segmented")
     assert segmented["status"] == "fail"
     assert segmented["reason"] == "Automation 'ES spread bot' runs on your human login"
-    assert data["score"] == 86  # 15 of 110 lost: still ready
+    assert data["score"] == 88  # 15 of 120 lost: still ready
     assert alice_client.get("/").context["actions"][0][0].id == "credentials.segmented"
 
 

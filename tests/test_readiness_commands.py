@@ -35,7 +35,7 @@ def test_readiness_json_matches_the_inventory_format_exactly(alice):
     output = run("readiness", "--user", "alice", "--as-of", "2026-11-25", "--json")
     assert output.count("\n") <= 1  # exactly one JSON object
     data = json.loads(output)
-    assert list(data) == ["user", "as_of", "score", "level", "rules"]
+    assert list(data) == ["user", "as_of", "catalog", "score", "level", "rules"]
     assert data["user"] == "alice" and data["as_of"] == "2026-11-25"
     assert isinstance(data["score"], int) and not isinstance(data["score"], bool)
     assert data["level"] in ("ready", "at_risk", "not_ready")

@@ -108,6 +108,7 @@ def bot(**changes: object) -> Automation:
         fallback_contact="desk lead phone",
         on_auth_failure="flatten",
         status="active",
+        heartbeat="up",
     )
     return replace(automation, **changes)
 
@@ -201,8 +202,9 @@ def test_catalog_lists_its_rules_in_order_with_their_weights():
         ("automation.failsafe", 10),
         ("mfa.broker", 5),
         ("permissions.cleared", 10),
+        ("automation.alive", 10),
     ]
-    assert sum(r.weight for r in CATALOG) == 110
+    assert sum(r.weight for r in CATALOG) == 120
 
 
 def test_catalog_fix_urls_are_url_names():
@@ -217,6 +219,7 @@ def test_catalog_fix_urls_are_url_names():
         "automation.failsafe": "devices:automation_list",
         "mfa.broker": "checklist:profile",
         "permissions.cleared": "checklist:permission_list",
+        "automation.alive": "devices:automation_list",
     }
     assert all(r.title for r in CATALOG)
 
@@ -867,27 +870,32 @@ def saved_password() -> Inventory:
     return replace(full_inventory(), devices=(workstation(browser_saved_password=True), phone()))
 
 
+def no_regions(inventory: Inventory) -> Inventory:
+    """No region traded: market data and permissions are left out (100 points in play)."""
+    return replace(inventory, profile=replace(inventory.profile, regions_traded=()))
+
+
 def test_score_rounds_92_5_half_up_to_93():
-    report = evaluate(saved_password(), AS_OF)
+    report = evaluate(no_regions(saved_password()), AS_OF)
     # 92.5 earned of 100; round() would give 92 (banker's rounding).
     assert report.score == 93
     assert report.level == READY
 
 
 def test_score_rounds_97_5_half_up_to_98():
-    assert evaluate(with_mfa("sms"), AS_OF).score == 98
+    assert evaluate(no_regions(with_mfa("sms")), AS_OF).score == 98
 
 
 def test_score_leaves_na_rules_out_of_the_denominator():
-    inventory = replace(saved_password(), profile=trading().profile)
-    # 82.5 of 90 = 91.67
-    assert evaluate(inventory, AS_OF).score == 92
-    # 85 of 90 = 94.44
+    inventory = replace(saved_password(), profile=replace(trading().profile, products_traded=("stocks",)))
+    # No region: market data and permissions are out; 102.5 of 110 = 93.18
+    assert evaluate(inventory, AS_OF).score == 93
+    # 105 of 110 = 95.45
     assert (
         evaluate(
-            replace(trading(), profile=replace(trading().profile, broker_mfa=None)), AS_OF
+            replace(trading(), profile=replace(trading().profile, broker_mfa=None, products_traded=("stocks",))), AS_OF
         ).score
-        == 94
+        == 95
     )
 
 
@@ -895,7 +903,7 @@ def test_empty_inventory_is_not_ready():
     report = evaluate(Inventory(), AS_OF)
     assert report.score == 0
     assert report.level == NOT_READY
-    assert [r.status for r in report.results] == [FAIL, FAIL, NA, NA, FAIL, NA, FAIL, NA, FAIL, NA]
+    assert [r.status for r in report.results] == [FAIL, FAIL, NA, NA, FAIL, NA, FAIL, NA, FAIL, NA, NA]
 
 
 def test_next_actions_order_by_points_lost_then_catalog_order():
@@ -922,7 +930,7 @@ def test_accepted_risk_leaves_next_actions_but_keeps_status_and_points():
     report = evaluate(inventory, AS_OF)
     r = next(r for r in report.results if r.id == "recovery.current")
     assert (r.status, r.points, r.accepted_until) == (FAIL, 0, AS_OF)
-    assert report.score == 86  # 95 of 110
+    assert report.score == 88  # 105 of 120
     assert report.next_actions == ()
 
 
@@ -945,10 +953,11 @@ def test_as_dict_matches_the_readiness_json_shape():
     accepted = AcceptedRisk("devices.trusted", "second phone on order", days_ahead(10))
     report = evaluate(replace(saved_password(), accepted_risks=(accepted,)), AS_OF)
     data = report.as_dict("alice")
-    assert list(data) == ["user", "as_of", "score", "level", "rules"]
+    assert list(data) == ["user", "as_of", "catalog", "score", "level", "rules"]
+    assert data["catalog"] == "v2"
     assert data["user"] == "alice"
     assert data["as_of"] == "2026-11-25"
-    assert data["score"] == 93 and data["level"] == "ready"
+    assert data["score"] == 94 and data["level"] == "ready"  # 112.5 of 120
     rules = data["rules"]
     assert [rule["id"] for rule in rules] == [r.id for r in CATALOG]
     assert all(
@@ -1007,8 +1016,8 @@ def test_bot_on_the_human_login():
     statuses = {r.id: r.status for r in report.results}
     assert statuses["credentials.segmented"] == FAIL
     assert statuses["credentials.rotation"] == NA
-    # 85 earned of 100 (credentials.rotation is left out): only just ready
-    assert report.score == 85 and report.level == READY
+    # 95 earned of 110 (credentials.rotation is left out)
+    assert report.score == 86 and report.level == READY
 
 
 def test_trader_who_trades_hk_without_a_feed():
@@ -1016,7 +1025,7 @@ def test_trader_who_trades_hk_without_a_feed():
     r = result(inventory, "marketdata.covered")
     assert r.status == FAIL
     assert r.reason == "You trade HK with no active HK feed"
-    assert evaluate(inventory, AS_OF).score == 91  # 100 of 110
+    assert evaluate(inventory, AS_OF).score == 92  # 110 of 120
 
 
 # --------------------------------------------------------------------------

@@ -67,6 +67,11 @@ def with_article(word: str) -> str:
 
 
 @register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
 def points(value: float) -> str:
     """7.5 -> "7.5", 15.0 -> "15"."""
     return f"{value:g}"

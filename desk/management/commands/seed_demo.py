@@ -24,7 +24,7 @@ from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot,
 from checklist.selectors import inventories_for, limits
 from checklist.services import snapshot_refresh
 from desk.models import ReminderLog
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
 from readiness import rules
 
 DESK_NAME = "Demo futures desk"
@@ -72,8 +72,9 @@ def _recovery(phone_days: int | None = 20, email_days: int | None = 20, backup: 
     return methods
 
 
-def _bot(name: str = "ES spread bot", key: str | None = "algo-futures", refresh: bool = True, on_failure: str = "flatten") -> dict:
-    return {"name": name, "key": key, "refresh": refresh, "contact": "desk lead phone", "on_failure": on_failure}
+def _bot(name: str = "ES spread bot", key: str | None = "algo-futures", refresh: bool = True, on_failure: str = "flatten", beat: str | None = "up") -> dict:
+    # beat: "up" (checked in a minute ago), "down" (two hours ago), "failing" (its fail URL), or None (no heartbeat)
+    return {"name": name, "key": key, "refresh": refresh, "contact": "desk lead phone", "on_failure": on_failure, "beat": beat}
 
 
 def _key(label: str = "algo-futures", age: int = 20, expires_in: int | None = 60, scopes=("read", "trade"), service: bool = True) -> dict:
@@ -97,11 +98,11 @@ SPECS: list[Spec] = [
          _recovery(email=False, tail="9002"), [], [], [("US", True)], [(20, 15)], ["US"], broker_mfa="none"),
     # Automation fails: runs on the human login, no token refresh, expired key.
     Spec("elena", "Elena", "Rossi", "bot on human login, expired key", _desk_devices(), _recovery(tail="4420"),
-         [_key(label="reporting", age=100, expires_in=-3, scopes=("read",))], [_bot(key=None, refresh=False)],
+         [_key(label="reporting", age=100, expires_in=-3, scopes=("read",))], [_bot(key=None, refresh=False, beat=None)],
          [("US", True)], [(25, 20)], ["US"]),
     # Automation partials: money-movement scope, halt only, key past rotation.
     Spec("farid", "Farid", "Haddad", "money scope, halt only, stale key", _desk_devices(), _recovery(tail="5567"),
-         [_key(age=120, expires_in=200, scopes=("read", "trade", "transfer"))], [_bot(on_failure="halt")],
+         [_key(age=120, expires_in=200, scopes=("read", "trade", "transfer"))], [_bot(on_failure="halt", beat="down")],
          [("US", True), ("UK", True)], [(15, 28)], ["US", "UK"], products=["stocks", "options"],
          permissions=[("stocks", "US", "granted", None), ("stocks", "UK", "granted", None), ("options", "US", "granted", None),
                       ("options", "UK", "pending", 4)]),
@@ -122,7 +123,7 @@ SPECS: list[Spec] = [
          accepted=[("marketdata.covered", "CH desk closes at quarter end", 45)]),
     # Due soon: key expires in five days; a browser-saved password.
     Spec("kemi", "Kemi", "Adeyemi", "saved browser password, key expiring soon", _desk_devices(browser_saved_password=True), _recovery(tail="3348"),
-         [_key(age=80, expires_in=5)], [_bot(on_failure="close")], [("US", True)], [(60, 29)], ["US"], broker_mfa="authenticator_app"),
+         [_key(age=80, expires_in=5)], [_bot(on_failure="close", beat="failing")], [("US", True)], [(60, 29)], ["US"], broker_mfa="authenticator_app"),
     # Just joined: almost nothing recorded.
     Spec("liam", "Liam", "O'Neill", "new, almost nothing recorded",
          [{"name": "Laptop", "kind": "laptop", "platforms": ["tws"], "validated": None}], [], [], [], [], [], ["US"],
@@ -200,10 +201,18 @@ def _inventory(user: User, spec: Spec, today: date) -> None:
             ip_restricted=True,
         )
     for a in spec.automations:
-        Automation.objects.create(
+        bot = Automation.objects.create(
             owner=user, name=a["name"], api_key=keys.get(a["key"]) if a["key"] else None, token_refresh=a["refresh"],
             fallback_contact=a["contact"], on_auth_failure=a["on_failure"],
         )
+        if a["beat"]:
+            # Observations come only from pings; the demo writes what pings would have left.
+            last_at = timezone.now() - timedelta(minutes=120 if a["beat"] == "down" else 1)
+            kind = "failure" if a["beat"] == "failing" else "success"
+            Heartbeat.objects.create(
+                owner=user, automation=bot, period_minutes=5, grace_minutes=2, last_kind=kind, last_at=last_at,
+                deadline=last_at + timedelta(minutes=7) if kind == "success" else None, notified=a["beat"],
+            )
     for region, active in spec.subscriptions:
         Subscription.objects.create(owner=user, region=region, feed=f"{region} equities bundle", active=active)
     for days_ago, minutes in spec.drills:

@@ -1,0 +1,34 @@
+"""``heartbeat_url --user USERNAME --automation NAME``: a new ping token, printed as two URLs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+
+from accounts.models import User
+from devices import services
+from devices.models import Automation, Heartbeat
+
+
+class Command(BaseCommand):
+    help = "Give an automation a new ping token (the old one stops working) and print its success and fail URLs."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", required=True)
+        parser.add_argument("--automation", required=True)
+
+    def handle(self, *args, user: str, automation: str, **options):
+        owner = User.objects.filter(username=User.normalize_username(user)).first()
+        if owner is None:
+            raise CommandError(f"No user named {user!r}.")
+        bot = Automation.objects.for_owner(owner).filter(name=automation).first()
+        if bot is None:
+            raise CommandError(f"{owner.username} has no automation named {automation!r}.")
+        beat = Heartbeat.objects.filter(automation=bot).first()
+        if beat is None:
+            raise CommandError(f"Automation {automation!r} has no heartbeat schedule yet: set one on its page or in an inventory file first.")
+        token = services.heartbeat_rotate(request=None, heartbeat=beat)
+        site = (settings.GATECHECK_SITE_URL or "http://127.0.0.1:8000").rstrip("/")
+        self.stdout.write(site + reverse("devices:ping", args=[token]))
+        self.stdout.write(site + reverse("devices:ping_fail", args=[token]))

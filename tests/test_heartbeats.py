@@ -1,0 +1,171 @@
+"""Live evidence: heartbeats, pings, transitions and rule automation.alive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from checklist.models import ReadinessSnapshot
+from devices import services
+from devices.models import Heartbeat, HeartbeatSignal
+from readiness.rules import heartbeat_status
+from tests import builders as build
+
+NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kind", "minutes_ago", "status"),
+    [(None, 0, "new"), ("success", 0, "up"), ("success", 5, "up"), ("success", 5.01, "late"), ("success", 7, "late"),
+     ("success", 7.01, "down"), ("failure", 0, "failing")],
+)
+def test_status_at_every_boundary(kind, minutes_ago, status):
+    last = NOON - timedelta(minutes=minutes_ago) if kind else None
+    assert heartbeat_status(kind, last, 5, 2, NOON) == status
+
+
+def make_beat(alice, client, *, period=5, grace=2) -> tuple[Heartbeat, str]:
+    bot = build.automation(alice, key=build.api_key(alice))
+    response = client.post(f"/automations/{bot.pk}/heartbeat/", {"period_minutes": period, "grace_minutes": grace})
+    assert response["Location"] == f"/automations/{bot.pk}/heartbeat/address/"
+    page = client.get(response["Location"])
+    ok_url, fail_url = page.context["urls"]
+    return Heartbeat.objects.get(automation=bot), ok_url.replace("http://testserver", "")
+
+
+def test_a_ping_records_a_signal_sets_no_cookie_and_answers_ok(alice, alice_client):
+    beat, url = make_beat(alice, alice_client)
+    assert len(url.rsplit("/", 1)[1]) >= 32  # at least 128 random bits in the token
+    bot = Client(enforce_csrf_checks=True)
+    for method in (bot.get, bot.head, bot.post):
+        response = method(url)
+        assert response.status_code == 200 and not response.cookies
+    assert bot.get(url).content == b"OK"
+    beat.refresh_from_db()
+    assert beat.last_kind == "success" and beat.token_digest and url.split("/")[-1] not in beat.token_digest
+    assert HeartbeatSignal.objects.filter(heartbeat=beat).count() == 4
+
+
+def test_an_unknown_token_is_a_404_and_the_fail_url_is_failing_at_once(alice, alice_client):
+    beat, url = make_beat(alice, alice_client)
+    assert Client().get("/ping/nothing-like-a-token").status_code == 404
+    assert Client().get(url + "/fail").status_code == 200
+    statuses = {r["id"]: r for r in alice_client.get("/api/readiness/").json()["rules"]}
+    assert statuses["automation.alive"]["status"] == "fail"
+    assert [f["message"] for f in statuses["automation.alive"]["findings"]] == ["Automation 'ES spread bot' reported an authentication failure"]
+
+
+def test_rotation_voids_the_old_token(alice, alice_client):
+    beat, url = make_beat(alice, alice_client)
+    alice_client.post(f"/automations/{beat.automation_id}/heartbeat/rotate/")
+    new = alice_client.get(f"/automations/{beat.automation_id}/heartbeat/address/").context["urls"][0].replace("http://testserver", "")
+    assert Client().get(url).status_code == 404 and Client().get(new).status_code == 200
+    # A reload shows it no more.
+    assert alice_client.get(f"/automations/{beat.automation_id}/heartbeat/address/").context["urls"] is None
+
+
+def test_the_rate_limit_is_per_token(alice, bob, alice_client, bob_client):
+    beat, url = make_beat(alice, alice_client)
+    other, other_url = make_beat(bob, bob_client)
+    codes = [Client().get(url).status_code for _ in range(services.PING_LIMIT_PER_MINUTE + 3)]
+    assert codes.count(200) == services.PING_LIMIT_PER_MINUTE and codes[-1] == 429
+    assert Client().get(other_url).status_code == 200  # another token is not blocked
+
+
+def test_a_message_that_looks_like_a_secret_is_not_stored(alice, alice_client):
+    beat, url = make_beat(alice, alice_client)
+    Client().post(url, data="refreshed ok", content_type="text/plain")
+    Client().post(url, data="token=ghp_16C7e42F292c6912E7710c838347Ae178B4a", content_type="text/plain")
+    assert list(HeartbeatSignal.objects.filter(heartbeat=beat).order_by("id").values_list("message", flat=True)) == ["refreshed ok", ""]
+
+
+def test_history_is_bounded_per_heartbeat(alice, alice_client):
+    beat, _ = make_beat(alice, alice_client)
+    token = _token_of(alice_client, beat)
+    for _ in range(HeartbeatSignal.SIGNALS_KEPT + 5):
+        Heartbeat.objects.filter(pk=beat.pk).update(window_count=0)
+        services.heartbeat_ping(token=token, kind="success", source_ip=None)
+    assert HeartbeatSignal.objects.filter(heartbeat=beat).count() == HeartbeatSignal.SIGNALS_KEPT
+
+
+def _token_of(client, beat) -> str:
+    client.post(f"/automations/{beat.automation_id}/heartbeat/rotate/")
+    return client.get(f"/automations/{beat.automation_id}/heartbeat/address/").context["urls"][0].rsplit("/", 1)[1]
+
+
+def test_going_down_and_recovering_each_mail_the_trader_and_leads_once(alice, lena, alice_client):
+    beat, url = make_beat(alice, alice_client)
+    Client().get(url)
+    mail.outbox.clear()
+    # The last check-in was 8 minutes ago: past period (5) + grace (2).
+    ago = timezone.now() - timedelta(minutes=8)
+    Heartbeat.objects.filter(pk=beat.pk).update(last_at=ago, deadline=ago + timedelta(minutes=7))
+    assert services.heartbeat_sweep() == 1
+    assert services.heartbeat_sweep() == 0  # told once
+    [down] = mail.outbox
+    assert "stopped checking in" in down.subject and set(down.to) == {alice.email, lena.email}
+    assert AuditEvent.objects.filter(action="heartbeat.down", subject=alice).count() == 1
+    # The stored score (the desk's) was refreshed by the transition.
+    stored = ReadinessSnapshot.objects.get(user=alice, date=timezone.localdate()).statuses
+    assert stored["automation.alive"] == "fail"
+    Client().get(url)  # back up
+    assert [m.subject for m in mail.outbox][1:] == ["[Gatecheck] Automation 'ES spread bot' is checking in again"]
+    Client().get(url)
+    assert len(mail.outbox) == 2
+
+
+def test_the_sweep_command_runs(alice, alice_client):
+    out = StringIO()
+    call_command("heartbeat_sweep", stdout=out)
+    assert "went down" in out.getvalue()
+
+
+def test_heartbeat_url_prints_two_absolute_urls_and_voids_the_old_token(alice, alice_client, settings):
+    settings.GATECHECK_SITE_URL = "https://gatecheck.example.com"
+    beat, url = make_beat(alice, alice_client)
+    out = StringIO()
+    call_command("heartbeat_url", "--user", "alice", "--automation", "ES spread bot", stdout=out)
+    ok, fail = out.getvalue().splitlines()
+    assert ok.startswith("https://gatecheck.example.com/ping/") and fail == ok + "/fail"
+    assert Client().get(url).status_code == 404
+    assert Client().get(ok.replace("https://gatecheck.example.com", "")).status_code == 200
+
+
+def test_another_trader_cannot_see_or_rotate_a_heartbeat(alice, bob_client, alice_client):
+    beat, _ = make_beat(alice, alice_client)
+    digest = Heartbeat.objects.get(pk=beat.pk).token_digest
+    for path in ("heartbeat/", "heartbeat/rotate/", "heartbeat/address/", "heartbeat/delete/"):
+        assert bob_client.get(f"/automations/{beat.automation_id}/{path}").status_code == 404
+        assert bob_client.post(f"/automations/{beat.automation_id}/{path}").status_code == 404
+    assert Heartbeat.objects.get(pk=beat.pk).token_digest == digest
+
+
+def test_the_automations_page_shows_the_live_status(alice, alice_client):
+    beat, url = make_beat(alice, alice_client)
+    assert build.texts(alice_client.get("/automations/").content, "hb-status") == ["– New"]
+    Client().get(url)
+    assert build.texts(alice_client.get("/automations/").content, "hb-status") == ["✓ Up"]
+
+
+def test_rule_automation_alive_findings():
+    from dataclasses import replace
+
+    from readiness.rules import evaluate
+    from tests.test_rules import AS_OF, bot, full_inventory
+
+    def alive(*bots):
+        return evaluate(replace(full_inventory(), automations=bots), AS_OF).result("automation.alive")
+
+    assert alive(bot()).status == "pass"
+    assert alive(bot(heartbeat="late")).status == "pass"
+    assert (alive(bot(heartbeat=None)).status, alive(bot(heartbeat="new")).status) == ("partial", "partial")
+    down = alive(bot(heartbeat="down"), bot(name="Copy bot", heartbeat=None))
+    assert [(f.severity, f.item) for f in down.findings] == [("critical", "ES spread bot"), ("warning", "Copy bot")]
+    assert alive(bot(status="paused", heartbeat="down")).status == "na"
