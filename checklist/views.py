@@ -70,8 +70,9 @@ def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> lis
 def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     data = selectors.dashboard_for(request.user, today)
-    # Today's snapshot is kept whenever the trader looks at their score.
-    services.snapshot_store(user=request.user, report=data.report)
+    # Today's snapshot is kept whenever the trader looks at their score; a
+    # score already stored is not written again.
+    services.snapshot_store(user=request.user, report=data.report, inventory=data.inventory)
     report = data.report
     context = {
         "today": today,

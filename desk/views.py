@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -102,9 +102,19 @@ def _row_html(row: DeskRow, url: str, cells: dict[str | None, SafeString], remin
 
 
 def _query_string(form: DeskFilterForm, **changes) -> str:
-    params = {k: v for k, v in (form.data.items() if form.is_bound else []) if k != "trader" and v}
+    # A new sort or filter starts again at page 1; only the pager sets a page.
+    params = {k: v for k, v in (form.data.items() if form.is_bound else []) if k not in ("trader", "page") and v}
     params.update({k: v for k, v in changes.items() if v})
     return urlencode(params)
+
+
+def _pager(form: DeskFilterForm, table) -> dict | None:
+    if table.pages <= 1:
+        return None
+    return {
+        "previous": "?" + _query_string(form, page=table.page - 1) if table.page > 1 else "",
+        "next": "?" + _query_string(form, page=table.page + 1) if table.page < table.pages else "",
+    }
 
 
 def _headers(form: DeskFilterForm, query) -> list[dict]:
@@ -147,7 +157,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
         row.html = _row_html(row, detail.replace(slot, pk), cells, remind)
         rows_html.append(row.html)
-    record_event(action="desk.viewed", request=request, details={"rows": len(table.shown)})
+    record_event(action="desk.viewed", request=request, details={"rows": len(table.shown), "page": table.page})
     return render(
         request,
         "desk/dashboard.html",
@@ -158,6 +168,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "headers": _headers(form, query),
             "levels": [(level, label, table.level_counts[level], words.level_status(level)) for level, label in LEVEL_LABELS.items()],
             "export_query": _query_string(form),
+            "pager": _pager(form, table),
             "filtered": bool(query.q or query.level or query.failing or query.due or query.desks),
             "many_desks": len(form.desk_choices) > 1,
         },
@@ -167,15 +178,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @desk_lead_required
 @never_cache
 def export_csv(request: HttpRequest) -> HttpResponse:
-    """The desk table as CSV, with the page's filters (or the traders an admin
-    action selected). A download is a GET, so after a step-up the lead comes
-    straight back to it."""
+    """The whole desk table as CSV (every page), with the page's filters (or
+    the traders an admin action selected), streamed. A download is a GET, so
+    after a step-up the lead comes straight back to it."""
     form = _filter_form(request)
-    query = form.query()
-    table = desk_table(viewer=request.user, as_of=timezone.localdate(), query=query)
-    body = services.desk_export(request=request, table=table, filters=form.cleaned_data)
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="desk-readiness-{table.as_of:%Y-%m-%d}.csv"'
+    today = timezone.localdate()
+    lines = services.desk_export(request=request, viewer=request.user, as_of=today, query=form.query(), filters=form.cleaned_data)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="desk-readiness-{today:%Y-%m-%d}.csv"'
     return response
 
 

@@ -16,7 +16,7 @@ The specification is ``CHECKLIST.md`` (rules, weights, terms, findings) and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -916,6 +916,10 @@ class DueItem:
     label: str
     what: str
     fix_url: str
+    # Never done (a device never validated, no drill yet): due on whatever day
+    # is asked about, so never overdue. Stored due dates keep this apart from
+    # an item that really falls due on the day it was stored.
+    floating: bool = False
 
     def overdue(self, as_of: date) -> bool:
         """True once the due day has passed (an item due today is not overdue)."""
@@ -961,6 +965,7 @@ def upcoming_dates(
                     method.label,
                     f"Verify recovery {noun} '{method.label}' (never verified)",
                     "devices:recovery_list",
+                    floating=True,
                 )
             )
         else:
@@ -984,6 +989,7 @@ def upcoming_dates(
                     device.name,
                     f"Validate device '{device.name}' (never validated)",
                     "devices:device_list",
+                    floating=True,
                 )
             )
         else:
@@ -1015,9 +1021,36 @@ def upcoming_dates(
                 "Device-loss drill",
                 "Run your first device-loss drill",
                 "checklist:drill_list",
+                floating=True,
             )
         )
     return tuple(sorted(items, key=lambda i: (i.due_on, i.label)))
+
+
+# A due date as stored with a trader's current score: (due day, kind), the
+# day None for a floating item (due whenever asked, never overdue).
+StoredDue = tuple[date | None, str]
+
+
+def due_stored(items: Iterable[DueItem]) -> tuple[StoredDue, ...]:
+    """Every due date of a trader, in the form kept with the current score."""
+    return tuple((None if item.floating else item.due_on, item.kind) for item in items)
+
+
+def due_tally(stored: Iterable[StoredDue], as_of: date, window_days: int = 14) -> tuple[int, int, tuple[str, ...]]:
+    """(overdue, due soon, kinds overdue) on ``as_of`` from stored due dates,
+    counted as :func:`coming_due` counts the items themselves."""
+    horizon = as_of + timedelta(days=window_days)
+    overdue = due_soon = 0
+    kinds = set()
+    for day, kind in stored:
+        day = as_of if day is None else day
+        if day < as_of:
+            overdue += 1
+            kinds.add(kind)
+        elif day <= horizon:
+            due_soon += 1
+    return overdue, due_soon, tuple(sorted(kinds))
 
 
 def coming_due(

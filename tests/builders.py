@@ -15,7 +15,8 @@ from html.parser import HTMLParser
 
 from django.utils import timezone
 
-from checklist.models import AcceptedRisk, Drill, Subscription, TradingProfile
+from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+from checklist.services import snapshots_store
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 
 
@@ -94,6 +95,15 @@ def prepared_trader(owner) -> None:
     drill(owner)
 
 
+def stored_score(user, day: date, score: int, level: str, statuses: dict) -> ReadinessSnapshot:
+    """A stored daily score written as the app writes one (``snapshots_store``),
+    so the trader's current-score row follows; the due dates come from the
+    inventory as it is now."""
+    row = ReadinessSnapshot(user=user, date=day, score=score, level=level, statuses=statuses)
+    snapshots_store([row])
+    return ReadinessSnapshot.objects.get(user=user, date=day)
+
+
 def subscription(owner, region: str = "US", feed: str = "US equities bundle", *, active: bool = True) -> Subscription:
     return Subscription.objects.create(owner=owner, region=region, feed=feed, active=active)
 
@@ -150,6 +160,13 @@ def texts(html: str | bytes, css_class: str) -> list[str]:
     parser = _ClassText(css_class)
     parser.feed(html.decode() if isinstance(html, bytes) else html)
     return parser.found
+
+
+def body(response) -> str:
+    """A response's text, streamed (the CSV export) or not."""
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
 
 
 def page_texts(response, css_class: str) -> list[str]:

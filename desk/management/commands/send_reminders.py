@@ -29,4 +29,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{day:%Y-%m-%d}: sent {run.reminders} reminder(s) and {run.digests} digest(s); "
             f"{run.already} already sent today."
+            + (f" {run.failed} failed (logged); the next run tries them again." if run.failed else "")
         )
