@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test test-fast serve worker scheduler demo lint bench clean
+.PHONY: run test test-fast serve worker scheduler demo lint bench bench-firm clean
 
 # Production-style processes read production settings unless told otherwise.
 PROD := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production}
@@ -50,7 +50,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 bench: $(VENV)/.installed
-	$(PY) bench/run.py
+	$(PY) bench/run.py --jobs
+
+# A firm of 50,000 traders with a year of history, on SQLite, then on
+# PostgreSQL (a throwaway database on the server in BENCH_DATABASE_URL, created
+# and dropped by the run). Needs about 10 GB of free disk and an hour.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/gatecheck_bench
+bench-firm: $(VENV)/.installed
+	$(PY) bench/run.py --traders 50000 --days 365 --runs 15 --jobs
+	$(PY) bench/run.py --traders 50000 --days 365 --runs 15 --jobs --database-url $(BENCH_DATABASE_URL)
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm

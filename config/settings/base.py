@@ -194,6 +194,13 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+# A larger deployment moves the same tasks to RQ on Redis with two variables
+# (after `pip install django-tasks-rq`): GATECHECK_TASKS_BACKEND=
+# django_tasks_rq.RQBackend and GATECHECK_REDIS_URL; workers are then
+# `manage.py rqworker --job-class django_tasks_rq.Job default`.
+if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {"default": {"URL": os.environ.get("GATECHECK_REDIS_URL", "redis://127.0.0.1:6379/0")}}
 # The scheduler (django-crontask) takes a Redis lock when a URL is given, so
 # that a second scheduler started by mistake waits instead of enqueueing twice.
 CRONTASK = {"REDIS_URL": os.environ["GATECHECK_SCHEDULER_REDIS_URL"]} if os.environ.get("GATECHECK_SCHEDULER_REDIS_URL") else {}
