@@ -50,8 +50,11 @@ def _arguments() -> argparse.Namespace:
 
 
 ARGS = _arguments() if __name__ == "__main__" else argparse.Namespace(database_url="")
+# BENCH_KEEP=1 keeps the database afterwards (its path is printed), to look at query plans.
+KEEP = bool(os.environ.get("BENCH_KEEP"))
 WORKDIR = tempfile.mkdtemp(prefix="gatecheck-bench-")
-atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
+if not KEEP:
+    atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 
 
 def _postgres(url: str) -> None:
@@ -74,7 +77,8 @@ def _postgres(url: str) -> None:
         connections.close_all()
         run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    atexit.register(drop)
+    if not KEEP:
+        atexit.register(drop)
 
 
 if ARGS.database_url:
@@ -319,6 +323,8 @@ def main() -> None:
     seeded = time.perf_counter() - started
     history = ReadinessSnapshot.objects.count()
     print(f"Machine: {machine()}")
+    if KEEP:
+        print(f"Kept: {os.environ['DATABASE_URL']}")
     print(f"Seeded {ARGS.traders} traders, {history:,} stored scores ({ARGS.days} days + today) in {seeded:.0f} s ({connection.vendor}).")
     lead_client, boss_client, trader_client = signed_in(lead), signed_in(boss), signed_in(trader)
 

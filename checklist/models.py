@@ -192,9 +192,6 @@ class CurrentScore(models.Model):
         indexes = [
             models.Index(fields=["level_rank", "score"], name="current_level_score"),
             models.Index(fields=["change"], name="current_change"),
-            # Holds every column the desk's tiles count: the summary never
-            # reads the wide rows.
-            models.Index(fields=["user", "level", "score", "next_due_on"], name="current_tiles"),
         ]
 
     def __str__(self) -> str:

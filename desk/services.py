@@ -363,13 +363,14 @@ def desk_digest(desk: Desk, as_of: date) -> DeskDigest:
     return desk_digests([desk], as_of)[desk.pk]
 
 
-DIGEST_BATCH = 100
+DIGEST_BATCH = 10
 
 
 def digests_send_daily(*, as_of: date, run: ReminderRun) -> None:
     """One digest per lead and day, covering every desk they lead; nothing is
     sent on a day when no trader dropped a level or is overdue. Leads in
-    batches of 100, each batch one mail-server connection."""
+    batches of 10 (their desks are read whole), each batch one mail-server
+    connection."""
     kind = ReminderLog.Kind.DIGEST
     leads = User.objects.filter(is_active=True, led_desks__isnull=False).exclude(email="").distinct().order_by("pk")
     last = 0

@@ -64,7 +64,7 @@ class Migration(migrations.Migration):
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['level_rank', 'score'], name='current_level_score'), models.Index(fields=['change'], name='current_change'), models.Index(fields=['user', 'level', 'score', 'next_due_on'], name='current_tiles')],
+                'indexes': [models.Index(fields=['level_rank', 'score'], name='current_level_score'), models.Index(fields=['change'], name='current_change')],
             },
         ),
         migrations.RunPython(copy_latest, migrations.RunPython.noop),
