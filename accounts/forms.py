@@ -9,6 +9,7 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.core.exceptions import ValidationError
 
 from readiness.secrets import find_secret, secret_message
+from readiness.validators import text_problem
 
 from .mail import password_reset_send
 from .models import User
@@ -28,6 +29,10 @@ class SecretScrubMixin:
     ``secret_exempt`` names fields whose value is never stored or shown
     again (a password, a one-time code): they are checked against the account
     and dropped.
+
+    The same fields also refuse what the inventory importer refuses in text
+    (readiness.validators.text_problem): control characters, lone surrogates
+    and direction overrides; line breaks only in a Textarea.
     """
 
     secret_exempt: tuple[str, ...] = ()
@@ -38,21 +43,27 @@ class SecretScrubMixin:
         ]
 
     def full_clean(self):
-        refused: dict[str, str] = {}
+        refused: dict[str, ValidationError] = {}
         if self.is_bound:
             for name in self.secret_checked_fields():
                 raw = self.fields[name].widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
-                reason = find_secret(raw) if isinstance(raw, str) else None
+                if not isinstance(raw, str):
+                    continue
+                reason = find_secret(raw)
                 if reason:
-                    refused[name] = reason
+                    refused[name] = ValidationError(secret_message(reason), code="secret")
+                elif problem := text_problem(raw, multiline=isinstance(self.fields[name].widget, forms.Textarea)):
+                    # Refused before any other check sees it: a lone surrogate
+                    # or NUL would make a database query fail.
+                    refused[name] = ValidationError(problem, code="text")
             if refused:
                 self.data = self.data.copy()
                 for name in refused:
                     self.data[self.add_prefix(name)] = ""
         super().full_clean()
-        for name, reason in refused.items():
+        for name, error in refused.items():
             self._errors.pop(name, None)
-            self.add_error(name, ValidationError(secret_message(reason), code="secret"))
+            self.add_error(name, error)
         later = [
             name
             for name, errors in self.errors.as_data().items()
@@ -73,10 +84,18 @@ class LoginForm(SecretScrubMixin, forms.Form):
     password = forms.CharField(strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
 
+class CodeField(forms.CharField):
+    """A one-time code as people type it: spaces (and a "123 456" grouping)
+    are dropped before any check, so no message ever depends on them."""
+
+    def to_python(self, value):
+        return "".join(str(value or "").split())
+
+
 class CodeForm(SecretScrubMixin, forms.Form):
     secret_exempt = ("otp_token",)  # checked against the devices, never stored
 
-    otp_token = forms.CharField(
+    otp_token = CodeField(
         label="Authentication code",
         max_length=32,
         help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
@@ -93,7 +112,7 @@ class EnrolForm(SecretScrubMixin, forms.Form):
         initial="Authenticator app",
         help_text="So you can tell your authenticators apart, e.g. 'Phone' or 'YubiKey'.",
     )
-    otp_token = forms.CharField(
+    otp_token = CodeField(
         label="Code from the app",
         max_length=6,
         min_length=6,

@@ -1,6 +1,11 @@
 """How e-mail leaves Gatecheck: from a background task, never inside a request,
 and in batches over one mail-server connection.
 
+A mail outage never fails the request (or the nightly run) that caused the
+message: the failure is logged by kind only (no address, no body), failed
+notices are tried again later, and reminders give back their daily claim so
+that the next run sends them.
+
 A message travels to the worker as a plain dict (``payload``), since task
 arguments must be JSON. Nothing secret goes into one: a password-reset link is
 made by the worker (``password_reset_payload``), so the task table never holds
@@ -27,14 +32,9 @@ from .models import User
 logger = logging.getLogger("gatecheck.mail")
 
 
-def payload(*, to: list[str], subject: str, body: str, html: str | None = None) -> dict:
-    """A message as task arguments can carry it."""
-    return {"to": list(to), "subject": subject, "body": body, "html": html}
-
-
-def payload_of(message: EmailMultiAlternatives) -> dict:
-    html = next((content for content, mime in getattr(message, "alternatives", []) if mime == "text/html"), None)
-    return payload(to=message.to, subject=message.subject, body=message.body, html=html)
+def payload(*, to: list[str], subject: str, body: str, html: str | None = None, kind: str = "notice") -> dict:
+    """A message as task arguments can carry it; ``kind`` names it in logs."""
+    return {"to": list(to), "subject": subject, "body": body, "html": html, "kind": kind}
 
 
 def enqueue(payloads: list[dict]) -> bool:
@@ -44,7 +44,7 @@ def enqueue(payloads: list[dict]) -> bool:
     try:
         mail_send.enqueue(payloads)
     except Exception:
-        logger.exception("Could not queue %d message(s)", len(payloads))
+        logger.exception("mail: queueing %d e-mail(s) failed", len(payloads))
         return False
     return True
 
@@ -70,7 +70,7 @@ def deliver(payloads: Iterable[dict]) -> list[int]:
     try:
         connection.open()
     except Exception:
-        logger.exception("Could not reach the mail server; %d message(s) not sent", len(payloads))
+        logger.exception("mail: the mail server could not be reached; %d e-mail(s) not sent", len(payloads))
         return list(range(len(payloads)))
     failed = []
     try:
@@ -78,7 +78,7 @@ def deliver(payloads: Iterable[dict]) -> list[int]:
             try:
                 connection.send_messages([_message(data)])
             except Exception:
-                logger.exception("Sending %r failed", data["subject"])
+                logger.exception("mail: sending a %s e-mail failed", data.get("kind", "notice"))
                 failed.append(position)
     finally:
         try:
@@ -100,7 +100,7 @@ def password_reset_payload(*, user: User, domain: str, site_name: str, use_https
         "protocol": "https" if use_https else "http",
     }
     subject = "".join(render_to_string(subject_template, context).splitlines())
-    return payload(to=[user.email], subject=subject, body=render_to_string(body_template, context))
+    return payload(to=[user.email], subject=subject, body=render_to_string(body_template, context), kind="password reset")
 
 
 @task
@@ -118,9 +118,9 @@ def mail_retry(failed: list[dict], attempt: int) -> bool:
     if attempt < settings.GATECHECK_MAIL_RETRIES and mail_send.get_backend().supports_defer:
         delay = timedelta(minutes=2**attempt)
         mail_send.using(run_after=timezone.now() + delay).enqueue(failed, attempt + 1)
-        logger.warning("%d message(s) not sent; trying again in %s", len(failed), delay)
+        logger.warning("mail: %d e-mail(s) not sent; trying again in %s", len(failed), delay)
         return True
-    logger.error("%d message(s) not sent after %d attempt(s): %s", len(failed), attempt + 1, [m["subject"] for m in failed])
+    logger.error("mail: %d e-mail(s) not sent after %d attempt(s): %s", len(failed), attempt + 1, sorted({m.get("kind", "notice") for m in failed}))
     return False
 
 

@@ -23,6 +23,7 @@ STEP_UP: dict[str, str] = {
     "accounts:authenticator_rename": RECENT,
     "accounts:authenticator_remove": RECENT,
     "accounts:backup_codes": RECENT,
+    "accounts:backup_codes_shown": NONE,
     "accounts:password_change": RECENT,
     # The inventory: every write to a device, recovery method, key or
     # automation (an automation holds a key reference and a fail-safe).
@@ -32,6 +33,7 @@ STEP_UP: dict[str, str] = {
     "devices:device_delete": RECENT,
     "devices:device_report_lost": RECENT,
     "devices:device_mark_revoked": RECENT,
+    "devices:device_mark_found": RECENT,
     "devices:device_mark_validated": RECENT,
     "devices:recovery_list": NONE,
     "devices:recovery_add": RECENT,
@@ -66,6 +68,7 @@ STEP_UP: dict[str, str] = {
     "checklist:profile": NONE,
     "checklist:calendar_rotate": RECENT,
     "checklist:calendar_revoke": NONE,
+    "checklist:calendar_token": NONE,
     "checklist:subscription_list": NONE,
     "checklist:subscription_add": NONE,
     "checklist:subscription_edit": NONE,
@@ -73,8 +76,14 @@ STEP_UP: dict[str, str] = {
     "checklist:drill_list": NONE,
     "checklist:drill_start": NONE,
     "checklist:drill_detail": NONE,
+    "checklist:drill_step": NONE,
     "checklist:drill_finish": NONE,
     "checklist:drill_abandon": NONE,
+    # Permissions: a record of what the account may trade, like market data.
+    "checklist:permission_list": NONE,
+    "checklist:permission_add": NONE,
+    "checklist:permission_edit": NONE,
+    "checklist:permission_delete": RECENT,
     "checklist:risk_list": NONE,
     "checklist:risk_accept": NONE,
     "checklist:risk_withdraw": NONE,

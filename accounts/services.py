@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
+import secrets
 import time
 from datetime import datetime, timedelta
 
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.sessions.models import Session
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.models import Device
@@ -246,14 +247,17 @@ def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
     )
 
 
-def notify(user: User, subject: str, body: str) -> None:
+def notify(user: User, subject: str, body: str) -> bool:
     """Tell a user about a security change by e-mail, if we know an address.
 
     The message is queued for the background worker: the request does not
-    wait for the mail server, nor fail with it."""
-    if user.email:
-        body = body + "\n\nIf this was not you, contact your desk lead now."
-        mail.enqueue([mail.payload(to=[user.email], subject=f"[Gatecheck] {subject}", body=body)])
+    wait for the mail server, nor fail with it (the change is already made;
+    a failed send is logged and retried by the task). Returns whether a
+    message was queued."""
+    if not user.email:
+        return False
+    body = body + "\n\nIf this was not you, contact your desk lead now."
+    return mail.enqueue([mail.payload(to=[user.email], subject=f"[Gatecheck] {subject}", body=body, kind="security notice")])
 
 
 # --- Sign-in and sessions ---------------------------------------------------
@@ -460,3 +464,28 @@ def login_failed(*, request: HttpRequest, username: str, step: str, action: str 
         object_label=user.username if user else "(unknown username)",
         outcome=AuditEvent.Outcome.FAILURE,
     )
+
+
+# --- Health -------------------------------------------------------------------
+
+
+def health_checks() -> dict[str, str]:
+    """What /healthz reports: ``database`` (it answers a query) and
+    ``database_write`` (it accepts a write: a read-only file or a full disk
+    turns every sign-in into an error while reads still work).
+
+    The write is one session row inserted and rolled back: nothing is
+    committed, so the probe costs no fsync and leaves nothing behind."""
+    checks = {"database": "ok", "database_write": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return {"database": "unreachable", "database_write": "not checked"}
+    try:
+        with transaction.atomic():
+            Session.objects.create(session_key=f"healthz-{secrets.token_hex(16)}", session_data="", expire_date=timezone.now())
+            transaction.set_rollback(True)
+    except DatabaseError:
+        checks["database_write"] = "refused"
+    return checks

@@ -16,6 +16,7 @@ urlpatterns = [
     path("security/authenticators/<int:pk>/rename/", views.authenticator_rename, name="authenticator_rename"),
     path("security/authenticators/<int:pk>/remove/", views.authenticator_remove, name="authenticator_remove"),
     path("security/backup-codes/", views.backup_codes_regenerate, name="backup_codes"),
+    path("security/backup-codes/new/", views.backup_codes_shown, name="backup_codes_shown"),
     path("security/sessions/<int:pk>/end/", views.session_end, name="session_end"),
     path("security/sessions/end-others/", views.sessions_end_others, name="sessions_end_others"),
     path("password/change/", views.password_change, name="password_change"),

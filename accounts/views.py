@@ -8,7 +8,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, logout
 from django.contrib.auth import views as auth_views
-from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
@@ -44,12 +43,12 @@ def _locked_message(until) -> str:
 
 @public
 def healthz(request: HttpRequest) -> JsonResponse:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    """200 when the database answers and accepts a write; otherwise 503 naming the check that failed."""
+    checks = services.health_checks()
+    failed = [name for name, result in checks.items() if result != "ok"]
+    if failed:
+        return JsonResponse({"status": "error", **checks, "failed": failed}, status=503)
+    return JsonResponse({"status": "ok", **checks})
 
 
 @public
@@ -84,7 +83,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("otp_token")
 @never_cache
 def login_code(request: HttpRequest) -> HttpResponse:
-    next_url = safe_next(request)
+    # A desk lead's home is the desk; a trader's is the dashboard.
+    next_url = safe_next(request, default=reverse("desk:dashboard") if request.user.is_desk_lead else "/")
     if request.user.is_verified():
         return redirect(next_url)
     if not services.has_confirmed_factor(request.user):
@@ -161,7 +161,12 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
                 return _show_codes(request, codes, first=True)
             messages.success(request, f"Authenticator '{form.cleaned_data['name']}' added.")
             return redirect("accounts:security")
-        form.add_error("otp_token", "That code did not match. Check the time on your phone and enter the current code.")
+        allowed, why = device.verify_is_allowed()
+        if not allowed and (why or {}).get("locked_until"):
+            # The same honest message as the code step and step-up.
+            form.add_error("otp_token", f"Too many wrong codes in a row. Wait until {why['locked_until']:%H:%M:%S} UTC, then use a new code.")
+        else:
+            form.add_error("otp_token", "That code did not match. Check the time on your phone and enter the current code.")
     secret = device.config_url.split("secret=")[1].split("&")[0]
     qr_svg = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).to_string(encoding="unicode")
     response = render(
@@ -173,8 +178,24 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
     return response
 
 
+CODES_SHOWN_ONCE = "accounts.backup_codes_once"
+
+
 def _show_codes(request: HttpRequest, codes: list[str], *, first: bool) -> HttpResponse:
-    response = render(request, "accounts/backup_codes.html", {"codes": codes, "codes_text": "\n".join(codes), "first": first})
+    """POST, redirect, GET: the new codes wait in the server-side session only
+    until the page after the redirect pops them, so a reload neither re-posts
+    the form nor shows them again."""
+    request.session[CODES_SHOWN_ONCE] = {"codes": codes, "first": first}
+    return redirect("accounts:backup_codes_shown")
+
+
+@never_cache
+def backup_codes_shown(request: HttpRequest) -> HttpResponse:
+    shown = request.session.pop(CODES_SHOWN_ONCE, None)
+    if shown is None:
+        return render(request, "accounts/backup_codes.html", {"codes": None})
+    codes = shown["codes"]
+    response = render(request, "accounts/backup_codes.html", {"codes": codes, "codes_text": "\n".join(codes), "first": shown["first"]})
     response["Cache-Control"] = "no-store"
     return response
 

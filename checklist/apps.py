@@ -7,10 +7,11 @@ class ChecklistConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.signals import access_revoked
-        from devices.signals import inventory_changed
+        from devices.signals import broker_wanted, inventory_changed
 
-        from .services import on_access_revoked, on_inventory_changed
+        from .services import on_access_revoked, on_broker_wanted, on_inventory_changed
 
         # The lower apps announce; this app reacts (re-score, void the feed token).
         inventory_changed.connect(on_inventory_changed, dispatch_uid="checklist_inventory_changed")
         access_revoked.connect(on_access_revoked, dispatch_uid="checklist_access_revoked")
+        broker_wanted.connect(on_broker_wanted, dispatch_uid="checklist_broker_wanted")

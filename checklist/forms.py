@@ -9,34 +9,36 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django import forms
+from django.utils import timezone
 
 from accounts.forms import SecretScrubMixin
 from devices.models import Platform, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
+from readiness.brokers import BROKER_LABELS, DEFAULT_BROKER, catalog_for
+from readiness.validators import duplicate_message, duplicate_problem, future_problem
 
-from .models import AcceptedRisk, Region, Subscription, TradingProfile
+from .inventory import MAX_IMPORT_BYTES
+from .models import AcceptedRisk, Permission, Region, Subscription, TradingProfile
 
 NOT_CHOSEN = ("", "Not chosen yet")
 
 
+NOT_OFFERED = "{broker} does not offer this; choose one of the listed ones."
+PLAN_FIELDS = {f"plan_{task}": task for task in words.TASKS}
+
+
 def _plan_field(task: str) -> forms.ChoiceField:
-    suitable = sorted(words.ACCESS_POINT_WORDS[p] for p in words.SUITABLE_ACCESS_POINTS[task])
-    return forms.ChoiceField(
-        label=words.TASKS[task].capitalize(),
-        choices=[NOT_CHOSEN, *Platform.choices],
-        required=False,
-        help_text=f"Suits: {' or '.join(suitable)}.",
-    )
+    return forms.ChoiceField(label=words.TASKS[task].capitalize(), choices=[NOT_CHOSEN, *Platform.choices], required=False)
 
 
 class ProfileForm(SecretScrubMixin, forms.Form):
-    broker = forms.CharField(max_length=50, initial="IBKR")
+    broker = forms.ChoiceField(choices=list(BROKER_LABELS.items()), initial=DEFAULT_BROKER)
     broker_mfa = forms.ChoiceField(
         label="Second factor on your broker login",
         choices=[("", "Not recorded yet"), *TradingProfile.BrokerMfa.choices],
         required=False,
-        help_text="IB Key, an authenticator app or a hardware key pass; SMS codes count half.",
+        help_text="App approval, IB Key, an authenticator app or a hardware key pass; SMS or e-mail codes count half.",
     )
     regions_traded = forms.MultipleChoiceField(
         label="Regions you trade",
@@ -44,6 +46,13 @@ class ProfileForm(SecretScrubMixin, forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Each region needs an active market-data feed.",
+    )
+    products_traded = forms.MultipleChoiceField(
+        label="Products you trade",
+        choices=list(words.PRODUCTS.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each product in each region you trade needs a trading permission.",
     )
     plan_complex_orders = _plan_field("complex_orders")
     plan_transfers_statements = _plan_field("transfers_statements")
@@ -60,6 +69,23 @@ class ProfileForm(SecretScrubMixin, forms.Form):
         initial = {name: getattr(profile, name) for name in cls.base_fields}
         return cls(data, initial=initial)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The broker chosen (in this submit, or stored) names the access points
+        # and decides which codes and second factors can be chosen.
+        chosen = self.data.get(self.add_prefix("broker")) if self.is_bound else self.initial.get("broker")
+        self.catalog = catalog_for(chosen)
+        message = {"invalid_choice": NOT_OFFERED.format(broker=self.catalog.name)}
+        mfa = self.fields["broker_mfa"]
+        mfa.choices = [("", "Not recorded yet"), *((code, label) for code, label in TradingProfile.BrokerMfa.choices if self.catalog.offers_mfa(code))]
+        mfa.error_messages.update(message)
+        for name, task in PLAN_FIELDS.items():
+            field = self.fields[name]
+            field.choices = [NOT_CHOSEN, *self.catalog.access_points.items()]
+            field.error_messages.update(message)
+            suitable = sorted(self.catalog.point_name(p) for p in self.catalog.suitable[task])
+            field.help_text = f"Suits: {' or '.join(suitable)}." if suitable else ""
+
     def clean(self):
         cleaned = super().clean()
         # Empty choices are stored as null ("not recorded", "no access point").
@@ -69,6 +95,8 @@ class ProfileForm(SecretScrubMixin, forms.Form):
         if "regions_traded" in cleaned:
             order = [code for code, _ in Region.choices]
             cleaned["regions_traded"] = sorted(cleaned["regions_traded"], key=order.index)
+        if "products_traded" in cleaned:
+            cleaned["products_traded"] = sorted(cleaned["products_traded"], key=list(words.PRODUCTS).index)
         return cleaned
 
 
@@ -86,14 +114,58 @@ class SubscriptionForm(SecretScrubMixin, forms.Form):
             kwargs.setdefault("initial", {"region": instance.region, "feed": instance.feed, "active": instance.active})
         super().__init__(*args, **kwargs)
 
+    NOUN, UNIQUE_FIELD = "feed", "name"
+
     def clean_feed(self) -> str:
         feed = self.cleaned_data["feed"].strip()
         others = Subscription.objects.for_owner(self.owner).filter(feed=feed)
         if self.instance is not None:
             others = others.exclude(pk=self.instance.pk)
-        if others.exists():
-            raise forms.ValidationError("You already have a feed with this name.")
+        if problem := duplicate_problem(feed, others.values_list("feed", flat=True), noun=self.NOUN, field=self.UNIQUE_FIELD):
+            raise forms.ValidationError(problem)
         return feed
+
+    def add_duplicate_error(self) -> None:
+        """A parallel request saved the same feed after this form checked it."""
+        self.add_error("feed", duplicate_message(self.NOUN, self.UNIQUE_FIELD))
+
+
+class PermissionForm(forms.ModelForm):
+    """A trading permission; the pair is unique per trader (checked here and by the database)."""
+
+    class Meta:
+        model = Permission
+        fields = ("product", "region", "status", "requested_on")
+        widgets = {"requested_on": forms.DateInput(attrs={"type": "date"})}
+        labels = {"requested_on": "Requested on"}
+        help_texts = {"requested_on": "The day you asked the broker; brokers apply changes after about two days."}
+
+    def __init__(self, *args, owner, **kwargs):
+        self.owner = owner
+        super().__init__(*args, **kwargs)
+
+    def clean_requested_on(self):
+        day = self.cleaned_data.get("requested_on")
+        problem = future_problem(day, timezone.localdate()) if day is not None else None
+        if problem:
+            raise forms.ValidationError(problem)
+        return day
+
+    def clean(self):
+        cleaned = super().clean()
+        product, region = cleaned.get("product"), cleaned.get("region")
+        others = Permission.objects.for_owner(self.owner).filter(product=product, region=region)
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.pk)
+        if product and region and others.exists():
+            self.add_error("region", "You already have this permission; edit that one instead.")
+        if cleaned.get("status") == Permission.Status.PENDING and not cleaned.get("requested_on"):
+            self.add_error("requested_on", "When did you ask? A pending request needs its date.")
+        return cleaned
+
+    def validate_unique(self):
+        # The pair's uniqueness is checked in clean() with a clear message, and by the database.
+        pass
 
 
 class DrillStartForm(forms.Form):
@@ -144,9 +216,6 @@ class AcceptRiskForm(SecretScrubMixin, forms.Form):
         if until > self.today + timedelta(days=AcceptedRisk.MAX_DAYS):
             raise forms.ValidationError(f"At most {AcceptedRisk.MAX_DAYS} days ahead: review the risk again by then.")
         return until
-
-
-MAX_IMPORT_BYTES = 512 * 1024
 
 
 class InventoryUploadForm(forms.Form):

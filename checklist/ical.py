@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Alarm, Calendar, Event
 
 from readiness.rules import DueItem
 
@@ -34,11 +34,20 @@ def feed_ical(items: Iterable[DueItem], *, owner_id: int, link: Callable[[str], 
         event.add("uid", _uid(owner_id, item))
         event.add("dtstamp", stamp)
         event.add("dtstart", item.due_on)
-        event.add("dtend", item.due_on + timedelta(days=1))
+        if item.due_on < date.max:
+            # An all-day event without DTEND lasts one day (RFC 5545 3.6.1):
+            # the last day of the calendar has no next day to end on.
+            event.add("dtend", item.due_on + timedelta(days=1))
         event.add("summary", item.what)
         event.add("description", f"{item.what}. Update it in Gatecheck: {url}")
         event.add("url", url)
         event.add("transp", "TRANSPARENT")
         event.add("categories", ["Gatecheck"])
+        # A reminder the morning before, so the date is not met by surprise.
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", item.what)
+        alarm.add("trigger", timedelta(hours=-15))
+        event.add_component(alarm)
         calendar.add_component(event)
     return calendar.to_ical()

@@ -17,26 +17,38 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
-from devices.models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
+from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
-from readiness.secrets import find_secret, fingerprint_problem
+from readiness.brokers import BROKER_CODES, DEFAULT_BROKER, BrokerCatalog, catalog_for
+from readiness.masking import mask_label
+from readiness.secrets import fingerprint_problem
+from readiness.validators import duplicate_message, future_problem, secret_problem, text_problem
 
-from .models import AcceptedRisk, Drill, Region, Subscription, TradingProfile
+from .models import AcceptedRisk, Drill, Permission, Region, Subscription, TradingProfile
 from .services import snapshot_refresh
 
-FORMAT = "gatecheck.inventory/1"
+FORMAT = "gatecheck.inventory/2"
+# /1 files still import: what they lack gets the /2 defaults.
+FORMATS = ("gatecheck.inventory/1", FORMAT)
 ACCEPTED_RISK_MAX_DAYS = 90
+# Limits a hostile or broken file meets before it costs anything (README,
+# "Limits"): a trader's real inventory is a few KB with a few dozen rows.
+MAX_IMPORT_BYTES = 512 * 1024
+MAX_ITEMS_PER_SECTION = 500
+MAX_DEPTH = 8
+MAX_PROBLEMS_SHOWN = 100
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -58,11 +70,33 @@ class Problem:
 
 
 class InventoryInvalid(Exception):
-    """The document was refused; ``problems`` lists every reason."""
+    """The document was refused; ``problems`` lists the first
+    MAX_PROBLEMS_SHOWN reasons and ``more`` counts the others."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], more: int = 0):
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+        self.more = more
+
+    @property
+    def total(self) -> int:
+        return len(self.problems) + self.more
+
+    def lines(self) -> list[str]:
+        """The problems as text lines, with how many more there are."""
+        lines = [str(p) for p in self.problems]
+        if self.more:
+            lines.append(f"... and {self.more} more problem{'s' if self.more != 1 else ''}")
+        return lines
+
+
+_FIELD_NAME = re.compile(r"[a-z_]{1,40}")
+
+
+def _key_name(key: str) -> str:
+    # An unknown key is named in a path only when it looks like a field name:
+    # never echo content (a secret, a control character, a lone surrogate).
+    return key if _FIELD_NAME.fullmatch(key) else "(a key)"
 
 
 def _join_path(base: str, key: str | int) -> str:
@@ -73,14 +107,23 @@ def _join_path(base: str, key: str | int) -> str:
 
 @dataclass
 class Context:
-    """What checking needs beyond one value: the day, and facts shared between sections."""
+    """What checking needs beyond one value: the day and time, and facts shared between sections."""
 
     today: date
+    now: datetime
+    # The profile's broker: it decides which access points and second factors exist.
+    catalog: BrokerCatalog = field(default_factory=lambda: catalog_for(None))
     problems: list[Problem] = field(default_factory=list)
+    more: int = 0
     key_labels: set[str] = field(default_factory=set)
 
     def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
+        # Every problem is counted, only the first ones are kept: a refused
+        # file of 250,000 bad rows must not become a 13 MB page.
+        if len(self.problems) < MAX_PROBLEMS_SHOWN:
+            self.problems.append(Problem(path, message))
+        else:
+            self.more += 1
 
 
 class Obj:
@@ -104,7 +147,7 @@ class Obj:
                 ctx.add(_join_path(path, key), "is required")
         for key in self.value:
             if key not in required and key not in optional:
-                ctx.add(_join_path(path, key), "is not a known field")
+                ctx.add(_join_path(path, _key_name(key)), "is not a known field")
 
     def at(self, key: str) -> str:
         return _join_path(self.path, key)
@@ -119,12 +162,15 @@ class Obj:
         if not isinstance(value, str):
             self.ctx.add(self.at(key), "must be a string")
             return ""
-        if not value.strip() and not allow_empty:
+        # The rules of every form's text field (readiness.validators), in the same order.
+        if free_text and (problem := secret_problem(value)):
+            self.ctx.add(self.at(key), problem)
+        elif problem := text_problem(value):
+            self.ctx.add(self.at(key), problem)
+        elif not value.strip() and not allow_empty:
             self.ctx.add(self.at(key), "must not be empty")
         elif len(value) > max_length:
             self.ctx.add(self.at(key), f"is longer than {max_length} characters")
-        elif free_text and find_secret(value):
-            self.ctx.add(self.at(key), "looks like a secret; Gatecheck never stores secrets")
         return value
 
     def boolean(self, key: str, default: bool = False) -> bool:
@@ -168,31 +214,44 @@ class Obj:
                 seen.append(item)
         return seen
 
-    def day(self, key: str, *, nullable: bool = False) -> date | None:
+    def day(self, key: str, *, nullable: bool = False, past: bool = False) -> date | None:
+        """A date; with ``past``, one that has happened (the forms' rule for the same field)."""
         if key not in self.value:
             return None
         value = self.value[key]
         if value is None and nullable:
             return None
-        if isinstance(value, str) and _DATE.match(value):
+        if isinstance(value, str) and _DATE.fullmatch(value):
             try:
-                return date.fromisoformat(value)
+                day = date.fromisoformat(value)
             except ValueError:
                 pass
+            else:
+                if past and (problem := future_problem(day, self.ctx.today)):
+                    self.ctx.add(self.at(key), problem)
+                    return None
+                return day
         self.ctx.add(self.at(key), "must be a date YYYY-MM-DD" + (" or null" if nullable else ""))
         return None
 
     def moment(self, key: str, *, nullable: bool = False) -> datetime | None:
+        """A timestamp with a zone that has happened (drill times come from the server clock)."""
         if key not in self.value:
             return None
         value = self.value[key]
         if value is None and nullable:
             return None
-        if isinstance(value, str) and _TIMESTAMP.match(value):
+        if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
             try:
-                return datetime.fromisoformat(value).astimezone(UTC)
-            except ValueError:
+                moment = datetime.fromisoformat(value).astimezone(UTC)
+            except (ValueError, OverflowError):
+                # OverflowError: a zone offset that moves 0001-01-01 or 9999-12-31 off the calendar.
                 pass
+            else:
+                if problem := future_problem(moment, self.ctx.now):
+                    self.ctx.add(self.at(key), problem)
+                    return None
+                return moment
         self.ctx.add(self.at(key), "must be an ISO 8601 timestamp with a zone, e.g. 2026-11-01T09:00:00Z" + (", or null" if nullable else ""))
         return None
 
@@ -205,19 +264,26 @@ def _items(document: dict, key: str, ctx: Context) -> list[tuple[str, Any]]:
     if not isinstance(value, list):
         ctx.add(key, "must be a list")
         return []
+    if len(value) > MAX_ITEMS_PER_SECTION:
+        # Refused before any row is read: checking 170,000 rows costs seconds.
+        ctx.add(key, f"has {len(value)} items; at most {MAX_ITEMS_PER_SECTION} are allowed")
+        return []
     return [(_join_path(key, index), item) for index, item in enumerate(value)]
 
 
-def _unique(rows: list[tuple[str, Any]], key: Callable[[Any], Any], field_name: str, ctx: Context, what: str) -> None:
-    first: dict[Any, str] = {}
+def _unique(rows: list[tuple[str, Any]], field_name: str, ctx: Context, noun: str, called: str = "") -> None:
+    """Names and labels are unique within their list, with the forms' message
+    (readiness.validators.duplicate_message). Only strings are compared: a
+    value of the wrong type was refused already, and a list is not hashable."""
+    seen: set[str] = set()
     for path, row in rows:
-        value = key(row)
-        if value in (None, ""):
+        value = row.get(field_name) if isinstance(row, dict) else None
+        if not isinstance(value, str) or not value:
             continue
-        if value in first:
-            ctx.add(_join_path(path, field_name), f"duplicate {what}; also used by {first[value]}")
+        if value in seen:
+            ctx.add(_join_path(path, field_name), duplicate_message(noun, called or field_name))
         else:
-            first[value] = path
+            seen.add(value)
 
 
 def _day(value: date | None) -> str | None:
@@ -243,6 +309,8 @@ class Section:
     """One top-level part of the document."""
 
     key: str = ""
+    # New in /2: a /1 file may lack it (it then gets the default, empty).
+    since_v2: bool = False
 
     def export(self, user) -> Any:
         raise NotImplementedError
@@ -306,21 +374,33 @@ class ProfileSection(Section):
             "broker": profile.broker,
             "broker_mfa": profile.broker_mfa,
             "regions_traded": list(profile.regions_traded),
+            "products_traded": list(profile.products_traded or ()),
+            "support_contact": profile.support_contact,
             "interface_plan": {task: getattr(profile, name) for task, name in self.TASK_FIELDS.items()},
         }
 
     def check(self, document: dict, ctx: Context) -> dict[str, Any]:
         if self.key not in document:
             return {}
-        obj = Obj(document.get("profile"), "profile", ctx, required=("broker", "broker_mfa", "regions_traded"), optional=("interface_plan",))
+        obj = Obj(
+            document.get("profile"), "profile", ctx, required=("broker", "broker_mfa", "regions_traded"),
+            optional=("interface_plan", "products_traded", "support_contact"),
+        )
+        broker = obj.choice("broker", BROKER_CODES) or DEFAULT_BROKER
+        ctx.catalog = catalog_for(broker)
+        mfa = obj.choice("broker_mfa", TradingProfile.BrokerMfa.values, nullable=True)
+        if mfa is not None and not ctx.catalog.offers_mfa(mfa):
+            ctx.add(obj.at("broker_mfa"), f"{ctx.catalog.name} does not offer this second factor")
         cleaned: dict[str, Any] = {
-            "broker": obj.string("broker", max_length=_max_length(TradingProfile, "broker")),
-            "broker_mfa": obj.choice("broker_mfa", TradingProfile.BrokerMfa.values, nullable=True),
+            "broker": broker,
+            "broker_mfa": mfa,
             "regions_traded": obj.choices("regions_traded", Region.values),
+            "products_traded": obj.choices("products_traded", words.PRODUCTS),
+            "support_contact": obj.string("support_contact", max_length=_max_length(TradingProfile, "support_contact"), allow_empty=True),
         }
         plan = Obj(obj.value.get("interface_plan", {}), obj.at("interface_plan"), ctx, required=(), optional=words.TASKS)
         for task, name in self.TASK_FIELDS.items():
-            cleaned[name] = plan.choice(task, Platform.values, nullable=True)
+            cleaned[name] = plan.choice(task, ctx.catalog.access_points, nullable=True)
         return cleaned
 
     def count_current(self, user) -> int:
@@ -350,22 +430,25 @@ class DeviceSection(ListSection):
             "validated_on": _day(d.validated_on),
             "status": d.status,
             "browser_saved_password": d.browser_saved_password,
+            "notes": d.notes,
         }
 
     def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
         items = _items(document, self.key, ctx)
         cleaned = []
         for path, item in items:
-            obj = Obj(item, path, ctx, required=("name", "kind", "platforms", "validated_on", "status", "browser_saved_password"))
+            obj = Obj(item, path, ctx, required=("name", "kind", "platforms", "validated_on", "status", "browser_saved_password"), optional=("notes",))
             cleaned.append({
                 "name": obj.string("name", max_length=_max_length(TrustedDevice, "name")),
                 "kind": obj.choice("kind", TrustedDevice.Kind.values),
-                "platforms": obj.choices("platforms", Platform.values),
-                "validated_on": obj.day("validated_on", nullable=True),
+                # Only the access points the profile's broker offers.
+                "platforms": obj.choices("platforms", ctx.catalog.access_points),
+                "validated_on": obj.day("validated_on", nullable=True, past=True),
                 "status": obj.choice("status", TrustedDevice.Status.values),
                 "browser_saved_password": obj.boolean("browser_saved_password"),
+                "notes": obj.string("notes", max_length=_max_length(TrustedDevice, "notes"), allow_empty=True),
             })
-        _unique(items, lambda i: i.get("name") if isinstance(i, dict) else None, "name", ctx, "name")
+        _unique(items, "name", ctx, str(TrustedDevice._meta.verbose_name))
         return cleaned
 
 
@@ -384,9 +467,9 @@ class RecoverySection(ListSection):
             cleaned.append({
                 "kind": obj.choice("kind", RecoveryMethod.Kind.values),
                 "label": obj.string("label", max_length=_max_length(RecoveryMethod, "label")),
-                "last_verified_on": obj.day("last_verified_on", nullable=True),
+                "last_verified_on": obj.day("last_verified_on", nullable=True, past=True),
             })
-        _unique(items, lambda i: i.get("label") if isinstance(i, dict) else None, "label", ctx, "label")
+        _unique(items, "label", ctx, str(RecoveryMethod._meta.verbose_name))
         return cleaned
 
 
@@ -418,15 +501,15 @@ class ApiKeySection(ListSection):
                 if not isinstance(fingerprint, str):
                     ctx.add(obj.at("fingerprint"), "must be a string")
                     fingerprint = ""
-                elif problem := fingerprint_problem(fingerprint):
+                elif problem := fingerprint_problem(fingerprint) or text_problem(fingerprint):
                     ctx.add(obj.at("fingerprint"), problem)
                     fingerprint = ""
             row = {
                 "label": obj.string("label", max_length=_max_length(ApiKey, "label")),
                 "scopes": obj.choices("scopes", ApiKey.Scope.values),
                 "service_account": obj.boolean("service_account"),
-                "created_on": obj.day("created_on"),
-                "last_rotated_on": obj.day("last_rotated_on", nullable=True),
+                "created_on": obj.day("created_on", past=True),
+                "last_rotated_on": obj.day("last_rotated_on", nullable=True, past=True),
                 "expires_on": obj.day("expires_on", nullable=True),
                 "status": obj.choice("status", ApiKey.Status.values),
                 "fingerprint": fingerprint,
@@ -435,7 +518,7 @@ class ApiKeySection(ListSection):
             if isinstance(row["label"], str) and row["label"]:
                 ctx.key_labels.add(row["label"])
             cleaned.append(row)
-        _unique(items, lambda i: i.get("label") if isinstance(i, dict) else None, "label", ctx, "label")
+        _unique(items, "label", ctx, str(ApiKey._meta.verbose_name))
         return cleaned
 
 
@@ -477,7 +560,7 @@ class AutomationSection(ListSection):
                 "on_auth_failure": obj.choice("on_auth_failure", Automation.OnAuthFailure.values),
                 "status": obj.choice("status", Automation.Status.values),
             })
-        _unique(items, lambda i: i.get("name") if isinstance(i, dict) else None, "name", ctx, "name")
+        _unique(items, "name", ctx, str(Automation._meta.verbose_name))
         return cleaned
 
     def create(self, user, cleaned: list[dict[str, Any]], created: dict[str, Any]) -> None:
@@ -507,7 +590,7 @@ class SubscriptionSection(ListSection):
                 "feed": obj.string("feed", max_length=_max_length(Subscription, "feed")),
                 "active": obj.boolean("active"),
             })
-        _unique(items, lambda i: i.get("feed") if isinstance(i, dict) else None, "feed", ctx, "feed")
+        _unique(items, "feed", ctx, "feed", called="name")
         return cleaned
 
 
@@ -583,7 +666,38 @@ class AcceptedRiskSection(ListSection):
             if row["until"] and row["until"] > latest:
                 ctx.add(obj.at("until"), f"is more than {ACCEPTED_RISK_MAX_DAYS} days away (latest allowed today: {latest.isoformat()})")
             cleaned.append(row)
-        _unique(items, lambda i: i.get("rule") if isinstance(i, dict) else None, "rule", ctx, "rule")
+        _unique(items, "rule", ctx, "accepted risk")
+        return cleaned
+
+
+class PermissionSection(ListSection):
+    key = "permissions"
+    model = Permission
+    since_v2 = True
+
+    def row(self, p: Permission) -> dict[str, Any]:
+        return {"product": p.product, "region": p.region, "status": p.status, "requested_on": _day(p.requested_on)}
+
+    def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
+        if self.key not in document:
+            return []
+        items = _items(document, self.key, ctx)
+        cleaned = []
+        seen: set[tuple[str, str]] = set()
+        for path, item in items:
+            obj = Obj(item, path, ctx, required=("product", "region", "status"), optional=("requested_on",))
+            row = {
+                "product": obj.choice("product", words.PRODUCTS),
+                "region": obj.choice("region", Region.values),
+                "status": obj.choice("status", words.PERMISSION_STATUSES),
+                "requested_on": obj.day("requested_on", nullable=True, past=True),
+            }
+            pair = (row["product"], row["region"])
+            if None not in pair:
+                if pair in seen:
+                    ctx.add(_join_path(path, "region"), "this product and region are listed twice")
+                seen.add(pair)
+            cleaned.append(row)
         return cleaned
 
 
@@ -598,6 +712,7 @@ SECTIONS: tuple[Section, ...] = (
     SubscriptionSection(),
     DrillSection(),
     AcceptedRiskSection(),
+    PermissionSection(),
 )
 SECTION_TITLES = {
     "profile": "Trading profile",
@@ -608,6 +723,7 @@ SECTION_TITLES = {
     "subscriptions": "Market data subscriptions",
     "drills": "Device-loss drills",
     "accepted_risks": "Accepted risks",
+    "permissions": "Trading permissions",
 }
 
 
@@ -618,7 +734,7 @@ SECTION_TITLES = {
 
 def export_inventory(user) -> dict[str, Any]:
     """The user's whole inventory as a ``gatecheck.inventory/1`` document."""
-    document: dict[str, Any] = {"format": FORMAT}
+    document: dict[str, Any] = {"format": FORMAT}  # always the newest format
     for section in SECTIONS:
         document[section.key] = section.export(user)
     return document
@@ -644,13 +760,42 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _depth(text: str) -> int:
+    """How deeply arrays and objects nest, strings left out. Measured before
+    parsing: the JSON parser recurses once per level and fails with
+    RecursionError a few thousand levels down."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
 def parse(text: str | bytes) -> Any:
-    """Decode and parse a document; raises InventoryInvalid when it is not JSON."""
+    """Decode and parse a document; raises InventoryInvalid when it is not JSON.
+
+    Every way parsing can fail ends here as a refusal: too large, not UTF-8,
+    nested too deeply, not JSON, a duplicate key, NaN or Infinity."""
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_IMPORT_BYTES:
+        raise InventoryInvalid([Problem("", f"is larger than {MAX_IMPORT_BYTES // 1024} KB; an inventory is much smaller")])
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InventoryInvalid([Problem("", "is not UTF-8 text")])
+    if _depth(text) > MAX_DEPTH:
+        raise InventoryInvalid([Problem("", f"nests lists and objects more than {MAX_DEPTH} levels deep")])
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
     except json.JSONDecodeError as error:
@@ -658,6 +803,8 @@ def parse(text: str | bytes) -> Any:
         raise InventoryInvalid([Problem("", f"is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}")])
     except ValueError as error:
         raise InventoryInvalid([Problem("", f"is not valid JSON: {error}")])
+    except RecursionError:
+        raise InventoryInvalid([Problem("", f"nests lists and objects more than {MAX_DEPTH} levels deep")])
 
 
 @dataclass(frozen=True)
@@ -670,29 +817,32 @@ class Plan:
         return {section.key: section.count(self.cleaned[section.key]) for section in SECTIONS}
 
 
-def check(document: Any, *, today: date | None = None) -> Plan:
+def check(document: Any, *, today: date | None = None, now: datetime | None = None) -> Plan:
     """Check a parsed document completely; raises InventoryInvalid listing every problem."""
-    ctx = Context(today=today or timezone.localdate())
+    ctx = Context(today=today or timezone.localdate(), now=now or timezone.now())
     if not isinstance(document, dict):
         raise InventoryInvalid([Problem("", "must be a JSON object")])
-    if document.get("format") != FORMAT:
-        ctx.add("format", f"must be \"{FORMAT}\"")
-    known = {"format", *(section.key for section in SECTIONS)}
+    version = document.get("format")
+    if version not in FORMATS:
+        ctx.add("format", "must be " + " or ".join(f'"{f}"' for f in FORMATS))
+    # Sections new in /2 default to empty when a file lacks them.
+    optional = {section.key for section in SECTIONS if section.since_v2}
+    known = {"format", *(section.key for section in SECTIONS if version != FORMATS[0] or not section.since_v2)}
     for key in document:
         if key not in known:
-            ctx.add(key, "is not a known section")
+            ctx.add(_key_name(key), "is not a known section")
     for section in SECTIONS:
-        if section.key not in document:
+        if section.key not in document and section.key not in optional:
             ctx.add(section.key, "is required (use an empty list when there is nothing to list)" if section.key != "profile" else "is required")
     cleaned = {section.key: section.check(document, ctx) for section in SECTIONS}
     if ctx.problems:
-        raise InventoryInvalid(ctx.problems)
+        raise InventoryInvalid(ctx.problems, ctx.more)
     return Plan(cleaned)
 
 
-def load(text: str | bytes, *, today: date | None = None) -> Plan:
+def load(text: str | bytes, *, today: date | None = None, now: datetime | None = None) -> Plan:
     """Parse and check a document's text."""
-    return check(parse(text), today=today)
+    return check(parse(text), today=today, now=now)
 
 
 def current_counts(user) -> dict[str, int]:
@@ -703,8 +853,14 @@ def replace_inventory(*, user, plan: Plan, request: HttpRequest | None = None, s
     """Replace the user's whole inventory with a checked plan, in one transaction.
 
     Audited as ``inventory.imported`` with the counts per section.
+
+    Imports for one user run one after the other: the user's row is locked
+    first, so a parallel import waits, then replaces the whole inventory in
+    turn (the result is always exactly one file, never a mix, and never a
+    deadlock between the deletes of one and the inserts of another).
     """
     with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         for section in reversed(SECTIONS):
             section.delete(user)
         created: dict[str, Any] = {}
@@ -721,3 +877,125 @@ def replace_inventory(*, user, plan: Plan, request: HttpRequest | None = None, s
         )
         snapshot_refresh(user)
     return counts
+
+
+# --------------------------------------------------------------------------
+# The import preview: what changes, item by item, and the score it makes
+# --------------------------------------------------------------------------
+
+# The key that names an item within its list (labels and names are unique).
+ITEM_KEYS: dict[str, Any] = {
+    "devices": lambda row: row["name"],
+    "recovery_methods": lambda row: row["label"],
+    "api_keys": lambda row: row["label"],
+    "automations": lambda row: row["name"],
+    "subscriptions": lambda row: row["feed"],
+    "drills": lambda row: f"{row['lost_device']} ({row['started_at'][:16].replace('T', ' ')})",
+    "accepted_risks": lambda row: row["rule"],
+    "permissions": lambda row: f"{row['product']}/{row['region']}",
+}
+# What a /1 file lacks, filled in as the import stores it.
+V2_DEFAULTS = {"profile": {"products_traded": [], "support_contact": ""}, "devices": {"notes": ""}}
+
+
+@dataclass(frozen=True)
+class SectionChanges:
+    key: str
+    title: str
+    added: list[str]
+    removed: list[str]
+    changed: list[tuple[str, list[str]]]
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+@dataclass(frozen=True)
+class Preview:
+    sections: list[SectionChanges]
+    score_before: int
+    score_after: int
+    level_after: str
+
+
+def _normalised(document: dict[str, Any]) -> dict[str, Any]:
+    """A checked document as the export would write it after the import."""
+    doc = json.loads(json.dumps(document))
+    doc.setdefault("permissions", [])
+    doc["profile"] = {**V2_DEFAULTS["profile"], **doc.get("profile", {})}
+    doc["devices"] = [{**V2_DEFAULTS["devices"], **row} for row in doc.get("devices", [])]
+    return doc
+
+
+def _moment_value(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _day_value(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def inventory_from_document(document: dict[str, Any]) -> rules.Inventory:
+    """The readiness snapshot a checked document would give, without storing it."""
+    doc = _normalised(document)
+    p = doc["profile"]
+    plan = p.get("interface_plan") or {}
+    return rules.Inventory(
+        profile=rules.Profile(p.get("broker") or DEFAULT_BROKER, p.get("broker_mfa"), tuple(p.get("regions_traded", ())),
+                              tuple((task, plan.get(task)) for task in words.TASKS), tuple(p.get("products_traded", ()))),
+        devices=tuple(rules.Device(d["name"], d["kind"], frozenset(d["platforms"]), _day_value(d["validated_on"]), d["status"],
+                                   d["browser_saved_password"]) for d in doc["devices"]),
+        recovery_methods=tuple(rules.RecoveryMethod(m["kind"], mask_label(m["kind"], m["label"]), _day_value(m["last_verified_on"]))
+                               for m in doc["recovery_methods"]),
+        api_keys=tuple(rules.ApiKey(k["label"], frozenset(k["scopes"]), k["service_account"], _day_value(k["created_on"]),
+                                    _day_value(k["last_rotated_on"]), _day_value(k["expires_on"]), k["status"], k.get("ip_restricted", False))
+                       for k in doc["api_keys"]),
+        automations=tuple(rules.Automation(a["name"], a["api_key"], a["token_refresh"], a["fallback_contact"], a["on_auth_failure"], a["status"])
+                          for a in doc["automations"]),
+        subscriptions=tuple(rules.Subscription(s["region"], s["feed"], s["active"]) for s in doc["subscriptions"]),
+        drills=tuple(rules.Drill(_moment_value(d["started_at"]), _moment_value(d["finished_at"]), d["lost_device"], d["completed"])
+                     for d in doc["drills"]),
+        accepted_risks=tuple(rules.AcceptedRisk(r["rule"], r["reason"], _day_value(r["until"])) for r in doc["accepted_risks"]),
+        permissions=tuple(rules.Permission(x["product"], x["region"], x["status"], _day_value(x.get("requested_on")))
+                          for x in doc["permissions"]),
+    )
+
+
+def preview(user, document: dict[str, Any], *, as_of: date, limits: rules.Limits, before: rules.Inventory) -> Preview:
+    """Per section: items added, removed and changed (by field name), and the score before and after.
+
+    Field names are shown, never values: a preview page is no place to echo
+    what a file holds.
+    """
+    current, new = _normalised(export_inventory(user)), _normalised(document)
+    sections = []
+    for section in SECTIONS:
+        key = section.key
+        if key == "profile":
+            changed = [field for field in new[key] if new[key][field] != current[key].get(field)]
+            sections.append(SectionChanges(key, SECTION_TITLES[key], [], [], [("profile", changed)] if changed else []))
+            continue
+        name = ITEM_KEYS[key]
+        old_items = {name(row): row for row in current[key]}
+        new_items = {name(row): row for row in new[key]}
+
+        def shown(item: str, row: dict[str, Any], masked: bool = key == "recovery_methods") -> str:
+            # Matched on the full label, shown masked like everywhere else.
+            return mask_label(row["kind"], item) if masked else item
+
+        changed_items = [
+            (shown(item, row), [field for field in row if row[field] != old_items[item].get(field)])
+            for item, row in new_items.items()
+            if item in old_items and row != old_items[item]
+        ]
+        sections.append(
+            SectionChanges(
+                key, SECTION_TITLES[key],
+                added=[shown(item, row) for item, row in new_items.items() if item not in old_items],
+                removed=[shown(item, row) for item, row in old_items.items() if item not in new_items],
+                changed=changed_items,
+            )
+        )
+    after = rules.evaluate(inventory_from_document(new), as_of, limits)
+    return Preview(sections, rules.evaluate(before, as_of, limits).score, after.score, after.level)

@@ -25,6 +25,7 @@ class TradingProfile(models.Model):
     plan_complex_orders = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
     plan_transfers_statements = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
     plan_alerts_light_execution = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
+    products_traded = models.JSONField(default=list, blank=True)
     support_contact = models.CharField(
         max_length=200, blank=True, help_text="Your broker's support line, printed on your recovery card."
     )
@@ -68,6 +69,9 @@ class Drill(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     completed = models.BooleanField(default=False)
     abandoned_at = models.DateTimeField(null=True, blank=True)
+    # True for a drill run in Gatecheck (its clock and steps were recorded on
+    # the server); False for one that came in from an inventory file.
+    recorded = models.BooleanField(default=False)
 
     objects = OwnedQuerySet.as_manager()
 
@@ -79,6 +83,10 @@ class Drill(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(completed=False) | models.Q(abandoned_at__isnull=True), name="drill_completed_not_abandoned"
+            ),
+            # One running drill per trader, whatever the number of parallel starts.
+            models.UniqueConstraint(
+                fields=["owner"], condition=models.Q(completed=False, abandoned_at__isnull=True), name="drill_one_running_per_owner"
             ),
         ]
 
@@ -95,6 +103,64 @@ class Drill(models.Model):
         if not self.completed or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+class DrillStep(models.Model):
+    """One step of a drill's way back in, confirmed by the trader at server time.
+
+    The steps are fixed when the drill starts (from the inventory as it was),
+    so a drill is evidence of what the trader really did, step by step.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drill_steps")
+    drill = models.ForeignKey(Drill, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=120)
+    detail = models.TextField(max_length=1000)
+    gap = models.BooleanField(default=False)
+    fix_url = models.CharField(max_length=60, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["drill", "position"]
+        constraints = [models.UniqueConstraint(fields=["drill", "position"], name="drill_step_unique_position")]
+
+    def __str__(self) -> str:
+        return f"Step {self.position + 1}: {self.title}"
+
+
+Product = choices("Product", words.PRODUCTS)
+
+
+class Permission(models.Model):
+    """A trading permission of the account: a product in a region, and where the request stands."""
+
+    Status = choices("Status", words.PERMISSION_STATUSES)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="permissions")
+    product = models.CharField(max_length=10, choices=Product.choices)
+    region = models.CharField(max_length=5, choices=Region.choices)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.NOT_REQUESTED)
+    requested_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["product", "region"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "product", "region"], name="permission_unique_per_pair"),
+            models.CheckConstraint(condition=models.Q(status__in=list(words.PERMISSION_STATUSES)), name="permission_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_product_display()} in {self.region}"
+
+    def sort_key(self) -> tuple:
+        return (list(words.PRODUCTS).index(self.product) if self.product in words.PRODUCTS else 99, self.region, self.pk or 0)
 
 
 class AcceptedRisk(models.Model):
@@ -149,6 +215,7 @@ RULE_COLUMNS: dict[str, str] = {
     "drill.rehearsed": "drill_rehearsed",
     "automation.failsafe": "automation_failsafe",
     "mfa.broker": "mfa_broker",
+    "permissions.cleared": "permissions_cleared",
 }
 
 
@@ -163,7 +230,7 @@ class CurrentScore(models.Model):
     Written only by ``checklist.services`` together with the snapshot it
     mirrors (``snapshots_store``). Besides the score it keeps the trader's due
     dates (``due``; ``next_due_on`` is the earliest dated one, ``due_now`` says
-    one is floating), so "overdue" and "due soon" are read on any later day
+    one was never done), so "overdue" and "due soon" are read on any later day
     without re-reading the inventory: the dates do not move, today does.
     """
 
@@ -183,6 +250,7 @@ class CurrentScore(models.Model):
     drill_rehearsed = _rule_column()
     automation_failsafe = _rule_column()
     mfa_broker = _rule_column()
+    permissions_cleared = _rule_column()
     next_due_on = models.DateField(null=True, blank=True, db_index=True)
     due_now = models.BooleanField(default=False)
     due = models.JSONField(default=list, help_text="[due day or null, kind] for every due date.")

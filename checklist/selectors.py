@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from devices import selectors as devices_selectors
+from devices.models import TrustedDevice
 from devices.selectors import Section, limits
 from readiness import rules
-from readiness.vocabulary import TASKS
+from readiness.vocabulary import ACCESS_POINTS, TASKS
 
-from .models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+from .models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
 
 PLAN_FIELDS = {task: f"plan_{task}" for task in TASKS}
 
@@ -25,17 +26,22 @@ SECTIONS: Mapping[str, Section] = {
     "subscriptions": Section(Subscription, ("region", "feed", "active"), ("region", "feed"), lambda pk, *values: rules.Subscription(*values, id=pk)),
     "drills": Section(Drill, ("started_at", "finished_at", "lost_device", "completed"), ("started_at",), lambda pk, *values: rules.Drill(*values, id=pk)),
     "accepted_risks": Section(AcceptedRisk, ("rule", "reason", "until"), ("rule",), lambda pk, *values: rules.AcceptedRisk(*values, id=pk)),
+    "permissions": Section(
+        Permission, ("product", "region", "status", "requested_on"), ("product", "region"), lambda pk, *values: rules.Permission(*values, id=pk)
+    ),
 }
 ALL_SECTIONS = ("profile", *SECTIONS)
 # What due dates and accepted risks read: the desk table needs no more.
-DUE_SECTIONS = ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks")
+DUE_SECTIONS = ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks", "permissions")
 
 
 def profiles_for(ids: list[int]) -> dict[int, rules.Profile]:
-    rows = TradingProfile.objects.filter(owner_id__in=ids).values_list("owner_id", "broker", "broker_mfa", "regions_traded", *PLAN_FIELDS.values())
+    rows = TradingProfile.objects.filter(owner_id__in=ids).values_list(
+        "owner_id", "broker", "broker_mfa", "regions_traded", "products_traded", *PLAN_FIELDS.values()
+    )
     return {
-        owner_id: rules.Profile(broker, mfa, tuple(regions or ()), tuple(zip(PLAN_FIELDS, plan, strict=True)))
-        for owner_id, broker, mfa, regions, *plan in rows
+        owner_id: rules.Profile(broker, mfa, tuple(regions or ()), tuple(zip(PLAN_FIELDS, plan, strict=True)), tuple(products or ()))
+        for owner_id, broker, mfa, regions, products, *plan in rows
     }
 
 
@@ -55,6 +61,16 @@ def inventory_for(user) -> rules.Inventory:
 def report_for(user, as_of: date) -> rules.Report:
     """Score one trader on ``as_of``."""
     return rules.evaluate(inventory_for(user), as_of, limits())
+
+
+def devices_unfit(user, catalog) -> list[tuple[str, list[str]]]:
+    """Devices with access points the broker does not offer, and those points."""
+    unfit = []
+    for name, platforms in TrustedDevice.objects.for_owner(user).order_by("name").values_list("name", "platforms"):
+        missing = [ACCESS_POINTS.get(code, code) for code in platforms or () if not catalog.offers(code)]
+        if missing:
+            unfit.append((name, missing))
+    return unfit
 
 
 def findings_for(user, section: str, as_of: date) -> dict[int | str | None, tuple[rules.Finding, ...]]:
@@ -77,6 +93,11 @@ class Dashboard:
     history: tuple[tuple[date, int, str], ...]
     week_ago: tuple[date, int] | None
     due: tuple[rules.DueItem, ...]
+    # The first date after the window, so the list never ends in silence.
+    next_due: rules.DueItem | None = None
+    # Today's stored (score, level, statuses), or None: the page writes a
+    # snapshot only when the score it shows differs from it.
+    stored_today: tuple[int, str, dict[str, str]] | None = None
 
     @property
     def week_change(self) -> int | None:
@@ -93,15 +114,19 @@ def dashboard_for(user, as_of: date) -> Dashboard:
     lim = limits()
     report = rules.evaluate(inventory, as_of, lim)
     rows = ReadinessSnapshot.objects.filter(
-        user=user, date__gte=as_of - timedelta(days=HISTORY_DAYS - 1), date__lt=as_of
-    ).values_list("date", "score", "level")
-    history = (*sorted(rows), (as_of, report.score, report.level))
+        user=user, date__gte=as_of - timedelta(days=HISTORY_DAYS - 1), date__lte=as_of
+    ).values_list("date", "score", "level", "statuses")
+    stored_today = next(((score, level, statuses) for day, score, level, statuses in rows if day == as_of), None)
+    history = (*sorted((day, score, level) for day, score, level, _ in rows if day < as_of), (as_of, report.score, report.level))
     # "Since last week": the newest score stored at least 7 days before today.
     older = [(day, score) for day, score, _ in history if day <= as_of - timedelta(days=7)]
+    due = rules.merge_due(rules.coming_due(inventory, as_of, lim))
     return Dashboard(
         inventory=inventory,
         report=report,
         history=history,
         week_ago=older[-1] if older else None,
-        due=rules.coming_due(inventory, as_of, lim),
+        due=due,
+        next_due=next((i for i in rules.merge_due(rules.upcoming_dates(inventory, as_of, lim)) if i not in due and i.due_on > as_of), None),
+        stored_today=stored_today,
     )

@@ -3,12 +3,14 @@ trader's own inputs (profile, market data, drills, accepted risks, calendar feed
 
 from __future__ import annotations
 
+import logging
 import secrets
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -16,15 +18,28 @@ from accounts.audit import record_event
 from devices.services import inventory_create, inventory_delete, inventory_update
 from readiness import rules
 from readiness import vocabulary as words
+from readiness.recovery import reentry_steps
 
-from .models import RULE_COLUMNS, AcceptedRisk, CalendarFeed, CurrentScore, Drill, ReadinessSnapshot, Subscription, TradingProfile
-from .selectors import DUE_SECTIONS, inventories_for, limits
+from .models import (
+    RULE_COLUMNS,
+    AcceptedRisk,
+    CalendarFeed,
+    CurrentScore,
+    Drill,
+    DrillStep,
+    Permission,
+    ReadinessSnapshot,
+    Subscription,
+    TradingProfile,
+)
+from .selectors import DUE_SECTIONS, inventories_for, inventory_for, limits, profile_for
 
 SNAPSHOT_BATCH = 500
 CHANGE_DAYS = 7
 # The 7-day change compares with the newest score stored 7 to 14 days
 # earlier: a bounded read on (user, date), however long the history.
 CHANGE_LOOKBACK_DAYS = 7
+logger = logging.getLogger("gatecheck.readiness")
 
 
 def _row(user_id: int, report: rules.Report) -> ReadinessSnapshot:
@@ -140,34 +155,57 @@ def snapshot_refresh(user, as_of: date | None = None) -> rules.Report:
     return report
 
 
-def snapshot_all(as_of: date | None = None) -> int:
-    """Score and store every active user on ``as_of``; returns how many.
+@dataclass
+class SnapshotRun:
+    """What one run of ``snapshot_all`` did: users stored, and the ids of those that failed."""
+
+    stored: int = 0
+    failed: list[int] = field(default_factory=list)
+
+
+def snapshot_all(as_of: date | None = None) -> SnapshotRun:
+    """Score and store every active user on ``as_of``.
 
     Batches of 500 read by primary key (no list of every id in memory), each
-    scored and stored in a fixed number of queries. Running it twice on a day
-    rewrites the same rows.
-    """
+    scored and stored in a fixed number of queries; running it twice on a day
+    rewrites the same rows. A trader whose inventory cannot be scored is
+    logged and skipped: one trader's data never stops the nightly run for
+    everyone else."""
     as_of = as_of or timezone.localdate()
     lim = limits()
     users = get_user_model().objects.filter(is_active=True).order_by("pk")
-    count, last = 0, 0
+    run, last = SnapshotRun(), 0
     while batch := list(users.filter(pk__gt=last).values_list("pk", flat=True)[:SNAPSHOT_BATCH]):
-        inventories = inventories_for(batch)
-        snapshots_store([_row(uid, rules.evaluate(inventories[uid], as_of, lim)) for uid in batch], inventories)
-        count += len(batch)
         last = batch[-1]
-    return count
+        inventories = inventories_for(batch)
+        rows = []
+        for uid in batch:
+            try:
+                rows.append(_row(uid, rules.evaluate(inventories[uid], as_of, lim)))
+            except Exception:
+                logger.exception("snapshot_readiness: scoring user %s on %s failed; skipped", uid, as_of.isoformat())
+                run.failed.append(uid)
+        snapshots_store(rows, inventories)
+        run.stored += len(rows)
+    return run
 
 
-def snapshot_store(*, user, report: rules.Report, inventory: rules.Inventory | None = None) -> bool:
-    """Store a report already computed (the dashboard scores once and keeps it);
-    a score already stored for that day is not written again. Returns whether
-    it wrote."""
-    statuses = {r.id: r.status for r in report.results}
-    held = CurrentScore.objects.filter(user=user, date=report.as_of).values_list("score", "level", "statuses").first()
-    if held == (report.score, report.level, statuses):
+def snapshot_keep(
+    *, user, report: rules.Report, stored: tuple[int, str, dict[str, str]] | None, inventory: rules.Inventory | None = None
+) -> bool:
+    """The dashboard's write: store today's report only when it differs from
+    the ``stored`` (score, level, statuses), so that plain page views do not
+    write. A refused write (a read-only or full database) is logged and the
+    page is still shown from the computed report. Returns whether it wrote."""
+    row = _row(user.pk, report)
+    if stored == (row.score, row.level, row.statuses):
         return False
-    snapshots_store([_row(user.pk, report)], {user.pk: inventory} if inventory is not None else None)
+    try:
+        with transaction.atomic():
+            snapshots_store([row], {user.pk: inventory} if inventory is not None else None)
+    except DatabaseError:
+        logger.warning("dashboard: storing today's snapshot of user %s failed; page shown from the computed score", user.pk, exc_info=True)
+        return False
     return True
 
 
@@ -180,6 +218,7 @@ PROFILE_FIELDS = (
     "broker",
     "broker_mfa",
     "regions_traded",
+    "products_traded",
     "plan_complex_orders",
     "plan_transfers_statements",
     "plan_alerts_light_execution",
@@ -193,11 +232,17 @@ RISK_FIELDS = ("rule", "reason", "until", "created_on")
 def profile_update(*, request: HttpRequest, profile: TradingProfile, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Save the trading profile (creating it on first save); returns the changes made."""
     if profile.pk is None:
-        created = inventory_create(request=request, owner=profile.owner, model=TradingProfile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
-        profile.pk = created.pk
-        for name in PROFILE_FIELDS:
-            setattr(profile, name, getattr(created, name))
-        return {name: {"old": None, "new": getattr(created, name)} for name in PROFILE_FIELDS if name in data}
+        try:
+            created = inventory_create(request=request, owner=profile.owner, model=TradingProfile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
+        except IntegrityError:
+            # A parallel first save created the one profile (owner is unique)
+            # after this request read none: this save updates that one.
+            profile = TradingProfile.objects.get(owner=profile.owner)
+        else:
+            profile.pk = created.pk
+            for name in PROFILE_FIELDS:
+                setattr(profile, name, getattr(created, name))
+            return {name: {"old": None, "new": getattr(created, name)} for name in PROFILE_FIELDS if name in data}
     return inventory_update(request=request, instance=profile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
 
 
@@ -217,25 +262,77 @@ def subscription_delete(*, request: HttpRequest, subscription: Subscription) -> 
     inventory_delete(request=request, instance=subscription, action="subscription.deleted")
 
 
+PERMISSION_FIELDS = ("product", "region", "status", "requested_on")
+
+
+def permission_create(*, request: HttpRequest, owner, data: dict[str, Any]) -> Permission:
+    return inventory_create(request=request, owner=owner, model=Permission, fields=PERMISSION_FIELDS, action="permission.created", data=data)
+
+
+def permission_update(*, request: HttpRequest, permission: Permission, data: dict[str, Any]) -> dict:
+    return inventory_update(request=request, instance=permission, fields=PERMISSION_FIELDS, action="permission.updated", data=data)
+
+
+def permission_delete(*, request: HttpRequest, permission: Permission) -> None:
+    inventory_delete(request=request, instance=permission, action="permission.deleted")
+
+
 def running_drill(owner) -> Drill | None:
     return Drill.objects.for_owner(owner).filter(completed=False, abandoned_at__isnull=True).order_by("-started_at").first()
 
 
-@transaction.atomic
+class StepsPending(Exception):
+    """ "I'm back in" before every step of the drill was confirmed."""
+
+
 def drill_start(*, request: HttpRequest, owner, lost_device: str) -> Drill:
-    """Start a device-loss drill now (server time); a drill already running is returned instead."""
+    """Start a device-loss drill now (server time), with its steps fixed from
+    today's inventory; a drill already running is returned instead.
+
+    The database allows one running drill per trader (drill_one_running_per_owner):
+    when a parallel start wins the race, its drill is the one returned."""
     current = running_drill(owner)
     if current is not None:
         return current
-    data = {"lost_device": lost_device, "started_at": timezone.now()}
-    return inventory_create(request=request, owner=owner, model=Drill, fields=DRILL_FIELDS, action="drill.started", data=data)
+    data = {"lost_device": lost_device, "started_at": timezone.now(), "recorded": True}
+    try:
+        with transaction.atomic():
+            drill = inventory_create(request=request, owner=owner, model=Drill, fields=(*DRILL_FIELDS, "recorded"), action="drill.started", data=data)
+            steps = reentry_steps(
+                inventory_for(owner), timezone.localdate(), limits(), lost_device=lost_device, support_contact=profile_for(owner).support_contact
+            )
+            DrillStep.objects.bulk_create(
+                DrillStep(owner=owner, drill=drill, position=i, title=s.title, detail=s.detail[:1000], gap=s.gap, fix_url=s.fix_url)
+                for i, s in enumerate(steps)
+            )
+    except IntegrityError:
+        current = running_drill(owner)
+        if current is None:
+            raise
+        return current
+    return drill
+
+
+@transaction.atomic
+def drill_step_confirm(*, request: HttpRequest, drill: Drill, position: int) -> DrillStep | None:
+    """Confirm the next step of a running drill at server time. Steps go in
+    order: confirming any other one (or one already done) changes nothing."""
+    drill = Drill.objects.select_for_update().get(pk=drill.pk)
+    step = drill.steps.filter(confirmed_at__isnull=True).order_by("position").first()
+    if not drill.is_running or step is None or step.position != position:
+        return None
+    inventory_update(request=request, instance=step, fields=("confirmed_at",), action="drill.step_confirmed", data={"confirmed_at": timezone.now()})
+    return step
 
 
 @transaction.atomic
 def drill_finish(*, request: HttpRequest, drill: Drill) -> Drill:
-    """"I'm back in": completes a running drill at server time. A second press changes nothing."""
+    """"I'm back in": completes a running drill at server time, once every step
+    is confirmed (else StepsPending). A second press changes nothing."""
     drill = Drill.objects.select_for_update().get(pk=drill.pk)
     if drill.is_running:
+        if drill.steps.filter(confirmed_at__isnull=True).exists():
+            raise StepsPending
         inventory_update(request=request, instance=drill, fields=DRILL_FIELDS, action="drill.finished", data={"finished_at": timezone.now(), "completed": True})
     return drill
 
@@ -249,13 +346,17 @@ def drill_abandon(*, request: HttpRequest, drill: Drill) -> Drill:
     return drill
 
 
-@transaction.atomic
 def risk_accept(*, request: HttpRequest, owner, rule: str, reason: str, until: date) -> AcceptedRisk:
     """Accept the risk of one rule until ``until``; accepting it again replaces reason and date."""
     data = {"rule": rule, "reason": reason, "until": until, "created_on": timezone.localdate()}
     risk = AcceptedRisk.objects.for_owner(owner).filter(rule=rule).first()
     if risk is None:
-        return inventory_create(request=request, owner=owner, model=AcceptedRisk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+        try:
+            return inventory_create(request=request, owner=owner, model=AcceptedRisk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+        except IntegrityError:
+            # A parallel request accepted the same rule first (one per rule and
+            # owner): accepting it again replaces reason and date, as in sequence.
+            risk = AcceptedRisk.objects.for_owner(owner).get(rule=rule)
     inventory_update(request=request, instance=risk, fields=RISK_FIELDS, action="risk.accepted", data=data)
     return risk
 
@@ -269,10 +370,14 @@ def calendar_feed_rotate(*, request: HttpRequest, owner) -> str:
     """Make a new feed token (the old URL stops working) and return it; only its digest is stored."""
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
-        existed = CalendarFeed.objects.filter(owner=owner).delete()[0] > 0
-        CalendarFeed.objects.create(owner=owner, token=CalendarFeed.digest(token))
+        # One row per owner, replaced in place under a row lock (update_or_create
+        # retries the read when a parallel first rotation inserted the row first),
+        # never delete-then-insert, which two parallel rotations both did.
+        _, created = CalendarFeed.objects.update_or_create(
+            owner=owner, defaults={"token": CalendarFeed.digest(token), "created_at": timezone.now()}
+        )
         # The token itself never goes into the audit log.
-        record_event(action="calendar.token_rotated", request=request, details={"replaced": existed})
+        record_event(action="calendar.token_rotated", request=request, details={"replaced": not created})
     return token
 
 
@@ -288,6 +393,11 @@ def calendar_feed_revoke(*, request: HttpRequest, owner) -> bool:
 def on_inventory_changed(*, owner, **_) -> None:
     """Receiver of devices' ``inventory_changed``: keep today's stored score current for the desk."""
     snapshot_refresh(owner)
+
+
+def on_broker_wanted(*, owner, **_) -> str | None:
+    """Receiver of devices' ``broker_wanted``: the broker code on the trader's profile."""
+    return TradingProfile.objects.filter(owner=owner).values_list("broker", flat=True).first()
 
 
 def on_access_revoked(*, user, **_) -> None:

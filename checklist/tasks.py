@@ -17,6 +17,8 @@ from .services import snapshot_all
 
 @cron("5 0 * * *")
 @task
-def snapshots_nightly(as_of: str | None = None) -> int:
-    """00:05: score and store every active trader for the new day."""
-    return snapshot_all(date.fromisoformat(as_of) if as_of else timezone.localdate())
+def snapshots_nightly(as_of: str | None = None) -> dict:
+    """00:05: score and store every active trader for the new day; a trader
+    who cannot be scored is logged and skipped (``failed``)."""
+    run = snapshot_all(date.fromisoformat(as_of) if as_of else timezone.localdate())
+    return {"stored": run.stored, "failed": run.failed}

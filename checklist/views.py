@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.contrib import messages
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
@@ -29,10 +31,23 @@ from readiness import rules
 from readiness.recovery import duration_text, reentry_steps
 
 from . import charts, selectors, services
-from .forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, ProfileForm, SubscriptionForm
+from .forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, PermissionForm, ProfileForm, SubscriptionForm
 from .ical import feed_ical
-from .inventory import SECTION_TITLES, SECTIONS, InventoryInvalid, current_counts, dumps, export_inventory, load, replace_inventory
-from .models import AcceptedRisk, CalendarFeed, Drill, Subscription
+from .inventory import (
+    MAX_IMPORT_BYTES,
+    SECTION_TITLES,
+    SECTIONS,
+    InventoryInvalid,
+    Problem,
+    current_counts,
+    dumps,
+    export_inventory,
+    load,
+    parse,
+    preview,
+    replace_inventory,
+)
+from .models import AcceptedRisk, CalendarFeed, Drill, Permission, Subscription
 
 
 @dataclass(frozen=True)
@@ -66,13 +81,22 @@ def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> lis
     return cards
 
 
+def _due_groups(items, today: date) -> list[tuple[str, str, list[dict]]]:
+    """Coming-due, told apart: never done, overdue, and coming up in N days."""
+    groups: dict[str, list[dict]] = {"never": [], "overdue": [], "soon": []}
+    for item in items:
+        entry = {"item": item, "href": reverse(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days}
+        groups["never" if item.never else "overdue" if item.overdue(today) else "soon"].append(entry)
+    titles = {"never": "Never done", "overdue": "Overdue", "soon": "Coming up"}
+    return [(key, titles[key], entries) for key, entries in groups.items() if entries]
+
+
 @never_cache
 def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     data = selectors.dashboard_for(request.user, today)
-    # Today's snapshot is kept whenever the trader looks at their score; a
-    # score already stored is not written again.
-    services.snapshot_store(user=request.user, report=data.report, inventory=data.inventory)
+    # Today's snapshot is kept when the score shown differs from the stored one.
+    services.snapshot_keep(user=request.user, report=data.report, stored=data.stored_today, inventory=data.inventory)
     report = data.report
     context = {
         "today": today,
@@ -87,6 +111,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             {"item": item, "href": reverse(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days}
             for item in data.due
         ],
+        "due_groups": _due_groups(data.due, today),
+        "next_due": data.next_due,
+        "points_to_ready": max(0, 85 - report.score),
+        "start_done": {
+            "devices": bool(data.inventory.devices),
+            "recovery": bool(data.inventory.recovery_methods),
+            "profile": data.inventory.profile.broker_mfa is not None and bool(data.inventory.profile.regions_traded),
+        },
         "chart": charts.history_chart(list(data.history), today),
         "start_links": {
             "devices": reverse("devices:device_add"),
@@ -110,6 +142,13 @@ def profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         changes = services.profile_update(request=request, profile=current, data=form.cleaned_data)
         messages.success(request, "Profile saved." if changes else "Nothing changed.")
+        if "broker" in changes:
+            # Say which records no longer fit the new broker, rather than keep them silently.
+            for name, points in selectors.devices_unfit(request.user, form.catalog):
+                messages.warning(
+                    request,
+                    f"Device '{name}' uses {', '.join(points)}, which {form.catalog.name} does not offer: edit its access points.",
+                )
         return redirect("checklist:profile")
     feed = CalendarFeed.objects.filter(owner=request.user).first()
     findings = selectors.findings_for(request.user, "profile", timezone.localdate()).get(None, ())
@@ -123,8 +162,22 @@ def calendar_rotate(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "checklist/calendar_confirm.html", {"has_feed": has_feed})
     token = services.calendar_feed_rotate(request=request, owner=request.user)
+    # POST, redirect, GET: the page after the redirect shows the address once,
+    # and a reload shows it no more (it never makes a new one). The token
+    # waits in the server-side session only until that page pops it.
+    request.session[SHOWN_ONCE] = token
+    return redirect("checklist:calendar_token")
+
+
+SHOWN_ONCE = "checklist.calendar_token"
+
+
+@never_cache
+def calendar_token(request: HttpRequest) -> HttpResponse:
+    token = request.session.pop(SHOWN_ONCE, None)
+    if token is None:
+        return render(request, "checklist/calendar_token.html", {"url": None})
     url = request.build_absolute_uri(f"{reverse('checklist:calendar_feed')}?{urlencode({'token': token})}")
-    # never_cache marks this page no-store: the address is shown once.
     return render(request, "checklist/calendar_token.html", {"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
 
 
@@ -181,9 +234,14 @@ def subscription_add(request: HttpRequest) -> HttpResponse:
     initial = {"region": request.GET.get("region", ""), "active": True}
     form = SubscriptionForm(request.POST or None, owner=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
-        messages.success(request, f"Feed '{form.cleaned_data['feed']}' added.")
-        return redirect("checklist:subscription_list")
+        try:
+            services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
+        except IntegrityError:
+            # A parallel request added the same feed after the form checked it.
+            form.add_duplicate_error()
+        else:
+            messages.success(request, f"Feed '{form.cleaned_data['feed']}' added.")
+            return redirect("checklist:subscription_list")
     return render(request, "checklist/subscription_form.html", {"form": form})
 
 
@@ -192,9 +250,13 @@ def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(Subscription.objects.for_owner(request.user), pk=pk)
     form = SubscriptionForm(request.POST or None, owner=request.user, instance=subscription)
     if request.method == "POST" and form.is_valid():
-        services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
-        messages.success(request, f"Feed '{subscription.feed}' saved.")
-        return redirect("checklist:subscription_list")
+        try:
+            services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
+        except IntegrityError:
+            form.add_duplicate_error()
+        else:
+            messages.success(request, f"Feed '{subscription.feed}' saved.")
+            return redirect("checklist:subscription_list")
     return render(request, "checklist/subscription_form.html", {"form": form, "subscription": subscription})
 
 
@@ -258,22 +320,15 @@ def drill_start(request: HttpRequest) -> HttpResponse:
 @never_cache
 def drill_detail(request: HttpRequest, pk: int) -> HttpResponse:
     drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
-    today = timezone.localdate()
     lim = selectors.limits()
-    steps = ()
-    if drill.is_running:
-        steps = reentry_steps(
-            selectors.inventory_for(request.user),
-            today,
-            lim,
-            lost_device=drill.lost_device,
-            support_contact=selectors.profile_for(request.user).support_contact,
-        )
+    steps = list(drill.steps.all())
+    next_step = next((s for s in steps if s.confirmed_at is None), None)
     now = timezone.now()
     target = timedelta(minutes=lim.drill_target_minutes)
     context = {
         "drill": drill,
         "steps": steps,
+        "next_step": next_step,
         "target": target,
         # The clock script counts from these server times, not the browser's.
         "elapsed": now - drill.started_at,
@@ -285,10 +340,27 @@ def drill_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def drill_step(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm the next step; the server keeps the time."""
+    drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
+    try:
+        position = int(request.POST.get("position", ""))
+    except ValueError:
+        position = -1
+    if services.drill_step_confirm(request=request, drill=drill, position=position) is None and drill.is_running:
+        messages.error(request, "Confirm the steps in order: that one is not the next.")
+    return redirect("checklist:drill_detail", pk=drill.pk)
+
+
+@require_POST
 def drill_finish(request: HttpRequest, pk: int) -> HttpResponse:
     drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
     if drill.is_running:
-        drill = services.drill_finish(request=request, drill=drill)
+        try:
+            drill = services.drill_finish(request=request, drill=drill)
+        except services.StepsPending:
+            messages.error(request, "Confirm every step first: “I’m back in” counts only once you have done each one.")
+            return redirect("checklist:drill_detail", pk=drill.pk)
         messages.success(request, f"Back in after {duration_text(drill.reentry)}.")
     return redirect("checklist:drill_detail", pk=drill.pk)
 
@@ -300,6 +372,73 @@ def drill_abandon(request: HttpRequest, pk: int) -> HttpResponse:
         services.drill_abandon(request=request, drill=drill)
         messages.info(request, "Drill abandoned. It does not count towards your score.")
     return redirect("checklist:drill_list")
+
+
+# --------------------------------------------------------------------------
+# Trading permissions (the third gate)
+# --------------------------------------------------------------------------
+
+
+def permission_list(request: HttpRequest) -> HttpResponse:
+    permissions = sorted(Permission.objects.for_owner(request.user), key=Permission.sort_key)
+    findings = selectors.findings_for(request.user, "permissions", timezone.localdate())
+    profile = selectors.profile_for(request.user)
+    context = {
+        "rows": [(p, findings.get(p.pk, ())) for p in permissions],
+        # Pairs traded with no permission row at all: one click from a pre-filled form.
+        "gaps": [(gap, *str(gap.ref).split("/", 1)) for gap in findings.get(None, ())],
+        "traded": bool(profile.products_traded and profile.regions_traded),
+    }
+    return render(request, "checklist/permission_list.html", context)
+
+
+def _permission_form_page(request: HttpRequest, form: PermissionForm, *, title: str, button: str, done: str) -> HttpResponse:
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if form.instance.pk:
+                services.permission_update(request=request, permission=form.instance, data=data)
+            else:
+                services.permission_create(request=request, owner=request.user, data=data)
+        except IntegrityError:
+            form.add_error("region", "You already have this permission; edit that one instead.")
+        else:
+            messages.success(request, done)
+            return redirect("checklist:permission_list")
+    return render(request, "checklist/permission_form.html", {"form": form, "title": title, "button": button})
+
+
+@sensitive_post_parameters()
+def permission_add(request: HttpRequest) -> HttpResponse:
+    initial = {key: request.GET[key] for key in ("product", "region") if key in request.GET}
+    form = PermissionForm(request.POST or None, owner=request.user, initial={"status": "not_requested", **initial})
+    return _permission_form_page(request, form, title="Add a trading permission", button="Add permission", done="Permission added.")
+
+
+@sensitive_post_parameters()
+def permission_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    permission = get_object_or_404(Permission.objects.for_owner(request.user), pk=pk)
+    form = PermissionForm(request.POST or None, owner=request.user, instance=Permission.objects.get(pk=permission.pk))
+    return _permission_form_page(request, form, title=f"Edit “{permission}”", button="Save", done="Permission saved.")
+
+
+def permission_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    permission = get_object_or_404(Permission.objects.for_owner(request.user), pk=pk)
+    if request.method != "POST":
+        return render(
+            request,
+            "accounts/confirm.html",
+            {
+                "title": f"Delete “{permission}”",
+                "body": "It leaves your inventory; if you still trade this pair, the readiness rule shows it as missing.",
+                "button": "Delete permission",
+                "danger": True,
+                "cancel_url": reverse("checklist:permission_list"),
+            },
+        )
+    services.permission_delete(request=request, permission=permission)
+    messages.success(request, "Permission deleted.")
+    return redirect("checklist:permission_list")
 
 
 # --------------------------------------------------------------------------
@@ -412,24 +551,57 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Room for the multipart headers and the CSRF token around the file itself.
+UPLOAD_OVERHEAD_BYTES = 16 * 1024
+
+
+def _import_page(request: HttpRequest, form: InventoryUploadForm, refused: InventoryInvalid | None = None, status: int = 200) -> HttpResponse:
+    context = {
+        "form": form,
+        "problems": refused.problems if refused else [],
+        "more": refused.more if refused else 0,
+        "total": refused.total if refused else 0,
+        "sections": SECTION_TITLES,
+    }
+    return render(request, "checklist/inventory_import.html", context, status=status)
+
+
+def _declared_length(request: HttpRequest) -> int | None:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+
+
+@csrf_exempt  # CsrfViewMiddleware would read the whole body to find the token: csrf_protect below runs after the size check.
 @sensitive_post_parameters()
 @never_cache
 def inventory_import(request: HttpRequest) -> HttpResponse:
     """Upload and check a file. A valid one waits in the (database-backed)
     session for the preview and confirm step; an invalid one is refused with
-    every problem listed, and nothing changes."""
+    every problem listed, and nothing changes.
+
+    An upload larger than the limit is refused from its Content-Length,
+    before a byte of it is read (or spooled to disk)."""
+    length = _declared_length(request)
+    if request.method == "POST" and (length is None or length > MAX_IMPORT_BYTES + UPLOAD_OVERHEAD_BYTES):
+        too_large = InventoryInvalid([Problem("", f"is larger than {MAX_IMPORT_BYTES // 1024} KB; an inventory is much smaller")])
+        return _import_page(request, InventoryUploadForm(), too_large, status=413)
+    return _inventory_upload(request)
+
+
+@csrf_protect
+def _inventory_upload(request: HttpRequest) -> HttpResponse:
     form = InventoryUploadForm(request.POST or None, request.FILES or None)
-    problems = []
     if request.method == "POST" and form.is_valid():
-        raw = form.cleaned_data["file"].read()
+        raw = form.cleaned_data["file"].read(MAX_IMPORT_BYTES + 1)
         try:
             load(raw)
         except InventoryInvalid as invalid:
-            problems = invalid.problems
-        else:
-            request.session[PENDING_IMPORT] = raw.decode("utf-8-sig")
-            return redirect("checklist:inventory_import_confirm")
-    return render(request, "checklist/inventory_import.html", {"form": form, "problems": problems, "sections": SECTION_TITLES})
+            return _import_page(request, form, invalid)
+        request.session[PENDING_IMPORT] = raw.decode("utf-8-sig")
+        return redirect("checklist:inventory_import_confirm")
+    return _import_page(request, form)
 
 
 @never_cache
@@ -448,8 +620,7 @@ def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
         plan = load(text)
     except InventoryInvalid as invalid:
         request.session.pop(PENDING_IMPORT, None)
-        form = InventoryUploadForm()
-        return render(request, "checklist/inventory_import.html", {"form": form, "problems": invalid.problems, "sections": SECTION_TITLES})
+        return _import_page(request, InventoryUploadForm(), invalid)
     if request.method == "POST":
         if request.POST.get("digest") != _digest(text):
             # Another tab uploaded a different file since this preview was shown.
@@ -464,4 +635,7 @@ def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
         {"title": SECTION_TITLES[section.key], "key": section.key, "current": current[section.key], "new": new[section.key]}
         for section in SECTIONS
     ]
-    return render(request, "checklist/inventory_confirm.html", {"rows": rows, "digest": _digest(text)})
+    changes = preview(
+        request.user, parse(text), as_of=timezone.localdate(), limits=selectors.limits(), before=selectors.inventory_for(request.user)
+    )
+    return render(request, "checklist/inventory_confirm.html", {"rows": rows, "preview": changes, "digest": _digest(text)})

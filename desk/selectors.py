@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 
 from accounts.models import Desk, User
 from accounts.selectors import overseen_users, traders_for
-from checklist.models import RULE_COLUMNS, AcceptedRisk, ReadinessSnapshot
+from checklist.models import RULE_COLUMNS, AcceptedRisk, Drill, ReadinessSnapshot
 from checklist.selectors import inventory_for, limits
 from readiness import rules
 from readiness import vocabulary as words
@@ -34,6 +34,7 @@ DUE_SOON_DAYS = 14
 CHANGE_DAYS = 7
 HISTORY_DAYS = 90
 PAGE_SIZE = 50
+DRILLS_SHOWN = 20
 ACCEPTED = words.ACCEPTED
 
 # Short column heads for the heatmap; the full rule title is in the tooltip.
@@ -47,6 +48,7 @@ RULE_SHORT: dict[str, str] = {
     "drill.rehearsed": "Drill",
     "automation.failsafe": "Fail-safe",
     "mfa.broker": "Broker MFA",
+    "permissions.cleared": "Permissions",
 }
 RULE_IDS = rules.RULE_IDS
 RULE_TITLES = rules.RULE_TITLES
@@ -420,8 +422,12 @@ class DrillLine:
     started_on: date
     lost_device: str
     completed: bool
-    minutes: int | None
+    took: str | None
     on_target: bool
+    # Run in Gatecheck (server clock and confirmed steps), or typed into an imported file.
+    recorded: bool = False
+    # Each confirmed step and how long after the start it was confirmed.
+    steps: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -496,16 +502,22 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
     }
     target = timedelta(minutes=lim.drill_target_minutes)
     drills = []
-    for drill in sorted(inventory.drills, key=lambda d: d.started_at, reverse=True):
-        took = rules.reentry_time(drill) if drill.completed and drill.finished_at else None
+    for drill in Drill.objects.filter(owner=trader).prefetch_related("steps").order_by("-started_at")[:DRILLS_SHOWN]:
+        took = drill.reentry
         drills.append(
             DrillLine(
                 started_on=drill.started_at.date(),
                 # A device name can hold a phone number.
                 lost_device=mask_text(drill.lost_device),
                 completed=drill.completed,
-                minutes=int(took.total_seconds() // 60) if took is not None else None,
+                took=rules.duration_text(took) if took is not None else None,
                 on_target=took is not None and took <= target,
+                recorded=drill.recorded,
+                steps=tuple(
+                    (mask_text(step.title), rules.duration_text(step.confirmed_at - drill.started_at))
+                    for step in drill.steps.all()
+                    if step.confirmed_at is not None
+                ),
             )
         )
     history = list(

@@ -244,6 +244,8 @@ def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Reminder e-mailed to {name}.")
     elif result is services.Sent.ALREADY:
         messages.warning(request, f"{name} already got a reminder today; one a day is the limit.")
+    elif result is services.Sent.FAILED:
+        messages.error(request, f"The reminder to {name} could not be sent just now (the mail server did not answer). Try again later.")
     else:
         messages.error(request, f"{name} has no e-mail address on file.")
     if request.POST.get("next") == "desk":

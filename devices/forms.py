@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from accounts.forms import SecretScrubMixin
 from readiness.secrets import fingerprint_problem
+from readiness.validators import duplicate_message, duplicate_problem, future_problem
 
 from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
+from .selectors import broker_of
 
 
 class DateInput(forms.DateInput):
@@ -48,17 +50,25 @@ class OwnedForm(SecretScrubMixin, forms.ModelForm):
         today = timezone.localdate()
         for name in self.past_date_fields:
             value = self.cleaned_data.get(name)
-            if value is not None and value > today:
-                self.add_error(name, "This date is in the future. Enter the day it actually happened.")
+            if value is not None and (problem := future_problem(value, today)):
+                self.add_error(name, problem)
         if self.unique_field and self.cleaned_data.get(self.unique_field):
             value = self.cleaned_data[self.unique_field]
             clash = self._meta.model.objects.for_owner(self.owner).filter(**{self.unique_field: value})
             if self.instance.pk:
                 clash = clash.exclude(pk=self.instance.pk)
-            if clash.exists():
-                noun = self._meta.model._meta.verbose_name
-                self.add_error(self.unique_field, f"You already have a {noun} with this {self.unique_field}. Choose another.")
+            taken = clash.values_list(self.unique_field, flat=True)
+            if problem := duplicate_problem(value, taken, noun=self.noun(), field=self.unique_field):
+                self.add_error(self.unique_field, problem)
         return cleaned
+
+    def noun(self) -> str:
+        return str(self._meta.model._meta.verbose_name)
+
+    def add_duplicate_error(self) -> None:
+        """A parallel save took the name after this form checked it (the
+        database constraint refused the row): the same message as a clash found here."""
+        self.add_error(self.unique_field, duplicate_message(self.noun(), self.unique_field))
 
     def validate_unique(self):
         # Uniqueness per owner is checked in _clean_fields with a clear message;
@@ -95,6 +105,14 @@ class TrustedDeviceForm(OwnedForm):
             "validated_on": "The day the broker last accepted this device (device validation). Leave empty if never.",
             "notes": "Where it is, who can unlock it. Never a password or code.",
         }
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, owner=owner, **kwargs)
+        # The trader's broker names the access points and decides which exist.
+        self.catalog = broker_of(owner)
+        field = self.fields["platforms"]
+        field.choices = list(self.catalog.access_points.items())
+        field.error_messages["invalid_choice"] = f"{self.catalog.name} does not offer %(value)s; choose one of the listed ones."
 
 
 class RecoveryMethodForm(OwnedForm):

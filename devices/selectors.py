@@ -18,9 +18,17 @@ from django.conf import settings
 from django.db import models
 
 from readiness import rules
+from readiness.brokers import BrokerCatalog, catalog_for
 from readiness.masking import mask_label
 
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from .signals import broker_wanted
+
+
+def broker_of(owner) -> BrokerCatalog:
+    """The catalog of the trader's broker (asked of the app that keeps the profile)."""
+    answers = [code for _, code in broker_wanted.send(sender=None, owner=owner) if code]
+    return catalog_for(answers[0] if answers else None)
 
 
 def limits() -> rules.Limits:

@@ -148,6 +148,13 @@ def device_mark_revoked(*, request: HttpRequest, device: TrustedDevice) -> dict:
     return inventory_update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.revoked", data={"status": TrustedDevice.Status.REVOKED})
 
 
+def device_mark_found(*, request: HttpRequest, device: TrustedDevice) -> dict:
+    """A lost device turned up: active again, but to be validated at the broker
+    before it counts (its last validation no longer vouches for it)."""
+    data = {"status": TrustedDevice.Status.ACTIVE, "validated_on": None}
+    return inventory_update(request=request, instance=device, fields=DEVICE_FIELDS, action="device.found", data=data)
+
+
 def device_mark_validated(*, request: HttpRequest, device: TrustedDevice, on: date | None = None) -> dict:
     """The broker accepted the device again today, so it is trusted (active) again."""
     data = {"validated_on": on or timezone.localdate(), "status": TrustedDevice.Status.ACTIVE}

@@ -8,3 +8,8 @@ from django.dispatch import Signal
 # Sent with ``owner`` after every write to a trader's inventory, inside the
 # write's transaction; the checklist app re-scores the trader on it.
 inventory_changed = Signal()
+
+# Sent with ``owner`` to learn which broker the trader uses (the checklist app
+# keeps the trading profile and answers with the broker's code). No answer
+# means the default broker.
+broker_wanted = Signal()

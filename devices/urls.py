@@ -11,6 +11,7 @@ urlpatterns = [
     path("devices/<int:pk>/delete/", views.device_delete, name="device_delete"),
     path("devices/<int:pk>/lost/", views.device_report_lost, name="device_report_lost"),
     path("devices/<int:pk>/revoked/", views.device_mark_revoked, name="device_mark_revoked"),
+    path("devices/<int:pk>/found/", views.device_mark_found, name="device_mark_found"),
     path("devices/<int:pk>/validated/", views.device_mark_validated, name="device_mark_validated"),
     path("recovery/", views.recovery_list, name="recovery_list"),
     path("recovery/add/", views.recovery_add, name="recovery_add"),

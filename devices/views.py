@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from . import services
 from .forms import ApiKeyForm, AutomationForm, RecoveryMethodForm, TrustedDeviceForm
 from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
-from .selectors import findings_for
+from .selectors import broker_of, findings_for
 
 # --- Shared shapes ----------------------------------------------------------
 
@@ -40,17 +40,20 @@ def _form_page(
     title: str,
     intro: str = "",
     button: str = "Save",
+    status_actions: tuple[tuple[str, str], ...] = (),
 ) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             result = save(form.cleaned_data)
         except IntegrityError:
-            # Only a same-name row saved between the form's check and ours gets here.
-            form.add_error(form.unique_field, "You already have one with this name. Choose another.")
+            # Only a same-name row saved between the form's check and ours
+            # (a parallel request) gets here: the message of the sequential case.
+            form.add_duplicate_error()
         else:
             messages.success(request, done(result))
             return redirect(list_url)
-    return render(request, "devices/form.html", {"form": form, "title": title, "intro": intro, "button": button, "cancel_url": reverse(list_url)})
+    context = {"form": form, "title": title, "intro": intro, "button": button, "cancel_url": reverse(list_url), "status_actions": status_actions}
+    return render(request, "devices/form.html", context)
 
 
 def _action_page(
@@ -64,11 +67,17 @@ def _action_page(
     list_url: str,
     danger: bool = False,
     done_level: int = messages.SUCCESS,
+    always_confirm: bool = False,
+    steps: tuple[str, ...] = (),
 ) -> HttpResponse:
     """A one-click action: POST does it; GET (a direct visit, or the return
-    from a step-up code) asks for confirmation first."""
-    if request.method != "POST":
-        context = {"title": title, "body": body, "button": button, "danger": danger, "cancel_url": reverse(list_url)}
+    from a step-up code) asks for confirmation first. With ``always_confirm``
+    only the confirmation page's own POST does it."""
+    if request.method != "POST" or (always_confirm and request.POST.get("confirmed") != "yes"):
+        context = {
+            "title": title, "body": body, "button": button, "danger": danger, "cancel_url": reverse(list_url),
+            "confirm_field": always_confirm, "steps": steps,
+        }
         return render(request, "devices/confirm.html", context)
     run()
     messages.add_message(request, done_level, done)
@@ -83,17 +92,17 @@ def _owned(model: type[Model], request: HttpRequest, pk: int) -> Any:
 # --- Trusted devices --------------------------------------------------------
 
 
-def _list_page(request: HttpRequest, template: str, section: str, objects) -> HttpResponse:
+def _list_page(request: HttpRequest, template: str, section: str, objects, **extra) -> HttpResponse:
     """A list page: each row with the findings the rules give for it, and
     what the section is missing above the list (findings about no item)."""
     findings = findings_for(request.user, section, timezone.localdate())
     rows = [(item, findings.get(item.pk, ())) for item in objects]
-    return render(request, template, {"rows": rows, "missing": findings.get(None, ())})
+    return render(request, template, {"rows": rows, "missing": findings.get(None, ()), **extra})
 
 
 def device_list(request: HttpRequest) -> HttpResponse:
     devices = sorted(TrustedDevice.objects.for_owner(request.user), key=TrustedDevice.sort_key)
-    return _list_page(request, "devices/device_list.html", "devices", devices)
+    return _list_page(request, "devices/device_list.html", "devices", devices, catalog=broker_of(request.user))
 
 
 @sensitive_post_parameters()
@@ -119,7 +128,20 @@ def device_edit(request: HttpRequest, pk: int) -> HttpResponse:
         save=lambda data: services.device_update(request=request, device=device, data=data),
         done=lambda _: f"Device '{device.name}' saved.",
         list_url="devices:device_list", title=f"Edit “{name}”",
+        status_actions=_status_actions(device),
     )
+
+
+def _status_actions(device: TrustedDevice) -> tuple[tuple[str, str], ...]:
+    """The status changes the edit page offers: each is its own confirmed action."""
+    if device.status == TrustedDevice.Status.LOST:
+        return (
+            ("Mark found", reverse("devices:device_mark_found", args=[device.pk])),
+            ("Mark revoked", reverse("devices:device_mark_revoked", args=[device.pk])),
+        )
+    if device.status == TrustedDevice.Status.ACTIVE:
+        return (("Report lost…", reverse("devices:device_report_lost", args=[device.pk])),)
+    return ()
 
 
 def device_delete(request: HttpRequest, pk: int) -> HttpResponse:
@@ -137,14 +159,31 @@ def device_report_lost(request: HttpRequest, pk: int) -> HttpResponse:
     return _action_page(
         request, run=lambda: services.device_report_lost(request=request, device=device),
         title=f"Report “{device.name}” lost",
-        body="It is marked lost at once. Then revoke it at your broker from another trusted device.",
-        button="Report lost",
-        done=(
-            f"'{device.name}' is marked lost. Revoke it at your broker now: from another trusted device, remove it from "
-            "the broker's trusted devices (IBKR: Client Portal, Settings, Secure Login System), change your password if it "
-            "was unlocked, then mark it revoked here."
-        ),
-        done_level=messages.WARNING, list_url="devices:device_list", danger=True,
+        body="Your readiness shows it as lost until you mark it revoked, or found. What to do at your broker now:",
+        steps=LOST_DEVICE_STEPS,
+        button="Yes, report it lost",
+        done=f"'{device.name}' is marked lost. Revoke it at your broker now, then mark it revoked here.",
+        done_level=messages.WARNING, list_url="devices:device_list", danger=True, always_confirm=True,
+    )
+
+
+# What a trader does at the broker when a device is gone (IBKR's Secure Login System).
+LOST_DEVICE_STEPS = (
+    "From another trusted device, sign in to Client Portal and open Settings, Secure Login System.",
+    "Remove the lost device from the broker's trusted devices, so it can no longer approve a login.",
+    "If the device was unlocked or its screen lock is weak, change your broker password now.",
+    "If it held your authenticator (IB Key), set the second factor up again on the device you use now.",
+)
+
+
+def device_mark_found(request: HttpRequest, pk: int) -> HttpResponse:
+    device = _owned(TrustedDevice, request, pk)
+    return _action_page(
+        request, run=lambda: services.device_mark_found(request=request, device=device),
+        title=f"“{device.name}” found",
+        body="It becomes an active device again, to be validated at the broker before you rely on it: its last validation is cleared.",
+        button="Mark found", done=f"'{device.name}' is active again. Validate it at your broker, then mark it validated.",
+        list_url="devices:device_list",
     )
 
 
@@ -164,7 +203,7 @@ def device_mark_validated(request: HttpRequest, pk: int) -> HttpResponse:
         request, run=lambda: services.device_mark_validated(request=request, device=device),
         title=f"“{device.name}” validated today",
         body="Records that the broker accepted this device today; it counts as an active, trusted device again.",
-        button="Validated today", done=f"'{device.name}' validated today.", list_url="devices:device_list",
+        button="Mark validated today", done=f"'{device.name}' validated today.", list_url="devices:device_list",
     )
 
 
@@ -218,7 +257,7 @@ def recovery_mark_verified(request: HttpRequest, pk: int) -> HttpResponse:
         request, run=lambda: services.recovery_mark_verified(request=request, method=method),
         title=f"“{method.masked_label}” verified today",
         body="Records that you checked today that this method still reaches you.",
-        button="Verified today", done=f"'{method.masked_label}' verified today.", list_url="devices:recovery_list",
+        button="Mark verified today", done=f"'{method.masked_label}' verified today.", list_url="devices:recovery_list",
     )
 
 
@@ -280,7 +319,7 @@ def key_mark_rotated(request: HttpRequest, pk: int) -> HttpResponse:
         request, run=lambda: services.key_mark_rotated(request=request, key=key),
         title=f"“{key.label}” rotated today",
         body="Records that you replaced this key's secret at the broker today. Update its last 4 characters and expiry if they changed.",
-        button="Rotated today", done=f"'{key.label}' rotated today.", list_url="devices:key_list",
+        button="Mark rotated today", done=f"'{key.label}' rotated today.", list_url="devices:key_list",
     )
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from . import rules
+from .brokers import BrokerCatalog, catalog_for
 from .masking import mask_label
 from .rules import duration_text
-from .vocabulary import ACCESS_POINT_WORDS, BACKUP_FACTORS, DEVICE_KIND_WORDS, RECOVERY_KIND_TITLES, join_words
+from .vocabulary import ACCESS_POINTS, BACKUP_FACTORS, DEVICE_KIND_WORDS, RECOVERY_KIND_TITLES, join_words
 
 __all__ = ["duration_text", "reentry_steps"]
 
@@ -37,14 +38,32 @@ class Step:
     fix_url: str = ""
 
 
-def device_text(device: rules.Device) -> str:
-    points = ", ".join(sorted(ACCESS_POINT_WORDS.get(p, p) for p in device.platforms if p != "api"))
+def device_text(device: rules.Device, catalog: BrokerCatalog | None = None) -> str:
+    name = catalog.point_name if catalog else (lambda p: ACCESS_POINTS.get(p, p))
+    points = ", ".join(sorted(name(p) for p in device.platforms if p != "api"))
     kind = DEVICE_KIND_WORDS.get(device.kind, device.kind)
     return f"'{device.name}' ({kind}{': ' + points if points else ''})"
 
 
-def _backup_factors(inventory: rules.Inventory) -> list[rules.RecoveryMethod]:
-    return [m for m in inventory.recovery_methods if m.kind in BACKUP_FACTORS]
+# Recovery methods that live on a phone: gone with it when a phone or tablet is lost.
+ON_A_PHONE = frozenset({"phone", "authenticator"})
+
+
+def went_with(method: rules.RecoveryMethod, lost: rules.Device | None) -> bool:
+    """Whether a recovery method is unusable once ``lost`` is gone.
+
+    A recovery phone number and an authenticator app live on the phone; a
+    secondary device is gone if its label names the lost device.
+    """
+    if lost is None:
+        return False
+    if lost.kind in ("mobile", "tablet") and method.kind in ON_A_PHONE:
+        return True
+    return method.kind == "secondary_device" and lost.name.casefold() in method.label.casefold()
+
+
+def _backup_factors(inventory: rules.Inventory, lost: rules.Device | None = None) -> list[rules.RecoveryMethod]:
+    return [m for m in inventory.recovery_methods if m.kind in BACKUP_FACTORS and not went_with(m, lost)]
 
 
 def _factor_text(method: rules.RecoveryMethod) -> str:
@@ -71,11 +90,12 @@ def reentry_steps(
     lost_is_mobile = lost is not None and lost.kind in ("mobile", "tablet")
     others.sort(key=lambda d: ((d.kind in ("mobile", "tablet")) == lost_is_mobile, d.name))
     broker = inventory.profile.broker or "your broker"
+    catalog = catalog_for(inventory.profile.broker)
     support = support_contact.strip()
     steps: list[Step] = []
 
     if others:
-        names = join_words(device_text(d) for d in others)
+        names = join_words(device_text(d, catalog) for d in others)
         title = "Switch to another trusted device" if lost_device else "Switch to one of your trusted devices"
         steps.append(Step(title, f"Sign in to {broker} on {names}."))
     else:
@@ -90,7 +110,7 @@ def reentry_steps(
         )
 
     mfa = inventory.profile.broker_mfa
-    backups = _backup_factors(inventory)
+    backups = _backup_factors(inventory, lost)
     backup_text = join_words(_factor_text(m) for m in backups)
     if mfa == "hardware_key":
         detail = "Use your hardware key; it does not depend on the lost device."
@@ -114,7 +134,8 @@ def reentry_steps(
             )
         )
 
-    contacts = [m for m in inventory.recovery_methods if m.kind in ("phone", "email")]
+    # Never send codes to a number whose phone is the one lost.
+    contacts = [m for m in inventory.recovery_methods if m.kind in ("phone", "email") and not went_with(m, lost)]
     if contacts:
         steps.append(
             Step(
@@ -125,10 +146,15 @@ def reentry_steps(
             )
         )
     else:
+        gone = any(m.kind in ("phone", "email") for m in inventory.recovery_methods)
         steps.append(
             Step(
                 "Confirm who you are",
-                "No recovery phone or e-mail is on record; the broker has nowhere to send a code.",
+                (
+                    f"Your only recovery contact went with '{lost_device}'; add a recovery e-mail so the broker can reach you."
+                    if gone
+                    else "No recovery phone or e-mail is on record; the broker has nowhere to send a code."
+                ),
                 gap=True,
                 fix_url="devices:recovery_list",
             )
@@ -140,7 +166,7 @@ def reentry_steps(
         steps.append(
             Step(
                 f"Call {broker} support if you are stuck",
-                "No support contact saved; add it to your profile so it is on your recovery card.",
+                f"No support contact saved; add it to your profile so it is on your recovery card ({catalog.support}).",
                 gap=True,
                 fix_url="checklist:profile",
             )
@@ -158,6 +184,9 @@ def reentry_steps(
             f"Mark {lost_name} lost in Gatecheck and revoke its access at {broker}.",
         )
     )
+    if catalog.lost_device_steps:
+        # The broker's own procedure for a lost phone or second factor (readiness.brokers, cited there).
+        steps.append(Step(f"If the second factor went with it ({catalog.name})", " ".join(catalog.lost_device_steps)))
     steps.append(
         Step(
             "Confirm you are back in",

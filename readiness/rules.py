@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from .brokers import catalog_for
 from .vocabulary import (
-    ACCESS_POINT_WORDS,
     ACTIVE,
     AT_RISK,
     BACKUP_FACTORS,
@@ -35,11 +35,12 @@ from .vocabulary import (
     NOT_READY,
     PARTIAL,
     PASS,
+    PERMISSION_PENDING_DAYS,
+    PRODUCTS,
     READY,
     SAFE_AUTH_FAILURE,
     SECTIONS,
     STRONG_MFA,
-    SUITABLE_ACCESS_POINTS,
     TASKS,
     WARNING,
     join_words,
@@ -135,6 +136,17 @@ class Drill:
 
 
 @dataclass(frozen=True)
+class Permission:
+    """A trading permission: may the account trade ``product`` in ``region``."""
+
+    product: str
+    region: str
+    status: str
+    requested_on: date | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
 class AcceptedRisk:
     """A rule the desk lead has knowingly accepted until a date."""
 
@@ -152,6 +164,7 @@ class Profile:
     broker_mfa: str | None = None
     regions_traded: tuple[str, ...] = ()
     interface_plan: tuple[tuple[str, str | None], ...] = ()
+    products_traded: tuple[str, ...] = ()
 
     def plan(self) -> dict[str, str | None]:
         """The interface plan as ``{task: access_point}`` (a fresh dict each call)."""
@@ -170,6 +183,7 @@ class Inventory:
     subscriptions: tuple[Subscription, ...] = ()
     drills: tuple[Drill, ...] = ()
     accepted_risks: tuple[AcceptedRisk, ...] = ()
+    permissions: tuple[Permission, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -181,6 +195,7 @@ class Inventory:
             or self.automations
             or self.subscriptions
             or self.drills
+            or self.permissions
         )
 
 
@@ -369,6 +384,17 @@ class Report:
 # --------------------------------------------------------------------------
 # Shared terms
 # --------------------------------------------------------------------------
+
+
+def add_days(day: date, days: int) -> date:
+    """``day`` plus ``days``, held at the ends of the calendar instead of
+    raising OverflowError: one stored date near 9999-12-31 must not break the
+    pages and jobs that compute a due date from it (anyone's desk page, the
+    nightly jobs)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 def within_days(day: date | None, as_of: date, days: int) -> bool:
@@ -694,14 +720,16 @@ def check_interfaces_mapped(inventory: Inventory, as_of: date, limits: Limits) -
     platforms: set[str] = set()
     for device in qualifying_devices(inventory, as_of, limits):
         platforms |= device.platforms
+    broker = catalog_for(inventory.profile.broker)
     for task, task_name in TASKS.items():
         point = plan.get(task)
         if not point:
             found.append(_finding(CRITICAL, "profile", lambda v, t=task_name: f"No access point chosen for {t}", "Missing", ref=task))
             continue
-        point_name = ACCESS_POINT_WORDS.get(point, point)
-        if point not in SUITABLE_ACCESS_POINTS[task]:
-            suitable = join_words(sorted(ACCESS_POINT_WORDS[p] for p in SUITABLE_ACCESS_POINTS[task]))
+        # The broker's own names and, where it differs from IBKR, its own table.
+        point_name = broker.point_name(point)
+        if point not in broker.suitable[task]:
+            suitable = join_words(sorted(broker.point_name(p) for p in broker.suitable[task]), "or") or "another broker tool"
             found.append(
                 _finding(
                     WARNING, "profile", lambda v, p=point_name, t=task_name, s=suitable: f"{p} does not suit {t}; use {s}", "Unsuitable",
@@ -824,12 +852,54 @@ def check_mfa_broker(inventory: Inventory, as_of: date, limits: Limits) -> Check
             _finding(
                 WARNING,
                 "profile",
-                lambda v: f"{v.Your} {broker} login uses {words}; switch to IB Key, an authenticator app or a hardware key",
+                lambda v: f"{v.Your} {broker} login uses {words}; switch to app approval, an authenticator app or a hardware key",
                 "Weak",
                 ref="broker_mfa",
             )
         )
     return Checked(found, lambda v: f"{v.Your} {broker} login uses {BROKER_MFA_WORDS.get(mfa or '', mfa)}")
+
+
+def needed_pairs(profile: Profile) -> tuple[tuple[str, str], ...]:
+    """Every product traded with every region traded, in the order listed."""
+    return tuple(
+        (product, region)
+        for product in dict.fromkeys(profile.products_traded)
+        for region in dict.fromkeys(profile.regions_traded)
+    )
+
+
+def check_permissions_cleared(inventory: Inventory, as_of: date, limits: Limits) -> Checked | NotApplicable:
+    """Every pair of product and region traded has a granted trading permission."""
+    pairs = needed_pairs(inventory.profile)
+    if not pairs:
+        return NotApplicable(lambda v: "No products or regions traded")
+    found: list[Finding] = []
+    for product, region in pairs:
+        held = [(place, p) for place, p in enumerate(inventory.permissions) if (p.product, p.region) == (product, region)]
+        what = f"{PRODUCTS.get(product, product).lower()} in {region}"
+        granted = [p for _, p in held if p.status == "granted"]
+        pending = [(place, p) for place, p in held if p.status == "pending"]
+        if granted:
+            continue
+        if pending:
+            place, permission = pending[0]
+            since = f" since {permission.requested_on.isoformat()}" if permission.requested_on else ""
+            found.append(
+                _finding(
+                    WARNING, "permissions", lambda v, w=what, s=since: f"The permission for {w} is still pending{s}", "Pending",
+                    item=f"{product}/{region}", ref=permission.id, place=place,
+                )
+            )
+        else:
+            ref = held[0][1].id if held else f"{product}/{region}"
+            found.append(
+                _finding(
+                    CRITICAL, "permissions", lambda v, w=what: f"{v.You} trade{v.s} {w} with no trading permission for it", "No permission",
+                    item=f"{product}/{region}" if held else None, ref=ref, place=held[0][0] if held else -1,
+                )
+            )
+    return Checked(found, lambda v: f"A granted permission for every product and region traded ({len(pairs)} pair{'s' if len(pairs) != 1 else ''})")
 
 
 @dataclass(frozen=True)
@@ -853,6 +923,7 @@ CATALOG: tuple[Rule, ...] = (
     Rule("drill.rehearsed", "Device-loss drill", 15, "checklist:drill_list", check_drill_rehearsed),
     Rule("automation.failsafe", "Automation fail-safe", 10, "devices:automation_list", check_automation_failsafe),
     Rule("mfa.broker", "Broker second factor", 5, "checklist:profile", check_mfa_broker),
+    Rule("permissions.cleared", "Trading permissions", 10, "checklist:permission_list", check_permissions_cleared),
 )
 RULE_IDS: tuple[str, ...] = tuple(rule.id for rule in CATALOG)
 RULE_TITLES = {rule.id: rule.title for rule in CATALOG}
@@ -916,10 +987,8 @@ class DueItem:
     label: str
     what: str
     fix_url: str
-    # Never done (a device never validated, no drill yet): due on whatever day
-    # is asked about, so never overdue. Stored due dates keep this apart from
-    # an item that really falls due on the day it was stored.
-    floating: bool = False
+    # Never done at all (never validated, verified or rehearsed): due from the start.
+    never: bool = False
 
     def overdue(self, as_of: date) -> bool:
         """True once the due day has passed (an item due today is not overdue)."""
@@ -948,7 +1017,7 @@ def upcoming_dates(
             )
         items.append(
             DueItem(
-                key.age_from + timedelta(days=limits.rotation_days),
+                add_days(key.age_from, limits.rotation_days),
                 "key_rotation",
                 key.label,
                 f"Rotate API key '{key.label}'",
@@ -965,13 +1034,13 @@ def upcoming_dates(
                     method.label,
                     f"Verify recovery {noun} '{method.label}' (never verified)",
                     "devices:recovery_list",
-                    floating=True,
+                    never=True,
                 )
             )
         else:
             items.append(
                 DueItem(
-                    method.last_verified_on + timedelta(days=limits.recovery_days),
+                    add_days(method.last_verified_on, limits.recovery_days),
                     "recovery_verify",
                     method.label,
                     f"Re-verify recovery {noun} '{method.label}'",
@@ -989,24 +1058,36 @@ def upcoming_dates(
                     device.name,
                     f"Validate device '{device.name}' (never validated)",
                     "devices:device_list",
-                    floating=True,
+                    never=True,
                 )
             )
         else:
             items.append(
                 DueItem(
-                    device.validated_on + timedelta(days=limits.device_days),
+                    add_days(device.validated_on, limits.device_days),
                     "device_validate",
                     device.name,
                     f"Re-validate device '{device.name}'",
                     "devices:device_list",
                 )
             )
+    for permission in inventory.permissions:
+        if permission.status == "pending" and permission.requested_on is not None:
+            what = f"{PRODUCTS.get(permission.product, permission.product).lower()} in {permission.region}"
+            items.append(
+                DueItem(
+                    permission.requested_on + timedelta(days=PERMISSION_PENDING_DAYS),
+                    "permission_pending",
+                    f"{permission.product}/{permission.region}",
+                    f"Ask the broker about the pending permission for {what}",
+                    "checklist:permission_list",
+                )
+            )
     done = completed_drills(inventory, as_of)
     if done:
         items.append(
             DueItem(
-                drill_day(done[0]) + timedelta(days=limits.drill_days),
+                add_days(drill_day(done[0]), limits.drill_days),
                 "drill",
                 "Device-loss drill",
                 "Rehearse a device loss again",
@@ -1021,20 +1102,21 @@ def upcoming_dates(
                 "Device-loss drill",
                 "Run your first device-loss drill",
                 "checklist:drill_list",
-                floating=True,
+                never=True,
             )
         )
     return tuple(sorted(items, key=lambda i: (i.due_on, i.label)))
 
 
 # A due date as stored with a trader's current score: (due day, kind), the
-# day None for a floating item (due whenever asked, never overdue).
+# day None for an item never done (due on whatever day is asked about, so
+# never overdue; ``upcoming_dates`` dates it on the day it is asked).
 StoredDue = tuple[date | None, str]
 
 
 def due_stored(items: Iterable[DueItem]) -> tuple[StoredDue, ...]:
     """Every due date of a trader, in the form kept with the current score."""
-    return tuple((None if item.floating else item.due_on, item.kind) for item in items)
+    return tuple((None if item.never else item.due_on, item.kind) for item in items)
 
 
 def due_tally(stored: Iterable[StoredDue], as_of: date, window_days: int = 14) -> tuple[int, int, tuple[str, ...]]:
@@ -1057,5 +1139,16 @@ def coming_due(
     inventory: Inventory, as_of: date, limits: Limits = Limits(), window_days: int = 14
 ) -> tuple[DueItem, ...]:
     """Items overdue or due within the next ``window_days`` days, by date then label."""
-    horizon = as_of + timedelta(days=window_days)
+    horizon = add_days(as_of, window_days)
     return tuple(i for i in upcoming_dates(inventory, as_of, limits) if i.due_on <= horizon)
+
+
+def merge_due(items) -> tuple[DueItem, ...]:
+    """One line per thing to do: a key's expiry and its rotation are one job
+    (rotating it renews both), so only the earlier of the two stays."""
+    kept: dict[tuple[str, str], DueItem] = {}
+    for item in items:
+        key = ("key" if item.kind in ("key_expiry", "key_rotation") else item.kind, item.label)
+        if key not in kept or item.due_on < kept[key].due_on:
+            kept[key] = item
+    return tuple(sorted(kept.values(), key=lambda i: (i.due_on, i.label)))

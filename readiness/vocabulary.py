@@ -120,8 +120,6 @@ ACCESS_POINTS = MappingProxyType(
         "api": "Programmatic API",
     }
 )
-# How an access point reads inside a sentence.
-ACCESS_POINT_WORDS = MappingProxyType({**ACCESS_POINTS, "api": "the API"})
 
 TASKS = MappingProxyType(
     {
@@ -142,16 +140,42 @@ BROKER_MFA = MappingProxyType(
     {
         "hardware_key": "Hardware security key",
         "ib_key": "IB Key (mobile authenticator)",
+        "mobile_push": "Approval in the broker's mobile app",
         "authenticator_app": "Authenticator app",
         "sms": "SMS code",
+        "email": "E-mail code",
         "none": "None",
     }
 )
 # How a second factor reads inside a sentence ("your login uses IB Key").
 BROKER_MFA_WORDS = MappingProxyType(
-    {"hardware_key": "a hardware key", "ib_key": "IB Key", "authenticator_app": "an authenticator app", "sms": "SMS codes"}
+    {
+        "hardware_key": "a hardware key",
+        "ib_key": "IB Key",
+        "mobile_push": "approval in the broker's mobile app",
+        "authenticator_app": "an authenticator app",
+        "sms": "SMS codes",
+        "email": "e-mail codes",
+    }
 )
-STRONG_MFA = frozenset({"hardware_key", "ib_key", "authenticator_app"})
+STRONG_MFA = frozenset({"hardware_key", "ib_key", "mobile_push", "authenticator_app"})
+
+# The third gate: what the account may trade (CHECKLIST.md "Brokers (v2)").
+PRODUCTS = MappingProxyType(
+    {
+        "stocks": "Stocks",
+        "options": "Options",
+        "futures": "Futures",
+        "forex": "Forex",
+        "bonds": "Bonds",
+        "funds": "Funds",
+        "crypto": "Crypto",
+        "cfds": "CFDs",
+    }
+)
+PERMISSION_STATUSES = MappingProxyType({"granted": "Granted", "pending": "Pending", "not_requested": "Not requested"})
+# Brokers apply a permission change after about two days (IBKR); longer is worth a call.
+PERMISSION_PENDING_DAYS = 2
 
 REGIONS = MappingProxyType(
     {
@@ -176,6 +200,7 @@ DUE_KINDS = MappingProxyType(
         "recovery_verify": "recovery check",
         "device_validate": "device validation",
         "drill": "device-loss drill",
+        "permission_pending": "pending permission",
     }
 )
 
@@ -188,12 +213,17 @@ def round_half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-def join_words(words) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
+def join_words(words, conjunction: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (or ``a or b`` for alternatives)."""
     items = list(words)
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return ", ".join(items[:-1]) + f" {conjunction} " + items[-1]
+
+
+def with_article(word: str) -> str:
+    """``a US feed``, ``an EU feed``: by how the code is spoken, letter by letter."""
+    return ("an " if word[:1].upper() in "AEFHILMNORSX" else "a ") + word
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

@@ -15,9 +15,12 @@ from html.parser import HTMLParser
 
 from django.utils import timezone
 
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+from accounts.models import Desk, User
+from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
 from checklist.services import snapshots_store
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from readiness import rules
+from tests.conftest import make_user
 
 
 def device(
@@ -33,7 +36,7 @@ def device(
     )
 
 
-def recovery(owner, kind: str, label: str, *, verified_on: date | None = None) -> RecoveryMethod:
+def recovery(owner, kind: str = "phone", label: str = "+1 212 555 0142", *, verified_on: date | None = None) -> RecoveryMethod:
     return RecoveryMethod.objects.create(
         owner=owner, kind=kind, label=label, last_verified_on=verified_on if verified_on is not None else timezone.localdate() - timedelta(days=10)
     )
@@ -89,7 +92,9 @@ def prepared_trader(owner) -> None:
     recovery(owner, "backup_codes", "Printed, in the desk safe")
     key = api_key(owner)
     automation(owner, key=key)
-    profile(owner, regions_traded=["US", "HK"])
+    profile(owner, regions_traded=["US", "HK"], products_traded=["stocks"])
+    permission(owner, "stocks", "US")
+    permission(owner, "stocks", "HK")
     Subscription.objects.create(owner=owner, region="US", feed="US equities bundle")
     Subscription.objects.create(owner=owner, region="HK", feed="HKEX level 1")
     drill(owner)
@@ -104,6 +109,10 @@ def stored_score(user, day: date, score: int, level: str, statuses: dict) -> Rea
     return ReadinessSnapshot.objects.get(user=user, date=day)
 
 
+def permission(owner, product: str = "stocks", region: str = "US", *, status: str = "granted", requested_on: date | None = None) -> Permission:
+    return Permission.objects.create(owner=owner, product=product, region=region, status=status, requested_on=requested_on)
+
+
 def subscription(owner, region: str = "US", feed: str = "US equities bundle", *, active: bool = True) -> Subscription:
     return Subscription.objects.create(owner=owner, region=region, feed=feed, active=active)
 
@@ -115,6 +124,59 @@ def accepted_risk(owner, rule: str = "marketdata.covered", *, reason: str = "HK 
 def running_drill(owner, *, lost_device: str = "Office workstation") -> Drill:
     # Still running, so that finish and abandon have something to change.
     return Drill.objects.create(owner=owner, lost_device=lost_device, started_at=timezone.now() - timedelta(minutes=5))
+
+
+# --------------------------------------------------------------------------
+# Desks and stored scores
+# --------------------------------------------------------------------------
+
+ALL_PASS = {rule.id: "pass" for rule in rules.CATALOG}
+
+
+def today() -> date:
+    return timezone.localdate()
+
+
+def snapshot(user: User, *, days_ago: int = 0, score: int, **statuses) -> ReadinessSnapshot:
+    """A stored score; statuses default to pass, keyword names use _ for dots."""
+    merged = {**ALL_PASS, **{key.replace("__", "."): value for key, value in statuses.items()}}
+    return stored_score(user, today() - timedelta(days=days_ago), score, rules.level_for(score), merged)
+
+
+def ready_inventory(user: User, *, phone: str = "+1 555 010 0142", email: str = "alice.home@example.net") -> None:
+    """Everything current: nothing overdue or due within 14 days."""
+    day = today()
+    TrustedDevice.objects.create(
+        owner=user,
+        name="Office workstation",
+        kind="desktop",
+        platforms=["tws", "client_portal"],
+        validated_on=day - timedelta(days=10),
+        notes="Desk 4, under the monitor",
+    )
+    TrustedDevice.objects.create(owner=user, name="Phone", kind="mobile", platforms=["mobile"], validated_on=day - timedelta(days=10))
+    RecoveryMethod.objects.create(owner=user, kind="phone", label=phone, last_verified_on=day - timedelta(days=10))
+    RecoveryMethod.objects.create(owner=user, kind="email", label=email, last_verified_on=day - timedelta(days=10))
+    RecoveryMethod.objects.create(owner=user, kind="backup_codes", label="Printed card", last_verified_on=day - timedelta(days=10))
+    start = timezone.now() - timedelta(days=5)
+    Drill.objects.create(owner=user, lost_device="Phone", started_at=start, finished_at=start + timedelta(minutes=20), completed=True)
+    TradingProfile.objects.create(
+        owner=user,
+        broker_mfa="ib_key",
+        regions_traded=["US"],
+        plan_complex_orders="tws",
+        plan_transfers_statements="client_portal",
+        plan_alerts_light_execution="mobile",
+    )
+    Subscription.objects.create(owner=user, region="US", feed="US equities bundle")
+
+
+def lead_of(desk_name: str, lead_name: str, *members: User) -> User:
+    lead = make_user(lead_name)
+    desk = Desk.objects.create(name=desk_name)
+    desk.leads.add(lead)
+    desk.members.add(*members)
+    return lead
 
 
 # --------------------------------------------------------------------------
@@ -202,3 +264,31 @@ def section_findings(html: str | bytes) -> list[str]:
     start = text.index('section-findings')
     end = text.index("</div>", start)
     return texts(text[start - 100 : end], "finding-text")
+
+
+# --------------------------------------------------------------------------
+# Every page a trader and their lead read
+# --------------------------------------------------------------------------
+
+TRADER_PAGES = (
+    "/", "/devices/", "/recovery/", "/keys/", "/automations/", "/subscriptions/", "/drills/", "/profile/",
+    "/risks/", "/recovery-card/", "/accounts/security/", "/api/readiness/", "/api/inventory/",
+    "/inventory/export/", "/inventory/import/",
+)
+
+
+def trader_pages(owner) -> list[str]:
+    """The trader's own pages, each item's edit and drill page included."""
+    pages = list(TRADER_PAGES)
+    pages += [f"/devices/{pk}/edit/" for pk in TrustedDevice.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/recovery/{pk}/edit/" for pk in RecoveryMethod.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/keys/{pk}/edit/" for pk in ApiKey.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/automations/{pk}/edit/" for pk in Automation.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/subscriptions/{pk}/edit/" for pk in Subscription.objects.for_owner(owner).values_list("pk", flat=True)]
+    pages += [f"/drills/{pk}/" for pk in Drill.objects.for_owner(owner).values_list("pk", flat=True)]
+    return pages
+
+
+def lead_pages(trader) -> list[str]:
+    """What a desk lead reads about ``trader``: the desk page, its CSV and the trader's page."""
+    return ["/desk/", "/desk/export.csv", f"/desk/traders/{trader.pk}/"]

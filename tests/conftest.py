@@ -11,6 +11,8 @@ import pytest
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Desk, User, UserSession
 from accounts.services import SESSION_ROW
@@ -20,6 +22,14 @@ from accounts.services import SESSION_ROW
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 PASSWORD = "correct horse battery staple 42"
+
+# Property tests: a short run on every `make test` (CI included), a long one
+# with HYPOTHESIS_PROFILE=long. Examples share the test's database
+# transaction, hence the function-scoped fixtures are fine.
+_QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+hypothesis_settings.register_profile("ci", max_examples=30, deadline=None, database=None, suppress_health_check=_QUIET)
+hypothesis_settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=_QUIET)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

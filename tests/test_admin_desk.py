@@ -22,8 +22,8 @@ from checklist.models import AcceptedRisk, Drill, Subscription, TradingProfile
 from desk.models import ReminderLog
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from tests import builders as build
+from tests.builders import lead_of, snapshot
 from tests.conftest import make_user, verify_client
-from tests.test_desk import lead_of, snapshot
 
 pytestmark = pytest.mark.django_db
 

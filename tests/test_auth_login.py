@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services
 from accounts.models import AuditEvent, AuthFailure, RecoveryCode, RecoveryCodeDevice, User
+from tests import builders as build
 from tests.conftest import PASSWORD, current_code, make_user
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def test_anonymous_user_is_sent_to_login_with_next(client):
 def test_health_check_needs_no_login(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "database_write": "ok"}
 
 
 def test_health_check_reports_an_unreachable_database(client, monkeypatch):
@@ -282,9 +283,13 @@ def test_signup_forces_enrolment_then_shows_backup_codes(client):
     TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
     code = f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}"
     response = client.post("/accounts/mfa/setup/", {"name": "Phone", "otp_token": code})
-    assert response.status_code == 200
+    assert response["Location"] == "/accounts/security/backup-codes/new/"
+    response = client.get(response["Location"])
     assert "no-store" in response["Cache-Control"]
     assert response.content.decode().count("<li><code>") == 10
+    # A reload shows them no more and offers no new authenticator.
+    again = client.get("/accounts/security/backup-codes/new/")
+    assert again.context["codes"] is None and build.texts(again.content, "codes-gone")
     device.refresh_from_db()
     assert device.confirmed and device.name == "Phone"
     assert client.get("/").status_code == 200
@@ -333,3 +338,27 @@ def test_password_reset_requests_are_capped_per_ip(client, alice, settings):
         response = client.post("/accounts/password/reset/", {"email": "alice@example.com"})
     assert len(mail.outbox) == 2
     assert "Too many reset requests" in response.content.decode()
+
+
+def test_a_code_typed_with_a_space_is_taken_as_the_code(client, alice):
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    code = current_code(alice)
+    response = client.post("/accounts/login/code/", {"otp_token": f"{code[:3]} {code[3:]}"})
+    assert response.status_code == 302
+
+
+def test_first_enrolment_gives_the_honest_throttle_message(client):
+    User.objects.create_user(username="erin", password=PASSWORD)
+    client.post("/accounts/login/", {"username": "erin", "password": PASSWORD})
+    client.get("/accounts/mfa/setup/")
+    device = TOTPDevice.objects.get(user__username="erin")
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=5, throttling_failure_timestamp=timezone.now())
+    response = client.post("/accounts/mfa/setup/", {"name": "Phone", "otp_token": "123 456"})
+    errors = response.context["form"].errors["otp_token"]
+    assert errors[0].startswith("Too many wrong codes in a row. Wait until")
+
+
+def test_a_desk_lead_lands_on_the_desk_after_signing_in(client, lena):
+    client.post("/accounts/login/", {"username": "lena", "password": PASSWORD})
+    response = client.post("/accounts/login/code/", {"otp_token": current_code(lena)})
+    assert response["Location"] == "/desk/"

@@ -86,7 +86,7 @@ def test_sign_in_with_password_then_code(live_server, page, allow_async_unsafe):
     page.wait_for_url(re.compile(r"/accounts/login/code/"))
     page.get_by_label("Authentication code").fill("000000")
     page.get_by_role("button", name="Verify").click()
-    assert page.get_by_text("not valid").is_visible()
+    assert page.locator(".errorlist").get_by_text("not valid").is_visible()
     TOTPDevice.objects.filter(user=alice).update(throttling_failure_count=0, throttling_failure_timestamp=None)
     page.get_by_label("Authentication code").fill(current_code(alice))
     page.get_by_role("button", name="Verify").click()

@@ -100,6 +100,14 @@ def test_trader_runs_a_drill_from_start_to_finish(live_server, page, allow_async
     assert re.fullmatch(r"\d\d:\d\d", first)
     page.wait_for_function("(before) => document.querySelector('[data-clock-value]').textContent !== before", arg=first, timeout=5000)
 
+    # Each step is done and confirmed in turn; only then can she say she is back in.
+    assert page.get_by_role("button", name="I’m back in").count() == 0
+    step = 1
+    while page.get_by_role("button", name=f"Done: step {step}").count():
+        page.get_by_role("button", name=f"Done: step {step}").click()
+        page.wait_for_load_state()
+        step += 1
+    assert step > 3
     page.get_by_role("button", name="I’m back in").click()
     page.wait_for_url(re.compile(r"/drills/\d+/$"))
     assert page.get_by_role("heading", name=re.compile("Back in after")).is_visible()

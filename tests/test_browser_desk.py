@@ -9,8 +9,9 @@ import pytest
 
 from accounts.models import Desk
 from checklist.models import Drill
+from readiness.rules import CATALOG
+from tests.builders import ready_inventory, snapshot
 from tests.conftest import make_user, sign_in_browser
-from tests.test_desk import ready_inventory, snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -72,6 +73,6 @@ def test_severity_reads_without_colour_under_deuteranopia(live_server, page, all
     assert cells and all(re.fullmatch(r"[✓◐✕–≈] (pass|partial|fail|n/a|accepted)|—", c.strip()) for c in cells)
     page.goto(f"{live_server.url}/desk/traders/{alice.pk}/")
     tags = page.locator(".rule-status").all_inner_texts()
-    assert len(tags) == 9 and all(re.match(r"[✓◐✕–≈] ", t) for t in tags)
+    assert len(tags) == len(CATALOG) and all(re.match(r"[✓◐✕–≈] ", t) for t in tags)
     severities = page.locator(".finding .tag").all_inner_texts()
     assert severities and all(t in ("✕ Critical", "! Warning") for t in severities)

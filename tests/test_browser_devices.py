@@ -3,6 +3,7 @@ warned that an automation without a key runs on her human login."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -54,3 +55,35 @@ def test_add_device_key_and_automation_and_see_the_human_login_warning(live_serv
     assert TrustedDevice.objects.get(owner=alice).platforms == ["tws", "client_portal"]
     assert ApiKey.objects.get(owner=alice).fingerprint == "7f3a"
     assert Automation.objects.get(owner=alice).api_key is None
+
+
+def test_a_failed_submit_moves_focus_to_an_error_summary_linking_each_field(live_server, page, allow_async_unsafe):
+    alice = make_user("alice")
+    sign_in_browser(page, live_server, alice, "/devices/add/")
+    page.get_by_role("button", name="Add device").click()
+    page.wait_for_load_state()
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
+    links = page.locator("[data-error-summary] a")
+    assert links.count() >= 2  # name and kind are required
+    links.first.click()
+    assert page.evaluate("document.activeElement.id") == "id_name"
+
+
+def test_import_preview_then_confirm(live_server, page, allow_async_unsafe, tmp_path):
+    import json
+
+    from tests.test_inventory import rich_document
+
+    alice = make_user("alice")
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps(rich_document()))
+    sign_in_browser(page, live_server, alice, "/inventory/import/")
+    page.set_input_files("input[type=file]", str(path))
+    page.get_by_role("button", name=re.compile("Check|Upload|Preview", re.I)).click()
+    page.wait_for_url(re.compile(r"/inventory/import/confirm/"))
+    added = page.locator(".change-added").all_inner_texts()
+    assert any("Office workstation" in text for text in added)
+    assert page.locator("[data-score-after]").inner_text().isdigit()
+    page.get_by_role("button", name="Replace my inventory").click()
+    page.wait_for_url(re.compile(r"/devices/"))
+    assert TrustedDevice.objects.filter(owner=alice).count() == 4

@@ -90,7 +90,8 @@ def test_losing_the_phone_points_to_the_computer_and_the_backup_factor():
     assert steps[0].detail == "Sign in to IBKR on 'Office workstation' (desktop: Trader Workstation)."
     assert "Old iPad" not in text  # not validated within the limit
     assert "Your IB Key went with 'iPhone': use your hardware key 'YubiKey in the desk safe'." in text
-    assert "+44 *** *** 0958" in text and "t***@example.com" in text
+    # The recovery number rang on the lost phone: codes go to the e-mail only.
+    assert "+44 *** *** 0958" not in text and "t***@example.com" in text
     assert "7946" not in text and "trader@example.com" not in text
     assert "Confirm that 'ES bot' (flatten on auth failure) did what you planned." in text
     assert "Mark 'iPhone' lost in Gatecheck" in text

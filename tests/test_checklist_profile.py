@@ -99,8 +99,8 @@ def test_profile_writes_need_a_csrf_token(alice):
 
 
 def _turn_on_feed(client) -> str:
-    response = client.post("/profile/calendar/")
-    assert response.status_code == 200
+    response = client.post("/profile/calendar/", follow=True)
+    assert response.redirect_chain == [("/profile/calendar/address/", 302)]
     return html.unescape(re.search(r'value="(http[^"]+\.ics\?token=[^"]+)"', response.content.decode()).group(1)).replace("http://testserver", "")
 
 
@@ -119,7 +119,7 @@ def test_the_feed_confirmation_page_is_shown_on_get_and_changes_nothing(alice, a
 
 
 def test_the_feed_address_is_shown_once_and_only_its_digest_is_stored(alice, alice_client):
-    response = alice_client.post("/profile/calendar/")
+    response = alice_client.post("/profile/calendar/", follow=True)
     assert "no-store" in response["Cache-Control"]
     url = _turn_on_feed(alice_client)
     token = re.search(r"^/calendar\.ics\?token=([A-Za-z0-9_-]+)$", url).group(1)
@@ -215,3 +215,25 @@ def test_a_refused_secret_is_not_echoed_back_by_any_readiness_form(alice_client)
         html = response.content.decode()
         assert "never stores secrets" in html or "never store" in html, url
         assert "Hunter2" not in html, url
+
+
+def test_reloading_the_address_page_shows_it_no_more_and_keeps_the_feed(alice, alice_client):
+    url = _turn_on_feed(alice_client)
+    digest = CalendarFeed.objects.get(owner=alice).token
+    again = alice_client.get("/profile/calendar/address/")
+    assert again.status_code == 200 and again.context["url"] is None
+    assert build.texts(again.content, "addr-gone")
+    # The address already copied still works, and nothing new was made.
+    assert CalendarFeed.objects.get(owner=alice).token == digest
+    assert Client().get(url).status_code == 200
+    assert not any(k.startswith("checklist.calendar") for k in alice_client.session.keys())
+
+
+def test_calendar_events_carry_an_alarm(alice, alice_client):
+    build.device(alice, validated_on=timezone.localdate() - timedelta(days=360))
+    url = _turn_on_feed(alice_client)
+    calendar = Calendar.from_ical(Client().get(url).content)
+    events = list(calendar.walk("VEVENT"))
+    assert events and all(e.walk("VALARM") for e in events)
+    alarm = events[0].walk("VALARM")[0]
+    assert str(alarm["ACTION"]) == "DISPLAY" and alarm.decoded("TRIGGER") == -timedelta(hours=15)

@@ -119,3 +119,9 @@ def test_adding_a_feed_needs_a_csrf_token(alice):
     client = verify_client(Client(enforce_csrf_checks=True), alice)
     assert client.post("/subscriptions/add/", {"region": "US", "feed": "x", "active": "on"}).status_code == 403
     assert not Subscription.objects.exists()
+
+
+def test_gap_buttons_use_the_right_article(alice, alice_client):
+    build.profile(alice, regions_traded=["US", "EU", "HK"])
+    html = alice_client.get("/subscriptions/").content
+    assert build.texts(html, "btn-small")[:3] == ["Add a US feed", "Add an EU feed", "Add an HK feed"]

@@ -245,3 +245,44 @@ def test_dashboard_masks_recovery_phone_and_email_in_reasons_and_due_dates(alice
     html = alice_client.get("/").content.decode()
     assert "555 010" not in html and "alice.private" not in html
     assert "+1 *** *** 0142" in html
+
+
+def test_coming_due_tells_never_done_from_overdue_and_merges_a_keys_two_dates(alice, alice_client):
+    laptop = build.device(alice, "Laptop", kind="laptop")
+    type(laptop).objects.filter(pk=laptop.pk).update(validated_on=None)
+    build.device(alice, "Old laptop", kind="laptop", validated_on=today() - timedelta(days=370))
+    # Expires in 5 days and is due for rotation in 3: one job, shown once.
+    build.api_key(alice, "algo", created_on=today() - timedelta(days=87), expires_on=today() + timedelta(days=5))
+    response = alice_client.get("/")
+    groups = {key: [e["item"].what for e in entries] for key, _, entries in response.context["due_groups"]}
+    assert groups["never"] == ["Run your first device-loss drill", "Validate device 'Laptop' (never validated)"]
+    assert groups["overdue"] == ["Re-validate device 'Old laptop'"]
+    assert groups["soon"] == ["Rotate API key 'algo'"]
+    assert build.texts(response.content, "due-group") == ["Never done", "Overdue", "Coming up"]
+
+
+def test_the_next_due_date_is_always_shown(alice, alice_client):
+    build.prepared_trader(alice)
+    response = alice_client.get("/")
+    assert response.context["due_groups"] == []
+    nxt = response.context["next_due"]
+    assert nxt is not None and nxt.due_on > today() + timedelta(days=14)
+    assert build.texts(response.content, "next-due")[0].startswith("Next after that:")
+
+
+def test_close_to_ready_says_how_many_points_and_the_start_stays_a_checklist(alice, alice_client):
+    build.prepared_trader(alice)
+    alice.trusted_devices.filter(kind="mobile").delete()  # devices.trusted partial: 92.5 -> still ready
+    alice.drills.all().delete()  # drill.rehearsed fails: 15 points gone
+    response = alice_client.get("/")
+    report = response.context["report"]
+    assert report.level == "at_risk"
+    assert build.texts(response.content, "to-ready") == [f"{85 - report.score} points to Ready."]
+    # Everything of the guided start is done, so the checklist is gone.
+    assert build.texts(response.content, "start-checklist") == []
+
+
+def test_the_guided_start_stays_a_checklist_until_its_steps_are_done(alice, alice_client):
+    build.device(alice)
+    steps = build.texts(alice_client.get("/").content, "start-tag")
+    assert [build.no_glyph(s) for s in steps] == ["Done", "To do", "To do"]

@@ -21,63 +21,19 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Desk, User
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, TradingProfile
 from checklist.services import snapshot_refresh, snapshots_store
 from desk.models import ReminderLog
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
 from readiness import rules
 from tests import builders as build
+from tests.builders import ALL_PASS, lead_of, ready_inventory, snapshot, today
 from tests.conftest import make_user, verify_client
 
 pytestmark = pytest.mark.django_db
 
-ALL_PASS = {rule.id: rules.PASS for rule in rules.CATALOG}
 
 
-def today():
-    return timezone.localdate()
-
-
-def snapshot(user: User, *, days_ago: int = 0, score: int, **statuses) -> ReadinessSnapshot:
-    """A stored score; statuses default to pass, keyword names use _ for dots."""
-    merged = {**ALL_PASS, **{key.replace("__", "."): value for key, value in statuses.items()}}
-    return build.stored_score(user, today() - timedelta(days=days_ago), score, rules.level_for(score), merged)
-
-
-def ready_inventory(user: User, *, phone: str = "+1 555 010 0142", email: str = "alice.home@example.net") -> None:
-    """Everything current: nothing overdue or due within 14 days."""
-    day = today()
-    TrustedDevice.objects.create(
-        owner=user,
-        name="Office workstation",
-        kind="desktop",
-        platforms=["tws", "client_portal"],
-        validated_on=day - timedelta(days=10),
-        notes="Desk 4, under the monitor",
-    )
-    TrustedDevice.objects.create(owner=user, name="Phone", kind="mobile", platforms=["mobile"], validated_on=day - timedelta(days=10))
-    RecoveryMethod.objects.create(owner=user, kind="phone", label=phone, last_verified_on=day - timedelta(days=10))
-    RecoveryMethod.objects.create(owner=user, kind="email", label=email, last_verified_on=day - timedelta(days=10))
-    RecoveryMethod.objects.create(owner=user, kind="backup_codes", label="Printed card", last_verified_on=day - timedelta(days=10))
-    start = timezone.now() - timedelta(days=5)
-    Drill.objects.create(owner=user, lost_device="Phone", started_at=start, finished_at=start + timedelta(minutes=20), completed=True)
-    TradingProfile.objects.create(
-        owner=user,
-        broker_mfa="ib_key",
-        regions_traded=["US"],
-        plan_complex_orders="tws",
-        plan_transfers_statements="client_portal",
-        plan_alerts_light_execution="mobile",
-    )
-    Subscription.objects.create(owner=user, region="US", feed="US equities bundle")
-
-
-def lead_of(desk_name: str, lead_name: str, *members: User) -> User:
-    lead = make_user(lead_name)
-    desk = Desk.objects.create(name=desk_name)
-    desk.leads.add(lead)
-    desk.members.add(*members)
-    return lead
 
 
 def row_of(html: str, username: str) -> str:
@@ -169,7 +125,7 @@ def test_heatmap_shows_each_rule_with_text_labels(lena_client, desk_scores, alic
     response = lena_client.get("/desk/")
     assert response.status_code == 200
     row = row_of(response.content.decode(), "alice")
-    assert cells_of(row) == ["pass", "partial", "n/a", "n/a", "pass", "accepted", "fail", "n/a", "pass"]
+    assert cells_of(row) == ["pass", "partial", "n/a", "n/a", "pass", "accepted", "fail", "n/a", "pass", "pass"]
     assert '<td class="num">72</td>' in row
     assert "At risk" in row
     assert "+12" in row  # 72 now, 60 a week ago
@@ -244,7 +200,7 @@ def test_overdue_and_due_soon_tags_come_from_due_dates(lena_client, desk_scores,
 def test_a_trader_without_a_snapshot_is_listed_as_not_scored(lena_client, alice):
     html = lena_client.get("/desk/").content.decode()
     assert "Not scored" in row_of(html, "alice")
-    assert cells_of(row_of(html, "alice")) == ["—"] * 9
+    assert cells_of(row_of(html, "alice")) == ["—"] * 10
 
 
 def test_viewing_the_desk_is_audited(lena_client, lena, desk_scores):

@@ -20,26 +20,6 @@ pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate
 
 
-def make_device(owner, name="Office workstation", **extra) -> TrustedDevice:
-    fields = {"kind": "desktop", "platforms": ["tws"], "validated_on": TODAY() - timedelta(days=10), **extra}
-    return TrustedDevice.objects.create(owner=owner, name=name, **fields)
-
-
-def make_method(owner, label="+1 212 555 0142", kind="phone", **extra) -> RecoveryMethod:
-    return RecoveryMethod.objects.create(owner=owner, kind=kind, label=label, last_verified_on=extra.pop("last_verified_on", TODAY()), **extra)
-
-
-def make_key(owner, label="algo-futures", **extra) -> ApiKey:
-    fields = {"scopes": ["read", "trade"], "service_account": True, "created_on": TODAY() - timedelta(days=5),
-              "expires_on": TODAY() + timedelta(days=60), "fingerprint": "7f3a", "ip_restricted": True, **extra}
-    return ApiKey.objects.create(owner=owner, label=label, **fields)
-
-
-def make_automation(owner, name="ES spread bot", **extra) -> Automation:
-    fields = {"token_refresh": True, "fallback_contact": "desk lead phone", "on_auth_failure": "flatten", **extra}
-    return Automation.objects.create(owner=owner, name=name, **fields)
-
-
 def device_post(**overrides) -> dict:
     data = {"name": "Office workstation", "kind": "desktop", "platforms": ["tws", "client_portal"],
             "validated_on": (TODAY() - timedelta(days=3)).isoformat(), "notes": "Under the desk, locked screen"}
@@ -74,7 +54,7 @@ def test_alice_adds_a_device_and_it_is_audited(alice, alice_client):
 
 
 def test_device_edit_records_old_and_new_values(alice, alice_client):
-    device = make_device(alice)
+    device = build.device(alice, platforms=("tws",), validated_on=TODAY() - timedelta(days=3), notes="Under the desk, locked screen")
     response = alice_client.post(f"/devices/{device.pk}/edit/", device_post(name="Trading desk", platforms=["tws"]))
     assert response.status_code == 302
     device.refresh_from_db()
@@ -94,7 +74,7 @@ def test_form_pages_use_checkboxes_and_date_inputs(alice_client):
 
 
 def test_duplicate_device_name_is_an_error_on_the_field(alice, alice_client):
-    make_device(alice)
+    build.device(alice)
     response = alice_client.post("/devices/add/", device_post())
     assert response.status_code == 200
     assert "You already have a trusted device with this name" in response.context["form"].errors["name"][0]
@@ -102,7 +82,7 @@ def test_duplicate_device_name_is_an_error_on_the_field(alice, alice_client):
 
 
 def test_bob_may_use_the_same_name_as_alice(alice, bob_client):
-    make_device(alice)
+    build.device(alice)
     assert bob_client.post("/devices/add/", device_post()).status_code == 302
 
 
@@ -166,8 +146,8 @@ def test_key_fingerprint_longer_than_4_is_refused(alice_client):
 
 
 def test_automation_key_choices_are_limited_to_the_owners_keys(alice, bob, alice_client):
-    mine = make_key(alice)
-    theirs = make_key(bob, label="bobs-key")
+    mine = build.api_key(alice)
+    theirs = build.api_key(bob, label="bobs-key")
     form = alice_client.get("/automations/add/").context["form"]
     assert list(form.fields["api_key"].queryset) == [mine]
     response = alice_client.post("/automations/add/", {"name": "Bot", "api_key": theirs.pk, "on_auth_failure": "flatten"})
@@ -176,7 +156,7 @@ def test_automation_key_choices_are_limited_to_the_owners_keys(alice, bob, alice
 
 
 def test_alice_adds_an_automation_using_her_key(alice, alice_client):
-    key = make_key(alice)
+    key = build.api_key(alice)
     response = alice_client.post("/automations/add/", {"name": "ES spread bot", "api_key": key.pk, "token_refresh": "on",
                                                        "fallback_contact": "desk lead phone", "on_auth_failure": "flatten"})
     assert response.status_code == 302
@@ -189,17 +169,36 @@ def test_alice_adds_an_automation_using_her_key(alice, alice_client):
 
 
 def test_report_lost_marks_the_device_and_tells_alice_to_revoke_it(alice, alice_client):
-    device = make_device(alice)
-    response = alice_client.post(f"/devices/{device.pk}/lost/", follow=True)
+    device = build.device(alice)
+    # One click is not enough: the page asks, and says what to do at the broker.
+    asked = alice_client.post(f"/devices/{device.pk}/lost/")
+    device.refresh_from_db()
+    assert asked.status_code == 200 and device.status == "active"
+    assert any("Secure Login System" in step for step in build.texts(asked.content, "confirm-steps"))
+    response = alice_client.post(f"/devices/{device.pk}/lost/", {"confirmed": "yes"}, follow=True)
     device.refresh_from_db()
     assert device.status == "lost"
-    assert "Revoke it at your broker now" in response.content.decode()
+    assert any("Revoke it at your broker now" in str(m) for m in response.context["messages"])
     [event] = events("device.reported_lost")
     assert event.details == {"status": {"old": "active", "new": "lost"}}
 
 
+def test_a_lost_device_can_be_marked_found_or_revoked_from_the_row_and_the_edit_form(alice, alice_client):
+    device = build.device(alice, status="lost", validated_on=TODAY() - timedelta(days=20))
+    [row] = build.list_rows(alice_client.get("/devices/").content)
+    assert row["tag"] == ["Lost"]
+    edit = alice_client.get(f"/devices/{device.pk}/edit/")
+    assert [label for label, _ in edit.context["status_actions"]] == ["Mark found", "Mark revoked"]
+    alice_client.post(f"/devices/{device.pk}/found/")
+    device.refresh_from_db()
+    # Active again, but to be validated before it counts.
+    assert (device.status, device.validated_on) == ("active", None)
+    [row] = build.list_rows(alice_client.get("/devices/").content)
+    assert "Device 'Office workstation' has never been validated" in row["findings"]
+
+
 def test_mark_revoked_and_validated_today(alice, alice_client):
-    device = make_device(alice, validated_on=None)
+    device = build.device(alice, validated_on=None)
     alice_client.post(f"/devices/{device.pk}/revoked/")
     device.refresh_from_db()
     assert device.status == "revoked"
@@ -210,7 +209,7 @@ def test_mark_revoked_and_validated_today(alice, alice_client):
 
 
 def test_recovery_verified_today(alice, alice_client):
-    method = make_method(alice, last_verified_on=date(2025, 1, 1))
+    method = build.recovery(alice, verified_on=date(2025, 1, 1))
     alice_client.post(f"/recovery/{method.pk}/verified/")
     method.refresh_from_db()
     assert method.last_verified_on == TODAY()
@@ -220,7 +219,7 @@ def test_recovery_verified_today(alice, alice_client):
 
 
 def test_key_rotated_today_and_revoke(alice, alice_client):
-    key = make_key(alice)
+    key = build.api_key(alice)
     alice_client.post(f"/keys/{key.pk}/rotated/")
     key.refresh_from_db()
     assert key.last_rotated_on == TODAY()
@@ -231,7 +230,7 @@ def test_key_rotated_today_and_revoke(alice, alice_client):
 
 
 def test_automation_pause_and_resume(alice, alice_client):
-    automation = make_automation(alice)
+    automation = build.automation(alice)
     alice_client.post(f"/automations/{automation.pk}/pause/")
     automation.refresh_from_db()
     assert automation.status == "paused"
@@ -241,7 +240,7 @@ def test_automation_pause_and_resume(alice, alice_client):
 
 
 def test_one_click_action_asks_for_confirmation_on_get(alice, alice_client):
-    automation = make_automation(alice)
+    automation = build.automation(alice)
     response = alice_client.get(f"/automations/{automation.pk}/pause/")
     assert response.status_code == 200 and b"Pause" in response.content
     automation.refresh_from_db()
@@ -249,7 +248,7 @@ def test_one_click_action_asks_for_confirmation_on_get(alice, alice_client):
 
 
 def test_delete_confirms_on_get_and_deletes_on_post(alice, alice_client):
-    device = make_device(alice)
+    device = build.device(alice)
     assert alice_client.get(f"/devices/{device.pk}/delete/").status_code == 200
     assert TrustedDevice.objects.filter(pk=device.pk).exists()
     alice_client.post(f"/devices/{device.pk}/delete/")
@@ -258,8 +257,8 @@ def test_delete_confirms_on_get_and_deletes_on_post(alice, alice_client):
 
 
 def test_a_key_in_use_cannot_be_deleted(alice, alice_client):
-    key = make_key(alice)
-    make_automation(alice, api_key=key)
+    key = build.api_key(alice)
+    build.automation(alice, key=key)
     response = alice_client.post(f"/keys/{key.pk}/delete/", follow=True)
     assert "is used by ES spread bot" in response.content.decode()
     assert ApiKey.objects.filter(pk=key.pk).exists()
@@ -267,7 +266,7 @@ def test_a_key_in_use_cannot_be_deleted(alice, alice_client):
 
 
 def test_each_delete_is_audited(alice, alice_client):
-    method, key, automation = make_method(alice), make_key(alice, label="spare"), make_automation(alice)
+    method, key, automation = build.recovery(alice), build.api_key(alice, label="spare"), build.automation(alice)
     alice_client.post(f"/recovery/{method.pk}/delete/")
     alice_client.post(f"/automations/{automation.pk}/delete/")
     alice_client.post(f"/keys/{key.pk}/delete/")
@@ -290,7 +289,7 @@ STEP_UP_URLS = [
 
 @pytest.mark.parametrize(("kind", "url"), STEP_UP_URLS)
 def test_sensitive_actions_need_a_fresh_second_factor(alice, stale_mfa, kind, url):
-    obj = {"device": make_device, "recovery": make_method, "key": make_key, "automation": make_automation}[kind](alice)
+    obj = {"device": build.device, "recovery": build.recovery, "key": build.api_key, "automation": build.automation}[kind](alice)
     before = AuditEvent.objects.count()
     target = url.format(pk=obj.pk)
     response = stale_mfa.post(target, key_post(label="renamed") if kind == "key" else {})
@@ -320,7 +319,7 @@ def test_import_confirm_needs_a_fresh_second_factor(stale_mfa):
 )
 def test_changes_to_devices_recovery_and_keys_need_a_recent_second_factor(alice, stale_mfa, path):
     """SECURITY.md 16: devices, recovery methods and API-key records."""
-    device = make_device(alice)
+    device = build.device(alice)
     key = ApiKey.objects.create(owner=alice, label="algo", created_on=date(2026, 10, 1))
     url = path.format(device=device.pk, key=key.pk)
     response = stale_mfa.post(url, {})
@@ -342,10 +341,10 @@ def test_anonymous_visitor_is_sent_to_login(client):
 
 @pytest.mark.parametrize("path", ["/devices/add/", "/devices/{pk}/lost/", "/devices/{pk}/delete/"])
 def test_state_changes_need_a_csrf_token(alice, path):
-    device = make_device(alice)
+    device = build.device(alice)
     client = verify_client(Client(enforce_csrf_checks=True), alice)
     url = path.format(pk=device.pk)
-    data = device_post(name="Laptop") if "add" in path else {}
+    data = device_post(name="Laptop") if "add" in path else {"confirmed": "yes"}
     assert client.post(url, data).status_code == 403
     device.refresh_from_db()
     assert device.status == "active" and TrustedDevice.objects.count() == 1
@@ -358,22 +357,22 @@ def test_state_changes_need_a_csrf_token(alice, path):
 
 
 def test_recovery_list_masks_phone_and_email(alice, alice_client):
-    make_method(alice, label="+1 212 555 0142")
-    make_method(alice, kind="email", label="alice.backup@example.com")
+    build.recovery(alice, label="+1 212 555 0142")
+    build.recovery(alice, kind="email", label="alice.backup@example.com")
     html = alice_client.get("/recovery/").content.decode()
     assert "+1 *** *** 0142" in html and "a***@example.com" in html
     assert "212 555" not in html and "alice.backup" not in html
 
 
 def test_the_owners_edit_form_shows_the_label_unmasked(alice, alice_client):
-    method = make_method(alice)
+    method = build.recovery(alice)
     assert "+1 212 555 0142" in alice_client.get(f"/recovery/{method.pk}/edit/").content.decode()
 
 
 def test_key_warnings(alice, alice_client):
-    money = make_key(alice, label="money-key", scopes=["read", "withdraw"], ip_restricted=False, expires_on=TODAY() + timedelta(days=5))
-    make_automation(alice, api_key=money)
-    make_key(alice, label="old-key", expires_on=TODAY() - timedelta(days=1))
+    money = build.api_key(alice, label="money-key", scopes=["read", "withdraw"], ip_restricted=False, expires_on=TODAY() + timedelta(days=5))
+    build.automation(alice, key=money)
+    build.api_key(alice, label="old-key", expires_on=TODAY() - timedelta(days=1))
     rows = {row["name"]: row for row in build.list_rows(alice_client.get("/keys/").content)}
     assert rows["money-key"]["findings"] == ["API key 'money-key' has the withdraw scope; remove it from the key"]
     assert rows["money-key"]["tag"] == ["Moves money"]
@@ -382,7 +381,7 @@ def test_key_warnings(alice, alice_client):
 
 
 def test_automation_on_the_human_login_is_flagged(alice, alice_client):
-    make_automation(alice, api_key=None)
+    build.automation(alice)
     [row] = build.list_rows(alice_client.get("/automations/").content)
     assert row == {"name": "ES spread bot", "tag": ["Human login"], "findings": ["Automation 'ES spread bot' runs on your human login"]}
 
@@ -404,10 +403,10 @@ def test_empty_states_explain_why_it_matters(alice_client, url, sentence):
 
 def _fill(owner, count: int) -> None:
     for i in range(count):
-        make_device(owner, name=f"Device {i}")
-        make_method(owner, label=f"+1 212 555 {1000 + i}")
-        key = make_key(owner, label=f"key-{i}")
-        make_automation(owner, name=f"Bot {i}", api_key=key if i % 2 else None)
+        build.device(owner, name=f"Device {i}")
+        build.recovery(owner, label=f"+1 212 555 {1000 + i}")
+        key = build.api_key(owner, label=f"key-{i}")
+        build.automation(owner, f"Bot {i}", key=key if i % 2 else None)
 
 
 @pytest.mark.parametrize("url", ["/devices/", "/recovery/", "/keys/", "/automations/"])
@@ -423,13 +422,14 @@ def test_list_pages_run_a_fixed_number_of_queries(alice, alice_client, django_as
     _fill(alice, 30)
     with django_assert_max_num_queries(len(one)):
         assert alice_client.get(url).status_code == 200
-    # Session and user (3), the page's own list and prefetch (2), the findings snapshot (4), its session row.
-    with django_assert_max_num_queries(11):
+    # Session and user (3), the page's own list and prefetch (2), the findings snapshot (4), its session row,
+    # and on the devices page the trader's broker (for its access-point names).
+    with django_assert_max_num_queries(12):
         alice_client.get(url)
 
 
 def test_a_changed_number_is_audited_even_when_it_masks_the_same(alice, alice_client):
-    method = make_method(alice, label="+1 212 555 0142")
+    method = build.recovery(alice, label="+1 212 555 0142", verified_on=TODAY())
     alice_client.post(f"/recovery/{method.pk}/edit/", {"kind": "phone", "label": "+1 917 555 0142", "last_verified_on": TODAY().isoformat()})
     [event] = events("recovery.updated")
     assert event.details == {"label": {"old": "+1 *** *** 0142", "new": "+1 *** *** 0142"}}
@@ -446,4 +446,4 @@ def test_a_name_taken_between_check_and_save_is_a_field_error(alice, alice_clien
     monkeypatch.setattr(services, "device_create", clash)
     response = alice_client.post("/devices/add/", device_post())
     assert response.status_code == 200
-    assert "already have one with this name" in response.context["form"].errors["name"][0]
+    assert response.context["form"].errors["name"] == ["You already have a trusted device with this name. Choose another."]

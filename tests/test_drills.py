@@ -31,6 +31,12 @@ def start(client, device) -> Drill:
     return drill
 
 
+def confirm_steps(client, drill: Drill) -> None:
+    """Do every step of the way back in, in order, as the trader would."""
+    for step in drill.steps.order_by("position"):
+        assert client.post(f"/drills/{drill.pk}/step/", {"position": step.position}).status_code == 302
+
+
 def test_the_start_form_offers_my_active_devices_only(alice, bob, alice_client):
     build.device(alice, "Office workstation")
     build.device(alice, "Old phone", kind="mobile", status="revoked")
@@ -87,7 +93,7 @@ def test_the_drill_page_builds_steps_from_my_own_devices_and_recovery_methods(al
     assert "+1 *** *** 0142" in text and "a***@example.com" in text
     assert "555 010 0142" not in text and "alice@example.com" not in text
     assert "Support: +1 877 442 2757." in text
-    assert '<span class="tag tag-fail">Gap</span>' not in text
+    assert build.texts(text, "gap-tag") == []
 
 
 def test_the_clock_reads_the_server_start_time_from_a_data_attribute(alice, alice_client):
@@ -106,6 +112,7 @@ def test_the_clock_reads_the_server_start_time_from_a_data_attribute(alice, alic
 def test_im_back_in_finishes_at_server_time_and_rescores(alice, alice_client):
     drill = start(alice_client, build.device(alice))
     Drill.objects.filter(pk=drill.pk).update(started_at=timezone.now() - timedelta(minutes=18))
+    confirm_steps(alice_client, drill)
     response = alice_client.post(f"/drills/{drill.pk}/finish/", {"finished_at": "2020-01-01T00:00:00Z"})
     assert response.status_code == 302 and response["Location"] == f"/drills/{drill.pk}/"
     drill.refresh_from_db()
@@ -122,6 +129,7 @@ def test_im_back_in_finishes_at_server_time_and_rescores(alice, alice_client):
 
 def test_a_second_finish_changes_nothing(alice, alice_client):
     drill = start(alice_client, build.device(alice))
+    confirm_steps(alice_client, drill)
     alice_client.post(f"/drills/{drill.pk}/finish/")
     drill.refresh_from_db()
     finished = drill.finished_at
@@ -157,7 +165,7 @@ def test_finish_and_abandon_are_post_only(alice, alice_client):
 def test_a_trader_with_one_device_sees_the_gaps_in_the_steps(alice, alice_client):
     drill = start(alice_client, build.device(alice))
     text = page(alice_client.get(f"/drills/{drill.pk}/"))
-    assert text.count('<span class="tag tag-fail">Gap</span>') == 4
+    assert build.texts(text, "gap-tag") == ["✕ Gap"] * 4
     assert "You have no other validated device" in text
     assert "No support contact saved" in text
 
@@ -185,3 +193,53 @@ def test_history_lists_reentry_times_and_the_trend(alice, alice_client):
     bars = re.findall(r'<rect class="bar (bar-\w+)"', text)
     assert bars == ["bar-partial", "bar-pass", "bar-pass"]
     assert "target 30 min" in text
+
+
+def test_a_drill_is_steps_each_confirmed_in_order_at_server_time(alice, alice_client):
+    drill = start(alice_client, build.device(alice))
+    steps = list(drill.steps.order_by("position"))
+    assert len(steps) >= 5 and all(s.confirmed_at is None for s in steps)
+    # Not the next one: refused, nothing recorded.
+    alice_client.post(f"/drills/{drill.pk}/step/", {"position": 2, "confirmed_at": "2020-01-01T00:00:00Z"})
+    assert not drill.steps.filter(confirmed_at__isnull=False).exists()
+    before = timezone.now()
+    alice_client.post(f"/drills/{drill.pk}/step/", {"position": 0})
+    first = drill.steps.get(position=0)
+    assert first.confirmed_at is not None and before <= first.confirmed_at <= timezone.now()
+    assert AuditEvent.objects.filter(action="drill.step_confirmed", subject=alice).count() == 1
+
+
+def test_im_back_in_is_refused_until_every_step_is_confirmed(alice, alice_client):
+    drill = start(alice_client, build.device(alice))
+    response = alice_client.post(f"/drills/{drill.pk}/finish/", follow=True)
+    drill.refresh_from_db()
+    assert drill.is_running and not drill.completed
+    assert any("Confirm every step first" in str(m) for m in response.context["messages"])
+    assert ReadinessSnapshot.objects.get(user=alice, date=timezone.localdate()).statuses["drill.rehearsed"] == "fail"
+
+
+def test_steps_never_rely_on_a_factor_that_went_with_the_lost_phone(alice, alice_client):
+    phone = build.device(alice, "iPhone", kind="mobile", platforms=("mobile",))
+    build.device(alice, "Office workstation")
+    build.recovery(alice, "phone", "+1 555 010 0142")
+    build.recovery(alice, "email", "alice@example.com")
+    build.recovery(alice, "authenticator", "Authenticator app on the iPhone")
+    build.recovery(alice, "backup_codes", "Printed, in the desk safe")
+    build.profile(alice, broker_mfa="ib_key")
+    drill = start(alice_client, phone)
+    details = " ".join(s.detail for s in drill.steps.all())
+    assert "0142" not in details  # the recovery number rang on the lost phone
+    assert "authenticator app 'Authenticator app on the iPhone'" not in details
+    assert "backup codes 'Printed, in the desk safe'" in details and "a***@example.com" in details
+
+
+def test_the_lead_sees_step_times_and_which_evidence_was_recorded(alice, alice_client, lena_client):
+    drill = start(alice_client, build.device(alice))
+    confirm_steps(alice_client, drill)
+    alice_client.post(f"/drills/{drill.pk}/finish/")
+    build.drill(alice, minutes=12, day=timezone.localdate() - timedelta(days=30))  # as an import would write it
+    html = lena_client.get(f"/desk/traders/{alice.pk}/").content
+    kinds = build.texts(html, "evidence-kind")
+    assert kinds == ["Recorded by Gatecheck", "Self-declared (imported)"]
+    steps = build.texts(html, "step-times")[0]
+    assert "Switch to another trusted device: +" in steps and "Confirm you are back in: +" in steps

@@ -142,7 +142,7 @@ CASES = [
         ),
         [
             (C, "profile", None, "No access point chosen for cash transfers and statements"),
-            (W, "profile", None, "IBKR Mobile does not suit complex orders and spreads; use IBKR Desktop and Trader Workstation"),
+            (W, "profile", None, "IBKR Mobile does not suit complex orders and spreads; use IBKR Desktop or Trader Workstation"),
             (W, "profile", None, "Trader Workstation does not suit alerts and light execution; use IBKR Mobile"),
             (W, "profile", None, "Trader Workstation, planned for alerts and light execution, is on no validated device"),
         ],
@@ -182,7 +182,7 @@ CASES = [
     (
         "mfa.broker",
         replace(full_inventory(), profile=Profile(broker_mfa="sms")),
-        [(W, "profile", None, "Your IBKR login uses SMS codes; switch to IB Key, an authenticator app or a hardware key")],
+        [(W, "profile", None, "Your IBKR login uses SMS codes; switch to app approval, an authenticator app or a hardware key")],
     ),
 ]
 

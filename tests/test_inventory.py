@@ -21,6 +21,7 @@ from checklist.inventory import FORMAT, InventoryInvalid, dumps, export_inventor
 from checklist.models import AcceptedRisk, Drill, TradingProfile
 from checklist.views import PENDING_IMPORT
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from tests import builders as build
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +38,8 @@ def minimal_document() -> dict:
             "broker": "IBKR",
             "broker_mfa": None,
             "regions_traded": [],
+            "products_traded": [],
+            "support_contact": "",
             "interface_plan": {"complex_orders": None, "transfers_statements": None, "alerts_light_execution": None},
         },
         "devices": [],
@@ -46,6 +49,7 @@ def minimal_document() -> dict:
         "subscriptions": [],
         "drills": [],
         "accepted_risks": [],
+        "permissions": [],
     }
 
 
@@ -57,17 +61,19 @@ def rich_document() -> dict:
             "broker": "IBKR",
             "broker_mfa": "ib_key",
             "regions_traded": ["US", "HK", "EU"],
+            "products_traded": ["stocks", "options"],
+            "support_contact": "IBKR Client Services, see ibkr.com/support",
             "interface_plan": {"complex_orders": "tws", "transfers_statements": "client_portal", "alerts_light_execution": None},
         },
         "devices": [
             {"name": "Home laptop", "kind": "laptop", "platforms": ["desktop", "client_portal"], "validated_on": None,
-             "status": "revoked", "browser_saved_password": True},
+             "status": "revoked", "browser_saved_password": True, "notes": ""},
             {"name": "iPhone", "kind": "mobile", "platforms": [], "validated_on": "2026-10-12", "status": "lost",
-             "browser_saved_password": False},
+             "browser_saved_password": False, "notes": "Left in a taxi"},
             {"name": "Office workstation", "kind": "desktop", "platforms": ["tws", "client_portal"], "validated_on": "2026-09-01",
-             "status": "active", "browser_saved_password": False},
+             "status": "active", "browser_saved_password": False, "notes": "Desk 4, locked office"},
             {"name": "Zürich tablet", "kind": "tablet", "platforms": ["mobile"], "validated_on": "2026-01-02", "status": "active",
-             "browser_saved_password": False},
+             "browser_saved_password": False, "notes": ""},
         ],
         "recovery_methods": [
             {"kind": "phone", "label": "+1 *** *** 0142", "last_verified_on": "2026-08-10"},
@@ -105,7 +111,26 @@ def rich_document() -> dict:
             {"rule": "credentials.rotation", "reason": "Legacy key retires with the old desk", "until": today_plus(30)},
             {"rule": "marketdata.covered", "reason": "HK positions closed until January", "until": today_plus(90)},
         ],
+        "permissions": [
+            {"product": "stocks", "region": "US", "status": "granted", "requested_on": None},
+            {"product": "options", "region": "HK", "status": "pending", "requested_on": "2026-11-28"},
+        ],
     }
+
+
+V2_DEFAULTS = {"profile": {"products_traded": [], "support_contact": ""}, "devices": {"notes": ""}}
+
+
+def as_v1(document: dict) -> dict:
+    """The same inventory written as a gatecheck.inventory/1 file."""
+    v1 = json.loads(json.dumps(document))
+    v1["format"] = "gatecheck.inventory/1"
+    for key in V2_DEFAULTS["profile"]:
+        v1["profile"].pop(key)
+    for device in v1["devices"]:
+        device.pop("notes")
+    v1.pop("permissions")
+    return v1
 
 
 def import_document(user, document: dict) -> None:
@@ -158,11 +183,13 @@ def test_export_without_any_inventory(alice):
 def test_export_has_the_documented_key_order(alice):
     import_document(alice, rich_document())
     document = export_inventory(alice)
-    assert list(document) == ["format", "profile", "devices", "recovery_methods", "api_keys", "automations", "subscriptions", "drills", "accepted_risks"]
+    assert list(document) == [
+        "format", "profile", "devices", "recovery_methods", "api_keys", "automations", "subscriptions", "drills", "accepted_risks", "permissions",
+    ]
     assert list(document["api_keys"][0]) == [
         "label", "scopes", "service_account", "created_on", "last_rotated_on", "expires_on", "status", "fingerprint", "ip_restricted",
     ]
-    assert list(document["profile"]) == ["broker", "broker_mfa", "regions_traded", "interface_plan"]
+    assert list(document["profile"]) == ["broker", "broker_mfa", "regions_traded", "products_traded", "support_contact", "interface_plan"]
 
 
 def test_import_replaces_only_the_given_users_inventory(alice, bob):
@@ -174,10 +201,12 @@ def test_import_replaces_only_the_given_users_inventory(alice, bob):
     assert not TrustedDevice.objects.filter(owner=alice).exists()
 
 
-def test_import_keeps_the_profile_fields_outside_the_format(alice):
+def test_the_support_contact_travels_in_the_file_and_a_v1_file_gets_the_default(alice):
     TradingProfile.objects.create(owner=alice, support_contact="IBKR desk +1 877 442 2757")
     import_document(alice, rich_document())
-    assert TradingProfile.objects.get(owner=alice).support_contact == "IBKR desk +1 877 442 2757"
+    assert TradingProfile.objects.get(owner=alice).support_contact == "IBKR Client Services, see ibkr.com/support"
+    import_document(alice, as_v1(rich_document()))
+    assert TradingProfile.objects.get(owner=alice).support_contact == ""
 
 
 def test_import_links_automations_to_the_files_keys(alice):
@@ -221,12 +250,12 @@ def _broken(mutate) -> dict:
 
 REFUSALS = {
     "unknown value": (_broken(lambda d: d["devices"][0].update(kind="phone")), "devices[0].kind: unknown value"),
-    "duplicate label": (_broken(lambda d: d["api_keys"][1].update(label="algo-futures")), "api_keys[1].label: duplicate label"),
+    "duplicate label": (_broken(lambda d: d["api_keys"][1].update(label="algo-futures")), "api_keys[1].label: You already have an API key with this label."),
     "dangling key": (_broken(lambda d: d["automations"][1].update(api_key="nope")), "automations[1].api_key: names no key"),
     "secret fingerprint": (_broken(lambda d: d["api_keys"][0].update(fingerprint="7f3a9c")), "api_keys[0].fingerprint: looks like a full secret"),
     "unknown scope": (_broken(lambda d: d["api_keys"][0]["scopes"].append("admin")), "api_keys[0].scopes[2]: unknown value"),
-    "duplicate device": (_broken(lambda d: d["devices"].append(dict(d["devices"][0]))), "devices[4].name: duplicate name"),
-    "duplicate feed": (_broken(lambda d: d["subscriptions"].append(dict(d["subscriptions"][0]))), "subscriptions[3].feed: duplicate feed"),
+    "duplicate device": (_broken(lambda d: d["devices"].append(dict(d["devices"][0]))), "devices[4].name: You already have a trusted device"),
+    "duplicate feed": (_broken(lambda d: d["subscriptions"].append(dict(d["subscriptions"][0]))), "subscriptions[3].feed: You already have a feed with"),
     "unknown region": (_broken(lambda d: d["profile"]["regions_traded"].append("MARS")), "profile.regions_traded[3]: unknown value"),
     "unknown mfa": (_broken(lambda d: d["profile"].update(broker_mfa="carrier pigeon")), "profile.broker_mfa: unknown value"),
     "unknown task": (_broken(lambda d: d["profile"]["interface_plan"].update(options="tws")), "profile.interface_plan.options: is not a known field"),
@@ -239,13 +268,13 @@ REFUSALS = {
     "empty reason": (_broken(lambda d: d["accepted_risks"][0].update(reason=" ")), "accepted_risks[0].reason: must not be empty"),
     "secret in free text": (
         _broken(lambda d: d["automations"][1].update(fallback_contact="password=hunter2")),
-        "automations[1].fallback_contact: looks like a secret",
+        "automations[1].fallback_contact: This looks like",
     ),
     "number as bool": (_broken(lambda d: d["devices"][0].update(browser_saved_password=1)), "devices[0].browser_saved_password: must be true or false"),
     "missing field": (_broken(lambda d: d["recovery_methods"][0].pop("last_verified_on")), "recovery_methods[0].last_verified_on: is required"),
     "unknown field": (_broken(lambda d: d["api_keys"][0].update(secret="x")), "api_keys[0].secret: is not a known field"),
     "missing section": (_broken(lambda d: d.pop("drills")), "drills: is required"),
-    "wrong format": (_broken(lambda d: d.update(format="gatecheck.inventory/2")), "format: must be"),
+    "wrong format": (_broken(lambda d: d.update(format="gatecheck.inventory/3")), "format: must be"),
     "list expected": (_broken(lambda d: d.update(devices={})), "devices: must be a list"),
 }
 
@@ -458,7 +487,7 @@ def test_confirm_refuses_a_file_other_than_the_one_previewed(alice_with_inventor
     upload(alice_client, minimal_document())
     digest = alice_client.get("/inventory/import/confirm/").context["digest"]
     other = copy.deepcopy(minimal_document())
-    other["profile"]["broker"] = "Other broker"
+    other["profile"]["broker"] = "OTHER"
     upload(alice_client, other)
     alice_client.post("/inventory/import/confirm/", {"action": "replace", "digest": digest})
     assert stored(alice_with_inventory) == before
@@ -473,3 +502,74 @@ def test_import_confirm_after_step_up_comes_back_to_the_preview(alice, stale_mfa
     response = stale_mfa.post("/inventory/import/confirm/", {"action": "replace"})
     assert response.url == "/accounts/mfa/confirm/?next=%2Finventory%2Fimport%2Fconfirm%2F"
     assert PENDING_IMPORT in stale_mfa.session
+
+
+
+def test_a_v1_file_still_imports_and_exports_as_v2_with_the_defaults(alice):
+    v1 = as_v1(rich_document())
+    import_document(alice, v1)
+    exported = export_inventory(alice)
+    assert exported["format"] == "gatecheck.inventory/2"
+    expected = json.loads(json.dumps(v1))
+    expected["format"] = "gatecheck.inventory/2"
+    profile = {k: v for k, v in v1["profile"].items() if k != "interface_plan"}
+    expected["profile"] = {**profile, **V2_DEFAULTS["profile"], "interface_plan": v1["profile"]["interface_plan"]}
+    expected["devices"] = [{**d, **V2_DEFAULTS["devices"]} for d in v1["devices"]]
+    expected["permissions"] = []
+    assert exported == expected
+
+
+def test_v2_round_trips_notes_support_contact_products_and_permissions(alice):
+    import_document(alice, rich_document())
+    exported = export_inventory(alice)
+    assert exported["profile"]["support_contact"] == "IBKR Client Services, see ibkr.com/support"
+    assert [d["notes"] for d in exported["devices"]][1:3] == ["Left in a taxi", "Desk 4, locked office"]
+    assert exported["permissions"] == rich_document()["permissions"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "message"),
+    [
+        (lambda d: d["profile"].update(broker="SCHWAB", interface_plan={"complex_orders": None, "transfers_statements": None, "alerts_light_execution": None}),
+         "profile.broker_mfa", "Charles Schwab does not offer this second factor"),
+        (lambda d: d["profile"].update(broker="ALPACA", broker_mfa="authenticator_app"), "profile.interface_plan.complex_orders", "unknown value"),
+        (lambda d: d["permissions"].append({"product": "stocks", "region": "US", "status": "pending", "requested_on": None}),
+         "permissions[2].region", "listed twice"),
+        (lambda d: d["permissions"].append({"product": "swaps", "region": "US", "status": "granted", "requested_on": None}),
+         "permissions[2].product", "unknown value"),
+        (lambda d: d["permissions"].append({"product": "bonds", "region": "MARS", "status": "granted", "requested_on": None}),
+         "permissions[2].region", "unknown value"),
+    ],
+    ids=["mfa not offered", "platform not offered", "duplicate pair", "unknown product", "unknown region"],
+)
+def test_v2_broker_and_permission_rules_are_enforced_with_a_json_path(alice, mutate, path, message):
+    document = rich_document()
+    mutate(document)
+    with pytest.raises(InventoryInvalid) as refused:
+        load(json.dumps(document))
+    assert any(p.path == path and message in p.message for p in refused.value.problems), refused.value.problems
+
+
+
+def test_the_preview_lists_each_change_and_the_score_before_and_after(alice, alice_client):
+    import_document(alice, rich_document())
+    before = alice_client.get("/api/readiness/").json()["score"]
+    changed = rich_document()
+    changed["devices"] = [d for d in changed["devices"] if d["name"] != "iPhone"]  # removed
+    changed["devices"][0]["notes"] = "Now in the cupboard"  # changed
+    changed["subscriptions"].append({"region": "EU", "feed": "Eurex level 1", "active": True})  # added
+    changed["recovery_methods"].append({"kind": "phone", "label": "+44 20 7946 0958", "last_verified_on": "2026-11-20"})
+    upload(alice_client, changed)
+    page = alice_client.get("/inventory/import/confirm/")
+    preview = page.context["preview"]
+    sections = {s.key: s for s in preview.sections}
+    assert sections["devices"].removed == ["iPhone"] and sections["devices"].changed == [("Home laptop", ["notes"])]
+    assert sections["subscriptions"].added == ["Eurex level 1"]
+    assert sections["recovery_methods"].added == ["+44 *** *** 0958"]  # masked, like everywhere
+    assert sections["api_keys"].unchanged
+    assert preview.score_before == before
+    # The score after is what the stored inventory scores once confirmed.
+    digest = page.context["digest"]
+    alice_client.post("/inventory/import/confirm/", {"action": "replace", "digest": digest})
+    assert alice_client.get("/api/readiness/").json()["score"] == preview.score_after
+    assert "7946" not in " ".join(build.texts(page.content, "import-changes"))

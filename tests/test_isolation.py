@@ -16,7 +16,6 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from django.apps import apps
@@ -26,47 +25,16 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 from django.urls.resolvers import RegexPattern, RoutePattern
-from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import AuditEvent, Desk, User, UserSession
-from checklist.models import AcceptedRisk, Drill, Subscription
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from tests import builders as build
 from tests.conftest import make_user, verify_client
 
 pytestmark = pytest.mark.django_db
 
 
 # --- What each id-taking route points at ---------------------------------------
-
-
-def _device(user: User) -> TrustedDevice:
-    return TrustedDevice.objects.create(owner=user, name="Office workstation", kind="desktop", platforms=["tws"], validated_on=timezone.localdate())
-
-
-def _recovery(user: User) -> RecoveryMethod:
-    return RecoveryMethod.objects.create(owner=user, kind="phone", label="+1 212 555 0142", last_verified_on=timezone.localdate())
-
-
-def _key(user: User) -> ApiKey:
-    return ApiKey.objects.create(owner=user, label="algo-futures", scopes=["read"], service_account=True, created_on=timezone.localdate(), fingerprint="7f3a")
-
-
-def _automation(user: User) -> Automation:
-    return Automation.objects.create(owner=user, name="ES spread bot", api_key=_key(user), token_refresh=True, on_auth_failure="flatten")
-
-
-def _subscription(user: User) -> Subscription:
-    return Subscription.objects.create(owner=user, region="US", feed="US equities bundle")
-
-
-def _drill(user: User) -> Drill:
-    # Still running, so that finish and abandon would have something to change.
-    return Drill.objects.create(owner=user, lost_device="Office workstation", started_at=timezone.now() - timedelta(minutes=5))
-
-
-def _accepted_risk(user: User) -> AcceptedRisk:
-    return AcceptedRisk.objects.create(owner=user, rule="marketdata.covered", reason="HK closed", until=timezone.localdate() + timedelta(days=30))
 
 
 def _authenticator(user: User) -> TOTPDevice:
@@ -101,13 +69,15 @@ class Target:
 TARGETS: dict[str, Target] = {
     "accounts:authenticator_": Target(_authenticator),
     "accounts:session_": Target(_browser_session),
-    "devices:device_": Target(_device),
-    "devices:recovery_": Target(_recovery),
-    "devices:key_": Target(_key),
-    "devices:automation_": Target(_automation),
-    "checklist:subscription_": Target(_subscription),
-    "checklist:drill_": Target(_drill),
-    "checklist:risk_": Target(_accepted_risk),
+    "devices:device_": Target(build.device),
+    "devices:recovery_": Target(build.recovery),
+    "devices:key_": Target(build.api_key),
+    "devices:automation_": Target(lambda user: build.automation(user, key=build.api_key(user))),
+    "checklist:subscription_": Target(build.subscription),
+    # Still running, so that finish and abandon would have something to change.
+    "checklist:drill_": Target(build.running_drill),
+    "checklist:risk_": Target(build.accepted_risk),
+    "checklist:permission_": Target(build.permission),
     "desk:trader_": Target(_desk_trader, requester="lead"),
 }
 

@@ -69,7 +69,7 @@ def test_the_inventory_api_returns_my_export_and_is_audited(alice, bob, alice_cl
     assert response.status_code == 200
     data = response.json()
     assert data == json.loads(json.dumps(export_inventory(alice)))
-    assert data["format"] == "gatecheck.inventory/1"
+    assert data["format"] == "gatecheck.inventory/2"
     assert {d["name"] for d in data["devices"]} == {"Office workstation", "iPhone"}
     assert [s["region"] for s in data["subscriptions"]] == ["US", "HK"]
     assert data["drills"][0]["completed"] is True
@@ -123,7 +123,7 @@ def test_bot_on_the_human_login(alice, alice_client):
     segmented = next(r for r in data["rules"] if r["id"] == "credentials.segmented")
     assert segmented["status"] == "fail"
     assert segmented["reason"] == "Automation 'ES spread bot' runs on your human login"
-    assert data["score"] == 85  # 15 of 100 lost: still just ready
+    assert data["score"] == 86  # 15 of 110 lost: still ready
     assert alice_client.get("/").context["actions"][0][0].id == "credentials.segmented"
 
 

@@ -33,6 +33,7 @@ from readiness.rules import (
     DueItem,
     Inventory,
     Limits,
+    Permission,
     Profile,
     RecoveryMethod,
     Report,
@@ -139,7 +140,9 @@ def full_inventory(as_of: date = AS_OF) -> Inventory:
             broker_mfa="ib_key",
             regions_traded=("US", "HK"),
             interface_plan=FULL_PLAN,
+            products_traded=("stocks",),
         ),
+        permissions=(Permission("stocks", "US", "granted"), Permission("stocks", "HK", "granted")),
         devices=(workstation(), phone()),
         recovery_methods=(
             recovery("phone", "+1 *** *** 0142"),
@@ -186,7 +189,7 @@ def test_the_core_imports_only_the_standard_library_and_itself(source):
     assert imported - {"__future__", "readiness"} <= set(sys.stdlib_module_names)
 
 
-def test_catalog_lists_nine_rules_in_order_with_their_weights():
+def test_catalog_lists_its_rules_in_order_with_their_weights():
     assert [(r.id, r.weight) for r in CATALOG] == [
         ("devices.trusted", 15),
         ("recovery.current", 15),
@@ -197,8 +200,9 @@ def test_catalog_lists_nine_rules_in_order_with_their_weights():
         ("drill.rehearsed", 15),
         ("automation.failsafe", 10),
         ("mfa.broker", 5),
+        ("permissions.cleared", 10),
     ]
-    assert sum(r.weight for r in CATALOG) == 100
+    assert sum(r.weight for r in CATALOG) == 110
 
 
 def test_catalog_fix_urls_are_url_names():
@@ -212,6 +216,7 @@ def test_catalog_fix_urls_are_url_names():
         "drill.rehearsed": "checklist:drill_list",
         "automation.failsafe": "devices:automation_list",
         "mfa.broker": "checklist:profile",
+        "permissions.cleared": "checklist:permission_list",
     }
     assert all(r.title for r in CATALOG)
 
@@ -890,7 +895,7 @@ def test_empty_inventory_is_not_ready():
     report = evaluate(Inventory(), AS_OF)
     assert report.score == 0
     assert report.level == NOT_READY
-    assert [r.status for r in report.results] == [FAIL, FAIL, NA, NA, FAIL, NA, FAIL, NA, FAIL]
+    assert [r.status for r in report.results] == [FAIL, FAIL, NA, NA, FAIL, NA, FAIL, NA, FAIL, NA]
 
 
 def test_next_actions_order_by_points_lost_then_catalog_order():
@@ -917,7 +922,7 @@ def test_accepted_risk_leaves_next_actions_but_keeps_status_and_points():
     report = evaluate(inventory, AS_OF)
     r = next(r for r in report.results if r.id == "recovery.current")
     assert (r.status, r.points, r.accepted_until) == (FAIL, 0, AS_OF)
-    assert report.score == 85
+    assert report.score == 86  # 95 of 110
     assert report.next_actions == ()
 
 
@@ -932,7 +937,7 @@ def test_expired_accepted_risk_no_longer_applies():
 def test_accepted_risk_on_a_passing_rule_is_only_shown():
     accepted = AcceptedRisk("mfa.broker", "reviewed", days_ahead(30))
     report = evaluate(replace(full_inventory(), accepted_risks=(accepted,)), AS_OF)
-    assert report.results[-1].accepted_until == days_ahead(30)
+    assert report.result("mfa.broker").accepted_until == days_ahead(30)
     assert report.score == 100
 
 
@@ -979,7 +984,7 @@ def test_as_dict_matches_the_readiness_json_shape():
 def test_fully_prepared_trader_scores_100_and_is_ready():
     report = evaluate(full_inventory(), AS_OF)
     assert isinstance(report, Report)
-    assert [r.status for r in report.results] == [PASS] * 9
+    assert [r.status for r in report.results] == [PASS] * len(CATALOG)
     assert report.score == 100
     assert report.level == READY
     assert report.next_actions == ()
@@ -1002,8 +1007,8 @@ def test_bot_on_the_human_login():
     statuses = {r.id: r.status for r in report.results}
     assert statuses["credentials.segmented"] == FAIL
     assert statuses["credentials.rotation"] == NA
-    # 75 earned of 90
-    assert report.score == 83 and report.level == AT_RISK
+    # 85 earned of 100 (credentials.rotation is left out): only just ready
+    assert report.score == 85 and report.level == READY
 
 
 def test_trader_who_trades_hk_without_a_feed():
@@ -1011,7 +1016,7 @@ def test_trader_who_trades_hk_without_a_feed():
     r = result(inventory, "marketdata.covered")
     assert r.status == FAIL
     assert r.reason == "You trade HK with no active HK feed"
-    assert evaluate(inventory, AS_OF).score == 90
+    assert evaluate(inventory, AS_OF).score == 91  # 100 of 110
 
 
 # --------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_issue_backup_code_command_lets_the_first_admin_in(capsys):
     assert client.get("/accounts/mfa/setup/").status_code == 200
     device = TOTPDevice.objects.get(user__username="root", confirmed=False)
     token = f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}"
-    assert client.post("/accounts/mfa/setup/", {"name": "Phone", "otp_token": token}).status_code == 200
+    assert client.post("/accounts/mfa/setup/", {"name": "Phone", "otp_token": token})["Location"] == "/accounts/security/backup-codes/new/"
     assert client.get("/admin/").status_code == 200
 
 

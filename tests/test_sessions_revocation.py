@@ -59,13 +59,15 @@ class SessionRows(HTMLParser):
             self._heading = True
         if tag == "li" and "row" in (attrs.get("class") or "").split() and self._in_list:
             self.rows.append([])
-        if tag == "span" and "tag" in (attrs.get("class") or "").split() and self.rows and self._in_list:
+        if tag == "span" and self._tag_depth:
+            self._tag_depth += 1  # the glyph inside a tag
+        elif tag == "span" and "tag" in (attrs.get("class") or "").split() and self.rows and self._in_list:
             self._tag_depth = 1
             self.rows[-1].append("")
 
     def handle_endtag(self, tag):
-        if tag == "span":
-            self._tag_depth = 0
+        if tag == "span" and self._tag_depth:
+            self._tag_depth -= 1
         if tag == "section":
             self._in_list = False
 
@@ -80,7 +82,8 @@ class SessionRows(HTMLParser):
 def listed_sessions(client: Client) -> list[list[str]]:
     parser = SessionRows()
     parser.feed(client.get("/accounts/security/").content.decode())
-    return parser.rows
+    # Each tag's words, without the glyph that makes it readable without colour.
+    return [[" ".join(text.split()).lstrip("✓◐✕–≈! ") for text in row] for row in parser.rows]
 
 
 def test_after_a_password_change_the_changing_browser_is_still_listed_and_signed_out_by_sign_out_everywhere_else(alice):

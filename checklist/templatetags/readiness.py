@@ -63,6 +63,12 @@ def for_trader(finding: Finding) -> str:
 
 
 @register.filter
+def with_article(word: str) -> str:
+    """``an EU``, ``a US``."""
+    return words.with_article(word)
+
+
+@register.filter
 def points(value: float) -> str:
     """7.5 -> "7.5", 15.0 -> "15"."""
     return f"{value:g}"
@@ -110,6 +116,14 @@ def access_points(codes) -> str:
     return ", ".join(
         words.ACCESS_POINTS.get(code, code) for code in sorted(codes, key=lambda c: (order.index(c) if c in order else len(order), c))
     )
+
+
+@register.filter
+def access_points_for(codes, catalog) -> str:
+    """Access-point codes by the trader's broker's own names, in catalog order."""
+    order = list(words.ACCESS_POINTS)
+    ordered = sorted(codes or (), key=lambda c: (order.index(c) if c in order else len(order), c))
+    return ", ".join(catalog.point_name(code) for code in ordered)
 
 
 @register.filter

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from checklist.inventory import InventoryInvalid, load, replace_inventory
+from checklist.inventory import MAX_IMPORT_BYTES, InventoryInvalid, load, replace_inventory
 
 
 class Command(BaseCommand):
@@ -26,18 +26,20 @@ class Command(BaseCommand):
         try:
             plan = load(text)
         except InventoryInvalid as invalid:
-            lines = "\n".join(f"  {problem}" for problem in invalid.problems)
-            raise CommandError(f"Refused {options['file']}: {len(invalid.problems)} problem(s); nothing was changed.\n{lines}")
+            lines = "\n".join(f"  {line}" for line in invalid.lines())
+            raise CommandError(f"Refused {options['file']}: {invalid.total} problem(s); nothing was changed.\n{lines}")
         counts = replace_inventory(user=user, plan=plan, source="command")
         summary = ", ".join(f"{key} {count}" for key, count in counts.items() if key != "profile")
         self.stdout.write(f"Imported the inventory of {user.username}: {summary}.")
 
     @staticmethod
     def _read(path: str) -> bytes:
+        # One byte over the limit is enough for load() to refuse the file,
+        # so a huge file is never read whole.
         if path == "-":
-            return sys.stdin.buffer.read()
+            return sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
         try:
             with open(path, "rb") as handle:
-                return handle.read()
+                return handle.read(MAX_IMPORT_BYTES + 1)
         except OSError as error:
             raise CommandError(f"Cannot read {path}: {error.strerror}.")

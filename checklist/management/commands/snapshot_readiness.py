@@ -5,7 +5,7 @@ Idempotent: running it again the same day rewrites that day's rows.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from checklist.management.commands.readiness import parse_day
@@ -20,5 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         as_of = parse_day(options["as_of"]) if options["as_of"] else timezone.localdate()
-        count = snapshot_all(as_of)
+        run = snapshot_all(as_of)
+        count = run.stored
         self.stdout.write(f"Stored readiness snapshots of {count} user{'s' if count != 1 else ''} for {as_of.isoformat()}.")
+        if run.failed:
+            # Every other user was stored; the exit status tells cron something needs a look.
+            raise CommandError(f"Scoring failed for {len(run.failed)} user(s) (ids {', '.join(map(str, run.failed))}); see the log.")

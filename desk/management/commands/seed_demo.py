@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Desk, User
 from accounts.services import backup_codes_generate
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile
+from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
 from checklist.selectors import inventories_for, limits
 from checklist.services import snapshot_refresh
 from desk.models import ReminderLog
@@ -50,6 +50,9 @@ class Spec:
     plan: tuple[str | None, str | None, str | None] = ("tws", "client_portal", "mobile")
     broker_mfa: str | None = "ib_key"
     accepted: list[tuple[str, str, int]] = field(default_factory=list)  # (rule, reason, days from now)
+    products: list[str] = field(default_factory=lambda: ["stocks"])
+    # (product, region, status, days ago requested); None: every pair traded is granted.
+    permissions: list[tuple[str, str, str, int | None]] | None = None
 
 
 def _desk_devices(validated: int = 30, phone: bool = True, **extra) -> list[dict]:
@@ -99,13 +102,16 @@ SPECS: list[Spec] = [
     # Automation partials: money-movement scope, halt only, key past rotation.
     Spec("farid", "Farid", "Haddad", "money scope, halt only, stale key", _desk_devices(), _recovery(tail="5567"),
          [_key(age=120, expires_in=200, scopes=("read", "trade", "transfer"))], [_bot(on_failure="halt")],
-         [("US", True), ("UK", True)], [(15, 28)], ["US", "UK"]),
+         [("US", True), ("UK", True)], [(15, 28)], ["US", "UK"], products=["stocks", "options"],
+         permissions=[("stocks", "US", "granted", None), ("stocks", "UK", "granted", None), ("options", "US", "granted", None),
+                      ("options", "UK", "pending", 4)]),
     # Partials: unsuitable access point, half the regions covered, slow drill.
     Spec("grace", "Grace", "Kim", "unsuitable plan, half the data, slow drill", _desk_devices(), _recovery(tail="8891"), [], [],
          [("US", True), ("JP", False)], [(10, 55)], ["US", "JP"], plan=("client_portal", "client_portal", "mobile")),
     # Fails: no access point for a task, no feed for any region, no drill.
     Spec("hiro", "Hiro", "Tanaka", "no plan, no data, never drilled", _desk_devices(), _recovery(tail="1204"), [], [],
-         [("US", False)], [], ["JP", "HK"], plan=("tws", None, "mobile")),
+         [("US", False)], [], ["JP", "HK"], plan=("tws", None, "mobile"), products=["stocks", "options"],
+         permissions=[("stocks", "JP", "granted", None), ("stocks", "HK", "granted", None), ("options", "JP", "granted", None)]),
     # No region traded (n/a); a failing drill the lead accepted as a risk.
     Spec("ines", "Ines", "Duarte", "accepted risk on the drill", _desk_devices(), _recovery(tail="6613"), [], [],
          [], [(130, 20)], [], accepted=[("drill.rehearsed", "On leave until next month; drill booked for her return", 30)]),
@@ -174,7 +180,7 @@ def _day(today: date, days_ago: int | None) -> date | None:
 def _inventory(user: User, spec: Spec, today: date) -> None:
     """Replace the trader's inventory with the spec's."""
     Automation.objects.filter(owner=user).delete()
-    for model in (TrustedDevice, RecoveryMethod, ApiKey, Subscription, Drill, AcceptedRisk, TradingProfile):
+    for model in (TrustedDevice, RecoveryMethod, ApiKey, Subscription, Drill, AcceptedRisk, TradingProfile, Permission):
         model.objects.filter(owner=user).delete()
     ReadinessSnapshot.objects.filter(user=user).delete()
     ReminderLog.objects.filter(recipient=user).delete()
@@ -208,9 +214,14 @@ def _inventory(user: User, spec: Spec, today: date) -> None:
         )
     complex_orders, transfers, alerts = spec.plan
     TradingProfile.objects.create(
-        owner=user, broker_mfa=spec.broker_mfa, regions_traded=spec.regions, plan_complex_orders=complex_orders,
+        owner=user, broker_mfa=spec.broker_mfa, regions_traded=spec.regions, products_traded=spec.products, plan_complex_orders=complex_orders,
         plan_transfers_statements=transfers, plan_alerts_light_execution=alerts, support_contact="IBKR client services",
     )
+    granted = [(product, region, "granted", None) for product in spec.products for region in spec.regions]
+    for product, region, status, days in granted if spec.permissions is None else spec.permissions:
+        Permission.objects.create(
+            owner=user, product=product, region=region, status=status, requested_on=today - timedelta(days=days) if days is not None else None
+        )
     for rule, reason, days in spec.accepted:
         AcceptedRisk.objects.create(owner=user, rule=rule, reason=reason, until=today + timedelta(days=days))
 

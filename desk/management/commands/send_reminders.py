@@ -29,5 +29,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{day:%Y-%m-%d}: sent {run.reminders} reminder(s) and {run.digests} digest(s); "
             f"{run.already} already sent today."
-            + (f" {run.failed} failed (logged); the next run tries them again." if run.failed else "")
         )
+        if run.failed:
+            # Everyone else was reminded; the exit status tells cron something needs a look.
+            raise CommandError(f"Reminders failed for {len(run.failed)} user(s) (ids {', '.join(map(str, run.failed))}); see the log.")
