@@ -1,9 +1,13 @@
-# Gatecheck: `make run` serves the app on SQLite, `make test` runs every test.
+# Gatecheck: `make run` serves the app on SQLite with a task worker and the
+# scheduler, `make test` runs every test (installing Chromium if it can).
 VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test test-fast serve demo lint bench clean
+.PHONY: run test test-fast serve worker scheduler demo lint bench bench-firm clean
+
+# Production-style processes read production settings unless told otherwise.
+PROD := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production}
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || { PYTHON=$$(bin/find-python) && "$$PYTHON" -m venv $(VENV); }
@@ -11,11 +15,14 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# The web server, one task worker (e-mail, reminders, nightly scores) and the
+# scheduler that enqueues the periodic jobs, together; Ctrl-C stops all three.
 run: $(VENV)/.installed
 	$(MANAGE) migrate --noinput
-	$(MANAGE) runserver 127.0.0.1:8000
+	@bin/run-together "$(MANAGE) runserver 127.0.0.1:8000" "$(MANAGE) db_worker --interval 2" "$(MANAGE) crontask"
 
 test: $(VENV)/.installed
+	@bin/ensure-chromium
 	DJANGO_ALLOW_ASYNC_UNSAFE=true $(PY) -m pytest -q
 
 test-fast: $(VENV)/.installed
@@ -27,6 +34,14 @@ serve: $(VENV)/.installed
 	DJANGO_SETTINGS_MODULE=config.settings.production $(VENV)/bin/gunicorn config.wsgi:application \
 		--no-control-socket --bind $${GATECHECK_BIND:-127.0.0.1:8000} --workers $${GATECHECK_WORKERS:-2}
 
+# Run as many workers as the load needs, on as many machines (PostgreSQL hands
+# each task to one worker); run exactly one scheduler.
+worker: $(VENV)/.installed
+	$(PROD) $(MANAGE) db_worker
+
+scheduler: $(VENV)/.installed
+	$(PROD) $(MANAGE) crontask
+
 demo: $(VENV)/.installed
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
@@ -35,7 +50,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 bench: $(VENV)/.installed
-	$(PY) bench/run.py
+	$(PY) bench/run.py --jobs
+
+# A firm of 50,000 traders with a year of history, on SQLite, then on
+# PostgreSQL (a throwaway database on the server in BENCH_DATABASE_URL, created
+# and dropped by the run). Needs about 10 GB of free disk and an hour.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/gatecheck_bench
+bench-firm: $(VENV)/.installed
+	$(PY) bench/run.py --traders 50000 --days 365 --runs 15 --jobs
+	$(PY) bench/run.py --traders 50000 --days 365 --runs 15 --jobs --database-url $(BENCH_DATABASE_URL)
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm

@@ -1,28 +1,137 @@
-"""The one place Gatecheck hands an e-mail to the mail server.
+"""How e-mail leaves Gatecheck: from a background task, never inside a request,
+and in batches over one mail-server connection.
 
-Every security notice, reminder and digest goes through :func:`mail_send`, so
-that a mail outage never fails the request (or the nightly run) that caused
-the message: the failure is logged, the caller learns it from the return
-value and decides whether to try again later (reminders drop their daily
-claim, so the next run sends them). Django's password-reset form does the
-same on its own. Queueing mail as a task replaces this one function.
+A mail outage never fails the request (or the nightly run) that caused the
+message: the failure is logged by kind only (no address, no body), failed
+notices are tried again later, and reminders give back their daily claim so
+that the next run sends them.
+
+A message travels to the worker as a plain dict (``payload``), since task
+arguments must be JSON. Nothing secret goes into one: a password-reset link is
+made by the worker (``password_reset_payload``), so the task table never holds
+a working link.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from datetime import timedelta
 
-from django.core.mail import EmailMessage
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.tasks import task
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from .models import User
 
 logger = logging.getLogger("gatecheck.mail")
 
 
-def mail_send(message: EmailMessage, *, kind: str) -> bool:
-    """Send ``message``; True when the server took it. Never raises: a
-    failure is logged by kind only (no address, no body)."""
+def payload(*, to: list[str], subject: str, body: str, html: str | None = None, kind: str = "notice") -> dict:
+    """A message as task arguments can carry it; ``kind`` names it in logs."""
+    return {"to": list(to), "subject": subject, "body": body, "html": html, "kind": kind}
+
+
+def enqueue(payloads: list[dict]) -> bool:
+    """Hand messages to the background worker. A request never waits for the
+    mail server, and a queue that cannot be reached is logged, never turned
+    into an error page: the change the message is about has been made."""
     try:
-        message.send()
+        mail_send.enqueue(payloads)
     except Exception:
-        logger.exception("mail: sending a %s e-mail failed", kind)
+        logger.exception("mail: queueing %d e-mail(s) failed", len(payloads))
         return False
     return True
+
+
+def _message(data: dict) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(data["subject"], data["body"], None, data["to"])
+    if data.get("html"):
+        message.attach_alternative(data["html"], "text/html")
+    return message
+
+
+def deliver(payloads: Iterable[dict]) -> list[int]:
+    """Send each message over one connection; returns the positions of those
+    that failed (logged, so that the caller can retry or release a claim).
+
+    One message failing does not stop the others: a bad address must not
+    cost the rest of the desk their reminders.
+    """
+    payloads = list(payloads)
+    if not payloads:
+        return []
+    connection = mailers["default"]
+    try:
+        connection.open()
+    except Exception:
+        logger.exception("mail: the mail server could not be reached; %d e-mail(s) not sent", len(payloads))
+        return list(range(len(payloads)))
+    failed = []
+    try:
+        for position, data in enumerate(payloads):
+            try:
+                connection.send_messages([_message(data)])
+            except Exception:
+                logger.exception("mail: sending a %s e-mail failed", data.get("kind", "notice"))
+                failed.append(position)
+    finally:
+        try:
+            connection.close()
+        except Exception:
+            logger.warning("Closing the mail connection failed", exc_info=True)
+    return failed
+
+
+def password_reset_payload(*, user: User, domain: str, site_name: str, use_https: bool, subject_template: str, body_template: str) -> dict:
+    """The reset e-mail, with its link made now (in the worker)."""
+    context = {
+        "email": user.email,
+        "domain": domain,
+        "site_name": site_name,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "user": user,
+        "token": default_token_generator.make_token(user),
+        "protocol": "https" if use_https else "http",
+    }
+    subject = "".join(render_to_string(subject_template, context).splitlines())
+    return payload(to=[user.email], subject=subject, body=render_to_string(body_template, context), kind="password reset")
+
+
+@task
+def mail_send(payloads: list[dict], attempt: int = 0) -> dict:
+    """Send a batch of messages over one connection; failed ones are tried
+    again later (1, 2, 4 minutes...) where the backend can defer, then logged."""
+    failed = [payloads[i] for i in deliver(payloads)]
+    if failed:
+        mail_retry(failed, attempt)
+    return {"sent": len(payloads) - len(failed), "failed": len(failed)}
+
+
+def mail_retry(failed: list[dict], attempt: int) -> bool:
+    """Enqueue failed messages again, or give up (logged) after the last try."""
+    if attempt < settings.GATECHECK_MAIL_RETRIES and mail_send.get_backend().supports_defer:
+        delay = timedelta(minutes=2**attempt)
+        mail_send.using(run_after=timezone.now() + delay).enqueue(failed, attempt + 1)
+        logger.warning("mail: %d e-mail(s) not sent; trying again in %s", len(failed), delay)
+        return True
+    logger.error("mail: %d e-mail(s) not sent after %d attempt(s): %s", len(failed), attempt + 1, sorted({m.get("kind", "notice") for m in failed}))
+    return False
+
+
+@task
+def password_reset_send(user_id: int, domain: str, site_name: str, use_https: bool, subject_template: str, body_template: str) -> bool:
+    """The password-reset e-mail, its link made here rather than stored in the task."""
+    user = User.objects.filter(pk=user_id, is_active=True).exclude(email="").first()
+    if user is None:
+        return False
+    message = password_reset_payload(
+        user=user, domain=domain, site_name=site_name, use_https=use_https, subject_template=subject_template, body_template=body_template
+    )
+    # Not retried: a reset link is asked for again by the person waiting for it.
+    return not deliver([message])

@@ -15,15 +15,15 @@ from django.conf import settings
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.sessions.models import Session
-from django.core.mail import EmailMessage
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_tasks_db.models import DBTaskResult
 
+from . import mail
 from .audit import record_event
-from .mail import mail_send
 from .models import AuditEvent, AuthFailure, RecoveryCodeDevice, User, UserSession
 from .net import client_ip
 from .signals import access_revoked
@@ -37,14 +37,28 @@ TOTP_PATTERN = re.compile(r"^\d{6}$")
 def failure_buckets(request: HttpRequest, *, step: str, username: str) -> list[tuple[str, int]]:
     """The buckets one attempt counts against, each with its limit.
 
-    The account bucket uses the normalised username, so case games do not
-    buy extra attempts.
+    Per account (the normalised username, so case games do not buy extra
+    attempts), per username from one address (as django-axes counts, so a
+    guesser at one address is stopped early on that account), and per
+    address. An office network (GATECHECK_OFFICE_NETWORKS) skips only the
+    per-address cap: a trading floor behind one NAT address is hundreds of
+    people, and one of them mistyping must not lock the others out.
     """
-    buckets = [(f"{step}:user:{username_digest(username)}", settings.GATECHECK_ACCOUNT_FAILURE_LIMIT)]
+    digest = username_digest(username)
+    buckets = [(f"{step}:user:{digest}", settings.GATECHECK_ACCOUNT_FAILURE_LIMIT)]
     ip = client_ip(request)
     if ip:
-        buckets.append((f"ip:{ip_bucket(ip)}", settings.GATECHECK_IP_FAILURE_LIMIT))
+        network = ip_bucket(ip)
+        buckets.append((f"{step}:user-ip:{digest}:{network}", settings.GATECHECK_USER_IP_FAILURE_LIMIT))
+        if not in_office_network(ip):
+            buckets.append((f"ip:{network}", settings.GATECHECK_IP_FAILURE_LIMIT))
     return buckets
+
+
+def in_office_network(ip: str) -> bool:
+    """Whether an address belongs to an allow-listed office network."""
+    address = ipaddress.ip_address(ip)
+    return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in settings.GATECHECK_OFFICE_NETWORKS)
 
 
 def username_digest(username: str) -> str:
@@ -86,6 +100,31 @@ def attempt_succeeded(ids: list[int]) -> None:
     """A successful attempt removes only its own rows: it never clears the
     failures of other attempts in any bucket."""
     AuthFailure.objects.filter(pk__in=ids).delete()
+
+
+def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete rows that no longer count, for the hourly task; running it
+    twice deletes nothing more the second time.
+
+    Expired Django sessions; session rows past the 24-hour limit (with their
+    session) or whose session is gone; failure rows older than
+    GATECHECK_FAILURE_RETENTION_DAYS (they count for minutes, and are kept a
+    while to look at); finished task results older than
+    GATECHECK_TASK_RESULT_DAYS.
+    """
+    now = now or timezone.now()
+    done = {"sessions": Session.objects.filter(expire_date__lt=now).delete()[0]}
+    over_limit = UserSession.objects.filter(created_at__lt=now - timedelta(seconds=settings.GATECHECK_ABSOLUTE_TIMEOUT))
+    done["sessions"] += Session.objects.filter(session_key__in=over_limit.values("session_key")).delete()[0]
+    rows = over_limit.delete()[0]
+    # An hour of grace: a row is pointed at its new key in the request that
+    # changed it, and an hour idle ends a session anyway.
+    orphans = UserSession.objects.filter(last_seen__lt=now - timedelta(hours=1)).exclude(session_key__in=Session.objects.values("session_key"))
+    done["session_rows"] = rows + orphans.delete()[0]
+    done["failures"] = AuthFailure.objects.filter(at__lt=now - timedelta(days=settings.GATECHECK_FAILURE_RETENTION_DAYS)).delete()[0]
+    old_results = DBTaskResult.objects.finished().filter(finished_at__lt=now - timedelta(days=settings.GATECHECK_TASK_RESULT_DAYS))
+    done["task_results"] = old_results.delete()[0]
+    return done
 
 
 # --- Factors ---------------------------------------------------------------
@@ -211,13 +250,14 @@ def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
 def notify(user: User, subject: str, body: str) -> bool:
     """Tell a user about a security change by e-mail, if we know an address.
 
-    The change is already made when this runs: a mail outage is logged and
-    never undoes it or fails the request (the new authenticator's backup
-    codes are still shown)."""
+    The message is queued for the background worker: the request does not
+    wait for the mail server, nor fail with it (the change is already made;
+    a failed send is logged and retried by the task). Returns whether a
+    message was queued."""
     if not user.email:
         return False
-    message = EmailMessage(f"[Gatecheck] {subject}", body + "\n\nIf this was not you, contact your desk lead now.", None, [user.email])
-    return mail_send(message, kind="security notice")
+    body = body + "\n\nIf this was not you, contact your desk lead now."
+    return mail.enqueue([mail.payload(to=[user.email], subject=f"[Gatecheck] {subject}", body=body, kind="security notice")])
 
 
 # --- Sign-in and sessions ---------------------------------------------------

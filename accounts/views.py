@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from . import services
 from .audit import record_event
 from .decorators import pending_login_allowed, public
-from .forms import CodeForm, EnrolForm, LoginForm, RenameForm, SignupForm
+from .forms import CodeForm, EnrolForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
 from .models import AuditEvent, RecoveryCodeDevice, User, UserSession
 from .net import client_ip
 
@@ -345,6 +345,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     address, so that the form cannot be used to flood anyone's mailbox."""
 
     template_name = "accounts/password_reset.html"
+    form_class = QueuedPasswordResetForm
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")

@@ -1,31 +1,91 @@
-"""Time the desk page at 500 traders and the trader dashboard, as ratios to
-a bare view measured in the same run (``make bench``).
+"""Time Gatecheck's pages and background jobs as ratios to a bare view
+measured in the same run (``make bench``, ``make bench-firm``).
 
 Absolute times on these shared machines vary from run to run; the ratio to a
 view that does nothing, behind the same middleware and session, does not
-vary much. Everything runs in-process on a throwaway SQLite database.
+vary much. Pages run in-process through the full middleware stack.
 
-    python bench/run.py [--traders 500] [--runs 30]
+One seeding path for every size and database: a firm of ``--traders`` in
+desks of 500 (one lead each), varied inventories, ``--days`` of stored
+history written in bulk (``COPY`` on PostgreSQL), then tonight's scores by
+the real nightly job, which is measured too.
+
+    python bench/run.py [--traders 500] [--days 30] [--runs 30] [--jobs]
+                        [--database-url postgres://postgres@127.0.0.1:5432/gatecheck_bench]
+
+Without ``--database-url`` a throwaway SQLite file is used. A PostgreSQL
+database named in the URL is created for the run and dropped afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
+import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+import tracemalloc
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+DESK_SIZE = 500
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--traders", type=int, default=500)
+    parser.add_argument("--days", type=int, default=30, help="days of stored history per trader")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--jobs", action="store_true", help="also time the CSV of everyone, the nightly scores and the reminders")
+    parser.add_argument("--database-url", default="", help="a PostgreSQL URL; its database is created and dropped")
+    return parser.parse_args()
+
+
+ARGS = _arguments() if __name__ == "__main__" else argparse.Namespace(database_url="")
+# BENCH_KEEP=1 keeps the database afterwards (its path is printed), to look at query plans.
+KEEP = bool(os.environ.get("BENCH_KEEP"))
 WORKDIR = tempfile.mkdtemp(prefix="gatecheck-bench-")
-atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
-os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
+if not KEEP:
+    atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
+
+
+def _postgres(url: str) -> None:
+    """Create the URL's database afresh, and drop it when the run ends."""
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    admin = f"{base}/postgres"
+
+    def run(sql: str) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql)
+
+    run(f'DROP DATABASE IF EXISTS "{name}"')
+    run(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        from django.db import connections
+
+        connections.close_all()
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    if not KEEP:
+        atexit.register(drop)
+
+
+if ARGS.database_url:
+    _postgres(ARGS.database_url)
+    os.environ["DATABASE_URL"] = ARGS.database_url
+else:
+    os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
 os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
 
@@ -36,18 +96,20 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.core.signals import request_finished, request_started  # noqa: E402
-from django.db import close_old_connections, connection  # noqa: E402
+from django.db import close_old_connections, connection, transaction  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
 from django.urls import include, path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from accounts.models import Desk, User, UserSession  # noqa: E402
-from checklist.models import AcceptedRisk, Drill, Subscription, TradingProfile  # noqa: E402
+from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile  # noqa: E402
 from checklist.services import snapshot_all  # noqa: E402
+from desk.services import reminders_send_daily  # noqa: E402
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice  # noqa: E402
+from readiness import rules  # noqa: E402
 
 
 def bare(request):
@@ -58,24 +120,21 @@ def bare(request):
 urlpatterns = [path("bench/bare/", bare), path("", include(settings.ROOT_URLCONF))]
 
 
-def build(traders: int) -> tuple[User, User]:
-    """A desk of ``traders`` with varied inventories, scored today and a week ago."""
-    today = timezone.localdate()
-    lead = User.objects.create_user("lead", email="lead@example.com")
-    desk = Desk.objects.create(name="Bench desk")
-    desk.leads.add(lead)
-    users = User.objects.bulk_create(
-        [User(username=f"trader{i:04d}", first_name="Trader", last_name=f"{i:04d}", email=f"t{i}@example.com") for i in range(traders)]
-    )
-    desk.members.add(*users)
+# --------------------------------------------------------------------------
+# Seeding: one path for every size and both databases
+# --------------------------------------------------------------------------
+
+
+def _inventory(users: list[User], today: date, offset: int) -> None:
     devices, methods, keys, subs, drills, profiles, risks = [], [], [], [], [], [], []
-    for i, u in enumerate(users):
+    for n, u in enumerate(users):
+        i = offset + n
         devices += [
             TrustedDevice(owner=u, name="Workstation", kind="desktop", platforms=["tws", "client_portal"], validated_on=today - timedelta(days=i % 400)),
             TrustedDevice(owner=u, name="Phone", kind="mobile", platforms=["mobile"], validated_on=today - timedelta(days=(i * 3) % 400)),
         ]
         methods += [
-            RecoveryMethod(owner=u, kind="phone", label=f"+1 555 010 {i:04d}", last_verified_on=today - timedelta(days=i % 220)),
+            RecoveryMethod(owner=u, kind="phone", label=f"+1 555 010 {i % 10000:04d}", last_verified_on=today - timedelta(days=i % 220)),
             RecoveryMethod(owner=u, kind="email", label=f"t{i}@example.net", last_verified_on=today - timedelta(days=(i * 7) % 220)),
             RecoveryMethod(owner=u, kind="backup_codes", label="Printed card", last_verified_on=today - timedelta(days=30)),
         ]
@@ -105,9 +164,70 @@ def build(traders: int) -> tuple[User, User]:
     Drill.objects.bulk_create(drills)
     TradingProfile.objects.bulk_create(profiles)
     AcceptedRisk.objects.bulk_create(risks)
-    snapshot_all(today - timedelta(days=7))
-    snapshot_all(today)
-    return lead, users[0]
+
+
+STATUS_SETS = [
+    json.dumps({rule: status for rule in rules.RULE_IDS})
+    for status in (rules.PASS, rules.PARTIAL, rules.FAIL)
+] + [json.dumps({rule: (rules.PASS, rules.FAIL, rules.NA)[n % 3] for n, rule in enumerate(rules.RULE_IDS)})]
+
+
+def _history_rows(ids: list[int], today: date, days: int):
+    stamp = timezone.now()
+    for uid in ids:
+        for d in range(days, 0, -1):
+            score = (uid * 7 + d) % 101
+            yield (uid, today - timedelta(days=d), score, rules.level_for(score), STATUS_SETS[(uid + d) % len(STATUS_SETS)], stamp)
+
+
+def _history(ids: list[int], today: date, days: int) -> None:
+    """``days`` of stored scores before today for every trader, in bulk: the
+    rows a year of nightly runs would have left."""
+    table = ReadinessSnapshot._meta.db_table
+    columns = "user_id, date, score, level, statuses, updated_at"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in _history_rows(ids, today, days):
+                    copy.write_row(row)
+        else:
+            insert = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)"  # noqa: S608 - our own table and columns
+            cursor.executemany(insert, _history_rows(ids, today, days))
+
+
+def build(traders: int, days: int) -> tuple[User, User, User, dict]:
+    """The firm: ``traders`` in desks of 500, each with a lead, and history.
+
+    Returns a lead of one desk, a superuser, a trader with a TOTP device, and
+    how tonight's nightly job went (it stores today's scores).
+    """
+    today = timezone.localdate()
+    boss = User.objects.create_user("boss", email="boss@example.com", is_superuser=True, is_staff=True)
+    ids: list[int] = []
+    first_lead = None
+    for start in range(0, traders, DESK_SIZE):
+        count = min(DESK_SIZE, traders - start)
+        desk = Desk.objects.create(name=f"Desk {start // DESK_SIZE + 1:03d}")
+        lead = User.objects.create_user(f"lead{start // DESK_SIZE + 1:03d}", email=f"lead{start}@example.com")
+        desk.leads.add(lead)
+        first_lead = first_lead or lead
+        users = User.objects.bulk_create(
+            [
+                User(username=f"trader{i:05d}", first_name="Trader", last_name=f"{i:05d}", email=f"t{i}@example.com")
+                for i in range(start, start + count)
+            ]
+        )
+        desk.members.add(*users)
+        _inventory(users, today, start)
+        ids += [u.pk for u in users]
+    _history(ids, today, days)
+    nightly = job(lambda: snapshot_all(today), traders)
+    return first_lead, boss, User.objects.get(pk=ids[0]), nightly
+
+
+# --------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------
 
 
 def signed_in(user: User) -> Client:
@@ -119,16 +239,29 @@ def signed_in(user: User) -> Client:
     now = time.time()
     session.update({"otp_device_id": device.persistent_id, "auth_at": now, "seen_at": now, "mfa_at": now})
     session.save()
-    UserSession.objects.create(user=user, session_key=session.session_key)
+    row = UserSession.objects.create(user=user, session_key=session.session_key)
+    session["gatecheck_session_row"] = row.pk
+    session.save()
     return client
+
+
+@contextmanager
+def counted():
+    """Count queries without keeping their SQL (a capture would hold megabytes)."""
+    box = [0]
+
+    def count(execute, sql, params, many, context):
+        box[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        yield box
 
 
 def timed(client: Client, url: str, runs: int) -> tuple[float, int, int]:
     """Median milliseconds, response size and query count of GET ``url``."""
-    with CaptureQueriesContext(connection) as captured:
+    with counted() as queries:
         response = client.get(url)
-    # Count now: the next request resets the connection's query log.
-    queries = len(captured)
     assert response.status_code == 200, f"{url} answered {response.status_code}"
     for _ in range(3):
         client.get(url)
@@ -137,7 +270,29 @@ def timed(client: Client, url: str, runs: int) -> tuple[float, int, int]:
         start = time.perf_counter()
         client.get(url)
         samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples), len(response.content), queries
+    return statistics.median(samples), len(response.content), queries[0]
+
+
+def job(action, people: int) -> dict:
+    """Seconds, queries per 1,000 traders and peak traced memory of ``action``
+    (run twice: once timed, once under tracemalloc, which slows it down).
+    Every job measured here is idempotent or given a fresh day."""
+    with counted() as queries:
+        start = time.perf_counter()
+        action()
+        seconds = time.perf_counter() - start
+    tracemalloc.start()
+    action()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"s": seconds, "queries_per_1000": queries[0] / people * 1000, "peak_mib": peak / 2**20}
+
+
+def csv_all(client: Client) -> int:
+    """Read the whole CSV of the firm as a browser would, chunk by chunk."""
+    response = client.get("/desk/export.csv")
+    assert response.status_code == 200 and response.streaming
+    return sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
 
 
 def keep_connection() -> None:
@@ -147,33 +302,63 @@ def keep_connection() -> None:
     request_finished.disconnect(close_old_connections)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--traders", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=30)
-    args = parser.parse_args()
+def machine() -> str:
+    cpus = os.cpu_count()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    try:
+        mem = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")) / 2**20
+    except (OSError, StopIteration):
+        mem = 0
+    return f"{model}, {cpus} cores, {mem:.0f} GiB, Python {platform.python_version()}, {connection.vendor} {connection.Database.__name__}"
 
+
+def main() -> None:
     call_command("migrate", verbosity=0)
     keep_connection()
     started = time.perf_counter()
-    lead, trader = build(args.traders)
-    print(f"Built a desk of {args.traders} traders in {time.perf_counter() - started:.1f} s ({connection.vendor}).")
-    lead_client, trader_client = signed_in(lead), signed_in(trader)
+    lead, boss, trader, nightly = build(ARGS.traders, ARGS.days)
+    seeded = time.perf_counter() - started
+    history = ReadinessSnapshot.objects.count()
+    print(f"Machine: {machine()}")
+    if KEEP:
+        print(f"Kept: {os.environ['DATABASE_URL']}")
+    print(f"Seeded {ARGS.traders} traders, {history:,} stored scores ({ARGS.days} days + today) in {seeded:.0f} s ({connection.vendor}).")
+    lead_client, boss_client, trader_client = signed_in(lead), signed_in(boss), signed_in(trader)
 
     with override_settings(ROOT_URLCONF=__name__):
         pages = [
             ("bare view", lead_client, "/bench/bare/"),
-            (f"desk page, {args.traders} traders", lead_client, "/desk/"),
+            (f"desk page, a lead's {min(DESK_SIZE, ARGS.traders)}", lead_client, "/desk/"),
+            (f"desk page, superuser, all {ARGS.traders}", boss_client, "/desk/"),
+            ("  same, sorted by a rule, page 9", boss_client, "/desk/?sort=drill.rehearsed&page=9"),
             ("desk trader detail", lead_client, f"/desk/traders/{trader.pk}/"),
             ("trader dashboard", trader_client, "/"),
         ]
-        results = [(label, *timed(client, url, args.runs)) for label, client, url in pages]
+        results = [(label, *timed(client, url, ARGS.runs)) for label, client, url in pages]
 
-    base = results[0][1]
-    print(f"\nMedian of {args.runs} requests each, in-process through the full middleware stack:\n")
-    print(f"{'page':<32} {'ms':>8} {'x bare':>8} {'queries':>8} {'KiB':>8}")
-    for label, ms, size, queries in results:
-        print(f"{label:<32} {ms:>8.1f} {ms / base:>8.1f} {queries:>8} {size / 1024:>8.0f}")
+        base = results[0][1]
+        print(f"\nMedian of {ARGS.runs} requests each, in-process through the full middleware stack:\n")
+        print(f"{'page':<40} {'ms':>8} {'x bare':>8} {'queries':>8} {'KiB':>8}")
+        for label, ms, size, queries in results:
+            print(f"{label:<40} {ms:>8.1f} {ms / base:>8.1f} {queries:>8} {size / 1024:>8.0f}")
+
+        if ARGS.jobs:
+            jobs = [("nightly scores (snapshot_all)", nightly)]
+            with override_settings(MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}):
+                days = iter(range(1, 10))
+                jobs.append(
+                    ("daily reminders + digests", job(lambda: reminders_send_daily(as_of=timezone.localdate() + timedelta(days=next(days))), ARGS.traders))
+                )
+            rows = []
+            jobs.append((f"CSV of all {ARGS.traders} (superuser)", job(lambda: rows.append(csv_all(boss_client)), ARGS.traders)))
+            assert rows[0] == ARGS.traders, rows
+            print(f"\nBackground jobs and the full export, {ARGS.traders} traders:\n")
+            print(f"{'job':<40} {'s':>8} {'q/1000':>8} {'peak MiB':>9}")
+            for label, r in jobs:
+                print(f"{label:<40} {r['s']:>8.1f} {r['queries_per_1000']:>8.1f} {r['peak_mib']:>9.1f}")
 
 
 if __name__ == "__main__":

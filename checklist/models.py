@@ -200,7 +200,72 @@ class ReadinessSnapshot(models.Model):
 
     class Meta:
         ordering = ["-date"]
+        # Also the (user, date) index every bounded history read uses.
         constraints = [models.UniqueConstraint(fields=["user", "date"], name="snapshot_unique_per_day")]
+
+
+# The desk filters and sorts on each rule's status, so each has a column.
+RULE_COLUMNS: dict[str, str] = {
+    "devices.trusted": "devices_trusted",
+    "recovery.current": "recovery_current",
+    "credentials.segmented": "credentials_segmented",
+    "credentials.rotation": "credentials_rotation",
+    "interfaces.mapped": "interfaces_mapped",
+    "marketdata.covered": "marketdata_covered",
+    "drill.rehearsed": "drill_rehearsed",
+    "automation.failsafe": "automation_failsafe",
+    "mfa.broker": "mfa_broker",
+    "permissions.cleared": "permissions_cleared",
+    "automation.alive": "automation_alive",
+}
+
+
+def _rule_column() -> models.CharField:
+    return models.CharField(max_length=8, blank=True, db_index=True)
+
+
+class CurrentScore(models.Model):
+    """Each trader's newest stored score, one row per trader, so that the desk
+    filters, sorts, pages and counts in SQL whatever the history's length.
+
+    Written only by ``checklist.services`` together with the snapshot it
+    mirrors (``snapshots_store``). Besides the score it keeps the trader's due
+    dates (``due``; ``next_due_on`` is the earliest dated one, ``due_now`` says
+    one was never done), so "overdue" and "due soon" are read on any later day
+    without re-reading the inventory: the dates do not move, today does.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="current_score")
+    date = models.DateField()
+    score = models.PositiveSmallIntegerField(db_index=True)
+    level = models.CharField(max_length=10)
+    level_rank = models.PositiveSmallIntegerField(help_text="readiness.vocabulary.LEVEL_ORDER, for sorting.")
+    change = models.SmallIntegerField(null=True, blank=True, help_text="Score minus the newest one stored 7 to 14 days earlier.")
+    statuses = models.JSONField(default=dict)
+    devices_trusted = _rule_column()
+    recovery_current = _rule_column()
+    credentials_segmented = _rule_column()
+    credentials_rotation = _rule_column()
+    interfaces_mapped = _rule_column()
+    marketdata_covered = _rule_column()
+    drill_rehearsed = _rule_column()
+    automation_failsafe = _rule_column()
+    mfa_broker = _rule_column()
+    permissions_cleared = _rule_column()
+    automation_alive = _rule_column()
+    next_due_on = models.DateField(null=True, blank=True, db_index=True)
+    due_now = models.BooleanField(default=False)
+    due = models.JSONField(default=list, help_text="[due day or null, kind] for every due date.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["level_rank", "score"], name="current_level_score"),
+            models.Index(fields=["change"], name="current_change"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.score} on {self.date}"
 
 
 class CalendarFeed(models.Model):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -17,12 +17,28 @@ from django.utils import timezone
 from accounts.audit import record_event
 from devices.services import inventory_create, inventory_delete, inventory_update
 from readiness import rules
+from readiness import vocabulary as words
 from readiness.recovery import reentry_steps
 
-from .models import AcceptedRisk, CalendarFeed, Drill, DrillStep, Permission, ReadinessSnapshot, Subscription, TradingProfile
-from .selectors import inventories_for, inventory_for, limits, profile_for
+from .models import (
+    RULE_COLUMNS,
+    AcceptedRisk,
+    CalendarFeed,
+    CurrentScore,
+    Drill,
+    DrillStep,
+    Permission,
+    ReadinessSnapshot,
+    Subscription,
+    TradingProfile,
+)
+from .selectors import DUE_SECTIONS, inventories_for, inventory_for, limits, profile_for
 
 SNAPSHOT_BATCH = 500
+CHANGE_DAYS = 7
+# The 7-day change compares with the newest score stored 7 to 14 days
+# earlier: a bounded read on (user, date), however long the history.
+CHANGE_LOOKBACK_DAYS = 7
 logger = logging.getLogger("gatecheck.readiness")
 
 
@@ -36,14 +52,94 @@ def _row(user_id: int, report: rules.Report) -> ReadinessSnapshot:
     )
 
 
-def _store(rows: list[ReadinessSnapshot]) -> None:
-    # One upsert per batch: idempotent per user and day.
+def snapshots_store(rows: list[ReadinessSnapshot], inventories: dict[int, rules.Inventory] | None = None) -> None:
+    """The one write path of stored scores: upsert the snapshots (idempotent
+    per user and day) and keep each trader's ``CurrentScore`` in step.
+
+    ``inventories`` (from the caller that scored them) give the due dates;
+    without them the due sections are read here, in five queries.
+    """
+    if not rows:
+        return
     ReadinessSnapshot.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["user", "date"],
         update_fields=["score", "level", "statuses", "updated_at"],
     )
+    _current_sync(rows, inventories)
+
+
+def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.Inventory] | None) -> None:
+    """Point each trader's current row at their newest snapshot, in four
+    queries per batch (plus five when due dates must be read).
+
+    A snapshot older than the current one (history written afterwards) can
+    still change the 7-day change, so the current one is recomputed then.
+    """
+    ids = list({row.user_id for row in rows})
+    current = dict(CurrentScore.objects.filter(user_id__in=ids).values_list("user_id", "date"))
+    newest: dict[int, ReadinessSnapshot] = {}
+    for row in rows:
+        held = newest.get(row.user_id)
+        if held is None or held.date < row.date:
+            newest[row.user_id] = row
+    behind = {uid: current[uid] for uid, row in newest.items() if uid in current and current[uid] > row.date}
+    if behind:
+        for uid, day, score, level, statuses in ReadinessSnapshot.objects.filter(
+            user_id__in=list(behind), date__in=set(behind.values())
+        ).values_list("user_id", "date", "score", "level", "statuses"):
+            if behind[uid] == day:
+                newest[uid] = ReadinessSnapshot(user_id=uid, date=day, score=score, level=level, statuses=statuses)
+    baselines = _baselines({uid: row.date - timedelta(days=CHANGE_DAYS) for uid, row in newest.items()})
+    if inventories is None or not all(uid in inventories for uid in newest):
+        inventories = inventories_for(list(newest), DUE_SECTIONS)
+    lim = limits()
+    current_rows = []
+    for uid, row in newest.items():
+        stored_due = rules.due_stored(rules.upcoming_dates(inventories[uid], row.date, lim))
+        dated = [day for day, _ in stored_due if day is not None]
+        before = baselines.get(uid)
+        current_rows.append(
+            CurrentScore(
+                user_id=uid,
+                date=row.date,
+                score=row.score,
+                level=row.level,
+                level_rank=words.LEVEL_ORDER.get(row.level, 0),
+                change=row.score - before if before is not None else None,
+                statuses=row.statuses,
+                next_due_on=min(dated) if dated else None,
+                due_now=any(day is None for day, _ in stored_due),
+                due=[[day.isoformat() if day else None, kind] for day, kind in stored_due],
+                **{column: row.statuses.get(rule, "") for rule, column in RULE_COLUMNS.items()},
+            )
+        )
+    CurrentScore.objects.bulk_create(
+        current_rows, update_conflicts=True, unique_fields=["user"], update_fields=CURRENT_FIELDS
+    )
+
+
+CURRENT_FIELDS = [
+    "date", "score", "level", "level_rank", "change", "statuses", "next_due_on", "due_now", "due", "updated_at", *RULE_COLUMNS.values()
+]
+
+
+def _baselines(targets: dict[int, date]) -> dict[int, int]:
+    """Each trader's newest score stored on or before their target day and at
+    most CHANGE_LOOKBACK_DAYS before it: one query bounded by date."""
+    if not targets:
+        return {}
+    low = min(targets.values()) - timedelta(days=CHANGE_LOOKBACK_DAYS)
+    rows = ReadinessSnapshot.objects.filter(user_id__in=list(targets), date__gte=low, date__lte=max(targets.values())).values_list(
+        "user_id", "date", "score"
+    )
+    found: dict[int, tuple[date, int]] = {}
+    for uid, day, score in rows:
+        target = targets[uid]
+        if target - timedelta(days=CHANGE_LOOKBACK_DAYS) <= day <= target and (uid not in found or found[uid][0] < day):
+            found[uid] = (day, score)
+    return {uid: score for uid, (_, score) in found.items()}
 
 
 def snapshot_refresh(user, as_of: date | None = None) -> rules.Report:
@@ -53,8 +149,9 @@ def snapshot_refresh(user, as_of: date | None = None) -> rules.Report:
     reads stored scores instead of re-scoring.
     """
     as_of = as_of or timezone.localdate()
-    report = rules.evaluate(inventories_for([user.pk])[user.pk], as_of, limits())
-    _store([_row(user.pk, report)])
+    inventories = inventories_for([user.pk])
+    report = rules.evaluate(inventories[user.pk], as_of, limits())
+    snapshots_store([_row(user.pk, report)], inventories)
     return report
 
 
@@ -69,14 +166,17 @@ class SnapshotRun:
 def snapshot_all(as_of: date | None = None) -> SnapshotRun:
     """Score and store every active user on ``as_of``.
 
-    A trader whose inventory cannot be scored is logged and skipped: one
-    trader's data never stops the nightly run for everyone else."""
+    Batches of 500 read by primary key (no list of every id in memory), each
+    scored and stored in a fixed number of queries; running it twice on a day
+    rewrites the same rows. A trader whose inventory cannot be scored is
+    logged and skipped: one trader's data never stops the nightly run for
+    everyone else."""
     as_of = as_of or timezone.localdate()
-    ids = list(get_user_model().objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
     lim = limits()
-    run = SnapshotRun()
-    for start in range(0, len(ids), SNAPSHOT_BATCH):
-        batch = ids[start : start + SNAPSHOT_BATCH]
+    users = get_user_model().objects.filter(is_active=True).order_by("pk")
+    run, last = SnapshotRun(), 0
+    while batch := list(users.filter(pk__gt=last).values_list("pk", flat=True)[:SNAPSHOT_BATCH]):
+        last = batch[-1]
         inventories = inventories_for(batch)
         rows = []
         for uid in batch:
@@ -85,12 +185,14 @@ def snapshot_all(as_of: date | None = None) -> SnapshotRun:
             except Exception:
                 logger.exception("snapshot_readiness: scoring user %s on %s failed; skipped", uid, as_of.isoformat())
                 run.failed.append(uid)
-        _store(rows)
+        snapshots_store(rows, inventories)
         run.stored += len(rows)
     return run
 
 
-def snapshot_keep(*, user, report: rules.Report, stored: tuple[int, str, dict[str, str]] | None) -> bool:
+def snapshot_keep(
+    *, user, report: rules.Report, stored: tuple[int, str, dict[str, str]] | None, inventory: rules.Inventory | None = None
+) -> bool:
     """The dashboard's write: store today's report only when it differs from
     the ``stored`` (score, level, statuses), so that plain page views do not
     write. A refused write (a read-only or full database) is logged and the
@@ -100,7 +202,7 @@ def snapshot_keep(*, user, report: rules.Report, stored: tuple[int, str, dict[st
         return False
     try:
         with transaction.atomic():
-            _store([row])
+            snapshots_store([row], {user.pk: inventory} if inventory is not None else None)
     except DatabaseError:
         logger.warning("dashboard: storing today's snapshot of user %s failed; page shown from the computed score", user.pk, exc_info=True)
         return False

@@ -96,7 +96,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     data = selectors.dashboard_for(request.user, today)
     # Today's snapshot is kept when the score shown differs from the stored one.
-    services.snapshot_keep(user=request.user, report=data.report, stored=data.stored_today)
+    services.snapshot_keep(user=request.user, report=data.report, stored=data.stored_today, inventory=data.inventory)
     report = data.report
     context = {
         "today": today,

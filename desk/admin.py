@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import F, Prefetch
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +21,6 @@ from accounts import services as account_services
 from accounts.admin import DeskFilter, DeskScopedAdmin, admin_site
 from accounts.models import User
 from accounts.selectors import desks_for
-from checklist.models import ReadinessSnapshot
 from readiness.masking import mask_email
 from readiness.vocabulary import LEVEL_LABELS
 
@@ -69,11 +68,11 @@ class GatecheckUserAdmin(DeskScopedAdmin, UserAdmin):
     )
 
     def get_queryset(self, request):
-        latest = ReadinessSnapshot.objects.filter(user=OuterRef("pk"), date__lte=timezone.localdate()).order_by("-date")
+        # The current-score row: one join, whatever the history's length.
         return (
             super()
             .get_queryset(request)
-            .annotate(readiness_score=Subquery(latest.values("score")[:1]), readiness_level=Subquery(latest.values("level")[:1]))
+            .annotate(readiness_score=F("current_score__score"), readiness_level=F("current_score__level"))
             # Only the desks the viewer oversees: a trader on two desks does
             # not reveal the other desk to this lead.
             .prefetch_related(Prefetch("desks", queryset=desks_for(request.user)))

@@ -43,6 +43,7 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
     sort = forms.ChoiceField(required=False, choices=[(key, key) for key in SORT_KEYS], widget=forms.HiddenInput)
     dir = forms.ChoiceField(required=False, choices=[("asc", "asc"), ("desc", "desc")], widget=forms.HiddenInput)
     trader = IdListField(required=False)
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, desks: QuerySet[Desk], *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,6 +64,7 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
             descending=data.get("dir") == "desc",
             desks=(desk,) if desk else None,
             trader_ids=tuple(ids) if ids else None,
+            page=data.get("page") or 1,
         )
 
 

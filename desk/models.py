@@ -28,6 +28,9 @@ class ReminderLog(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     item_count = models.PositiveIntegerField(default=0)
+    # Which run claimed the row: a batch inserts its claims at once and reads
+    # back the ones carrying its token (the others were already taken).
+    claim = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-date", "-sent_at"]

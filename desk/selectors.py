@@ -3,29 +3,27 @@
 Everything a lead may see is reached through ``desks_for`` and ``traders_for``;
 views, exports, reminders and the admin never filter by desk on their own.
 
-The desk table reads stored ``ReadinessSnapshot`` rows and never re-scores
-inventories: at 500 traders re-scoring would dominate the page. It does read
-the dated parts of the inventories (``inventories_for`` with ``DUE_SECTIONS``,
-five queries whatever the number of traders) because the "overdue" and "due soon" tags come from
-the coming-due dates, which move with today's date.
+The desk table reads each trader's ``CurrentScore`` (their newest stored
+score, with their due dates) and never re-scores inventories. Search, filters,
+sort, paging and the summary's counts all run in SQL, so a page costs the same
+few queries for a desk of 50 and for a superuser's 50,000 traders, and a long
+history changes nothing: the table reads no snapshot at all.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import NamedTuple
 
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
-from django.utils.safestring import SafeString
+from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, StringAgg, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 
 from accounts.models import Desk, User
 from accounts.selectors import overseen_users, traders_for
-from checklist.models import Drill, ReadinessSnapshot
-from checklist.selectors import DUE_SECTIONS, inventories_for, inventory_for, limits
+from checklist.models import RULE_COLUMNS, AcceptedRisk, Drill, ReadinessSnapshot
+from checklist.selectors import inventory_for, limits
 from readiness import rules
 from readiness import vocabulary as words
 from readiness.masking import mask_text
@@ -35,6 +33,7 @@ from .models import ReminderLog
 DUE_SOON_DAYS = 14
 CHANGE_DAYS = 7
 HISTORY_DAYS = 90
+PAGE_SIZE = 50
 DRILLS_SHOWN = 20
 ACCEPTED = words.ACCEPTED
 
@@ -85,7 +84,7 @@ def can_reset_mfa(actor: User, trader: User) -> bool:
 
 @dataclass
 class DeskRow:
-    """One trader in the desk table; ``html`` is the whole ``<tr>``, built once."""
+    """One trader in the desk table."""
 
     id: int
     username: str
@@ -99,7 +98,6 @@ class DeskRow:
     overdue: int
     due_soon: int
     overdue_kinds: tuple[str, ...] = ()
-    html: SafeString = field(default=SafeString(""), repr=False)
 
     @property
     def display_name(self) -> str:
@@ -108,20 +106,33 @@ class DeskRow:
 
 @dataclass
 class DeskTable:
-    """The desk page: every row for the summary, the shown rows after filters."""
+    """The desk page: one page of rows, and the summary of the whole desk."""
 
     as_of: date
-    rows: list[DeskRow]
     shown: list[DeskRow]
+    total: int
+    matching: int
+    page: int
+    pages: int
     average: int | None
     level_counts: dict[str, int]
     unscored: int
     overdue_traders: int
+    # Traders with a bot whose heartbeat is down or failing (automation.alive fails).
+    bots_down: int = 0
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * PAGE_SIZE + 1 if self.shown else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * PAGE_SIZE + len(self.shown)
 
 
 @dataclass(frozen=True)
 class DeskQuery:
-    """What the lead asked for: filters and sort, already validated."""
+    """What the lead asked for: filters, sort and page, already validated."""
 
     q: str = ""
     level: str = ""
@@ -131,32 +142,14 @@ class DeskQuery:
     descending: bool = False
     desks: tuple[Desk, ...] | None = None
     trader_ids: tuple[int, ...] | None = None
+    page: int = 1
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.q or self.level or self.failing or self.due)
 
 
-class Snap(NamedTuple):
-    user_id: int
-    date: date
-    score: int
-    level: str
-    statuses: dict[str, str]
-
-
-def latest_snapshots(user_ids: list[int], on_or_before: date) -> dict[int, Snap]:
-    """Each trader's most recent snapshot on or before a day, in one query."""
-    rows = (
-        ReadinessSnapshot.objects.filter(user_id__in=user_ids, date__lte=on_or_before)
-        .annotate(rank=Window(RowNumber(), partition_by=[F("user_id")], order_by=[F("date").desc()]))
-        .filter(rank=1)
-        .values_list("user_id", "date", "score", "level", "statuses")
-    )
-    return {row[0]: Snap(*row) for row in rows}
-
-
-def _accepted_rules(inventory: rules.Inventory, as_of: date) -> set[str]:
-    return {risk.rule for risk in inventory.accepted_risks if as_of <= risk.until}
-
-
-def cell_status(status: str | None, rule_id: str, accepted: set[str]) -> str | None:
+def cell_status(status: str | None, rule_id: str, accepted: set[str] | frozenset[str]) -> str | None:
     """A heatmap cell: the stored status, or "accepted" for a fail or partial
     the trader's lead has accepted as a risk that still holds."""
     if status in (rules.FAIL, rules.PARTIAL) and rule_id in accepted:
@@ -164,119 +157,224 @@ def cell_status(status: str | None, rule_id: str, accepted: set[str]) -> str | N
     return status
 
 
-def due_counts(items: Iterable[rules.DueItem], as_of: date) -> tuple[int, int]:
-    """(overdue, due soon) among coming-due items."""
-    overdue = due_soon = 0
-    for item in items:
-        if item.overdue(as_of):
-            overdue += 1
-        else:
-            due_soon += 1
-    return overdue, due_soon
-
-
 def _full_name(first: str, last: str) -> str:
     return f"{first} {last}".strip()
 
 
-def desk_rows(user_ids_names: list[tuple[int, str, str, str]], as_of: date) -> list[DeskRow]:
-    """Rows (without html) for the given traders: snapshots plus due counts.
-
-    Two snapshot queries and five inventory queries, whatever the count.
-    """
-    ids = [uid for uid, *_ in user_ids_names]
-    current = latest_snapshots(ids, as_of)
-    baseline = latest_snapshots(ids, as_of - timedelta(days=CHANGE_DAYS))
-    inventories = inventories_for(ids, DUE_SECTIONS)
-    lim = limits()
-    rows = []
-    for uid, username, first, last in user_ids_names:
-        snap = current.get(uid)
-        inventory = inventories[uid]
-        accepted = _accepted_rules(inventory, as_of)
-        statuses = snap.statuses if snap else {}
-        before = baseline.get(uid)
-        items = rules.coming_due(inventory, as_of, lim, window_days=DUE_SOON_DAYS)
-        overdue, due_soon = due_counts(items, as_of)
-        rows.append(
-            DeskRow(
-                id=uid,
-                username=username,
-                name=_full_name(first, last),
-                score=snap.score if snap else None,
-                level=snap.level if snap else None,
-                scored_on=snap.date if snap else None,
-                change=(snap.score - before.score) if snap and before and before.date < snap.date else None,
-                statuses={rid: statuses.get(rid) for rid in RULE_IDS},
-                cells={rid: cell_status(statuses.get(rid), rid, accepted) for rid in RULE_IDS},
-                overdue=overdue,
-                due_soon=due_soon,
-                overdue_kinds=tuple(sorted({i.kind for i in items if i.overdue(as_of)})),
-            )
-        )
-    return rows
+def _traders(viewer: User, query: DeskQuery) -> QuerySet[User]:
+    if query.trader_ids is not None:
+        # Rows picked in the admin: anyone the viewer oversees.
+        return overseen_users(viewer).filter(pk__in=query.trader_ids)
+    return traders_for(viewer, query.desks)
 
 
-def _sort_key(sort: str):
-    if sort == "name":
-        return lambda r: r.display_name.lower()
-    if sort == "score":
-        return lambda r: -1 if r.score is None else r.score
-    if sort == "level":
-        return lambda r: words.LEVEL_ORDER.get(r.level or "", -1)
-    if sort == "change":
-        return lambda r: -1000 if r.change is None else r.change
-    if sort == "due":
-        return lambda r: (-r.overdue, -r.due_soon)
-    return lambda r: words.STATUS_ORDER.get(r.cells.get(sort) or "", 5)
+def _col(rule_id: str) -> str:
+    return f"current_score__{RULE_COLUMNS[rule_id]}"
 
 
-def _matches(row: DeskRow, query: DeskQuery) -> bool:
+def _accepted_now(as_of: date):
+    return AcceptedRisk.objects.filter(owner=OuterRef("pk"), until__gte=as_of)
+
+
+def _filtered(traders: QuerySet[User], query: DeskQuery, as_of: date) -> QuerySet[User]:
     if query.q:
-        needle = query.q.lower()
-        if needle not in row.username.lower() and needle not in row.name.lower():
-            return False
-    if query.level and row.level != query.level:
-        return False
-    # "Failing" is the stored status: a fail stays a fail when its risk is accepted.
-    if query.failing and row.statuses.get(query.failing) != rules.FAIL:
-        return False
-    if query.due == "overdue" and not row.overdue:
-        return False
-    if query.due == "due_soon" and not (row.overdue or row.due_soon):
-        return False
-    return True
+        traders = traders.annotate(full_name=Concat("first_name", Value(" "), "last_name", output_field=CharField())).filter(
+            Q(username__icontains=query.q) | Q(full_name__icontains=query.q)
+        )
+    if query.level:
+        traders = traders.filter(current_score__level=query.level)
+    if query.failing:
+        # "Failing" is the stored status: a fail stays a fail when its risk is accepted.
+        traders = traders.filter(**{_col(query.failing): rules.FAIL})
+    if query.due == "overdue":
+        traders = traders.filter(current_score__next_due_on__lt=as_of)
+    elif query.due == "due_soon":
+        traders = traders.filter(
+            Q(current_score__next_due_on__lte=as_of + timedelta(days=DUE_SOON_DAYS)) | Q(current_score__due_now=True)
+        )
+    return traders
+
+
+def _sort_name():
+    full = Trim(Concat("first_name", Value(" "), "last_name", output_field=CharField()))
+    return Lower(Coalesce(NullIf(full, Value("")), "username"))
+
+
+def _ordered(traders: QuerySet[User], query: DeskQuery, as_of: date) -> QuerySet[User]:
+    """Sorted as asked, ties by name: unscored traders count lowest, and for
+    "due" the earliest due date (a never-done item is due today) comes first."""
+    sort = query.sort
+    nulls_low = {"nulls_last": True} if query.descending else {"nulls_first": True}
+    if sort == "name":
+        key = _sort_name()
+    elif sort == "score":
+        key = F("current_score__score")
+    elif sort == "level":
+        key = F("current_score__level_rank")
+    elif sort == "change":
+        key = F("current_score__change")
+    elif sort == "due":
+        key = Case(
+            When(current_score__due_now=True, current_score__next_due_on__lt=as_of, then=F("current_score__next_due_on")),
+            When(current_score__due_now=True, then=Value(as_of)),
+            default=F("current_score__next_due_on"),
+        )
+        nulls_low = {"nulls_first": True} if query.descending else {"nulls_last": True}
+    else:
+        column = _col(sort)
+        accepted = Exists(_accepted_now(as_of).filter(rule=sort))
+        key = Case(
+            When(Q(**{f"{column}__in": (rules.FAIL, rules.PARTIAL)}) & accepted, then=Value(words.STATUS_ORDER[ACCEPTED])),
+            *(When(**{column: status}, then=Value(rank)) for status, rank in words.STATUS_ORDER.items() if status != ACCEPTED),
+            default=Value(5),
+            output_field=IntegerField(),
+        )
+    order = key.desc(**nulls_low) if query.descending else key.asc(**nulls_low)
+    return traders.annotate(sort_name=_sort_name()).order_by(order, "sort_name", "pk")
+
+
+ROW_FIELDS = (
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "current_score__date",
+    "current_score__score",
+    "current_score__level",
+    "current_score__change",
+    "current_score__statuses",
+    "current_score__due",
+    "accepted",
+)
+
+
+def _with_accepted(traders: QuerySet[User], as_of: date) -> QuerySet[User]:
+    """Each row carries the rules whose risk it accepted, as one subquery
+    column: no second query per page or per export chunk."""
+    rules_held = (
+        _accepted_now(as_of).values("owner").annotate(rules=StringAgg("rule", delimiter=Value(","), output_field=CharField())).values("rules")
+    )
+    return traders.annotate(accepted=Subquery(rules_held, output_field=CharField()))
+
+
+def desk_row(values: dict, as_of: date) -> DeskRow:
+    """A row from one ``ROW_FIELDS`` record: stored statuses and due dates."""
+    statuses = values["current_score__statuses"] or {}
+    accepted = frozenset((values["accepted"] or "").split(",")) - {""}
+    stored_due = [(date.fromisoformat(day) if day else None, kind) for day, kind in values["current_score__due"] or []]
+    overdue, due_soon, kinds = rules.due_tally(stored_due, as_of, DUE_SOON_DAYS)
+    score = values["current_score__score"]
+    return DeskRow(
+        id=values["id"],
+        username=values["username"],
+        name=_full_name(values["first_name"], values["last_name"]),
+        score=score,
+        level=values["current_score__level"],
+        scored_on=values["current_score__date"],
+        change=values["current_score__change"],
+        statuses={rid: statuses.get(rid) for rid in RULE_IDS},
+        cells={rid: cell_status(statuses.get(rid), rid, accepted) for rid in RULE_IDS},
+        overdue=overdue,
+        due_soon=due_soon,
+        overdue_kinds=kinds,
+    )
+
+
+def desk_rows(traders: QuerySet[User], as_of: date) -> list[DeskRow]:
+    """Rows for the given traders, in one query."""
+    return [desk_row(values, as_of) for values in _with_accepted(traders, as_of).values(*ROW_FIELDS)]
+
+
+@dataclass(frozen=True)
+class Summary:
+    total: int
+    average: int | None
+    level_counts: dict[str, int]
+    unscored: int
+    overdue_traders: int
+    # Traders with a bot whose heartbeat is down or failing (automation.alive fails).
+    bots_down: int = 0
+
+
+def desk_summary(traders: QuerySet[User], as_of: date) -> Summary:
+    """The whole desk's tiles in one aggregate query."""
+    totals = traders.aggregate(
+        total=Count("pk"),
+        scored=Count("current_score"),
+        score_sum=Sum("current_score__score"),
+        overdue=Count("pk", filter=Q(current_score__next_due_on__lt=as_of)),
+        bots_down=Count("pk", filter=Q(current_score__automation_alive=rules.FAIL)),
+        **{f"level_{level}": Count("pk", filter=Q(current_score__level=level)) for level in LEVEL_LABELS},
+    )
+    scored = totals["scored"]
+    return Summary(
+        total=totals["total"],
+        # Rounded half up, like the scores themselves.
+        average=words.round_half_up(totals["score_sum"], scored) if scored else None,
+        level_counts={level: totals[f"level_{level}"] for level in LEVEL_LABELS},
+        unscored=totals["total"] - scored,
+        overdue_traders=totals["overdue"],
+        bots_down=totals["bots_down"],
+    )
 
 
 def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
-    """The desk page for ``viewer``: all their traders, filtered and sorted.
-
-    A fixed number of queries: traders, two snapshot reads, five inventory
-    reads. Search, filters and sort run in Python over at most a few hundred
-    rows, so the summary always describes the whole desk.
+    """One page (50 rows) of the desk for ``viewer``, with the summary of all
+    their traders: four queries whatever the number of traders (five when
+    filtered). A page past the end shows the last one.
     """
-    if query.trader_ids is not None:
-        # Rows picked in the admin: anyone the viewer oversees.
-        traders = overseen_users(viewer).filter(pk__in=query.trader_ids)
-    else:
-        traders = traders_for(viewer, query.desks)
-    people = list(traders.order_by("username").values_list("id", "username", "first_name", "last_name"))
-    rows = desk_rows(people, as_of)
-    shown = [row for row in rows if _matches(row, query)]
-    shown.sort(key=lambda r: r.display_name.lower())
-    shown.sort(key=_sort_key(query.sort), reverse=query.descending)
-    scored = [row.score for row in rows if row.score is not None]
-    counts = Counter(row.level for row in rows if row.level)
+    traders = _traders(viewer, query)
+    summary = desk_summary(traders, as_of)
+    matching_qs = _filtered(traders, query, as_of)
+    matching = matching_qs.count() if query.filtered else summary.total
+    pages = max(1, -(-matching // PAGE_SIZE))
+    page = min(max(query.page, 1), pages)
+    start = (page - 1) * PAGE_SIZE
+    shown = []
+    if matching:
+        # The sort reads only narrow columns; the page's 50 rows are then read whole.
+        ids = list(_ordered(matching_qs, query, as_of).values_list("pk", flat=True)[start : start + PAGE_SIZE])
+        by_id = {row.id: row for row in desk_rows(User.objects.filter(pk__in=ids), as_of)}
+        shown = [by_id[pk] for pk in ids]
     return DeskTable(
         as_of=as_of,
-        rows=rows,
         shown=shown,
-        # Rounded half up, like the scores themselves.
-        average=words.round_half_up(sum(scored), len(scored)) if scored else None,
-        level_counts={level: counts.get(level, 0) for level in LEVEL_LABELS},
-        unscored=len(rows) - len(scored),
-        overdue_traders=sum(1 for row in rows if row.overdue),
+        total=summary.total,
+        matching=matching,
+        page=page,
+        pages=pages,
+        average=summary.average,
+        level_counts=summary.level_counts,
+        unscored=summary.unscored,
+        overdue_traders=summary.overdue_traders,
+        bots_down=summary.bots_down,
     )
+
+
+def desk_export_rows(*, viewer: User, as_of: date, query: DeskQuery, chunk_size: int = 2000) -> Iterator[DeskRow]:
+    """Every row matching ``query``, sorted as the page is, read through one
+    streaming query (a server-side cursor on PostgreSQL): memory stays
+    bounded however many traders match."""
+    ordered = _ordered(_filtered(_traders(viewer, query), query, as_of), query, as_of)
+    for values in _with_accepted(ordered, as_of).values(*ROW_FIELDS).iterator(chunk_size=chunk_size):
+        yield desk_row(values, as_of)
+
+
+def desk_export_count(*, viewer: User, as_of: date, query: DeskQuery) -> int:
+    return _filtered(_traders(viewer, query), query, as_of).count()
+
+
+def previous_levels(user_ids: Iterable[int], before: date, lookback_days: int = CHANGE_DAYS) -> dict[int, tuple[date, int, str]]:
+    """Each trader's newest (date, score, level) stored before ``before``, at
+    most ``lookback_days`` earlier: one query bounded by date."""
+    found: dict[int, tuple[date, int, str]] = {}
+    rows = ReadinessSnapshot.objects.filter(
+        user_id__in=list(user_ids), date__lt=before, date__gte=before - timedelta(days=lookback_days)
+    ).values_list("user_id", "date", "score", "level")
+    for uid, day, score, level in rows:
+        if uid not in found or found[uid][0] < day:
+            found[uid] = (day, score, level)
+    return found
 
 
 # --------------------------------------------------------------------------

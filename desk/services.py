@@ -4,24 +4,24 @@ exports, and the "Desk leads" group that lets leads into the admin panel."""
 from __future__ import annotations
 
 import csv
-import io
 import logging
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
-from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest
+from django.tasks import TaskResult, TaskResultStatus
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts import mail
 from accounts.audit import record_event
-from accounts.mail import mail_send
 from accounts.models import Desk, User
 from accounts.services import mfa_reset
 from checklist.selectors import inventories_for, limits
@@ -34,10 +34,13 @@ from .selectors import (
     DUE_SOON_DAYS,
     LEVEL_LABELS,
     RULE_IDS,
-    DeskTable,
+    DeskQuery,
+    DeskRow,
     can_reset_mfa,
+    desk_export_count,
+    desk_export_rows,
     desk_rows,
-    latest_snapshots,
+    previous_levels,
 )
 
 logger = logging.getLogger("gatecheck.jobs")
@@ -135,42 +138,51 @@ class Sent(StrEnum):
     FAILED = "failed"
 
 
-def _send_once(*, recipient: User, kind: str, day: date, message: EmailMultiAlternatives, items: int, sent_by: User | None = None) -> Sent:
-    """Claim the (recipient, kind, day) row first, then send.
+def _claim(*, kind: str, day: date, items: dict[int, int], sent_by: User | None = None) -> set[int]:
+    """Claim the (recipient, kind, day) rows of many people before sending, in
+    two queries; returns whose claims this run won.
 
-    Claiming first means two runs racing each other send one e-mail; if the
-    send fails (logged by accounts.mail) the claim is dropped so that the
-    next run, or the lead's next click, tries again.
+    Claiming first means two runs racing each other send one e-mail each
+    person: the unique constraint lets one insert win, and each run reads
+    back its own token.
     """
-    try:
-        with transaction.atomic():
-            log = ReminderLog.objects.create(recipient=recipient, kind=kind, date=day, sent_by=sent_by, item_count=items)
-    except IntegrityError:
-        return Sent.ALREADY
-    if not mail_send(message, kind=kind):
-        log.delete()
-        return Sent.FAILED
-    return Sent.SENT
+    if not items:
+        return set()
+    token = uuid.uuid4()
+    ReminderLog.objects.bulk_create(
+        [ReminderLog(recipient_id=uid, kind=kind, date=day, sent_by=sent_by, item_count=count, claim=token) for uid, count in items.items()],
+        ignore_conflicts=True,
+    )
+    return set(ReminderLog.objects.filter(recipient_id__in=list(items), kind=kind, date=day, claim=token).values_list("recipient_id", flat=True))
+
+
+def _deliver(*, kind: str, day: date, messages: dict[int, dict]) -> list[int]:
+    """Send claimed messages over one connection; a failed one (logged) gives
+    its claim back, so that the next run tries that person again. Returns
+    the recipients whose message failed."""
+    recipients = list(messages)
+    failed = [recipients[i] for i in mail.deliver(messages[uid] for uid in recipients)]
+    if failed:
+        ReminderLog.objects.filter(recipient_id__in=failed, kind=kind, date=day).delete()
+    return failed
 
 
 def _site_url(path: str, request: HttpRequest | None = None) -> str:
     """An absolute link for an e-mail, or "" when no base URL is known (a
-    command run from cron has no request; GATECHECK_SITE_URL gives the base)."""
+    background task has no request; GATECHECK_SITE_URL gives the base)."""
     if request is not None:
         return request.build_absolute_uri(path)
     base = getattr(settings, "GATECHECK_SITE_URL", "").rstrip("/")
     return f"{base}{path}" if base else ""
 
 
-def _email(*, to: User, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
-    message = EmailMultiAlternatives(
-        f"[Gatecheck] {subject}",
-        render_to_string(f"desk/email/{template}.txt", context),
-        None,
-        [to.email],
+def _email(*, to: User, subject: str, template: str, context: dict) -> dict:
+    return mail.payload(
+        to=[to.email],
+        subject=f"[Gatecheck] {subject}",
+        body=render_to_string(f"desk/email/{template}.txt", context),
+        html=render_to_string(f"desk/email/{template}.html", context),
     )
-    message.attach_alternative(render_to_string(f"desk/email/{template}.html", context), "text/html")
-    return message
 
 
 @dataclass(frozen=True)
@@ -180,16 +192,16 @@ class ReminderItem:
     overdue: bool
 
 
-def reminder_items(inventory: rules.Inventory, as_of: date) -> list[ReminderItem]:
+def reminder_items(inventory: rules.Inventory, as_of: date, lim: rules.Limits | None = None) -> list[ReminderItem]:
     """A trader's overdue and due-soon items, with any phone number or address
     masked (e-mail travels further than the app does)."""
     return [
         ReminderItem(item.due_on, mask_text(item.what), item.overdue(as_of))
-        for item in rules.coming_due(inventory, as_of, limits(), window_days=DUE_SOON_DAYS)
+        for item in rules.coming_due(inventory, as_of, lim or limits(), window_days=DUE_SOON_DAYS)
     ]
 
 
-def _reminder_message(*, trader: User, items: list[ReminderItem], as_of: date, sender: User | None, request: HttpRequest | None) -> EmailMultiAlternatives:
+def _reminder_message(*, trader: User, items: list[ReminderItem], as_of: date, sender: User | None, request: HttpRequest | None) -> dict:
     overdue = [i for i in items if i.overdue]
     soon = [i for i in items if not i.overdue]
     if overdue:
@@ -211,17 +223,46 @@ def _reminder_message(*, trader: User, items: list[ReminderItem], as_of: date, s
 
 
 def reminder_send(*, request: HttpRequest, trader: User, as_of: date) -> Sent:
-    """A lead's one-click reminder: at most one per trader per day, audited."""
+    """A lead's one-click reminder: at most one per trader per day, audited.
+
+    The day's claim is taken here, so a second click says "already"; the
+    e-mail itself leaves from a background task (``desk.tasks.reminders_deliver``).
+    """
     if not trader.email:
         return Sent.NO_EMAIL
     items = reminder_items(inventories_for([trader.pk])[trader.pk], as_of)
+    kind = ReminderLog.Kind.MANUAL
+    if trader.pk not in _claim(kind=kind, day=as_of, items={trader.pk: len(items)}, sent_by=request.user):
+        return Sent.ALREADY
     message = _reminder_message(trader=trader, items=items, as_of=as_of, sender=request.user, request=request)
-    result = _send_once(recipient=trader, kind=ReminderLog.Kind.MANUAL, day=as_of, message=message, items=len(items), sent_by=request.user)
-    if result is Sent.SENT:
-        record_event(
-            action="desk.reminder_sent", request=request, subject=trader, object_label=trader.username, details={"items": len(items)}
-        )
-    return result
+    queued = reminders_enqueue(kind=kind, day=as_of, messages={trader.pk: message})
+    if queued is None:
+        ReminderLog.objects.filter(recipient=trader, kind=kind, date=as_of).delete()
+        return Sent.FAILED
+    if queued.status == TaskResultStatus.SUCCESSFUL and queued.return_value == 0:
+        # A backend that runs tasks at once (tests, or a deployment without a
+        # worker) already knows the send failed; the task gave the claim back.
+        return Sent.FAILED
+    record_event(action="desk.reminder_sent", request=request, subject=trader, object_label=trader.username, details={"items": len(items)})
+    return Sent.SENT
+
+
+def reminders_enqueue(*, kind: str, day: date, messages: dict[int, dict]) -> TaskResult | None:
+    """Queue claimed messages for the worker; None (logged) if the queue cannot be reached."""
+    # desk.tasks imports this module; the task is looked up when first used.
+    from .tasks import reminders_deliver
+
+    try:
+        return reminders_deliver.enqueue(kind, day.isoformat(), [[uid, message] for uid, message in messages.items()])
+    except Exception:
+        logger.exception("mail: queueing %d reminder(s) failed", len(messages))
+        return None
+
+
+def reminders_deliver_claimed(*, kind: str, day: date, messages: dict[int, dict]) -> int:
+    """The worker's half of ``reminder_send``: send, or give the claim back.
+    Returns how many were sent."""
+    return len(messages) - len(_deliver(kind=kind, day=day, messages=messages))
 
 
 @dataclass
@@ -232,53 +273,58 @@ class ReminderRun:
     digests: int = 0
     already: int = 0
     notes: list[str] = field(default_factory=list)
+    # Who was not reminded because of an error (logged); the next run tries again.
     failed: list[int] = field(default_factory=list)
 
 
 def reminders_send_daily(*, as_of: date) -> ReminderRun:
     """E-mail every trader with overdue or due-soon items, then every lead a
-    digest. Running it twice on one day sends nothing the second time."""
+    digest. Running it twice on one day sends nothing the second time; an
+    e-mail that failed (logged) is tried again by the next run.
+
+    Batches of 500 people, read by primary key: per batch a fixed number of
+    queries (people, inventories, claim, read-back) and one mail-server
+    connection.
+    """
     run = ReminderRun()
-    member_ids = set(Desk.members.through.objects.values_list("user_id", flat=True))
-    users = list(User.objects.filter(is_active=True).exclude(email="").order_by("pk"))
-    for start in range(0, len(users), BATCH):
-        batch = users[start : start + BATCH]
+    kind = ReminderLog.Kind.DAILY
+    users = User.objects.filter(is_active=True).exclude(email="").annotate(
+        on_desk=Exists(Desk.members.through.objects.filter(user_id=OuterRef("pk")))
+    ).order_by("pk")
+    last = 0
+    while batch := list(users.filter(pk__gt=last)[:BATCH]):
+        last = batch[-1].pk
         inventories = inventories_for([u.pk for u in batch])
+        due: dict[User, list[ReminderItem]] = {}
         for user in batch:
             inventory = inventories[user.pk]
             # Someone with no desk and nothing recorded is not a trader yet.
-            if inventory.is_empty and user.pk not in member_ids:
+            if inventory.is_empty and not user.on_desk:
                 continue
             try:
                 items = reminder_items(inventory, as_of)
-                if not items:
-                    continue
-                message = _reminder_message(trader=user, items=items, as_of=as_of, sender=None, request=None)
-                result = _send_once(recipient=user, kind=ReminderLog.Kind.DAILY, day=as_of, message=message, items=len(items))
+                if items:
+                    due[user] = items
             except Exception:
-                # One trader's data (or one failed send) never stops the run for the others.
+                # One trader's data never stops the run for the others.
                 logger.exception("send_reminders: reminder for user %s on %s failed; skipped", user.pk, as_of.isoformat())
                 run.failed.append(user.pk)
+        won = _claim(kind=kind, day=as_of, items={u.pk: len(items) for u, items in due.items()})
+        run.already += len(due) - len(won)
+        messages = {}
+        for user, items in due.items():
+            if user.pk not in won:
                 continue
-            if result is Sent.SENT:
-                run.reminders += 1
-            elif result is Sent.FAILED:
+            try:
+                messages[user.pk] = _reminder_message(trader=user, items=items, as_of=as_of, sender=None, request=None)
+            except Exception:
+                logger.exception("send_reminders: reminder for user %s on %s failed; skipped", user.pk, as_of.isoformat())
+                ReminderLog.objects.filter(recipient=user, kind=kind, date=as_of).delete()
                 run.failed.append(user.pk)
-            else:
-                run.already += 1
-    for lead in User.objects.filter(is_active=True, led_desks__isnull=False).exclude(email="").distinct().order_by("pk"):
-        try:
-            result = digest_send(lead=lead, as_of=as_of)
-        except Exception:
-            logger.exception("send_reminders: digest for lead %s on %s failed; skipped", lead.pk, as_of.isoformat())
-            run.failed.append(lead.pk)
-            continue
-        if result is Sent.SENT:
-            run.digests += 1
-        elif result is Sent.ALREADY:
-            run.already += 1
-        elif result is Sent.FAILED:
-            run.failed.append(lead.pk)
+        sent = _deliver(kind=kind, day=as_of, messages=messages)
+        run.reminders += len(messages) - len(sent)
+        run.failed += sent
+    digests_send_daily(as_of=as_of, run=run)
     return run
 
 
@@ -299,42 +345,104 @@ class DeskDigest:
     overdue: list[DigestLine]
 
 
-def desk_digest(desk: Desk, as_of: date) -> DeskDigest:
+def desk_digests(desks: list[Desk], as_of: date) -> dict[int, DeskDigest]:
     """Who dropped a level since the day before, and who is overdue (by kind
-    of item only: the digest never names a phone, e-mail or key)."""
-    people = list(desk.members.order_by("username").values_list("id", "username", "first_name", "last_name"))
-    rows = desk_rows(people, as_of)
-    previous = latest_snapshots([r.id for r in rows], as_of - timedelta(days=1))
-    dropped, overdue = [], []
-    for row in rows:
-        before = previous.get(row.id)
-        if row.level and before and row.scored_on and before.date < row.scored_on and words.LEVEL_ORDER[row.level] < words.LEVEL_ORDER[before.level]:
-            detail = f"{LEVEL_LABELS[before.level]} → {LEVEL_LABELS[row.level]} ({before.score} → {row.score})"
-            dropped.append(DigestLine(row.display_name, row.score, LEVEL_LABELS[row.level], detail))
-        if row.overdue:
-            kinds = ", ".join(words.DUE_KINDS.get(kind, kind) for kind in row.overdue_kinds)
-            level = LEVEL_LABELS.get(row.level or "", "Not scored")
-            overdue.append(DigestLine(row.display_name, row.score, level, f"{row.overdue} overdue: {kinds}"))
-    scored = [r.score for r in rows if r.score is not None]
-    return DeskDigest(
-        desk=desk,
-        average=words.round_half_up(sum(scored), len(scored)) if scored else None,
-        level_counts={label: sum(1 for r in rows if r.level == level) for level, label in LEVEL_LABELS.items()},
-        dropped=dropped,
-        overdue=overdue,
-    )
+    of item only: the digest never names a phone, e-mail or key), for many
+    desks in three queries: members, current rows, the day before's scores."""
+    members: dict[int, list[int]] = {desk.pk: [] for desk in desks}
+    for desk_id, user_id in Desk.members.through.objects.filter(desk_id__in=list(members)).values_list("desk_id", "user_id"):
+        members[desk_id].append(user_id)
+    everyone = {uid for ids in members.values() for uid in ids}
+    rows = {row.id: row for row in desk_rows(User.objects.filter(pk__in=everyone), as_of)}
+    previous = previous_levels(everyone, as_of)
+    out = {}
+    for desk in desks:
+        desk_rows_ = sorted((rows[uid] for uid in members[desk.pk]), key=lambda r: r.username)
+        dropped, overdue = [], []
+        for row in desk_rows_:
+            before = previous.get(row.id)
+            if row.level and before and row.scored_on and before[0] < row.scored_on and words.LEVEL_ORDER[row.level] < words.LEVEL_ORDER[before[2]]:
+                detail = f"{LEVEL_LABELS[before[2]]} → {LEVEL_LABELS[row.level]} ({before[1]} → {row.score})"
+                dropped.append(DigestLine(row.display_name, row.score, LEVEL_LABELS[row.level], detail))
+            if row.overdue:
+                kinds = ", ".join(words.DUE_KINDS.get(kind, kind) for kind in row.overdue_kinds)
+                level = LEVEL_LABELS.get(row.level or "", "Not scored")
+                overdue.append(DigestLine(row.display_name, row.score, level, f"{row.overdue} overdue: {kinds}"))
+        scored = [r.score for r in desk_rows_ if r.score is not None]
+        out[desk.pk] = DeskDigest(
+            desk=desk,
+            average=words.round_half_up(sum(scored), len(scored)) if scored else None,
+            level_counts={label: sum(1 for r in desk_rows_ if r.level == level) for level, label in LEVEL_LABELS.items()},
+            dropped=dropped,
+            overdue=overdue,
+        )
+    return out
+
+
+def desk_digest(desk: Desk, as_of: date) -> DeskDigest:
+    return desk_digests([desk], as_of)[desk.pk]
+
+
+DIGEST_BATCH = 10
+
+
+def digests_send_daily(*, as_of: date, run: ReminderRun) -> None:
+    """One digest per lead and day, covering every desk they lead; nothing is
+    sent on a day when no trader dropped a level or is overdue. Leads in
+    batches of 10 (their desks are read whole), each batch one mail-server
+    connection."""
+    kind = ReminderLog.Kind.DIGEST
+    leads = User.objects.filter(is_active=True, led_desks__isnull=False).exclude(email="").distinct().order_by("pk")
+    last = 0
+    while batch := list(leads.filter(pk__gt=last)[:DIGEST_BATCH]):
+        last = batch[-1].pk
+        led: dict[int, list[Desk]] = {lead.pk: [] for lead in batch}
+        desks = {}
+        for link in Desk.leads.through.objects.filter(user_id__in=list(led)).select_related("desk").order_by("desk__name"):
+            led[link.user_id].append(link.desk)
+            desks[link.desk_id] = link.desk
+        digests = desk_digests(list(desks.values()), as_of)
+        wanted = {}
+        for lead in batch:
+            own = [digests[desk.pk] for desk in led[lead.pk]]
+            if any(d.dropped or d.overdue for d in own):
+                wanted[lead] = own
+        won = _claim(kind=kind, day=as_of, items={lead.pk: sum(len(d.dropped) + len(d.overdue) for d in own) for lead, own in wanted.items()})
+        run.already += len(wanted) - len(won)
+        messages = {}
+        for lead, own in wanted.items():
+            if lead.pk not in won:
+                continue
+            try:
+                messages[lead.pk] = _digest_message(lead=lead, digests=own, as_of=as_of)
+            except Exception:
+                logger.exception("send_reminders: digest for lead %s on %s failed; skipped", lead.pk, as_of.isoformat())
+                ReminderLog.objects.filter(recipient=lead, kind=kind, date=as_of).delete()
+                run.failed.append(lead.pk)
+        failed = _deliver(kind=kind, day=as_of, messages=messages)
+        run.digests += len(messages) - len(failed)
+        run.failed += failed
+
+
+def _digest_message(*, lead: User, digests: list[DeskDigest], as_of: date) -> dict:
+    context = {"lead": lead, "as_of": as_of, "digests": digests, "desk_url": _site_url(reverse("desk:dashboard"))}
+    return _email(to=lead, subject=f"Desk digest for {as_of:%Y-%m-%d}", template="digest", context=context)
 
 
 def digest_send(*, lead: User, as_of: date) -> Sent:
-    """One digest per lead and day, covering every desk they lead; nothing is
-    sent on a day when no trader dropped a level or is overdue."""
-    digests = [desk_digest(desk, as_of) for desk in lead.led_desks.order_by("name")]
-    if not any(d.dropped or d.overdue for d in digests):
+    """One lead's digest now (the daily run sends them in batches)."""
+    before = ReminderLog.objects.filter(recipient=lead, kind=ReminderLog.Kind.DIGEST, date=as_of).exists()
+    digests = desk_digests(list(lead.led_desks.order_by("name")), as_of)
+    if not any(d.dropped or d.overdue for d in digests.values()):
         return Sent.NOTHING
-    context = {"lead": lead, "as_of": as_of, "digests": digests, "desk_url": _site_url(reverse("desk:dashboard"))}
-    count = sum(len(d.dropped) + len(d.overdue) for d in digests)
-    message = _email(to=lead, subject=f"Desk digest for {as_of:%Y-%m-%d}", template="digest", context=context)
-    return _send_once(recipient=lead, kind=ReminderLog.Kind.DIGEST, day=as_of, message=message, items=count)
+    if before:
+        return Sent.ALREADY
+    kind = ReminderLog.Kind.DIGEST
+    items = sum(len(d.dropped) + len(d.overdue) for d in digests.values())
+    if lead.pk not in _claim(kind=kind, day=as_of, items={lead.pk: items}):
+        return Sent.ALREADY
+    failed = _deliver(kind=kind, day=as_of, messages={lead.pk: _digest_message(lead=lead, digests=list(digests.values()), as_of=as_of)})
+    return Sent.FAILED if failed else Sent.SENT
 
 
 # --------------------------------------------------------------------------
@@ -361,13 +469,31 @@ def _cell(value: object) -> object:
     return value
 
 
-def desk_export(*, request: HttpRequest, table: DeskTable, filters: dict[str, object]) -> str:
-    """The shown rows of the desk table as CSV, audited as ``desk.exported``."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_HEADER)
-    for row in table.shown:
-        writer.writerow(
+def desk_export(*, request: HttpRequest, viewer: User, as_of: date, query: DeskQuery, filters: dict[str, object]) -> Iterator[str]:
+    """The whole filtered desk as CSV lines, streamed (memory stays bounded
+    at any size), audited as ``desk.exported`` before the first line."""
+    count = desk_export_count(viewer=viewer, as_of=as_of, query=query)
+    record_event(
+        action="desk.exported",
+        request=request,
+        object_label=f"{count} traders",
+        details={"rows": count, "filters": {k: str(v) for k, v in filters.items() if v}},
+    )
+    return _csv_lines(desk_export_rows(viewer=viewer, as_of=as_of, query=query))
+
+
+class _Line:
+    """A file-like target for csv.writer that hands back each line written."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(rows: Iterable[DeskRow]) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(EXPORT_HEADER)
+    for row in rows:
+        yield writer.writerow(
             [
                 _cell(row.username),
                 _cell(row.name),
@@ -380,10 +506,3 @@ def desk_export(*, request: HttpRequest, table: DeskTable, filters: dict[str, ob
                 *(words.STATUS_WORDS.get(row.cells[rid] or "", "") for rid in RULE_IDS),
             ]
         )
-    record_event(
-        action="desk.exported",
-        request=request,
-        object_label=f"{len(table.shown)} traders",
-        details={"rows": len(table.shown), "filters": {k: str(v) for k, v in filters.items() if v}},
-    )
-    return out.getvalue()

@@ -3,10 +3,11 @@ the CSV export and the MFA reset of a locked-out trader."""
 
 from __future__ import annotations
 
+from html import escape
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -52,59 +53,67 @@ def _filter_form(request: HttpRequest) -> DeskFilterForm:
     return form
 
 
-def _cells_html() -> dict[str | None, SafeString]:
+def _cells_html() -> dict[str | None, str]:
     """Every possible heatmap cell, rendered once per page.
 
     The rule is named by the column head (``scope="col"``), so a cell holds
-    only its glyph and status word (readable without colour): at 500 x 9
-    cells every byte counts.
+    only its glyph and status word (readable without colour).
     """
     cells = {
-        status: format_html('<td class="hm hm-{}"><span aria-hidden="true">{}</span> {}</td>', status, words.STATUS_GLYPHS[status], word)
+        status: f'<td class="hm hm-{status}"><span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(word)}</td>'
         for status, word in words.STATUS_WORDS.items()
     }
-    cells[None] = format_html('<td class="hm hm-none">{}</td>', "—")
+    cells[None] = '<td class="hm hm-none">—</td>'
     return cells
 
 
-def _row_html(row: DeskRow, url: str, cells: dict[str | None, SafeString], remind: SafeString) -> SafeString:
+def _tag(status: str, text: str) -> str:
+    return f'<span class="tag tag-{status}"><span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(text)}</span>'
+
+
+def _row_html(row: DeskRow, url: str, cells: dict[str | None, str], remind: str) -> str:
+    """The whole ``<tr>`` of a trader, as a plain string: every value from the
+    database goes through ``html.escape`` here, and the caller marks the
+    joined rows safe once (Django's ``format_html`` per cell was most of the
+    page's time)."""
     level = LEVEL_LABELS.get(row.level or "", "Not scored")
     if row.change is None:
-        change = "—"
-        change_class = "chg"
+        change, change_class = "—", "chg"
     else:
         change = f"{row.change:+d}" if row.change else "±0"
         change_class = "chg chg-up" if row.change > 0 else ("chg chg-down" if row.change < 0 else "chg")
     tags = []
-    tag = '<span class="tag tag-{}"><span aria-hidden="true">{}</span> {} {}</span>'
     if row.overdue:
-        tags.append(format_html(tag, words.FAIL, words.STATUS_GLYPHS[words.FAIL], "overdue", row.overdue))
+        tags.append(_tag(words.FAIL, f"overdue {row.overdue}"))
     if row.due_soon:
-        tags.append(format_html(tag, words.PARTIAL, words.STATUS_GLYPHS[words.PARTIAL], "due soon", row.due_soon))
-    due = mark_safe(" ".join(tags)) if tags else mark_safe('<span class="muted">—</span>')  # noqa: S308 - joined format_html output
-    return format_html(
-        '<tr><th scope="row" class="who"><a href="{}">{}</a> <span class="muted small">{}</span></th>'
-        '<td class="num">{}</td><td><span class="tag tag-{}"><span aria-hidden="true">{}</span> {}</span></td><td class="{}">{}</td>'
-        '<td class="due">{}{}</td>{}</tr>',
-        url,
-        row.display_name,
-        row.username if row.name else "",
-        "—" if row.score is None else row.score,
-        words.level_status(row.level),
-        words.STATUS_GLYPHS[words.level_status(row.level)],
-        level,
-        change_class,
-        change,
-        due,
-        remind if (row.overdue or row.due_soon) else "",
-        mark_safe("".join(cells[row.cells[rid]] for rid in RULE_IDS)),  # noqa: S308 - cells are format_html output
+        tags.append(_tag(words.PARTIAL, f"due soon {row.due_soon}"))
+    due = " ".join(tags) if tags else '<span class="muted">—</span>'
+    status = words.level_status(row.level)
+    return (
+        f'<tr><th scope="row" class="who"><a href="{escape(url)}">{escape(row.display_name)}</a> '
+        f'<span class="muted small">{escape(row.username) if row.name else ""}</span></th>'
+        f'<td class="num">{"—" if row.score is None else row.score}</td><td>{_tag(status, level)}</td>'
+        f'<td class="{change_class}">{change}</td>'
+        f'<td class="due">{due}{remind if (row.overdue or row.due_soon) else ""}</td>'
+        + "".join(cells[row.cells[rid]] for rid in RULE_IDS)
+        + "</tr>"
     )
 
 
 def _query_string(form: DeskFilterForm, **changes) -> str:
-    params = {k: v for k, v in (form.data.items() if form.is_bound else []) if k != "trader" and v}
+    # A new sort or filter starts again at page 1; only the pager sets a page.
+    params = {k: v for k, v in (form.data.items() if form.is_bound else []) if k not in ("trader", "page") and v}
     params.update({k: v for k, v in changes.items() if v})
     return urlencode(params)
+
+
+def _pager(form: DeskFilterForm, table) -> dict | None:
+    if table.pages <= 1:
+        return None
+    return {
+        "previous": "?" + _query_string(form, page=table.page - 1) if table.page > 1 else "",
+        "next": "?" + _query_string(form, page=table.page + 1) if table.page < table.pages else "",
+    }
 
 
 def _headers(form: DeskFilterForm, query) -> list[dict]:
@@ -140,24 +149,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     for row in table.shown:
         pk = str(row.id)
         # One form for the page (see the template); each button posts to its trader.
-        remind = format_html(
-            '<button type="submit" form="remind-form" formaction="{}" class="btn btn-small" aria-label="E-mail {} a reminder">Remind</button>',
-            remind_action.replace(slot, pk),
-            row.display_name,
+        remind = (
+            f'<button type="submit" form="remind-form" formaction="{escape(remind_action.replace(slot, pk))}" class="btn btn-small" '
+            f'aria-label="E-mail {escape(row.display_name)} a reminder">Remind</button>'
         )
-        row.html = _row_html(row, detail.replace(slot, pk), cells, remind)
-        rows_html.append(row.html)
-    record_event(action="desk.viewed", request=request, details={"rows": len(table.shown)})
+        rows_html.append(_row_html(row, detail.replace(slot, pk), cells, remind))
+    record_event(action="desk.viewed", request=request, details={"rows": len(table.shown), "page": table.page})
     return render(
         request,
         "desk/dashboard.html",
         {
             "form": form,
             "table": table,
-            "rows_html": mark_safe("".join(rows_html)),  # noqa: S308 - every part is format_html output
+            "rows_html": mark_safe("".join(rows_html)),  # noqa: S308 - every value was escaped in _row_html
             "headers": _headers(form, query),
             "levels": [(level, label, table.level_counts[level], words.level_status(level)) for level, label in LEVEL_LABELS.items()],
             "export_query": _query_string(form),
+            "pager": _pager(form, table),
             "filtered": bool(query.q or query.level or query.failing or query.due or query.desks),
             "many_desks": len(form.desk_choices) > 1,
         },
@@ -167,15 +175,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @desk_lead_required
 @never_cache
 def export_csv(request: HttpRequest) -> HttpResponse:
-    """The desk table as CSV, with the page's filters (or the traders an admin
-    action selected). A download is a GET, so after a step-up the lead comes
-    straight back to it."""
+    """The whole desk table as CSV (every page), with the page's filters (or
+    the traders an admin action selected), streamed. A download is a GET, so
+    after a step-up the lead comes straight back to it."""
     form = _filter_form(request)
-    query = form.query()
-    table = desk_table(viewer=request.user, as_of=timezone.localdate(), query=query)
-    body = services.desk_export(request=request, table=table, filters=form.cleaned_data)
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="desk-readiness-{table.as_of:%Y-%m-%d}.csv"'
+    today = timezone.localdate()
+    lines = services.desk_export(request=request, viewer=request.user, as_of=today, query=form.query(), filters=form.cleaned_data)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="desk-readiness-{today:%Y-%m-%d}.csv"'
     return response
 
 

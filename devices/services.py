@@ -16,13 +16,12 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.core.mail import EmailMessage
 from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import mail as outgoing
 from accounts.audit import record_event
-from accounts.mail import mail_send
 from readiness.masking import mask_label
 from readiness.rules import heartbeat_status
 from readiness.secrets import find_secret
@@ -373,4 +372,5 @@ def heartbeat_alert(*, owner, subject: str, body: str) -> None:
     recipients = {owner.email} | {lead.email for desk in owner.desks.prefetch_related("leads") for lead in desk.leads.all()}
     recipients.discard("")
     if recipients:
-        mail_send(EmailMessage(f"[Gatecheck] {subject}", body, None, sorted(recipients)), kind="heartbeat alert")
+        # Leaves through the mail task, like every e-mail: the sweep never waits for the mail server.
+        outgoing.enqueue([outgoing.payload(to=sorted(recipients), subject=f"[Gatecheck] {subject}", body=body, kind="heartbeat alert")])

@@ -16,7 +16,7 @@ The specification is ``CHECKLIST.md`` (rules, weights, terms, findings) and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -1151,6 +1151,33 @@ def upcoming_dates(
             )
         )
     return tuple(sorted(items, key=lambda i: (i.due_on, i.label)))
+
+
+# A due date as stored with a trader's current score: (due day, kind), the
+# day None for an item never done (due on whatever day is asked about, so
+# never overdue; ``upcoming_dates`` dates it on the day it is asked).
+StoredDue = tuple[date | None, str]
+
+
+def due_stored(items: Iterable[DueItem]) -> tuple[StoredDue, ...]:
+    """Every due date of a trader, in the form kept with the current score."""
+    return tuple((None if item.never else item.due_on, item.kind) for item in items)
+
+
+def due_tally(stored: Iterable[StoredDue], as_of: date, window_days: int = 14) -> tuple[int, int, tuple[str, ...]]:
+    """(overdue, due soon, kinds overdue) on ``as_of`` from stored due dates,
+    counted as :func:`coming_due` counts the items themselves."""
+    horizon = as_of + timedelta(days=window_days)
+    overdue = due_soon = 0
+    kinds = set()
+    for day, kind in stored:
+        day = as_of if day is None else day
+        if day < as_of:
+            overdue += 1
+            kinds.add(kind)
+        elif day <= horizon:
+            due_soon += 1
+    return overdue, due_soon, tuple(sorted(kinds))
 
 
 def coming_due(

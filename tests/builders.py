@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Desk, User
 from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
+from checklist.services import snapshots_store
 from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
 from readiness import rules
 from tests.conftest import make_user
@@ -109,6 +110,15 @@ def heartbeat(automation: Automation, *, period: int = 5, grace: int = 2, last_k
     )
 
 
+def stored_score(user, day: date, score: int, level: str, statuses: dict) -> ReadinessSnapshot:
+    """A stored daily score written as the app writes one (``snapshots_store``),
+    so the trader's current-score row follows; the due dates come from the
+    inventory as it is now."""
+    row = ReadinessSnapshot(user=user, date=day, score=score, level=level, statuses=statuses)
+    snapshots_store([row])
+    return ReadinessSnapshot.objects.get(user=user, date=day)
+
+
 def permission(owner, product: str = "stocks", region: str = "US", *, status: str = "granted", requested_on: date | None = None) -> Permission:
     return Permission.objects.create(owner=owner, product=product, region=region, status=status, requested_on=requested_on)
 
@@ -140,7 +150,7 @@ def today() -> date:
 def snapshot(user: User, *, days_ago: int = 0, score: int, **statuses) -> ReadinessSnapshot:
     """A stored score; statuses default to pass, keyword names use _ for dots."""
     merged = {**ALL_PASS, **{key.replace("__", "."): value for key, value in statuses.items()}}
-    return ReadinessSnapshot.objects.create(user=user, date=today() - timedelta(days=days_ago), score=score, level=rules.level_for(score), statuses=merged)
+    return stored_score(user, today() - timedelta(days=days_ago), score, rules.level_for(score), merged)
 
 
 def ready_inventory(user: User, *, phone: str = "+1 555 010 0142", email: str = "alice.home@example.net") -> None:
@@ -222,6 +232,13 @@ def texts(html: str | bytes, css_class: str) -> list[str]:
     parser = _ClassText(css_class)
     parser.feed(html.decode() if isinstance(html, bytes) else html)
     return parser.found
+
+
+def body(response) -> str:
+    """A response's text, streamed (the CSV export) or not."""
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
 
 
 def page_texts(response, css_class: str) -> list[str]:

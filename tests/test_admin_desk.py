@@ -21,6 +21,7 @@ from accounts.models import AuditEvent, RecoveryCode, User, UserSession
 from checklist.models import AcceptedRisk, Drill, Subscription, TradingProfile
 from desk.models import ReminderLog
 from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from tests import builders as build
 from tests.builders import lead_of, snapshot
 from tests.conftest import make_user, verify_client
 
@@ -302,7 +303,7 @@ def test_export_action_goes_through_the_audited_desk_export(lena_client, rows, a
     response = _action(lena_client, "export_readiness", alice)
     assert response.status_code == 302
     assert response["Location"] == f"/desk/export.csv?trader={alice.pk}"
-    body = lena_client.get(response["Location"]).content.decode()
+    body = build.body(lena_client.get(response["Location"]))
     assert "alice" in body
     assert AuditEvent.objects.filter(action="desk.exported").exists()
 

@@ -169,3 +169,15 @@ def test_rule_automation_alive_findings():
     down = alive(bot(heartbeat="down"), bot(name="Copy bot", heartbeat=None))
     assert [(f.severity, f.item) for f in down.findings] == [("critical", "ES spread bot"), ("warning", "Copy bot")]
     assert alive(bot(status="paused", heartbeat="down")).status == "na"
+
+
+def test_the_desk_shows_a_bots_down_tile_and_filter_and_the_lead_sees_no_token(alice, lena, alice_client, lena_client):
+    beat, url = make_beat(alice, alice_client)
+    Client().get(url + "/fail")
+    response = lena_client.get("/desk/")
+    assert build.texts(response.content, "bots-down")[0].startswith("1 ")
+    filtered = lena_client.get("/desk/?failing=automation.alive")
+    assert [row.username for row in filtered.context["table"].shown] == ["alice"]
+    page = lena_client.get(f"/desk/traders/{alice.pk}/").content.decode()
+    assert "reported an authentication failure" in " ".join(build.texts(page, "finding-text"))
+    assert url.rsplit("/", 1)[1] not in page

@@ -117,20 +117,22 @@ def test_bad_as_of_is_refused(db):
         call_command("send_reminders", "--as-of", "yesterday")
 
 
-def test_a_failed_send_is_retried_on_the_next_run(desk_with_work, mailoutbox, monkeypatch):
-    from django.core.mail import EmailMultiAlternatives
+def test_a_failed_send_is_logged_and_retried_on_the_next_run(desk_with_work, mailoutbox, monkeypatch, caplog):
+    from django.core.mail.backends.locmem import EmailBackend
 
-    def broken(self, *args, **kwargs):
+    def broken(self, messages):
         raise OSError("SMTP down")
 
-    monkeypatch.setattr(EmailMultiAlternatives, "send", broken)
+    monkeypatch.setattr(EmailBackend, "send_messages", broken)
     # The run goes on past the failed send, logs it, and exits non-zero at the end.
     with pytest.raises(CommandError, match="Reminders failed"):
         run()
+    assert "SMTP down" in caplog.text
     assert not ReminderLog.objects.filter(kind="daily").exists()
     monkeypatch.undo()
     run()
     assert ReminderLog.objects.filter(kind="daily").count() == 1
+    assert len(mailoutbox) == 2
 
 
 def test_links_use_the_configured_site_url(desk_with_work, mailoutbox, settings):

@@ -263,3 +263,17 @@ def test_parallel_wrong_passwords_cannot_overshoot_the_account_cap(settings):
     # Every attempt was counted, and no more than the cap got as far as the password check.
     assert AuditEvent.objects.filter(action="login.failure").count() <= 3
     assert AuditEvent.objects.filter(action__in=["login.failure", "login.lockout"]).count() == 8
+
+
+def test_postgres_connections_are_pooled_or_kept_from_the_environment():
+    code = (
+        "from django.conf import settings as s; d = s.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], d.get('OPTIONS', {}).get('pool'), s.GATECHECK_OFFICE_NETWORKS)"
+    )
+    pg = {"DATABASE_URL": "postgres://gc@db.internal:5432/gatecheck", "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    kept = run_manage("shell", "--no-imports", "-c", code, env={**pg, "DJANGO_CONN_MAX_AGE": "60"})
+    assert kept.stdout.split()[:3] == ["60", "True", "None"], kept.stderr
+    pooled_env = {**pg, "DJANGO_DB_POOL": "1", "DJANGO_DB_POOL_MAX": "20", "GATECHECK_OFFICE_NETWORKS": "198.51.100.0/24"}
+    pooled = run_manage("shell", "--no-imports", "-c", code, env=pooled_env)
+    assert pooled.stdout.split()[:2] == ["0", "True"], pooled.stderr
+    assert "'max_size': 20" in pooled.stdout and "['198.51.100.0/24']" in pooled.stdout

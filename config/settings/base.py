@@ -47,6 +47,8 @@ DJANGO_APPS = [
 THIRD_PARTY_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_tasks_db",
+    "crontask",
 ]
 LOCAL_APPS = [
     "accounts",
@@ -58,6 +60,7 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "accounts.net.ProxyHeaderCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,8 +98,19 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "0")),
+        # A kept connection is checked before each request reuses it.
+        conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DJANGO_DB_POOL"):
+    # psycopg's connection pool, one per process; it replaces persistent
+    # connections (Django refuses both at once), so CONN_MAX_AGE goes to 0.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DJANGO_DB_POOL_MIN", "2")),
+        "max_size": int(os.environ.get("DJANGO_DB_POOL_MAX", "10")),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the writer work side by side; IMMEDIATE transactions
     # and a busy timeout turn "database is locked" into a short wait.
@@ -143,10 +157,20 @@ GATECHECK_SITE_URL = os.environ.get("GATECHECK_SITE_URL", "")
 # How many reverse proxies in front of the app append to X-Forwarded-For.
 # 0 means the header is ignored and REMOTE_ADDR is the client.
 GATECHECK_TRUSTED_PROXY_COUNT = int(os.environ.get("GATECHECK_TRUSTED_PROXY_COUNT", "0"))
-# Failed password or code attempts allowed per window, per bucket.
+# Failed password or code attempts allowed per window, per bucket: per
+# account, per username from one address, and per address.
 GATECHECK_RATE_WINDOW = 15 * 60
 GATECHECK_ACCOUNT_FAILURE_LIMIT = 10
+GATECHECK_USER_IP_FAILURE_LIMIT = 5
 GATECHECK_IP_FAILURE_LIMIT = 50
+# Office networks (comma-separated CIDRs) whose addresses skip the per-address
+# cap: a trading floor behind one NAT address is many people. The account and
+# username+address caps still hold there.
+GATECHECK_OFFICE_NETWORKS = env_list("GATECHECK_OFFICE_NETWORKS")
+# Failure rows older than this are pruned (they count for a window of minutes).
+GATECHECK_FAILURE_RETENTION_DAYS = int(os.environ.get("GATECHECK_FAILURE_RETENTION_DAYS", "7"))
+# Finished background task results are kept this long, then pruned.
+GATECHECK_TASK_RESULT_DAYS = int(os.environ.get("GATECHECK_TASK_RESULT_DAYS", "14"))
 GATECHECK_RESET_LIMIT = 5
 # Reset e-mails to one address per window, whoever asks.
 GATECHECK_RESET_RECIPIENT_LIMIT = 3
@@ -158,6 +182,30 @@ GATECHECK_LIMITS = {
     "drill_days": int(os.environ.get("GATECHECK_DRILL_DAYS", "90")),
     "drill_target_minutes": int(os.environ.get("GATECHECK_DRILL_TARGET_MINUTES", "30")),
 }
+
+# Background work (e-mail, nightly scores, reminders, pruning) runs on Django's
+# task framework. The default backend keeps tasks in this app's database
+# (django-tasks-db; workers claim rows with SKIP LOCKED on PostgreSQL): run
+# `manage.py db_worker` and the scheduler `manage.py crontask`. See the README
+# for pointing the same tasks at RQ or Celery on Redis.
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("GATECHECK_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+# A larger deployment moves the same tasks to RQ on Redis with two variables
+# (after `pip install django-tasks-rq`): GATECHECK_TASKS_BACKEND=
+# django_tasks_rq.RQBackend and GATECHECK_REDIS_URL; workers are then
+# `manage.py rqworker --job-class django_tasks_rq.Job default`.
+if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {"default": {"URL": os.environ.get("GATECHECK_REDIS_URL", "redis://127.0.0.1:6379/0")}}
+# The scheduler (django-crontask) takes a Redis lock when a URL is given, so
+# that a second scheduler started by mistake waits instead of enqueueing twice.
+CRONTASK = {"REDIS_URL": os.environ["GATECHECK_SCHEDULER_REDIS_URL"]} if os.environ.get("GATECHECK_SCHEDULER_REDIS_URL") else {}
+# Failed e-mails are tried again this many times, after 1, 2, 4... minutes.
+GATECHECK_MAIL_RETRIES = 3
 
 OTP_TOTP_ISSUER = "Gatecheck"
 OTP_TOTP_THROTTLE_FACTOR = 1
@@ -233,5 +281,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The scheduler logs every job it runs (its lock refresh every 5 s) at INFO.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "apscheduler": {"level": "WARNING"}},
 }
