@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 
 from devices.models import OwnedQuerySet, Platform, choices
+from readiness import rules
 from readiness import vocabulary as words
 
 Region = choices("Region", words.REGIONS)
@@ -205,19 +206,8 @@ class ReadinessSnapshot(models.Model):
 
 
 # The desk filters and sorts on each rule's status, so each has a column.
-RULE_COLUMNS: dict[str, str] = {
-    "devices.trusted": "devices_trusted",
-    "recovery.current": "recovery_current",
-    "credentials.segmented": "credentials_segmented",
-    "credentials.rotation": "credentials_rotation",
-    "interfaces.mapped": "interfaces_mapped",
-    "marketdata.covered": "marketdata_covered",
-    "drill.rehearsed": "drill_rehearsed",
-    "automation.failsafe": "automation_failsafe",
-    "mfa.broker": "mfa_broker",
-    "permissions.cleared": "permissions_cleared",
-    "automation.alive": "automation_alive",
-}
+# One column per rule of the catalog, named after its id (a test checks the model has each).
+RULE_COLUMNS: dict[str, str] = {rule.id: rule.id.replace(".", "_") for rule in rules.CATALOG}
 
 
 def _rule_column() -> models.CharField:

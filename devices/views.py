@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import public
 from accounts.net import client_ip
@@ -475,8 +476,6 @@ def automation_heartbeat_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _ping(request: HttpRequest, token: str, kind: str) -> HttpResponse:
-    if request.method not in ("GET", "HEAD", "POST"):
-        return HttpResponse(status=405, headers={"Allow": "GET, HEAD, POST"})
     message = ""
     if request.method == "POST":
         message = request.body[:1000].decode("utf-8", "replace")
@@ -491,6 +490,7 @@ def _ping(request: HttpRequest, token: str, kind: str) -> HttpResponse:
 
 @public
 @csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
 def ping(request: HttpRequest, token: str) -> HttpResponse:
     """A bot's check-in after a successful token refresh or keep-alive. No session, cookie or CSRF."""
     return _ping(request, token, "success")
@@ -498,6 +498,7 @@ def ping(request: HttpRequest, token: str) -> HttpResponse:
 
 @public
 @csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
 def ping_fail(request: HttpRequest, token: str) -> HttpResponse:
     """A bot saying its authentication failed and it ran its fail-safe."""
     return _ping(request, token, "failure")
