@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from devices.models import ApiKey, Automation, TrustedDevice
+from tests import builders as build
 from tests.conftest import make_user, sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,8 +93,6 @@ def test_import_preview_then_confirm(live_server, page, allow_async_unsafe, tmp_
 def test_create_a_heartbeat_copy_its_url_ping_it_and_see_up(live_server, page, allow_async_unsafe):
     import urllib.request
 
-    from tests import builders as build
-
     alice = make_user("alice")
     bot = build.automation(alice, key=build.api_key(alice))
     sign_in_browser(page, live_server, alice, f"/automations/{bot.pk}/heartbeat/")
@@ -105,3 +104,20 @@ def test_create_a_heartbeat_copy_its_url_ping_it_and_see_up(live_server, page, a
     assert urllib.request.urlopen(url, timeout=5).read() == b"OK"
     page.goto(f"{live_server.url}/automations/")
     assert page.locator(".hb-status").inner_text() == "✓ Up"
+
+
+def test_row_actions_fit_two_lines_on_a_phone_and_the_rest_fold_under_more(live_server, page, allow_async_unsafe):
+    alice = make_user("alice")
+    build.device(alice, "Office workstation", kind="desktop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in_browser(page, live_server, alice, "/devices/")
+    actions = page.locator(".row-actions").first
+    button = actions.get_by_role("link", name="Edit").bounding_box()
+    assert actions.bounding_box()["height"] < 2.5 * button["height"]
+    revoke = page.get_by_role("button", name="Mark revoked")
+    assert not revoke.is_visible()
+
+    page.get_by_text("More").click()
+    revoke.click()
+    page.wait_for_url(f"{live_server.url}/devices/")
+    assert TrustedDevice.objects.get(owner=alice).status == "revoked"

@@ -59,6 +59,7 @@ def test_first_device_replaces_the_guided_start_with_the_score(alice, alice_clie
     html = alice_client.get("/").content.decode()
     assert "Get ready before you need to be" not in html
     assert html.count('class="card dash-rule') == len(CATALOG)
+    assert f"The {len(CATALOG)} rules</h2>" in html
 
 
 def test_prepared_trader_sees_100_and_ready_with_nothing_to_fix(alice, alice_client):
