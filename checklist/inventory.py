@@ -1,4 +1,4 @@
-"""The inventory file ``gatecheck.inventory/1`` (shared/INVENTORY.md).
+"""The inventory file ``gatecheck.inventory/2`` (shared/INVENTORY.md; ``/1`` files still import).
 
 Export turns a trader's stored inventory into the document; import reads a
 document, checks all of it (every problem is reported, each with its JSON
@@ -754,7 +754,7 @@ SECTION_TITLES = {
 
 
 def export_inventory(user) -> dict[str, Any]:
-    """The user's whole inventory as a ``gatecheck.inventory/1`` document."""
+    """The user's whole inventory as a ``gatecheck.inventory/2`` document."""
     document: dict[str, Any] = {"format": FORMAT}  # always the newest format
     for section in SECTIONS:
         document[section.key] = section.export(user)

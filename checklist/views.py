@@ -33,6 +33,7 @@ from readiness.recovery import duration_text, reentry_steps
 from . import charts, selectors, services
 from .forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, PermissionForm, ProfileForm, SubscriptionForm
 from .ical import feed_ical
+from .inventory import FORMAT as INVENTORY_FORMAT
 from .inventory import (
     MAX_IMPORT_BYTES,
     SECTION_TITLES,
@@ -524,7 +525,7 @@ def api_readiness(request: HttpRequest) -> JsonResponse:
 @require_safe
 @never_cache
 def api_inventory(request: HttpRequest) -> JsonResponse:
-    """The trader's whole inventory in the ``gatecheck.inventory/1`` format."""
+    """The trader's whole inventory in the ``gatecheck.inventory/2`` format."""
     document = export_inventory(request.user)
     record_event(action="inventory.exported", request=request, details={"via": "api"})
     return JsonResponse(document)
@@ -562,6 +563,7 @@ def _import_page(request: HttpRequest, form: InventoryUploadForm, refused: Inven
         "more": refused.more if refused else 0,
         "total": refused.total if refused else 0,
         "sections": SECTION_TITLES,
+        "format": INVENTORY_FORMAT,
     }
     return render(request, "checklist/inventory_import.html", context, status=status)
 

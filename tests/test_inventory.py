@@ -577,3 +577,9 @@ def test_the_preview_lists_each_change_and_the_score_before_and_after(alice, ali
     alice_client.post("/inventory/import/confirm/", {"action": "replace", "digest": digest})
     assert alice_client.get("/api/readiness/").json()["score"] == preview.score_after
     assert "7946" not in " ".join(build.texts(page.content, "import-changes"))
+
+
+def test_the_import_page_names_the_format_the_download_gives(alice_client):
+    page = alice_client.get("/inventory/import/").content.decode()
+    assert "<code>gatecheck.inventory/2</code> file" in page
+    assert alice_client.get("/inventory/export/").json()["format"] == "gatecheck.inventory/2"
