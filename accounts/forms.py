@@ -103,6 +103,17 @@ class CodeForm(SecretScrubMixin, forms.Form):
     )
 
 
+class EnrolmentCodeForm(SecretScrubMixin, forms.Form):
+    secret_exempt = ("code",)  # checked against its hash, never stored
+
+    code = CodeField(
+        label="Enrolment code",
+        max_length=32,
+        help_text="The code your desk lead gave you after resetting your two-factor sign-in, e.g. ABCD-EFGH-JKLM-NPQR.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "spellcheck": "false", "autocapitalize": "characters"}),
+    )
+
+
 class EnrolForm(SecretScrubMixin, forms.Form):
     secret_exempt = ("otp_token",)  # checked against the new device, never stored
 

@@ -67,6 +67,8 @@ STEP_UP: dict[str, str] = {
     "desk:trader_detail": NONE,
     "desk:trader_remind": NONE,
     "desk:trader_mfa_reset": RECENT,
+    # Shows the code of the reset just made, once; nothing to show otherwise.
+    "desk:trader_enrolment_code": NONE,
     # Readiness inputs. A new calendar token is a credential; turning the
     # feed off only takes access away.
     "checklist:dashboard": NONE,

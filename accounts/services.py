@@ -22,7 +22,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
 
-from . import mail
+from . import mail, signin
 from .audit import record_event
 from .models import AuditEvent, AuthFailure, RecoveryCodeDevice, User, UserSession
 from .net import client_ip
@@ -231,20 +231,24 @@ def authenticator_rename(*, request: HttpRequest, device: TOTPDevice, name: str)
     )
 
 
-def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
+def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> str:
     """Remove every factor of a locked-out trader and end their sessions, so the
-    next sign-in starts a fresh enrolment."""
+    next sign-in starts a fresh enrolment, which needs the password and the
+    enrolment code returned here (to be shown to the resetting lead once)."""
     with transaction.atomic():
         for device in django_otp.devices_for_user(trader, confirmed=None):
             device.delete()
         access_revoke(user=trader)
+        code = signin.enrolment_code_issue(trader=trader, by=request.user)
         record_event(action="mfa.reset", request=request, subject=trader, object_label=trader.username, details={"reason": reason})
     notify(
         trader,
         "Your two-factor authentication was reset",
         f"{request.user.get_username()} reset the authenticators on your Gatecheck account. "
-        "At your next sign-in you will set up a new authenticator app.",
+        "At your next sign-in you will set up a new authenticator app; you need your password and the "
+        "one-time enrolment code your desk lead gives you (valid for 24 hours).",
     )
+    return code
 
 
 def notify(user: User, subject: str, body: str) -> bool:

@@ -16,10 +16,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import services, signin
 from .audit import record_event
 from .decorators import pending_login_allowed, public
-from .forms import CodeForm, EnrolForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
+from .forms import CodeForm, EnrolForm, EnrolmentCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
 from .models import AuditEvent, RecoveryCodeDevice, User, UserSession
 from .net import client_ip
 
@@ -142,7 +142,35 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:authenticator_add")
     elif services.has_confirmed_factor(request.user):
         return redirect("accounts:login_code")
+    elif not signin.enrolment_gate_open(request):
+        return _enrolment_code(request)
     return _enrol(request, first=True)
+
+
+def _enrolment_code(request: HttpRequest) -> HttpResponse:
+    """After an MFA reset the password alone does not enrol a factor: the
+    code the lead handed over out of band comes first, under the same limits
+    as a sign-in code."""
+    form = EnrolmentCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        buckets = services.failure_buckets(request, step="enrol", username=user.username)
+        attempt, until = services.attempt_open(buckets)
+        row = signin.enrolment_code_for(user)
+        if until:
+            services.login_failed(request=request, username=user.username, step="enrol", action="mfa.lockout")
+            form.add_error("code", _locked_message(until))
+        elif not row.matches(form.cleaned_data["code"]):
+            services.login_failed(request=request, username=user.username, step="enrol", action="mfa.enrolment_code_failure")
+            form.add_error("code", "That enrolment code is not right. Check it with your desk lead and try again.")
+        elif not row.pending:
+            services.login_failed(request=request, username=user.username, step="enrol", action="mfa.enrolment_code_failure")
+            form.add_error("code", "That enrolment code has expired. Ask your desk lead to reset your two-factor sign-in again.")
+        else:
+            services.attempt_succeeded(attempt)
+            signin.enrolment_code_accepted(request, row)
+            return redirect(f"{reverse('accounts:mfa_setup')}?{urlencode({'next': safe_next(request)})}")
+    return render(request, "accounts/enrolment_code.html", {"form": form, "next": safe_next(request)})
 
 
 @sensitive_post_parameters("otp_token")
@@ -157,6 +185,7 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if services.totp_confirm(request=request, device=device, token=form.cleaned_data["otp_token"], name=form.cleaned_data["name"]):
             if first:
+                signin.enrolment_code_consume(request)
                 codes = services.backup_codes_generate(user=request.user, request=request)
                 return _show_codes(request, codes, first=True)
             messages.success(request, f"Authenticator '{form.cleaned_data['name']}' added.")

@@ -450,13 +450,14 @@ def digest_send(*, lead: User, as_of: date) -> Sent:
 # --------------------------------------------------------------------------
 
 
-def trader_mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
+def trader_mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> str:
     """Reset a locked-out trader's factors on behalf of their lead (or a
     superuser): accounts.services.mfa_reset removes every factor, ends the
-    sessions, audits and e-mails; the next sign-in starts a new enrolment."""
+    sessions, audits and e-mails; the next sign-in starts a new enrolment,
+    which needs the enrolment code returned here."""
     if not can_reset_mfa(request.user, trader):
         raise PermissionDenied("You may not reset this account's two-factor authentication.")
-    mfa_reset(request=request, trader=trader, reason=reason)
+    return mfa_reset(request=request, trader=trader, reason=reason)
 
 
 EXPORT_HEADER = ["username", "name", "score", "level", "change_7d", "scored_on", "overdue", "due_soon", *RULE_IDS]
