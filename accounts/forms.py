@@ -103,6 +103,24 @@ class CodeForm(SecretScrubMixin, forms.Form):
     )
 
 
+class LoginCodeForm(CodeForm):
+    """The code step, with "Trust this browser" where it is offered
+    (``trust_hours`` None: not offered, e.g. to administrators)."""
+
+    trust_browser = forms.BooleanField(required=False)
+
+    def __init__(self, *args, trust_hours: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if trust_hours is None:
+            del self.fields["trust_browser"]
+            return
+        days = int(trust_hours // 24)
+        span = f"{days} days" if days >= 2 else f"{int(trust_hours)} hours"
+        field = self.fields["trust_browser"]
+        field.label = f"Trust this browser for {span}"
+        field.help_text = "Skips the code here, never the password. Not on a shared or public computer. You can remove it on your security page."
+
+
 class EnrolmentCodeForm(SecretScrubMixin, forms.Form):
     secret_exempt = ("code",)  # checked against its hash, never stored
 

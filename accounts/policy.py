@@ -19,6 +19,7 @@ STEP_UP: dict[str, str] = {
     "accounts:security": NONE,
     "accounts:session_end": NONE,
     "accounts:sessions_end_others": NONE,
+    "accounts:trusted_browser_forget": NONE,
     "accounts:authenticator_add": RECENT,
     "accounts:authenticator_rename": RECENT,
     "accounts:authenticator_remove": RECENT,

@@ -184,6 +184,7 @@ def backup_codes_generate(*, user: User, request: HttpRequest | None = None) -> 
     )
     codes = device.generate_codes()
     record_event(action="mfa.backup_codes_generated", request=request, subject=user, object_label=device.name)
+    signin.trust_void(user=user, reason="backup codes regenerated", request=request)
     return codes
 
 
@@ -209,6 +210,7 @@ def totp_confirm(*, request: HttpRequest, device: TOTPDevice, token: str, name: 
     verified.save(update_fields=["confirmed", "name"])
     session_mark_verified(request, verified)
     record_event(action="mfa.authenticator_added", request=request, object_label=verified.name)
+    signin.trust_void(user=device.user, reason="authenticator added", request=request)
     notify(device.user, "A new authenticator was added", f"The authenticator '{verified.name}' was added to your Gatecheck account.")
     return True
 
@@ -219,6 +221,7 @@ def authenticator_remove(*, request: HttpRequest, device: TOTPDevice) -> None:
     name = device.name
     device.delete()
     record_event(action="mfa.authenticator_removed", request=request, object_label=name)
+    signin.trust_void(user=request.user, reason="authenticator removed", request=request)
     notify(request.user, "An authenticator was removed", f"The authenticator '{name}' was removed from your Gatecheck account.")
 
 
@@ -362,6 +365,28 @@ def session_mark_verified(request: HttpRequest, device: Device) -> None:
     session_track(request)
 
 
+def session_mark_trusted(request: HttpRequest) -> bool:
+    """At the code step, on a browser the user trusted: the session is bound
+    to the device that verified the sign-in which gave the trust, under a new
+    key, and marked as such; it gets no ``mfa_at``, so step-up still asks
+    for a fresh code. Returns whether the code step was skipped."""
+    found = signin.trusted_browser_for(request, request.user)
+    if found is None:
+        return False
+    row, device = found
+    django_otp.login(request, device)
+    request.session.cycle_key()
+    request.session.pop("mfa_at", None)
+    request.session[signin.TRUSTED_SESSION] = row.pk
+    request.session.save()
+    session_track(request)
+    row.last_used_at = timezone.now()
+    row.save(update_fields=["last_used_at"])
+    record_event(action="browser.trust_used", request=request, object_label=row.browser)
+    record_event(action="login.success", request=request, object_label=device.name, details={"via": "trusted browser"})
+    return True
+
+
 def step_up(*, request: HttpRequest) -> None:
     request.session["mfa_at"] = time.time()
 
@@ -422,6 +447,7 @@ def access_revoke(*, user: User, keep: int | None = None) -> None:
     """After a password or factor change: end the user's other sessions and
     tell the apps that hold other credentials (the calendar feed token) to void them."""
     sessions_end(user=user, keep=keep)
+    signin.trust_void(user=user, reason="password or factors changed")
     access_revoked.send(sender=User, user=user)
 
 

@@ -7,11 +7,22 @@ Imports no other accounts service module: accounts.services calls in here
 
 from __future__ import annotations
 
+import hmac
+import secrets
+from datetime import timedelta
+
+import django_otp
+from django.conf import settings
+from django.core import signing
 from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django_otp.models import Device
 
 from .audit import record_event
-from .models import EnrolmentCode, RecoveryCodeDevice, User, format_code, token_digest
+from .models import EnrolmentCode, RecoveryCodeDevice, TrustedBrowser, User, format_code, token_digest
+from .net import client_ip
 
 # --- Enrolment codes after an MFA reset ----------------------------------------
 
@@ -63,3 +74,110 @@ def enrolment_code_consume(request) -> None:
     row_id = request.session.pop(ENROL_CODE_SESSION, None)
     if row_id:
         EnrolmentCode.objects.filter(pk=row_id, used_at__isnull=True).update(used_at=timezone.now())
+
+
+# --- Trusted browsers (SECURITY.md 18) ----------------------------------------
+
+TRUST_COOKIE = "gatecheck_trust"
+TRUST_SALT = "accounts.signin.trusted_browser"
+# In the session of a browser whose code step was skipped: such a session
+# counts as verified for pages, never as a recent step-up nor for the admin.
+TRUSTED_SESSION = "gatecheck_trusted_browser"
+
+
+def trust_offered(user: User) -> bool:
+    """Traders and desk leads may be offered it; administrators never (a
+    lead is staff only through the "Desk leads" group)."""
+    if user.is_superuser:
+        return False
+    return not user.is_staff or user.is_desk_lead
+
+
+def trust_lifetime(user: User) -> timedelta:
+    seconds = settings.GATECHECK_TRUSTED_BROWSER_LEAD_SECONDS if user.is_desk_lead else settings.GATECHECK_TRUSTED_BROWSER_SECONDS
+    return timedelta(seconds=seconds)
+
+
+def factor_fingerprint(user: User) -> str:
+    """A keyed digest of the password hash and the confirmed factors: a new
+    password or factor through any path (the admin, a new device type)
+    changes it, and a trust given before no longer matches."""
+    devices = sorted(d.persistent_id for d in django_otp.devices_for_user(user, confirmed=True))
+    return salted_hmac("accounts.signin.fingerprint", "|".join([user.password, *devices]), algorithm="sha256").hexdigest()
+
+
+def browser_trust(*, request: HttpRequest, response: HttpResponse, device: Device) -> TrustedBrowser | None:
+    """Remember this browser for the user just verified with ``device``: a
+    server-side row, and a signed, expiring cookie naming it with a random
+    value whose digest only the row keeps."""
+    user = request.user
+    if not trust_offered(user):
+        return None
+    lifetime = trust_lifetime(user)
+    secret = secrets.token_urlsafe(32)
+    now = timezone.now()
+    row = TrustedBrowser.objects.create(
+        user=user,
+        secret_hash=token_digest(secret),
+        device_id=device.persistent_id,
+        fingerprint=factor_fingerprint(user),
+        created_at=now,
+        expires_at=now + lifetime,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+        ip=client_ip(request),
+    )
+    response.set_cookie(
+        TRUST_COOKIE,
+        signing.dumps({"id": row.pk, "s": secret}, salt=TRUST_SALT),
+        max_age=int(lifetime.total_seconds()),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
+    record_event(action="browser.trusted", request=request, object_label=row.browser, details={"until": row.expires_at.isoformat()})
+    return row
+
+
+def trusted_browser_for(request: HttpRequest, user: User) -> tuple[TrustedBrowser, Device] | None:
+    """The live trust this browser's cookie names for ``user``, with the
+    device the session is bound to, or None."""
+    raw = request.COOKIES.get(TRUST_COOKIE)
+    if not raw or not trust_offered(user):
+        return None
+    try:
+        data = signing.loads(raw, salt=TRUST_SALT, max_age=settings.GATECHECK_TRUSTED_BROWSER_SECONDS)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        return None
+    row = TrustedBrowser.objects.live().filter(pk=data["id"], user=user).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, token_digest(str(data.get("s", "")))):
+        return None
+    # Someone who became a lead since keeps a trader's trust no longer than a lead's.
+    if timezone.now() - row.created_at > trust_lifetime(user):
+        return None
+    if not hmac.compare_digest(row.fingerprint, factor_fingerprint(user)):
+        row.delete()
+        return None
+    device = Device.from_persistent_id(row.device_id)
+    if device is None or device.user_id != user.pk or not device.confirmed:
+        return None
+    return row, device
+
+
+def trust_void(*, user: User, reason: str, request: HttpRequest | None = None, keep: int | None = None) -> int:
+    """Forget every browser the user trusted (after a password or factor
+    change, an MFA reset, a reported sign-in); audited when there were any."""
+    rows = TrustedBrowser.objects.for_user(user)
+    if keep:
+        rows = rows.exclude(pk=keep)
+    count = rows.delete()[0]
+    if count:
+        record_event(action="browser.trust_voided", request=request, subject=user, object_label=user.username, details={"reason": reason, "count": count})
+    return count
+
+
+def browser_forget(*, request: HttpRequest, row: TrustedBrowser) -> None:
+    row.delete()
+    record_event(action="browser.forgotten", request=request, object_label=row.browser)

@@ -19,6 +19,7 @@ urlpatterns = [
     path("security/backup-codes/new/", views.backup_codes_shown, name="backup_codes_shown"),
     path("security/sessions/<int:pk>/end/", views.session_end, name="session_end"),
     path("security/sessions/end-others/", views.sessions_end_others, name="sessions_end_others"),
+    path("security/trusted-browsers/<int:pk>/forget/", views.trusted_browser_forget, name="trusted_browser_forget"),
     path("password/change/", views.password_change, name="password_change"),
     path("password/reset/", views.password_reset, name="password_reset"),
     path("password/reset/sent/", views.password_reset_done, name="password_reset_done"),

@@ -19,8 +19,8 @@ from django.views.decorators.http import require_POST
 from . import services, signin
 from .audit import record_event
 from .decorators import pending_login_allowed, public
-from .forms import CodeForm, EnrolForm, EnrolmentCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
-from .models import AuditEvent, RecoveryCodeDevice, User, UserSession
+from .forms import CodeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
+from .models import AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
 from .net import client_ip
 
 
@@ -89,14 +89,20 @@ def login_code(request: HttpRequest) -> HttpResponse:
         return redirect(next_url)
     if not services.has_confirmed_factor(request.user):
         return redirect("accounts:mfa_setup")
-    form = CodeForm(request.POST or None)
+    if services.session_mark_trusted(request):
+        return redirect(next_url)
+    offer = signin.trust_offered(request.user)
+    form = LoginCodeForm(request.POST or None, trust_hours=signin.trust_lifetime(request.user).total_seconds() // 3600 if offer else None)
     if request.method == "POST" and form.is_valid():
         device = _verify_with_limits(request, form)
         if device is not None:
             services.session_mark_verified(request, device)
             record_event(action="login.success", request=request, object_label=device.name)
             _note_backup_code_use(request, device)
-            return redirect(next_url)
+            response = redirect(next_url)
+            if form.cleaned_data.get("trust_browser"):
+                signin.browser_trust(request=request, response=response, device=device)
+            return response
     return render(request, "accounts/login_code.html", {"form": form, "next": next_url})
 
 
@@ -255,6 +261,8 @@ def security(request: HttpRequest) -> HttpResponse:
         "sessions": services.sessions_live(user=user),
         "current_row": services.session_row_id(request),
         "events": AuditEvent.objects.for_user(user).select_related("actor")[:20],
+        "trusted_browsers": TrustedBrowser.objects.for_user(user).live(),
+        "current_trust": request.session.get(signin.TRUSTED_SESSION),
     }
     return render(request, "accounts/security.html", context)
 
@@ -306,6 +314,14 @@ def session_end(request: HttpRequest, pk: int) -> HttpResponse:
     services.session_end(row)
     record_event(action="session.ended", request=request, object_label=row.user_agent[:100])
     messages.success(request, "That session was signed out.")
+    return redirect("accounts:security")
+
+
+@require_POST
+def trusted_browser_forget(request: HttpRequest, pk: int) -> HttpResponse:
+    row = get_object_or_404(TrustedBrowser.objects.for_user(request.user), pk=pk)
+    signin.browser_forget(request=request, row=row)
+    messages.success(request, "That browser will ask for a code again at its next sign-in.")
     return redirect("accounts:security")
 
 
