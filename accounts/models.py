@@ -353,6 +353,10 @@ class KnownBrowser(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "digest"], name="knownbrowser_user_digest")]
 
+    @property
+    def browser(self) -> str:
+        return browser_summary(self.user_agent)
+
 
 class SignInAlert(models.Model):
     """A "new browser" e-mail: its "this wasn't me" link is signed and names

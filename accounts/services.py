@@ -24,7 +24,7 @@ from django_tasks_db.models import DBTaskResult
 
 from . import mail, signin
 from .audit import record_event
-from .models import AuditEvent, AuthFailure, RecoveryCodeDevice, User, UserSession
+from .models import AuditEvent, AuthFailure, KnownBrowser, RecoveryCodeDevice, SignInAlert, User, UserSession
 from .net import client_ip
 from .signals import access_revoked
 
@@ -384,6 +384,29 @@ def session_mark_trusted(request: HttpRequest) -> bool:
     row.save(update_fields=["last_used_at"])
     record_event(action="browser.trust_used", request=request, object_label=row.browser)
     record_event(action="login.success", request=request, object_label=device.name, details={"via": "trusted browser"})
+    return True
+
+
+def sign_in_reported(*, request: HttpRequest, alert: SignInAlert) -> bool:
+    """The "this wasn't me" link of a new-browser alert, used once: that
+    browser is signed out and forgotten, and the password is replaced by a
+    random one nobody knows. Whoever signed in had the password, so asking
+    for a change at the next sign-in would let them make it first; the user
+    sets a new one through the reset e-mail instead. Every session ends and
+    every trusted browser is forgotten with the old password. Returns False
+    when the link was used already (two clicks at once: one wins)."""
+    user = alert.user
+    with transaction.atomic():
+        if not SignInAlert.objects.filter(pk=alert.pk, used_at__isnull=True).update(used_at=timezone.now()):
+            return False
+        row = UserSession.objects.filter(pk=alert.session_row, user=user).first()
+        if row is not None:
+            session_end(row)
+        KnownBrowser.objects.filter(pk=alert.known_browser_id).delete()
+        user.set_password(secrets.token_urlsafe(32))
+        user.save(update_fields=["password"])
+        access_revoke(user=user)
+        record_event(action="login.reported", request=request, actor=user, subject=user, object_label=user.username, details={"alert": alert.pk})
     return True
 
 

@@ -16,12 +16,24 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp.models import Device
 
+from . import mail
 from .audit import record_event
-from .models import EnrolmentCode, RecoveryCodeDevice, TrustedBrowser, User, format_code, token_digest
+from .models import (
+    EnrolmentCode,
+    KnownBrowser,
+    RecoveryCodeDevice,
+    SignInAlert,
+    TrustedBrowser,
+    User,
+    browser_summary,
+    format_code,
+    token_digest,
+)
 from .net import client_ip
 
 # --- Enrolment codes after an MFA reset ----------------------------------------
@@ -181,3 +193,69 @@ def trust_void(*, user: User, reason: str, request: HttpRequest | None = None, k
 def browser_forget(*, request: HttpRequest, row: TrustedBrowser) -> None:
     row.delete()
     record_event(action="browser.forgotten", request=request, object_label=row.browser)
+
+
+# --- Known browsers and new-browser alerts --------------------------------------
+
+BROWSER_COOKIE = "gatecheck_browser"
+BROWSER_COOKIE_AGE = 400 * 24 * 60 * 60  # the longest a browser keeps a cookie
+ALERT_SALT = "accounts.signin.not_me"
+ALERT_LINK_AGE = 7 * 24 * 60 * 60
+
+
+def browser_seen(request: HttpRequest, response: HttpResponse, *, session_row: int | None, first_enrolment: bool = False) -> HttpResponse:
+    """After a completed sign-in: note this browser for the account, by the
+    digest of a long-lived random cookie (never the user agent alone, which
+    anyone can copy). A browser not seen before for the account is e-mailed
+    to the user with a "this wasn't me" link; the enrolment right after a
+    sign-up is the account's first browser and is not."""
+    user = request.user
+    value = request.COOKIES.get(BROWSER_COOKIE, "")
+    if len(value) < 32:
+        value = secrets.token_urlsafe(32)
+        response.set_cookie(
+            BROWSER_COOKIE, value, max_age=BROWSER_COOKIE_AGE, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax", path="/"
+        )
+    digest = token_digest(value)
+    now = timezone.now()
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+    if KnownBrowser.objects.filter(user=user, digest=digest).update(last_seen=now, user_agent=user_agent):
+        return response
+    quiet = first_enrolment and not KnownBrowser.objects.filter(user=user).exists()
+    known, _ = KnownBrowser.objects.get_or_create(user=user, digest=digest, defaults={"user_agent": user_agent})
+    if not quiet:
+        _new_browser_alert(request, known, session_row)
+    return response
+
+
+def _new_browser_alert(request: HttpRequest, known: KnownBrowser, session_row: int | None) -> None:
+    user = request.user
+    alert = SignInAlert.objects.create(user=user, session_row=session_row or 0, known_browser=known)
+    token = signing.dumps({"a": alert.pk, "u": user.pk}, salt=ALERT_SALT)
+    link = request.build_absolute_uri(reverse("accounts:not_me", args=[token]))
+    ip = client_ip(request) or "unknown"
+    body = (
+        "Your Gatecheck account was just signed in to from a browser it has not seen before.\n\n"
+        f"Browser: {browser_summary(known.user_agent)}\n"
+        f"Time: about {alert.created_at:%Y-%m-%d %H:%M} UTC\n"
+        f"IP address: {ip}\n\n"
+        "If this was you, there is nothing to do.\n\n"
+        "If it was not you, open this link (it works once, for 7 days): it signs that browser out,\n"
+        "locks your password and takes you to choose a new one.\n"
+        f"{link}\n"
+    )
+    record_event(action="browser.new_alert", request=request, object_label=browser_summary(known.user_agent), details={"ip": ip})
+    if user.email:
+        mail.enqueue([mail.payload(to=[user.email], subject="[Gatecheck] Sign-in from a new browser", body=body, kind="new browser alert")])
+
+
+def alert_from_token(token: str) -> SignInAlert | None:
+    """The unused alert a "this wasn't me" link names, or None (bad
+    signature, too old, already used)."""
+    try:
+        data = signing.loads(token, salt=ALERT_SALT, max_age=ALERT_LINK_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return SignInAlert.objects.filter(pk=data.get("a"), user_id=data.get("u"), used_at__isnull=True).select_related("user").first()

@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("login/code/", views.login_code, name="login_code"),
     path("logout/", views.logout_view, name="logout"),
+    path("login/not-me/<str:token>/", views.not_me, name="not_me"),
     path("signup/", views.signup, name="signup"),
     path("mfa/setup/", views.mfa_setup, name="mfa_setup"),
     path("mfa/confirm/", views.step_up, name="step_up"),

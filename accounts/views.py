@@ -90,7 +90,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
     if not services.has_confirmed_factor(request.user):
         return redirect("accounts:mfa_setup")
     if services.session_mark_trusted(request):
-        return redirect(next_url)
+        return signin.browser_seen(request, redirect(next_url), session_row=services.session_row_id(request))
     offer = signin.trust_offered(request.user)
     form = LoginCodeForm(request.POST or None, trust_hours=signin.trust_lifetime(request.user).total_seconds() // 3600 if offer else None)
     if request.method == "POST" and form.is_valid():
@@ -102,7 +102,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
             response = redirect(next_url)
             if form.cleaned_data.get("trust_browser"):
                 signin.browser_trust(request=request, response=response, device=device)
-            return response
+            return signin.browser_seen(request, response, session_row=services.session_row_id(request))
     return render(request, "accounts/login_code.html", {"form": form, "next": next_url})
 
 
@@ -193,7 +193,8 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
             if first:
                 signin.enrolment_code_consume(request)
                 codes = services.backup_codes_generate(user=request.user, request=request)
-                return _show_codes(request, codes, first=True)
+                response = _show_codes(request, codes, first=True)
+                return signin.browser_seen(request, response, session_row=services.session_row_id(request), first_enrolment=True)
             messages.success(request, f"Authenticator '{form.cleaned_data['name']}' added.")
             return redirect("accounts:security")
         allowed, why = device.verify_is_allowed()
@@ -331,6 +332,27 @@ def sessions_end_others(request: HttpRequest) -> HttpResponse:
     record_event(action="session.ended_others", request=request, details={"count": count})
     messages.success(request, f"Signed out {count} other session(s).")
     return redirect("accounts:security")
+
+
+@public
+@never_cache
+def not_me(request: HttpRequest, token: str) -> HttpResponse:
+    """The "this wasn't me" link of a new-browser e-mail. A GET only asks
+    (mail scanners open links); the button's POST acts, once."""
+    alert = signin.alert_from_token(token)
+    if alert is None:
+        return render(request, "accounts/not_me.html", {"alert": None}, status=400)
+    if request.method == "POST":
+        if services.sign_in_reported(request=request, alert=alert):
+            logout(request)
+            messages.warning(
+                request,
+                "That browser was signed out, and so was every other. Your password no longer works: "
+                "enter your e-mail address to get a link and choose a new one.",
+            )
+            return redirect("accounts:password_reset")
+        return render(request, "accounts/not_me.html", {"alert": None}, status=400)
+    return render(request, "accounts/not_me.html", {"alert": alert, "browser": alert.known_browser})
 
 
 @public
