@@ -163,6 +163,24 @@ class SignupForm(SecretScrubMixin, UserCreationForm):
         fields = ("username", "email")
 
 
+class EmailChangeForm(SecretScrubMixin, forms.Form):
+    email = forms.EmailField(
+        label="New e-mail address",
+        help_text="We send a link there; notices go to it once you follow the link.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def __init__(self, *args, owner: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+
+    def clean_email(self):
+        email = User.objects.normalize_email(self.cleaned_data["email"])
+        if email == self.owner.email:
+            raise ValidationError("That is already your address.")
+        return email
+
+
 class ResetMfaForm(SecretScrubMixin, forms.Form):
     reason = forms.CharField(
         max_length=300,

@@ -21,13 +21,28 @@ class User(AbstractUser):
     account, for sign-in and for counting failed attempts alike.
     """
 
+    # The address whose verification link was followed. The account's e-mail
+    # counts as verified only while it is that same address, so a change
+    # through any path (the security page, the admin) needs a new link.
+    verified_email = models.EmailField(blank=True)
+
     @classmethod
     def normalize_username(cls, username):
         return super().normalize_username(username).lower()
 
     @property
+    def email_verified(self) -> bool:
+        return bool(self.email) and self.email == self.verified_email
+
+    @property
     def is_desk_lead(self) -> bool:
         return self.led_desks.exists()
+
+
+def has_verified_email() -> models.Q:
+    """For querysets of users: security notices, reminders and reset links go
+    only to a verified address."""
+    return ~models.Q(email="") & models.Q(email=models.F("verified_email"))
 
 
 class Desk(models.Model):
@@ -82,6 +97,8 @@ ACTION_LABELS = {
     "browser.trust_voided": "Trusted browsers removed after a security change",
     "browser.new_alert": "Sign-in from a new browser e-mailed",
     "login.reported": "Sign-in reported as not me",
+    "email.changed": "E-mail address changed",
+    "email.verified": "E-mail address confirmed",
     "password.changed": "Password changed",
     "password.reset": "Password reset by e-mail link",
     "session.ended": "Another session signed out",

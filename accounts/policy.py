@@ -26,6 +26,9 @@ STEP_UP: dict[str, str] = {
     "accounts:backup_codes": RECENT,
     "accounts:backup_codes_shown": NONE,
     "accounts:password_change": RECENT,
+    # Where security notices and reset links go: a change is a security change.
+    "accounts:email_change": RECENT,
+    "accounts:email_verification_resend": NONE,
     # The inventory: every write to a device, recovery method, key or
     # automation (an automation holds a key reference and a fail-safe).
     "devices:device_list": NONE,

@@ -255,13 +255,13 @@ def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> str:
 
 
 def notify(user: User, subject: str, body: str) -> bool:
-    """Tell a user about a security change by e-mail, if we know an address.
+    """Tell a user about a security change by e-mail, if they have a verified address.
 
     The message is queued for the background worker: the request does not
     wait for the mail server, nor fail with it (the change is already made;
     a failed send is logged and retried by the task). Returns whether a
     message was queued."""
-    if not user.email:
+    if not user.email_verified:
         return False
     body = body + "\n\nIf this was not you, contact your desk lead now."
     return mail.enqueue([mail.payload(to=[user.email], subject=f"[Gatecheck] {subject}", body=body, kind="security notice")])

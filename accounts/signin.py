@@ -245,7 +245,7 @@ def _new_browser_alert(request: HttpRequest, known: KnownBrowser, session_row: i
         f"{link}\n"
     )
     record_event(action="browser.new_alert", request=request, object_label=browser_summary(known.user_agent), details={"ip": ip})
-    if user.email:
+    if user.email_verified:
         mail.enqueue([mail.payload(to=[user.email], subject="[Gatecheck] Sign-in from a new browser", body=body, kind="new browser alert")])
 
 
@@ -259,3 +259,63 @@ def alert_from_token(token: str) -> SignInAlert | None:
     if not isinstance(data, dict):
         return None
     return SignInAlert.objects.filter(pk=data.get("a"), user_id=data.get("u"), used_at__isnull=True).select_related("user").first()
+
+
+# --- Verified e-mail addresses --------------------------------------------------
+
+EMAIL_SALT = "accounts.signin.email_verify"
+EMAIL_LINK_AGE = 3 * 24 * 60 * 60
+
+
+def email_verification_send(*, request: HttpRequest, user: User) -> bool:
+    """Mail a link that verifies the account's current address (at sign-up,
+    after a change, or asked for again). The link names the address, so it
+    verifies nothing once the address changes."""
+    if not user.email or user.email_verified:
+        return False
+    token = signing.dumps({"u": user.pk, "e": user.email}, salt=EMAIL_SALT)
+    link = request.build_absolute_uri(reverse("accounts:email_verify", args=[token]))
+    body = (
+        f"Please confirm that {user.email} is the address of the Gatecheck account {user.username}.\n\n"
+        f"{link}\n\n"
+        "The link works for 3 days. Until you follow it, Gatecheck sends no security notices, "
+        "reminders or password-reset links to this address.\n\n"
+        "If you did not ask for this, ignore this message."
+    )
+    return mail.enqueue([mail.payload(to=[user.email], subject="[Gatecheck] Confirm your e-mail address", body=body, kind="confirmation")])
+
+
+def email_verify(*, request: HttpRequest, token: str) -> User | None:
+    """Follow a verification link: the address it names becomes verified if it
+    is still the account's. Returns the account, or None for a bad, old or
+    outdated link."""
+    try:
+        data = signing.loads(token, salt=EMAIL_SALT, max_age=EMAIL_LINK_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not data.get("e"):
+        return None
+    user = User.objects.filter(pk=data.get("u"), email=data["e"], is_active=True).first()
+    if user is None:
+        return None
+    if not user.email_verified:
+        user.verified_email = user.email
+        user.save(update_fields=["verified_email"])
+        record_event(action="email.verified", request=request, actor=user, subject=user, object_label=user.username)
+    return user
+
+
+def email_change(*, request: HttpRequest, user: User, email: str) -> None:
+    """A new address: unverified until its link is followed. The old
+    address, if verified, is told (it may be the only one the owner still reads)."""
+    old = user.email if user.email_verified else ""
+    user.email = email
+    user.save(update_fields=["email"])
+    record_event(action="email.changed", request=request, object_label=user.username)
+    if old and old != email:
+        body = (
+            f"The e-mail address of your Gatecheck account {user.username} was changed; notices now go to the new "
+            "address once it is confirmed.\n\nIf this was not you, contact your desk lead now."
+        )
+        mail.enqueue([mail.payload(to=[old], subject="[Gatecheck] Your e-mail address was changed", body=body, kind="security notice")])
+    email_verification_send(request=request, user=user)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from . import services, signin
 from .audit import record_event
 from .decorators import pending_login_allowed, public
-from .forms import CodeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
+from .forms import CodeForm, EmailChangeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
 from .models import AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
 from .net import client_ip
 
@@ -336,6 +336,42 @@ def sessions_end_others(request: HttpRequest) -> HttpResponse:
 
 @public
 @never_cache
+def email_verify(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of a verification e-mail (a GET only confirms an address the
+    account already has, so a mail scanner opening it does no harm)."""
+    user = signin.email_verify(request=request, token=token)
+    if user is None:
+        return render(request, "accounts/email_verify_failed.html", status=400)
+    messages.success(request, f"Thank you: {user.email} is confirmed.")
+    return redirect("checklist:dashboard" if request.user.is_authenticated else "accounts:login")
+
+
+@sensitive_post_parameters()
+def email_change(request: HttpRequest) -> HttpResponse:
+    form = EmailChangeForm(request.POST or None, owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        signin.email_change(request=request, user=request.user, email=form.cleaned_data["email"])
+        messages.success(request, f"We sent a link to {form.cleaned_data['email']}. Follow it to confirm the address.")
+        return redirect("accounts:security")
+    return render(request, "accounts/email_change.html", {"form": form})
+
+
+@require_POST
+def email_verification_resend(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if user.email_verified or not user.email:
+        return redirect("accounts:security")
+    _, until = services.attempt_open([(f"verify-mail:{user.pk}", settings.GATECHECK_VERIFY_MAIL_LIMIT)])
+    if until:
+        messages.error(request, f"Several links went out already. Check your inbox (and spam folder), or try again after {until:%H:%M} UTC.")
+    else:
+        signin.email_verification_send(request=request, user=user)
+        messages.success(request, f"We sent a new link to {user.email}.")
+    return redirect(safe_next(request, default=reverse("accounts:security")))
+
+
+@public
+@never_cache
 def not_me(request: HttpRequest, token: str) -> HttpResponse:
     """The "this wasn't me" link of a new-browser e-mail. A GET only asks
     (mail scanners open links); the button's POST acts, once."""
@@ -376,6 +412,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         record_event(action="account.created", request=request, actor=user, object_label=user.username)
         services.password_step_complete(request=request, user=user)
+        signin.email_verification_send(request=request, user=user)
         return redirect("accounts:mfa_setup")
     return render(request, "accounts/signup.html", {"form": form})
 

@@ -249,7 +249,7 @@ def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
     elif result is services.Sent.FAILED:
         messages.error(request, f"The reminder to {name} could not be sent just now (the mail server did not answer). Try again later.")
     else:
-        messages.error(request, f"{name} has no e-mail address on file.")
+        messages.error(request, f"{name} has no verified e-mail address: reminders go only to a confirmed address.")
     if request.POST.get("next") == "desk":
         return redirect("desk:dashboard")
     return redirect("desk:trader_detail", pk=trader.pk)
