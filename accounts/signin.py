@@ -151,17 +151,29 @@ def browser_trust(*, request: HttpRequest, response: HttpResponse, device: Devic
     return row
 
 
-def trusted_browser_for(request: HttpRequest, user: User) -> tuple[TrustedBrowser, Device] | None:
-    """The live trust this browser's cookie names for ``user``, with the
-    device the session is bound to, or None."""
+def _trust_cookie(request: HttpRequest) -> dict | None:
     raw = request.COOKIES.get(TRUST_COOKIE)
-    if not raw or not trust_offered(user):
+    if not raw:
         return None
     try:
         data = signing.loads(raw, salt=TRUST_SALT, max_age=settings.GATECHECK_TRUSTED_BROWSER_SECONDS)
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+    return data if isinstance(data, dict) and isinstance(data.get("id"), int) else None
+
+
+def trust_cookie_row(request: HttpRequest) -> int | None:
+    """Which trusted-browser row this browser's cookie names (for "This
+    browser" on the security page; proves nothing by itself)."""
+    data = _trust_cookie(request)
+    return data["id"] if data else None
+
+
+def trusted_browser_for(request: HttpRequest, user: User) -> tuple[TrustedBrowser, Device] | None:
+    """The live trust this browser's cookie names for ``user``, with the
+    device the session is bound to, or None."""
+    data = _trust_cookie(request)
+    if data is None or not trust_offered(user):
         return None
     row = TrustedBrowser.objects.live().filter(pk=data["id"], user=user).first()
     if row is None or not hmac.compare_digest(row.secret_hash, token_digest(str(data.get("s", "")))):

@@ -263,7 +263,7 @@ def security(request: HttpRequest) -> HttpResponse:
         "current_row": services.session_row_id(request),
         "events": AuditEvent.objects.for_user(user).select_related("actor")[:20],
         "trusted_browsers": TrustedBrowser.objects.for_user(user).live(),
-        "current_trust": request.session.get(signin.TRUSTED_SESSION),
+        "current_trust": signin.trust_cookie_row(request),
     }
     return render(request, "accounts/security.html", context)
 

@@ -262,3 +262,13 @@ def test_the_admin_wants_a_fresh_code_from_a_trusted_session(lena):
     session["mfa_at"] = time.time() - 16 * 60
     session.save()
     assert browser.get("/admin/").status_code == 302
+
+
+def test_the_browser_that_ticked_the_box_is_marked_on_the_security_page(alice):
+    client = Client()
+    sign_in(client, alice, trust=True)
+    [row] = page_texts(client.get("/accounts/security/"), "trusted-browser")
+    assert "This browser" in row
+    other = verify_client(Client(), alice)
+    [row] = page_texts(other.get("/accounts/security/"), "trusted-browser")
+    assert "This browser" not in row
