@@ -24,7 +24,7 @@ from django_tasks_db.models import DBTaskResult
 
 from . import mail, signin
 from .audit import record_event
-from .models import AuditEvent, AuthFailure, KnownBrowser, RecoveryCodeDevice, SignInAlert, User, UserSession
+from .models import AuditEvent, AuthFailure, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession
 from .net import client_ip
 from .signals import access_revoked
 
@@ -110,7 +110,8 @@ def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
     session) or whose session is gone; failure rows older than
     GATECHECK_FAILURE_RETENTION_DAYS (they count for minutes, and are kept a
     while to look at); finished task results older than
-    GATECHECK_TASK_RESULT_DAYS.
+    GATECHECK_TASK_RESULT_DAYS; expired trusted browsers, and new-browser
+    alerts whose link can no longer work.
     """
     now = now or timezone.now()
     done = {"sessions": Session.objects.filter(expire_date__lt=now).delete()[0]}
@@ -124,6 +125,8 @@ def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
     done["failures"] = AuthFailure.objects.filter(at__lt=now - timedelta(days=settings.GATECHECK_FAILURE_RETENTION_DAYS)).delete()[0]
     old_results = DBTaskResult.objects.finished().filter(finished_at__lt=now - timedelta(days=settings.GATECHECK_TASK_RESULT_DAYS))
     done["task_results"] = old_results.delete()[0]
+    done["trusted_browsers"] = TrustedBrowser.objects.filter(expires_at__lte=now).delete()[0]
+    done["alerts"] = SignInAlert.objects.filter(created_at__lt=now - timedelta(seconds=signin.ALERT_LINK_AGE)).delete()[0]
     return done
 
 
