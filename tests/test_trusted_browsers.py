@@ -272,3 +272,10 @@ def test_the_browser_that_ticked_the_box_is_marked_on_the_security_page(alice):
     other = verify_client(Client(), alice)
     [row] = page_texts(other.get("/accounts/security/"), "trusted-browser")
     assert "This browser" not in row
+
+
+def test_the_cookie_is_secure_where_session_cookies_are(alice, settings):
+    settings.SESSION_COOKIE_SECURE = True
+    response = sign_in(Client(), alice, trust=True)
+    assert response.cookies[COOKIE]["secure"]
+    assert response.cookies[signin.BROWSER_COOKIE]["secure"]
