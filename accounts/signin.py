@@ -182,7 +182,7 @@ def trusted_browser_for(request: HttpRequest, user: User) -> tuple[TrustedBrowse
     if timezone.now() - row.created_at > trust_lifetime(user):
         return None
     if not hmac.compare_digest(row.fingerprint, factor_fingerprint(user)):
-        row.delete()
+        trust_void(user=user, reason="password or factors changed outside the security page", request=request)
         return None
     device = Device.from_persistent_id(row.device_id)
     if device is None or device.user_id != user.pk or not device.confirmed:

@@ -203,6 +203,15 @@ def test_a_security_change_voids_the_trust(alice, change):
     assert browser.get("/")["Location"].startswith("/accounts/login/code/")
 
 
+def test_a_change_made_elsewhere_voids_every_trust_at_the_next_sign_in_and_is_audited(alice):
+    first, second = trusted_client(alice), trusted_client(alice)
+    _password_set_elsewhere(alice, None)
+    assert password_only(first, alice, NEW_PASSWORD).status_code == 200
+    assert not TrustedBrowser.objects.exists()
+    assert password_only(second, alice, NEW_PASSWORD).status_code == 200
+    assert AuditEvent.objects.get(action="browser.trust_voided").details["count"] == 2
+
+
 def test_a_void_is_audited(alice):
     trusted_client(alice)
     services.access_revoke(user=alice)
