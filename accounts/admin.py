@@ -20,14 +20,17 @@ from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from readiness.masking import mask_text
 
 from .audit import record_event
+from .decorators import mfa_is_recent
 from .models import AuditEvent, Desk, RecoveryCodeDevice, User
 from .selectors import desks_for, traders_for
+from .signin import TRUSTED_SESSION
 from .views import logout_view, safe_next
 
 
@@ -43,11 +46,19 @@ class GatecheckAdminSite(OTPAdminSite):
     site_title = "Gatecheck admin"
     index_template = "admin/gatecheck_index.html"
 
+    def has_permission(self, request):
+        # A session whose code step a trusted browser skipped never reaches
+        # the admin until a fresh code is given (SECURITY.md 18).
+        trusted = request.session.get(TRUSTED_SESSION) and not mfa_is_recent(request)
+        return super().has_permission(request) and not trusted
+
     def login(self, request, extra_context=None):
         # Only MFA-verified users get here (accounts.middleware sends the
         # others to the real login), so there is nothing to sign in to.
         if self.has_permission(request):
             return redirect(safe_next(request, default=reverse("admin:index")))
+        if super().has_permission(request):
+            return redirect(f"{reverse('accounts:step_up')}?{urlencode({'next': safe_next(request, default=reverse('admin:index'))})}")
         raise PermissionDenied
 
     def logout(self, request, extra_context=None):

@@ -103,6 +103,35 @@ class CodeForm(SecretScrubMixin, forms.Form):
     )
 
 
+class LoginCodeForm(CodeForm):
+    """The code step, with "Trust this browser" where it is offered
+    (``trust_hours`` None: not offered, e.g. to administrators)."""
+
+    trust_browser = forms.BooleanField(required=False)
+
+    def __init__(self, *args, trust_hours: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if trust_hours is None:
+            del self.fields["trust_browser"]
+            return
+        days = int(trust_hours // 24)
+        span = f"{days} days" if days >= 2 else f"{int(trust_hours)} hours"
+        field = self.fields["trust_browser"]
+        field.label = f"Trust this browser for {span}"
+        field.help_text = "Skips the code here, never the password. Not on a shared or public computer. You can remove it on your security page."
+
+
+class EnrolmentCodeForm(SecretScrubMixin, forms.Form):
+    secret_exempt = ("code",)  # checked against its hash, never stored
+
+    code = CodeField(
+        label="Enrolment code",
+        max_length=32,
+        help_text="The code your desk lead gave you after resetting your two-factor sign-in, e.g. ABCD-EFGH-JKLM-NPQR.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "spellcheck": "false", "autocapitalize": "characters"}),
+    )
+
+
 class EnrolForm(SecretScrubMixin, forms.Form):
     secret_exempt = ("otp_token",)  # checked against the new device, never stored
 
@@ -132,6 +161,24 @@ class SignupForm(SecretScrubMixin, UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+class EmailChangeForm(SecretScrubMixin, forms.Form):
+    email = forms.EmailField(
+        label="New e-mail address",
+        help_text="We send a link there; notices go to it once you follow the link.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def __init__(self, *args, owner: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+
+    def clean_email(self):
+        email = User.objects.normalize_email(self.cleaned_data["email"])
+        if email == self.owner.email:
+            raise ValidationError("That is already your address.")
+        return email
 
 
 class ResetMfaForm(SecretScrubMixin, forms.Form):

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from .models import User
+from .models import User, has_verified_email
 
 logger = logging.getLogger("gatecheck.mail")
 
@@ -127,7 +127,8 @@ def mail_retry(failed: list[dict], attempt: int) -> bool:
 @task
 def password_reset_send(user_id: int, domain: str, site_name: str, use_https: bool, subject_template: str, body_template: str) -> bool:
     """The password-reset e-mail, its link made here rather than stored in the task."""
-    user = User.objects.filter(pk=user_id, is_active=True).exclude(email="").first()
+    # Only to a verified address: a reset link is the account.
+    user = User.objects.filter(has_verified_email(), pk=user_id, is_active=True).first()
     if user is None:
         return False
     message = password_reset_payload(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -20,13 +21,28 @@ class User(AbstractUser):
     account, for sign-in and for counting failed attempts alike.
     """
 
+    # The address whose verification link was followed. The account's e-mail
+    # counts as verified only while it is that same address, so a change
+    # through any path (the security page, the admin) needs a new link.
+    verified_email = models.EmailField(blank=True)
+
     @classmethod
     def normalize_username(cls, username):
         return super().normalize_username(username).lower()
 
     @property
+    def email_verified(self) -> bool:
+        return bool(self.email) and self.email == self.verified_email
+
+    @property
     def is_desk_lead(self) -> bool:
         return self.led_desks.exists()
+
+
+def has_verified_email() -> models.Q:
+    """For querysets of users: security notices, reminders and reset links go
+    only to a verified address."""
+    return ~models.Q(email="") & models.Q(email=models.F("verified_email"))
 
 
 class Desk(models.Model):
@@ -73,6 +89,16 @@ ACTION_LABELS = {
     "mfa.backup_code_used": "Backup code used",
     "mfa.backup_code_issued": "Backup code issued by an administrator",
     "mfa.reset": "Two-factor sign-in reset",
+    "mfa.enrolment_code_accepted": "Enrolment code accepted",
+    "mfa.enrolment_code_failure": "Wrong or expired enrolment code",
+    "browser.trusted": "Browser trusted for sign-in",
+    "browser.trust_used": "Signed in on a trusted browser",
+    "browser.forgotten": "Trusted browser removed",
+    "browser.trust_voided": "Trusted browsers removed after a security change",
+    "browser.new_alert": "Sign-in from a new browser e-mailed",
+    "login.reported": "Sign-in reported as not me",
+    "email.changed": "E-mail address changed",
+    "email.verified": "E-mail address confirmed",
     "password.changed": "Password changed",
     "password.reset": "Password reset by e-mail link",
     "session.ended": "Another session signed out",
@@ -231,11 +257,14 @@ class UserSession(models.Model):
 
     @property
     def browser(self) -> str:
-        """A short description of the user agent, e.g. 'Chrome on Linux'."""
-        ua = self.user_agent
-        name = next((n for key, n in _BROWSERS if key in ua), "Unknown browser")
-        system = next((s for key, s in _SYSTEMS if key in ua), "")
-        return f"{name} on {system}" if system else name
+        return browser_summary(self.user_agent)
+
+
+def browser_summary(ua: str) -> str:
+    """A short description of a user agent, e.g. 'Chrome on Linux'."""
+    name = next((n for key, n in _BROWSERS if key in ua), "Unknown browser")
+    system = next((s for key, s in _SYSTEMS if key in ua), "")
+    return f"{name} on {system}" if system else name
 
 
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
@@ -256,3 +285,104 @@ class AuthFailure(models.Model):
     class Meta:
         # The counting query: one bucket's rows in the window, newest first.
         indexes = [models.Index(fields=["bucket", "at"], name="authfailure_bucket_at")]
+
+
+def token_digest(value: str) -> str:
+    """How a random secret handed out once (an enrolment code, a cookie value)
+    is stored: its SHA-256. Each secret carries at least 64 random bits, so
+    there is nothing a slow hash would protect."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class EnrolmentCode(models.Model):
+    """After an MFA reset, the one-time code the lead hands to the trader out
+    of band: the first sign-in needs the password and this code before it may
+    enrol a new authenticator. Stored hashed; shown to the lead once.
+
+    An unused row, expired or not, keeps the requirement: an expired code
+    means the lead resets again, never that the password alone will do."""
+
+    LIFETIME = timedelta(hours=24)
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolment_code")
+    code_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def pending(self) -> bool:
+        return self.used_at is None and self.expires_at > timezone.now()
+
+    def matches(self, code: str) -> bool:
+        return hmac.compare_digest(self.code_hash, token_digest(normalize_code(code)))
+
+
+class TrustedBrowserQuerySet(models.QuerySet):
+    def for_user(self, user) -> TrustedBrowserQuerySet:
+        return self.filter(user=user)
+
+    def live(self) -> TrustedBrowserQuerySet:
+        return self.filter(expires_at__gt=timezone.now())
+
+
+class TrustedBrowser(models.Model):
+    """A browser where the user ticked "Trust this browser" at the code step
+    (SECURITY.md 18). Its cookie holds this row's id and a random value whose
+    digest is here; deleting the row voids the cookie."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trusted_browsers")
+    secret_hash = models.CharField(max_length=64)
+    # The factor that verified the sign-in which asked for trust: the session
+    # a trusted browser gets is bound to it, as django-otp binds any session.
+    device_id = models.CharField(max_length=200)
+    # What the password and the factors were when trust was given: a change
+    # through any path (the admin, a new kind of device) voids the trust even
+    # where no code deleted the row.
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = TrustedBrowserQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def browser(self) -> str:
+        return browser_summary(self.user_agent)
+
+
+class KnownBrowser(models.Model):
+    """A browser that signed in to this account before, by the digest of a
+    long-lived random cookie: a sign-in from any other browser is e-mailed."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="known_browsers")
+    digest = models.CharField(max_length=64)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "digest"], name="knownbrowser_user_digest")]
+
+    @property
+    def browser(self) -> str:
+        return browser_summary(self.user_agent)
+
+
+class SignInAlert(models.Model):
+    """A "new browser" e-mail: its "this wasn't me" link is signed and names
+    this row, and works once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The UserSession row of the sign-in (not a foreign key: the row goes
+    # when the session ends, and the alert stays to say what happened).
+    session_row = models.IntegerField()
+    known_browser = models.ForeignKey(KnownBrowser, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)

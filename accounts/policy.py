@@ -19,12 +19,16 @@ STEP_UP: dict[str, str] = {
     "accounts:security": NONE,
     "accounts:session_end": NONE,
     "accounts:sessions_end_others": NONE,
+    "accounts:trusted_browser_forget": NONE,
     "accounts:authenticator_add": RECENT,
     "accounts:authenticator_rename": RECENT,
     "accounts:authenticator_remove": RECENT,
     "accounts:backup_codes": RECENT,
     "accounts:backup_codes_shown": NONE,
     "accounts:password_change": RECENT,
+    # Where security notices and reset links go: a change is a security change.
+    "accounts:email_change": RECENT,
+    "accounts:email_verification_resend": NONE,
     # The inventory: every write to a device, recovery method, key or
     # automation (an automation holds a key reference and a fail-safe).
     "devices:device_list": NONE,
@@ -67,6 +71,8 @@ STEP_UP: dict[str, str] = {
     "desk:trader_detail": NONE,
     "desk:trader_remind": NONE,
     "desk:trader_mfa_reset": RECENT,
+    # Shows the code of the reset just made, once; nothing to show otherwise.
+    "desk:trader_enrolment_code": NONE,
     # Readiness inputs. A new calendar token is a credential; turning the
     # feed off only takes access away.
     "checklist:dashboard": NONE,

@@ -22,9 +22,9 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
 
-from . import mail
+from . import mail, signin
 from .audit import record_event
-from .models import AuditEvent, AuthFailure, RecoveryCodeDevice, User, UserSession
+from .models import AuditEvent, AuthFailure, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession
 from .net import client_ip
 from .signals import access_revoked
 
@@ -110,7 +110,8 @@ def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
     session) or whose session is gone; failure rows older than
     GATECHECK_FAILURE_RETENTION_DAYS (they count for minutes, and are kept a
     while to look at); finished task results older than
-    GATECHECK_TASK_RESULT_DAYS.
+    GATECHECK_TASK_RESULT_DAYS; expired trusted browsers, and new-browser
+    alerts whose link can no longer work.
     """
     now = now or timezone.now()
     done = {"sessions": Session.objects.filter(expire_date__lt=now).delete()[0]}
@@ -124,6 +125,8 @@ def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
     done["failures"] = AuthFailure.objects.filter(at__lt=now - timedelta(days=settings.GATECHECK_FAILURE_RETENTION_DAYS)).delete()[0]
     old_results = DBTaskResult.objects.finished().filter(finished_at__lt=now - timedelta(days=settings.GATECHECK_TASK_RESULT_DAYS))
     done["task_results"] = old_results.delete()[0]
+    done["trusted_browsers"] = TrustedBrowser.objects.filter(expires_at__lte=now).delete()[0]
+    done["alerts"] = SignInAlert.objects.filter(created_at__lt=now - timedelta(seconds=signin.ALERT_LINK_AGE)).delete()[0]
     return done
 
 
@@ -184,6 +187,7 @@ def backup_codes_generate(*, user: User, request: HttpRequest | None = None) -> 
     )
     codes = device.generate_codes()
     record_event(action="mfa.backup_codes_generated", request=request, subject=user, object_label=device.name)
+    signin.trust_void(user=user, reason="backup codes regenerated", request=request)
     return codes
 
 
@@ -209,6 +213,7 @@ def totp_confirm(*, request: HttpRequest, device: TOTPDevice, token: str, name: 
     verified.save(update_fields=["confirmed", "name"])
     session_mark_verified(request, verified)
     record_event(action="mfa.authenticator_added", request=request, object_label=verified.name)
+    signin.trust_void(user=device.user, reason="authenticator added", request=request)
     notify(device.user, "A new authenticator was added", f"The authenticator '{verified.name}' was added to your Gatecheck account.")
     return True
 
@@ -219,6 +224,7 @@ def authenticator_remove(*, request: HttpRequest, device: TOTPDevice) -> None:
     name = device.name
     device.delete()
     record_event(action="mfa.authenticator_removed", request=request, object_label=name)
+    signin.trust_void(user=request.user, reason="authenticator removed", request=request)
     notify(request.user, "An authenticator was removed", f"The authenticator '{name}' was removed from your Gatecheck account.")
 
 
@@ -231,30 +237,34 @@ def authenticator_rename(*, request: HttpRequest, device: TOTPDevice, name: str)
     )
 
 
-def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
+def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> str:
     """Remove every factor of a locked-out trader and end their sessions, so the
-    next sign-in starts a fresh enrolment."""
+    next sign-in starts a fresh enrolment, which needs the password and the
+    enrolment code returned here (to be shown to the resetting lead once)."""
     with transaction.atomic():
         for device in django_otp.devices_for_user(trader, confirmed=None):
             device.delete()
         access_revoke(user=trader)
+        code = signin.enrolment_code_issue(trader=trader, by=request.user)
         record_event(action="mfa.reset", request=request, subject=trader, object_label=trader.username, details={"reason": reason})
     notify(
         trader,
         "Your two-factor authentication was reset",
         f"{request.user.get_username()} reset the authenticators on your Gatecheck account. "
-        "At your next sign-in you will set up a new authenticator app.",
+        "At your next sign-in you will set up a new authenticator app; you need your password and the "
+        "one-time enrolment code your desk lead gives you (valid for 24 hours).",
     )
+    return code
 
 
 def notify(user: User, subject: str, body: str) -> bool:
-    """Tell a user about a security change by e-mail, if we know an address.
+    """Tell a user about a security change by e-mail, if they have a verified address.
 
     The message is queued for the background worker: the request does not
     wait for the mail server, nor fail with it (the change is already made;
     a failed send is logged and retried by the task). Returns whether a
     message was queued."""
-    if not user.email:
+    if not user.email_verified:
         return False
     body = body + "\n\nIf this was not you, contact your desk lead now."
     return mail.enqueue([mail.payload(to=[user.email], subject=f"[Gatecheck] {subject}", body=body, kind="security notice")])
@@ -358,6 +368,51 @@ def session_mark_verified(request: HttpRequest, device: Device) -> None:
     session_track(request)
 
 
+def session_mark_trusted(request: HttpRequest) -> bool:
+    """At the code step, on a browser the user trusted: the session is bound
+    to the device that verified the sign-in which gave the trust, under a new
+    key, and marked as such; it gets no ``mfa_at``, so step-up still asks
+    for a fresh code. Returns whether the code step was skipped."""
+    found = signin.trusted_browser_for(request, request.user)
+    if found is None:
+        return False
+    row, device = found
+    django_otp.login(request, device)
+    request.session.cycle_key()
+    request.session.pop("mfa_at", None)
+    request.session[signin.TRUSTED_SESSION] = row.pk
+    request.session.save()
+    session_track(request)
+    row.last_used_at = timezone.now()
+    row.save(update_fields=["last_used_at"])
+    record_event(action="browser.trust_used", request=request, object_label=row.browser)
+    record_event(action="login.success", request=request, object_label=device.name, details={"via": "trusted browser"})
+    return True
+
+
+def sign_in_reported(*, request: HttpRequest, alert: SignInAlert) -> bool:
+    """The "this wasn't me" link of a new-browser alert, used once: that
+    browser is signed out and forgotten, and the password is replaced by a
+    random one nobody knows. Whoever signed in had the password, so asking
+    for a change at the next sign-in would let them make it first; the user
+    sets a new one through the reset e-mail instead. Every session ends and
+    every trusted browser is forgotten with the old password. Returns False
+    when the link was used already (two clicks at once: one wins)."""
+    user = alert.user
+    with transaction.atomic():
+        if not SignInAlert.objects.filter(pk=alert.pk, used_at__isnull=True).update(used_at=timezone.now()):
+            return False
+        row = UserSession.objects.filter(pk=alert.session_row, user=user).first()
+        if row is not None:
+            session_end(row)
+        KnownBrowser.objects.filter(pk=alert.known_browser_id).delete()
+        user.set_password(secrets.token_urlsafe(32))
+        user.save(update_fields=["password"])
+        access_revoke(user=user)
+        record_event(action="login.reported", request=request, actor=user, subject=user, object_label=user.username, details={"alert": alert.pk})
+    return True
+
+
 def step_up(*, request: HttpRequest) -> None:
     request.session["mfa_at"] = time.time()
 
@@ -418,6 +473,7 @@ def access_revoke(*, user: User, keep: int | None = None) -> None:
     """After a password or factor change: end the user's other sessions and
     tell the apps that hold other credentials (the calendar feed token) to void them."""
     sessions_end(user=user, keep=keep)
+    signin.trust_void(user=user, reason="password or factors changed")
     access_revoked.send(sender=User, user=user)
 
 

@@ -16,11 +16,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import services, signin
 from .audit import record_event
 from .decorators import pending_login_allowed, public
-from .forms import CodeForm, EnrolForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
-from .models import AuditEvent, RecoveryCodeDevice, User, UserSession
+from .forms import CodeForm, EmailChangeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
+from .models import AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
 from .net import client_ip
 
 
@@ -89,14 +89,20 @@ def login_code(request: HttpRequest) -> HttpResponse:
         return redirect(next_url)
     if not services.has_confirmed_factor(request.user):
         return redirect("accounts:mfa_setup")
-    form = CodeForm(request.POST or None)
+    if services.session_mark_trusted(request):
+        return signin.browser_seen(request, redirect(next_url), session_row=services.session_row_id(request))
+    offer = signin.trust_offered(request.user)
+    form = LoginCodeForm(request.POST or None, trust_hours=signin.trust_lifetime(request.user).total_seconds() // 3600 if offer else None)
     if request.method == "POST" and form.is_valid():
         device = _verify_with_limits(request, form)
         if device is not None:
             services.session_mark_verified(request, device)
             record_event(action="login.success", request=request, object_label=device.name)
             _note_backup_code_use(request, device)
-            return redirect(next_url)
+            response = redirect(next_url)
+            if form.cleaned_data.get("trust_browser"):
+                signin.browser_trust(request=request, response=response, device=device)
+            return signin.browser_seen(request, response, session_row=services.session_row_id(request))
     return render(request, "accounts/login_code.html", {"form": form, "next": next_url})
 
 
@@ -142,7 +148,35 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:authenticator_add")
     elif services.has_confirmed_factor(request.user):
         return redirect("accounts:login_code")
+    elif not signin.enrolment_gate_open(request):
+        return _enrolment_code(request)
     return _enrol(request, first=True)
+
+
+def _enrolment_code(request: HttpRequest) -> HttpResponse:
+    """After an MFA reset the password alone does not enrol a factor: the
+    code the lead handed over out of band comes first, under the same limits
+    as a sign-in code."""
+    form = EnrolmentCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        buckets = services.failure_buckets(request, step="enrol", username=user.username)
+        attempt, until = services.attempt_open(buckets)
+        row = signin.enrolment_code_for(user)
+        if until:
+            services.login_failed(request=request, username=user.username, step="enrol", action="mfa.lockout")
+            form.add_error("code", _locked_message(until))
+        elif not row.matches(form.cleaned_data["code"]):
+            services.login_failed(request=request, username=user.username, step="enrol", action="mfa.enrolment_code_failure")
+            form.add_error("code", "That enrolment code is not right. Check it with your desk lead and try again.")
+        elif not row.pending:
+            services.login_failed(request=request, username=user.username, step="enrol", action="mfa.enrolment_code_failure")
+            form.add_error("code", "That enrolment code has expired. Ask your desk lead to reset your two-factor sign-in again.")
+        else:
+            services.attempt_succeeded(attempt)
+            signin.enrolment_code_accepted(request, row)
+            return redirect(f"{reverse('accounts:mfa_setup')}?{urlencode({'next': safe_next(request)})}")
+    return render(request, "accounts/enrolment_code.html", {"form": form, "next": safe_next(request)})
 
 
 @sensitive_post_parameters("otp_token")
@@ -157,8 +191,10 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if services.totp_confirm(request=request, device=device, token=form.cleaned_data["otp_token"], name=form.cleaned_data["name"]):
             if first:
+                signin.enrolment_code_consume(request)
                 codes = services.backup_codes_generate(user=request.user, request=request)
-                return _show_codes(request, codes, first=True)
+                response = _show_codes(request, codes, first=True)
+                return signin.browser_seen(request, response, session_row=services.session_row_id(request), first_enrolment=True)
             messages.success(request, f"Authenticator '{form.cleaned_data['name']}' added.")
             return redirect("accounts:security")
         allowed, why = device.verify_is_allowed()
@@ -226,6 +262,8 @@ def security(request: HttpRequest) -> HttpResponse:
         "sessions": services.sessions_live(user=user),
         "current_row": services.session_row_id(request),
         "events": AuditEvent.objects.for_user(user).select_related("actor")[:20],
+        "trusted_browsers": TrustedBrowser.objects.for_user(user).live(),
+        "current_trust": signin.trust_cookie_row(request),
     }
     return render(request, "accounts/security.html", context)
 
@@ -281,11 +319,76 @@ def session_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def trusted_browser_forget(request: HttpRequest, pk: int) -> HttpResponse:
+    row = get_object_or_404(TrustedBrowser.objects.for_user(request.user), pk=pk)
+    signin.browser_forget(request=request, row=row)
+    messages.success(request, "That browser will ask for a code again at its next sign-in.")
+    return redirect("accounts:security")
+
+
+@require_POST
 def sessions_end_others(request: HttpRequest) -> HttpResponse:
     count = services.sessions_end(user=request.user, keep=services.session_row_id(request))
     record_event(action="session.ended_others", request=request, details={"count": count})
     messages.success(request, f"Signed out {count} other session(s).")
     return redirect("accounts:security")
+
+
+@public
+@never_cache
+def email_verify(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of a verification e-mail (a GET only confirms an address the
+    account already has, so a mail scanner opening it does no harm)."""
+    user = signin.email_verify(request=request, token=token)
+    if user is None:
+        return render(request, "accounts/email_verify_failed.html", status=400)
+    messages.success(request, f"Thank you: {user.email} is confirmed.")
+    return redirect("checklist:dashboard" if request.user.is_authenticated else "accounts:login")
+
+
+@sensitive_post_parameters()
+def email_change(request: HttpRequest) -> HttpResponse:
+    form = EmailChangeForm(request.POST or None, owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        signin.email_change(request=request, user=request.user, email=form.cleaned_data["email"])
+        messages.success(request, f"We sent a link to {form.cleaned_data['email']}. Follow it to confirm the address.")
+        return redirect("accounts:security")
+    return render(request, "accounts/email_change.html", {"form": form})
+
+
+@require_POST
+def email_verification_resend(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if user.email_verified or not user.email:
+        return redirect("accounts:security")
+    _, until = services.attempt_open([(f"verify-mail:{user.pk}", settings.GATECHECK_VERIFY_MAIL_LIMIT)])
+    if until:
+        messages.error(request, f"Several links went out already. Check your inbox (and spam folder), or try again after {until:%H:%M} UTC.")
+    else:
+        signin.email_verification_send(request=request, user=user)
+        messages.success(request, f"We sent a new link to {user.email}.")
+    return redirect(safe_next(request, default=reverse("accounts:security")))
+
+
+@public
+@never_cache
+def not_me(request: HttpRequest, token: str) -> HttpResponse:
+    """The "this wasn't me" link of a new-browser e-mail. A GET only asks
+    (mail scanners open links); the button's POST acts, once."""
+    alert = signin.alert_from_token(token)
+    if alert is None:
+        return render(request, "accounts/not_me.html", {"alert": None}, status=400)
+    if request.method == "POST":
+        if services.sign_in_reported(request=request, alert=alert):
+            logout(request)
+            messages.warning(
+                request,
+                "That browser was signed out, and so was every other. Your password no longer works: "
+                "enter your e-mail address to get a link and choose a new one.",
+            )
+            return redirect("accounts:password_reset")
+        return render(request, "accounts/not_me.html", {"alert": None}, status=400)
+    return render(request, "accounts/not_me.html", {"alert": alert, "browser": alert.known_browser})
 
 
 @public
@@ -309,6 +412,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         record_event(action="account.created", request=request, actor=user, object_label=user.username)
         services.password_step_complete(request=request, user=user)
+        signin.email_verification_send(request=request, user=user)
         return redirect("accounts:mfa_setup")
     return render(request, "accounts/signup.html", {"form": form})
 

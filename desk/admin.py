@@ -132,7 +132,7 @@ class GatecheckUserAdmin(DeskScopedAdmin, UserAdmin):
         skipped = len(results) - sent
         self.message_user(request, f"Sent {sent} reminder(s).", messages.SUCCESS)
         if skipped:
-            self.message_user(request, f"{skipped} skipped: already reminded today or no e-mail address.", messages.WARNING)
+            self.message_user(request, f"{skipped} skipped: already reminded today or no verified e-mail address.", messages.WARNING)
 
     @admin.action(description="Reset two-factor authentication (one trader)", permissions=["view"])
     def reset_mfa(self, request, queryset):

@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 
 from accounts.models import Desk, User
 from accounts.selectors import overseen_users, traders_for
+from accounts.signin import enrolment_pending
 from checklist.models import RULE_COLUMNS, AcceptedRisk, Drill, ReadinessSnapshot
 from checklist.selectors import inventory_for, limits
 from readiness import rules
@@ -66,9 +67,10 @@ def can_reset_mfa(actor: User, trader: User) -> bool:
     """A lead may reset a trader of their own desk; a superuser anyone's.
 
     Never one's own factors, and a lead never resets another lead (or a
-    superuser): those accounts can reach other traders' data.
+    superuser): those accounts can reach other traders' data. Not again while
+    the last reset's enrolment code can still be used.
     """
-    if actor.pk == trader.pk:
+    if actor.pk == trader.pk or enrolment_pending(trader):
         return False
     if actor.is_superuser:
         return True

@@ -22,7 +22,7 @@ from django.urls import reverse
 
 from accounts import mail
 from accounts.audit import record_event
-from accounts.models import Desk, User
+from accounts.models import Desk, User, has_verified_email
 from accounts.services import mfa_reset
 from checklist.selectors import inventories_for, limits
 from readiness import rules
@@ -228,7 +228,7 @@ def reminder_send(*, request: HttpRequest, trader: User, as_of: date) -> Sent:
     The day's claim is taken here, so a second click says "already"; the
     e-mail itself leaves from a background task (``desk.tasks.reminders_deliver``).
     """
-    if not trader.email:
+    if not trader.email_verified:
         return Sent.NO_EMAIL
     items = reminder_items(inventories_for([trader.pk])[trader.pk], as_of)
     kind = ReminderLog.Kind.MANUAL
@@ -288,7 +288,7 @@ def reminders_send_daily(*, as_of: date) -> ReminderRun:
     """
     run = ReminderRun()
     kind = ReminderLog.Kind.DAILY
-    users = User.objects.filter(is_active=True).exclude(email="").annotate(
+    users = User.objects.filter(has_verified_email(), is_active=True).annotate(
         on_desk=Exists(Desk.members.through.objects.filter(user_id=OuterRef("pk")))
     ).order_by("pk")
     last = 0
@@ -392,7 +392,7 @@ def digests_send_daily(*, as_of: date, run: ReminderRun) -> None:
     batches of 10 (their desks are read whole), each batch one mail-server
     connection."""
     kind = ReminderLog.Kind.DIGEST
-    leads = User.objects.filter(is_active=True, led_desks__isnull=False).exclude(email="").distinct().order_by("pk")
+    leads = User.objects.filter(has_verified_email(), is_active=True, led_desks__isnull=False).distinct().order_by("pk")
     last = 0
     while batch := list(leads.filter(pk__gt=last)[:DIGEST_BATCH]):
         last = batch[-1].pk
@@ -450,13 +450,14 @@ def digest_send(*, lead: User, as_of: date) -> Sent:
 # --------------------------------------------------------------------------
 
 
-def trader_mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> None:
+def trader_mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> str:
     """Reset a locked-out trader's factors on behalf of their lead (or a
     superuser): accounts.services.mfa_reset removes every factor, ends the
-    sessions, audits and e-mails; the next sign-in starts a new enrolment."""
+    sessions, audits and e-mails; the next sign-in starts a new enrolment,
+    which needs the enrolment code returned here."""
     if not can_reset_mfa(request.user, trader):
         raise PermissionDenied("You may not reset this account's two-factor authentication.")
-    mfa_reset(request=request, trader=trader, reason=reason)
+    return mfa_reset(request=request, trader=trader, reason=reason)
 
 
 EXPORT_HEADER = ["username", "name", "score", "level", "change_7d", "scored_on", "overdue", "due_soon", *RULE_IDS]

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts.audit import record_event
 from accounts.decorators import desk_lead_required
 from accounts.selectors import desks_for, overseen_users
+from accounts.signin import enrolment_code_for
 from readiness import vocabulary as words
 
 from . import services
@@ -200,6 +201,7 @@ def trader_view(request: HttpRequest, pk: int) -> HttpResponse:
             "level_label": LEVEL_LABELS[detail.report.level],
             "level_tag": words.level_status(detail.report.level),
             "can_reset": can_reset_mfa(request.user, trader),
+            "enrolment_code": enrolment_code_for(trader),
             "sparkline": _sparkline(detail.history),
         },
     )
@@ -247,7 +249,7 @@ def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
     elif result is services.Sent.FAILED:
         messages.error(request, f"The reminder to {name} could not be sent just now (the mail server did not answer). Try again later.")
     else:
-        messages.error(request, f"{name} has no e-mail address on file.")
+        messages.error(request, f"{name} has no verified e-mail address: reminders go only to a confirmed address.")
     if request.POST.get("next") == "desk":
         return redirect("desk:dashboard")
     return redirect("desk:trader_detail", pk=trader.pk)
@@ -258,14 +260,30 @@ def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
 def trader_mfa_reset(request: HttpRequest, pk: int) -> HttpResponse:
     trader = get_object_or_404(overseen_users(request.user), pk=pk)
     if not can_reset_mfa(request.user, trader):
-        return render(request, "desk/mfa_reset_refused.html", {"trader": trader}, status=403)
+        pending = enrolment_code_for(trader)
+        return render(request, "desk/mfa_reset_refused.html", {"trader": trader, "pending": pending if pending and pending.pending else None}, status=403)
     form = MfaResetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.trader_mfa_reset(request=request, trader=trader, reason=form.cleaned_data["reason"])
-        messages.success(
-            request,
-            f"Two-factor authentication of {trader.get_full_name() or trader.username} was reset. "
-            "They were signed out everywhere and will set up a new authenticator at their next sign-in.",
-        )
-        return redirect("desk:trader_detail", pk=trader.pk)
+        code = services.trader_mfa_reset(request=request, trader=trader, reason=form.cleaned_data["reason"])
+        # POST, redirect, GET: the code waits in the lead's server-side
+        # session until the next page pops it, so it is shown exactly once.
+        request.session[ENROLMENT_CODE_ONCE] = {"trader": trader.pk, "code": code}
+        return redirect("desk:trader_enrolment_code", pk=trader.pk)
     return render(request, "desk/mfa_reset.html", {"form": form, "trader": trader})
+
+
+ENROLMENT_CODE_ONCE = "desk.enrolment_code_once"
+
+
+@desk_lead_required
+@never_cache
+def trader_enrolment_code(request: HttpRequest, pk: int) -> HttpResponse:
+    """The enrolment code of the reset just made, shown once."""
+    trader = get_object_or_404(overseen_users(request.user), pk=pk)
+    shown = request.session.get(ENROLMENT_CODE_ONCE)
+    code = None
+    if shown and shown["trader"] == trader.pk:
+        code = request.session.pop(ENROLMENT_CODE_ONCE)["code"]
+    response = render(request, "desk/enrolment_code.html", {"trader": trader, "code": code, "pending": enrolment_code_for(trader)})
+    response["Cache-Control"] = "no-store"
+    return response

@@ -369,8 +369,8 @@ def _transition(beat: Heartbeat, now: datetime) -> int:
 
 def heartbeat_alert(*, owner, subject: str, body: str) -> None:
     """One e-mail to the trader and to the leads of their desks."""
-    recipients = {owner.email} | {lead.email for desk in owner.desks.prefetch_related("leads") for lead in desk.leads.all()}
-    recipients.discard("")
+    people = [owner, *(lead for desk in owner.desks.prefetch_related("leads") for lead in desk.leads.all())]
+    recipients = {person.email for person in people if person.email_verified}
     if recipients:
         # Leaves through the mail task, like every e-mail: the sweep never waits for the mail server.
         outgoing.enqueue([outgoing.payload(to=sorted(recipients), subject=f"[Gatecheck] {subject}", body=body, kind="heartbeat alert")])

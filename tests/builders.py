@@ -23,6 +23,12 @@ from readiness import rules
 from tests.conftest import make_user
 
 
+def unverified_user(username: str, **extra) -> User:
+    """A user whose e-mail address was never confirmed: no notice, reminder
+    or reset link may go to it."""
+    return make_user(username, verified=False, **extra)
+
+
 def device(
     owner, name: str = "Office workstation", *, kind: str = "desktop", platforms=("tws", "client_portal"), validated_on: date | None = None, **extra
 ) -> TrustedDevice:

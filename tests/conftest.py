@@ -48,8 +48,13 @@ def allow_async_unsafe():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
-def make_user(username: str, *, with_totp: bool = True, **extra) -> User:
-    user = User.objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD, **extra)
+def make_user(username: str, *, with_totp: bool = True, verified: bool = True, **extra) -> User:
+    """A user with a password, an authenticator app and (unless told
+    otherwise) a confirmed e-mail address, as most tests need."""
+    email = f"{username}@example.com"
+    user = User.objects.create_user(
+        username=username, email=email, password=PASSWORD, verified_email=email if verified else "", **extra
+    )
     if with_totp:
         TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
     return user

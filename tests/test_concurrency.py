@@ -12,16 +12,18 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import AuditEvent, SignInAlert
 from checklist.inventory import dumps, export_inventory
 from checklist.models import AcceptedRisk, CalendarFeed, Drill, Subscription, TradingProfile
 from tests.builders import device, texts
-from tests.conftest import make_user, verify_client
+from tests.conftest import PASSWORD, current_code, make_user, verify_client
 from tests.test_checklist_profile import PROFILE_POST
 from tests.test_inventory import import_document, rich_document
 
@@ -174,3 +176,18 @@ def test_parallel_drill_starts_run_one_drill(alice):
     running = Drill.objects.filter(owner=alice, completed=False, abandoned_at__isnull=True)
     assert running.count() == 1
     assert {r.url for r in responses} == {f"/drills/{running.get().pk}/"}
+
+
+# --- Sign-in v2 (issue 14): one-time links and codes work once under parallel use --
+
+
+def test_a_wasnt_me_link_clicked_ten_times_at_once_acts_once(db):
+    alice = make_user("alice")
+    client = Client()
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert client.post("/accounts/login/code/", {"otp_token": current_code(alice)}).status_code == 302
+    path = re.search(r"https?://[^/\s]+(/accounts/login/not-me/[^\s]+/)", mail.outbox[-1].body).group(1)
+    statuses = in_parallel(lambda i: Client().post(path).status_code)
+    assert sorted(statuses) == [302] + [400] * (PARALLEL - 1)
+    assert AuditEvent.objects.filter(action="login.reported").count() == 1
+    assert SignInAlert.objects.get().used_at is not None

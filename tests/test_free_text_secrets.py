@@ -35,7 +35,9 @@ EXEMPT = {
     ("LoginForm", "username"),  # counted under a keyed digest only; may be a mistyped password
     ("LoginForm", "password"),
     ("CodeForm", "otp_token"),
+    ("LoginCodeForm", "otp_token"),
     ("EnrolForm", "otp_token"),
+    ("EnrolmentCodeForm", "code"),  # compared with its hash, never stored
     ("SignupForm", "password1"),  # stored only as a slow hash
     ("SignupForm", "password2"),
 }

@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
@@ -25,9 +26,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter
 from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent, Desk, User, UserSession
+from accounts.models import AuditEvent, Desk, TrustedBrowser, User, UserSession
 from tests import builders as build
 from tests.conftest import make_user, verify_client
 
@@ -43,6 +45,12 @@ def _authenticator(user: User) -> TOTPDevice:
 
 def _browser_session(user: User) -> UserSession:
     return UserSession.objects.create(user=user, session_key=secrets.token_hex(16))
+
+
+def _trusted_browser(user: User) -> TrustedBrowser:
+    return TrustedBrowser.objects.create(
+        user=user, secret_hash="0" * 64, device_id="x", fingerprint="0" * 64, expires_at=timezone.now() + timedelta(days=1)
+    )
 
 
 def _desk_trader(user: User) -> User:
@@ -69,6 +77,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     "accounts:authenticator_": Target(_authenticator),
     "accounts:session_": Target(_browser_session),
+    "accounts:trusted_browser_": Target(_trusted_browser),
     "devices:device_": Target(build.device),
     "devices:recovery_": Target(build.recovery),
     "devices:key_": Target(build.api_key),

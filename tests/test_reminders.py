@@ -148,3 +148,12 @@ def test_without_a_site_url_the_mail_says_where_to_go(desk_with_work, mailoutbox
     run()
     to_alice = next(m for m in mailoutbox if m.to == ["alice@example.com"])
     assert "Sign in to Gatecheck to see your dashboard." in to_alice.body
+
+
+def test_reminders_and_digests_go_only_to_confirmed_addresses(desk_with_work, mailoutbox, alice, lena):
+    alice.verified_email = ""
+    alice.save()
+    lena.email = "lena.new@example.com"  # changed since it was confirmed
+    lena.save()
+    run()
+    assert not [m for m in mailoutbox if m.to in (["alice@example.com"], ["lena.new@example.com"], ["lena@example.com"])]

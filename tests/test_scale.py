@@ -28,11 +28,15 @@ def today():
 
 
 def hire(desk: Desk, count: int, prefix: str) -> list[User]:
-    """``count`` traders with e-mail, a device, a recovery phone (about one in
+    """``count`` traders with a confirmed e-mail, a device, a recovery phone (about one in
     six overdue or due soon), a drill and a profile, on ``desk``."""
     day = today()
     users = User.objects.bulk_create(
-        [User(username=f"{prefix}{i:05d}", first_name="Trader", last_name=f"{prefix}{i:05d}", email=f"{prefix}{i}@example.com") for i in range(count)]
+        [
+            User(username=f"{prefix}{i:05d}", first_name="Trader", last_name=f"{prefix}{i:05d}", email=email, verified_email=email)
+            for i in range(count)
+            for email in [f"{prefix}{i}@example.com"]
+        ]
     )
     desk.members.add(*users)
     TrustedDevice.objects.bulk_create(

@@ -13,7 +13,7 @@ from django.tasks import task_backends
 from django.utils import timezone
 
 from accounts import mail as outgoing
-from accounts.models import AuthFailure, UserSession
+from accounts.models import AuthFailure, SignInAlert, TrustedBrowser, UserSession
 from accounts.services import rows_prune
 from accounts.tasks import prune
 from checklist.models import CurrentScore, ReadinessSnapshot
@@ -156,12 +156,18 @@ def test_pruning_removes_what_no_longer_counts_and_twice_removes_nothing_more(al
     UserSession.objects.create(user=alice, session_key="z" * 32, last_seen=now - timedelta(hours=2))
     AuthFailure.objects.create(bucket="ip:192.0.2.1", at=now - timedelta(days=settings.GATECHECK_FAILURE_RETENTION_DAYS + 1))
     AuthFailure.objects.create(bucket="ip:192.0.2.1")
+    # An expired trusted browser and a live one; an alert past its link's age and a fresh one.
+    for days in (-1, 1):
+        TrustedBrowser.objects.create(user=alice, secret_hash="0" * 64, device_id="x", fingerprint="0" * 64, expires_at=now + timedelta(days=days))
+    SignInAlert.objects.create(user=alice, session_row=0, created_at=now - timedelta(days=8))
+    SignInAlert.objects.create(user=alice, session_row=0)
     result = prune.enqueue()
-    assert result.return_value == {"sessions": 2, "session_rows": 2, "failures": 1, "task_results": 0}
+    assert result.return_value == {"sessions": 2, "session_rows": 2, "failures": 1, "task_results": 0, "trusted_browsers": 1, "alerts": 1}
+    assert TrustedBrowser.objects.count() == 1 and SignInAlert.objects.count() == 1
     assert list(UserSession.objects.values_list("pk", flat=True)) == [live.pk]
     assert AuthFailure.objects.count() == 1
     assert alice_client.get("/").status_code == 200  # the live session is untouched
-    assert rows_prune() == {"sessions": 0, "session_rows": 0, "failures": 0, "task_results": 0}
+    assert rows_prune() == {"sessions": 0, "session_rows": 0, "failures": 0, "task_results": 0, "trusted_browsers": 0, "alerts": 0}
 
 
 def test_pruning_removes_old_task_results():

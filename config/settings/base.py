@@ -151,6 +151,12 @@ GATECHECK_IDLE_TIMEOUT = 60 * 60
 GATECHECK_ABSOLUTE_TIMEOUT = 24 * 60 * 60
 GATECHECK_PENDING_LOGIN_TIMEOUT = 10 * 60
 GATECHECK_STEP_UP_WINDOW = 15 * 60
+# "Trust this browser" at the code step (SECURITY.md 18): how long the code is
+# skipped on that browser (the password is always asked); a desk lead's at most.
+GATECHECK_TRUSTED_BROWSER_SECONDS = 30 * 24 * 60 * 60
+GATECHECK_TRUSTED_BROWSER_LEAD_SECONDS = 12 * 60 * 60
+# Verification links a user may ask for per GATECHECK_RATE_WINDOW.
+GATECHECK_VERIFY_MAIL_LIMIT = 3
 GATECHECK_SIGNUP_OPEN = env_bool("GATECHECK_SIGNUP_OPEN", True)
 # Base URL for links in e-mails sent without a request (send_reminders from cron).
 GATECHECK_SITE_URL = os.environ.get("GATECHECK_SITE_URL", "")
