@@ -22,6 +22,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from readiness.masking import mask_text
 
@@ -417,6 +418,7 @@ class FactorAdmin(admin.ModelAdmin):
 
 
 admin_site.register(TOTPDevice, FactorAdmin)
+admin_site.register(WebAuthnCredential, FactorAdmin)
 
 
 @admin.register(RecoveryCodeDevice, site=admin_site)
