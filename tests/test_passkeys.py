@@ -23,6 +23,7 @@ from accounts.models import AuditEvent, AuthFailure, RecoveryCodeDevice, UserSes
 from accounts.services import SESSION_ROW
 from tests import builders as build
 from tests.conftest import PASSWORD, make_user
+from tests.test_desk_mfa_reset import REASON, reset_url
 
 pytestmark = pytest.mark.django_db
 
@@ -286,3 +287,9 @@ def test_another_users_passkey_is_a_404(alice_client, bob, action):
     assert alice_client.get(f"/accounts/security/passkeys/{bobs.device.pk}/{action}/").status_code == 404
     assert alice_client.post(f"/accounts/security/passkeys/{bobs.device.pk}/{action}/", {"name": "x"}).status_code == 404
     assert WebAuthnCredential.objects.get(pk=bobs.device.pk).name == "Work laptop"
+
+
+def test_a_desk_leads_mfa_reset_removes_passkeys_too(lena_client, alice):
+    build.SoftPasskey(alice)
+    assert lena_client.post(reset_url(alice), REASON).status_code == 302
+    assert not WebAuthnCredential.objects.filter(user=alice).exists()
