@@ -36,10 +36,19 @@ def virtual_authenticator(page) -> None:
 
 
 def register_passkey(page, site, name: str) -> WebAuthnCredential:
+    seen = []
+    page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
+    page.on("response", lambda response: seen.append(f"{response.status} {response.url}"))
     page.goto(f"{site.url}/accounts/security/")
     page.get_by_role("link", name="Add a passkey").click()
     page.get_by_role("button", name="Create a passkey").click()
-    page.get_by_role("heading", name="Passkey added: give it a name").wait_for()
+    named = page.get_by_role("heading", name="Passkey added: give it a name")
+    status = page.locator("#passkey-register-status-message:not([data-status-enum=success])").filter(has_text=re.compile(r"\S"))
+    try:
+        named.or_(status).wait_for()
+    except Exception as error:
+        raise AssertionError(seen) from error
+    assert named.is_visible(), (status.inner_text(), seen)
     page.get_by_label("New name").fill(name)
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(f"{site.url}/accounts/security/")

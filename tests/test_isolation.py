@@ -69,6 +69,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     "accounts:authenticator_": Target(_authenticator),
     "accounts:session_": Target(_browser_session),
+    "accounts:passkey_": Target(lambda user: build.SoftPasskey(user).device),
     "devices:device_": Target(build.device),
     "devices:recovery_": Target(build.recovery),
     "devices:key_": Target(build.api_key),
