@@ -200,6 +200,10 @@ def test_the_code_step_offers_a_passkey_only_to_users_who_have_one(alice, bob):
     # Strict CSP: every script is a file from this site, or inert JSON.
     scripts = re.findall(r"<script([^>]*)>", with_key)
     assert scripts and all('src="/' in attrs or 'type="application/json"' in attrs for attrs in scripts)
+    # gettext must exist before the button's handler can run: the catalog is
+    # deferred (not async), ahead of the module.
+    catalog, module = (i for i, attrs in enumerate(scripts) if "jsi18n" in attrs or "otp_webauthn_auth.js" in attrs)
+    assert catalog < module and " defer" in scripts[catalog] and "async" not in scripts[catalog]
 
 
 def test_the_admin_takes_a_passkey_verified_session():
