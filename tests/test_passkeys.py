@@ -87,6 +87,7 @@ def test_registration_needs_a_code_from_the_last_15_minutes(stale_mfa):
     assert response.status_code == 403
     assert response.json() == {"detail": "Confirm with a fresh code first: reload this page to get one.", "code": "step_up_needed"}
     assert "otp_webauthn_register_state" not in stale_mfa.session
+    assert post_json(stale_mfa, "/registration/complete/").json()["code"] == "step_up_needed"
     # The add page itself asks for the code.
     response = stale_mfa.get("/accounts/security/passkeys/add/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/mfa/confirm/")
