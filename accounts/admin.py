@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from readiness.masking import mask_text
 
@@ -428,6 +429,7 @@ class FactorAdmin(admin.ModelAdmin):
 
 
 admin_site.register(TOTPDevice, FactorAdmin)
+admin_site.register(WebAuthnCredential, FactorAdmin)
 
 
 @admin.register(RecoveryCodeDevice, site=admin_site)

@@ -24,6 +24,15 @@ STEP_UP: dict[str, str] = {
     "accounts:authenticator_rename": RECENT,
     "accounts:authenticator_remove": RECENT,
     "accounts:backup_codes": RECENT,
+    # Passkeys: adding, naming and removing one is a factor change. The
+    # registration API answers the add page's script in JSON, so it checks
+    # for a verified session and a recent code itself (check_can_register in
+    # accounts.passkey_views) rather than redirecting the script to step-up.
+    "accounts:passkey_add": RECENT,
+    "accounts:passkey_rename": RECENT,
+    "accounts:passkey_remove": RECENT,
+    "otp_webauthn:credential-registration-begin": NONE,
+    "otp_webauthn:credential-registration-complete": NONE,
     "accounts:backup_codes_shown": NONE,
     "accounts:password_change": RECENT,
     # Where security notices and reset links go: a change is a security change.

@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 from django_tasks_db.models import DBTaskResult
 
 from . import mail, signin
@@ -143,8 +144,12 @@ def has_confirmed_factor(user: User) -> bool:
 
 def needs_authenticator(user: User) -> bool:
     """A verified user whose session rests on a backup code and who has no
-    authenticator app. Sessions verified by an app cost no query."""
-    return isinstance(user.otp_device, RecoveryCodeDevice) and not totp_devices(user).exists()
+    authenticator app nor passkey. Sessions verified otherwise cost no query."""
+    return (
+        isinstance(user.otp_device, RecoveryCodeDevice)
+        and not totp_devices(user).exists()
+        and not WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
+    )
 
 
 def second_factor_verify(*, user: User, token: str) -> Device | None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import passkey_views, views
 
 app_name = "accounts"
 
@@ -16,6 +16,9 @@ urlpatterns = [
     path("security/authenticators/add/", views.authenticator_add, name="authenticator_add"),
     path("security/authenticators/<int:pk>/rename/", views.authenticator_rename, name="authenticator_rename"),
     path("security/authenticators/<int:pk>/remove/", views.authenticator_remove, name="authenticator_remove"),
+    path("security/passkeys/add/", passkey_views.passkey_add, name="passkey_add"),
+    path("security/passkeys/<int:pk>/rename/", passkey_views.passkey_rename, name="passkey_rename"),
+    path("security/passkeys/<int:pk>/remove/", passkey_views.passkey_remove, name="passkey_remove"),
     path("security/backup-codes/", views.backup_codes_regenerate, name="backup_codes"),
     path("security/backup-codes/new/", views.backup_codes_shown, name="backup_codes_shown"),
     path("security/sessions/<int:pk>/end/", views.session_end, name="session_end"),

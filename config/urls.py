@@ -8,6 +8,7 @@ from accounts.views import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
+    path("accounts/passkeys/", include("accounts.passkey_urls")),
     path("admin/", admin_site.urls),
     path("", include("devices.urls")),
     path("desk/", include("desk.urls")),

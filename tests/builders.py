@@ -9,11 +9,20 @@ never by looking for a word anywhere in the HTML: a CSRF token can hold any word
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
+import secrets
 from datetime import date, datetime, time, timedelta
 from html.parser import HTMLParser
 
+import cbor2
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
 from django.utils import timezone
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import Desk, User
 from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
@@ -46,6 +55,42 @@ def recovery(owner, kind: str = "phone", label: str = "+1 212 555 0142", *, veri
     return RecoveryMethod.objects.create(
         owner=owner, kind=kind, label=label, last_verified_on=verified_on if verified_on is not None else timezone.localdate() - timedelta(days=10)
     )
+
+
+class SoftPasskey:
+    """A software authenticator: a P-256 key whose public half is stored as a
+    user's WebAuthnCredential, and which signs the assertions a browser would
+    send (``assertion``), so the WebAuthn API can be driven by the test client."""
+
+    def __init__(self, owner, name: str = "Work laptop"):
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        numbers = self.key.public_key().public_numbers()
+        cose = {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
+        self.credential_id = secrets.token_bytes(32)
+        self.sign_count = 0
+        self.device = WebAuthnCredential.objects.create(
+            user=owner, name=name, confirmed=True, credential_id=self.credential_id, public_key=cbor2.dumps(cose), sign_count=0
+        )
+
+    def assertion(self, challenge: str, *, origin: str | None = None) -> dict:
+        """The browser's answer to the options of authentication/begin."""
+        self.sign_count += 1
+        rp_hash = hashlib.sha256(settings.OTP_WEBAUTHN_RP_ID.encode()).digest()
+        auth_data = rp_hash + bytes([0x05]) + self.sign_count.to_bytes(4, "big")  # user present and verified
+        client_data = json.dumps({
+            "type": "webauthn.get", "challenge": challenge,
+            "origin": origin or settings.OTP_WEBAUTHN_ALLOWED_ORIGINS[0], "crossOrigin": False,
+        }).encode()
+        signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+        raw_id = _b64url(self.credential_id)
+        return {
+            "id": raw_id, "rawId": raw_id, "type": "public-key", "clientExtensionResults": {},
+            "response": {"authenticatorData": _b64url(auth_data), "clientDataJSON": _b64url(client_data), "signature": _b64url(signature)},
+        }
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def api_key(owner, label: str = "algo-futures", **extra) -> ApiKey:

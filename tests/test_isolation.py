@@ -78,6 +78,7 @@ TARGETS: dict[str, Target] = {
     "accounts:authenticator_": Target(_authenticator),
     "accounts:session_": Target(_browser_session),
     "accounts:trusted_browser_": Target(_trusted_browser),
+    "accounts:passkey_": Target(lambda user: build.SoftPasskey(user).device),
     "devices:device_": Target(build.device),
     "devices:recovery_": Target(build.recovery),
     "devices:key_": Target(build.api_key),

@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services, signin
 from accounts.models import AuditEvent, Desk, TrustedBrowser, User
+from tests import builders as build
 from tests.builders import page_texts
 from tests.conftest import PASSWORD, current_code, make_user, verify_client
 
@@ -164,6 +165,13 @@ def _remove_authenticator(alice, client):
     assert client.post(f"/accounts/security/authenticators/{spare.pk}/remove/").status_code == 302
 
 
+def _remove_passkey(alice, client):
+    key = build.SoftPasskey(alice)
+    TrustedBrowser.objects.update(fingerprint=signin.factor_fingerprint(alice))  # the passkey came before the trust
+    assert client.post(f"/accounts/security/passkeys/{key.device.pk}/remove/").status_code == 302
+    assert AuditEvent.objects.get(action="browser.trust_voided").details["reason"] == "passkey removed"
+
+
 def _regenerate_backup_codes(alice, client):
     assert client.post("/accounts/security/backup-codes/").status_code == 302
 
@@ -186,7 +194,7 @@ def _password_set_elsewhere(alice, client):
 
 @pytest.mark.parametrize(
     "change",
-    [_change_password, _add_authenticator, _remove_authenticator, _regenerate_backup_codes, _mfa_reset, _password_set_elsewhere],
+    [_change_password, _add_authenticator, _remove_authenticator, _remove_passkey, _regenerate_backup_codes, _mfa_reset, _password_set_elsewhere],
 )
 def test_a_security_change_voids_the_trust(alice, change):
     browser = trusted_client(alice)

@@ -47,6 +47,7 @@ DJANGO_APPS = [
 THIRD_PARTY_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     "django_tasks_db",
     "crontask",
 ]
@@ -218,6 +219,15 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 # Keep the accepted window at one 30-second step either side: no drift learning.
 OTP_TOTP_SYNC = False
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Passkeys and security keys (django-otp-webauthn), as a second factor only:
+# the password step always comes first. The relying party is the site's
+# domain (credentials are bound to it for good) and the origins are the exact
+# https:// addresses users visit. Browsers refuse WebAuthn on 127.0.0.1, so
+# development and tests use http://localhost.
+OTP_WEBAUTHN_RP_ID = os.environ.get("GATECHECK_WEBAUTHN_RP_ID", "localhost")
+OTP_WEBAUTHN_RP_NAME = "Gatecheck"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("GATECHECK_WEBAUTHN_ORIGINS", "http://localhost:8000")
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
