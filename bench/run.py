@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import hashlib
 import json
 import os
 import platform
@@ -46,6 +47,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--jobs", action="store_true", help="also time the CSV of everyone, the nightly scores and the reminders")
     parser.add_argument("--database-url", default="", help="a PostgreSQL URL; its database is created and dropped")
+    parser.add_argument(
+        "--reuse", action="store_true",
+        help="measure the firm already in --database-url (postgres:// or sqlite:///path, kept by BENCH_KEEP=1) without seeding it again",
+    )
     return parser.parse_args()
 
 
@@ -82,7 +87,8 @@ def _postgres(url: str) -> None:
 
 
 if ARGS.database_url:
-    _postgres(ARGS.database_url)
+    if not ARGS.reuse:
+        _postgres(ARGS.database_url)
     os.environ["DATABASE_URL"] = ARGS.database_url
 else:
     os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
@@ -108,7 +114,7 @@ from accounts.models import Desk, User, UserSession  # noqa: E402
 from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile  # noqa: E402
 from checklist.services import snapshot_all  # noqa: E402
 from desk.services import reminders_send_daily  # noqa: E402
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice  # noqa: E402
+from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice  # noqa: E402
 from readiness import rules  # noqa: E402
 
 
@@ -160,10 +166,46 @@ def _inventory(users: list[User], today: date, offset: int) -> None:
             for n, k in enumerate(stored_keys)
         ]
     )
+    _heartbeats(Automation.objects.filter(owner__in=users).values_list("pk", "owner_id"))
     Subscription.objects.bulk_create(subs)
     Drill.objects.bulk_create(drills)
     TradingProfile.objects.bulk_create(profiles)
     AcceptedRisk.objects.bulk_create(risks)
+
+
+# Every automation has a heartbeat. Most checked in a minute ago and are due
+# in a day; one in a hundred (period 5 minutes) went silent an hour ago, so
+# each sweep has that many bots going down to tell about.
+UP_PERIOD, DOWN_PERIOD = 1440, 5
+
+
+def ping_token(automation_id: int) -> str:
+    """The bench's ping token of an automation (a real one is random)."""
+    return f"bench-ping-token-{automation_id:08d}"
+
+
+def _heartbeats(automations) -> None:
+    now = timezone.now()
+    beats = []
+    for pk, owner_id in automations:
+        down = pk % 100 == 0
+        period, last_at = (DOWN_PERIOD, now - timedelta(hours=1)) if down else (UP_PERIOD, now - timedelta(minutes=1))
+        beats.append(
+            Heartbeat(
+                owner_id=owner_id, automation_id=pk, period_minutes=period, grace_minutes=10, token_digest=hashlib.sha256(ping_token(pk).encode()).hexdigest(),
+                last_kind="success", last_at=last_at, deadline=last_at + timedelta(minutes=period + 10), notified="up",
+            )
+        )
+    Heartbeat.objects.bulk_create(beats)
+
+
+def analyze() -> None:
+    """Fresh planner statistics, as a production database has after its
+    routine maintenance, so that the plans measured are the real ones."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA analysis_limit = 1000")
+        cursor.execute("ANALYZE")
 
 
 STATUS_SETS = [
@@ -221,8 +263,17 @@ def build(traders: int, days: int) -> tuple[User, User, User, dict]:
         _inventory(users, today, start)
         ids += [u.pk for u in users]
     _history(ids, today, days)
+    analyze()
     nightly = job(lambda: snapshot_all(today), traders)
     return first_lead, boss, User.objects.get(pk=ids[0]), nightly
+
+
+def reuse(traders: int) -> tuple[User, User, User, dict]:
+    """The firm an earlier run kept, and tonight's nightly job over it again."""
+    assert User.objects.filter(username="boss").exists(), "--reuse needs a database seeded by an earlier run (BENCH_KEEP=1)"
+    analyze()
+    nightly = job(lambda: snapshot_all(timezone.localdate()), traders)
+    return User.objects.get(username="lead001"), User.objects.get(username="boss"), User.objects.get(username="trader00000"), nightly
 
 
 # --------------------------------------------------------------------------
@@ -319,13 +370,13 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     keep_connection()
     started = time.perf_counter()
-    lead, boss, trader, nightly = build(ARGS.traders, ARGS.days)
+    lead, boss, trader, nightly = reuse(ARGS.traders) if ARGS.reuse else build(ARGS.traders, ARGS.days)
     seeded = time.perf_counter() - started
     history = ReadinessSnapshot.objects.count()
     print(f"Machine: {machine()}")
     if KEEP:
         print(f"Kept: {os.environ['DATABASE_URL']}")
-    print(f"Seeded {ARGS.traders} traders, {history:,} stored scores ({ARGS.days} days + today) in {seeded:.0f} s ({connection.vendor}).")
+    print(f"{'Reused' if ARGS.reuse else 'Seeded'} {ARGS.traders} traders, {history:,} stored scores ({ARGS.days} days + today) in {seeded:.0f} s ({connection.vendor}).")
     lead_client, boss_client, trader_client = signed_in(lead), signed_in(boss), signed_in(trader)
 
     with override_settings(ROOT_URLCONF=__name__):
