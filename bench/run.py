@@ -23,6 +23,7 @@ import argparse
 import atexit
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -100,6 +101,9 @@ os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
 import django  # noqa: E402
 
 django.setup()
+# The immediate task backend logs every mail task of the sweep at INFO.
+logging.getLogger("django.tasks").setLevel(logging.WARNING)
+logging.getLogger("gatecheck.audit").setLevel(logging.WARNING)
 
 from django.core.management import call_command  # noqa: E402
 from django.core.signals import request_finished, request_started  # noqa: E402
