@@ -228,3 +228,18 @@ def test_the_sweep_tells_a_batch_in_fixed_queries_plus_one_audit_row_each(lena):
     owners = Heartbeat.objects.filter(notified="down").values_list("owner_id", flat=True)
     stored = ReadinessSnapshot.objects.filter(user_id__in=owners, date=timezone.localdate())
     assert stored.count() == 50 and {s.statuses["automation.alive"] for s in stored} == {"fail"}
+
+
+@pytest.mark.postgres
+def test_a_routine_ping_skips_the_disk_wait_and_a_transition_does_not(alice, alice_client):
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's (DATABASE_URL=postgres://...).")
+    beat, url = make_beat(alice, alice_client)
+    Client().get(url)  # new -> up: nothing told
+    with CaptureQueriesContext(connection) as routine:
+        assert Client().get(url).status_code == 200
+    assert any("synchronous_commit TO OFF" in q["sql"] for q in routine.captured_queries)
+    with CaptureQueriesContext(connection) as failing:
+        assert Client().get(url + "/fail").status_code == 200
+    assert AuditEvent.objects.filter(action="heartbeat.failing").count() == 1
+    assert not any("synchronous_commit" in q["sql"] for q in failing.captured_queries)
