@@ -486,8 +486,10 @@ def main() -> None:
     print(f"Machine: {machine()}")
     if KEEP:
         print(f"Kept: {os.environ['DATABASE_URL']}")
-    done = "Reused" if ARGS.reuse else "Seeded"
-    print(f"{done} {ARGS.traders} traders, {history:,} stored scores ({ARGS.days} days + today) in {seeded:.0f} s ({connection.vendor}).")
+    if ARGS.reuse:
+        print(f"Reused {ARGS.traders} traders, {history:,} stored scores; ANALYZE and the nightly job took {seeded:.0f} s ({connection.vendor}).")
+    else:
+        print(f"Seeded {ARGS.traders} traders, {history:,} stored scores ({ARGS.days} days + today) in {seeded:.0f} s ({connection.vendor}).")
     lead_client, boss_client, trader_client = signed_in(lead), signed_in(boss), signed_in(trader)
 
     anonymous = Client(HTTP_HOST="localhost")
