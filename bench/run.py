@@ -536,7 +536,7 @@ def main() -> None:
             for label, r in jobs:
                 print(f"{label:<40} {r['s']:>8.1f} {r['queries_per_1000']:>8.1f} {r['peak_mib']:>9.1f}")
 
-    over_http(tokens[: len(tokens) // 2])
+    over_http(tokens[: len(tokens) - ARGS.runs - 4])  # all but those the in-process pings used
 
 
 if __name__ == "__main__":
