@@ -391,6 +391,9 @@ def over_http(tokens: list[str]) -> None:
     if shutil.which("wrk") is None:
         print("\nHTTP part skipped: wrk is not installed (apt-get install wrk).")
         return
+    if not tokens:
+        print("\nHTTP part skipped: too few traders to leave ping tokens for wrk (use --traders 100 or more).")
+        return
     port = _free_port()
     env = {
         **os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DJANGO_SECRET_KEY": "bench-only-" + os.urandom(16).hex(),
