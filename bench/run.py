@@ -401,7 +401,10 @@ def over_http(tokens: list[str]) -> None:
     }
     gunicorn = Path(sys.executable).parent / "gunicorn"
     server = subprocess.Popen(  # noqa: S603 - our own arguments
-        [str(gunicorn), "config.wsgi:application", "--no-control-socket", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--chdir", str(ROOT)],
+        [
+            str(gunicorn), "config.wsgi:application", "--no-control-socket", "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--graceful-timeout", "5", "--chdir", str(ROOT),
+        ],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -413,12 +416,19 @@ def over_http(tokens: list[str]) -> None:
         ping_rps, ping_bad = _wrk(base, str(script))
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     print(f"\nOver HTTP: gunicorn, 2 sync workers, production settings; wrk {' '.join(WRK)} on loopback, same run:\n")
     print(f"{'path':<40} {'req/s':>8} {'x bare':>8} {'non-2xx':>8}")
     print(f"{'bare view, no session':<40} {bare_rps:>8.0f} {1:>8.2f} {bare_bad:>8}")
     print(f"{'ping, rotating over ' + format(len(tokens), ',') + ' tokens':<40} {ping_rps:>8.0f} {ping_rps / bare_rps:>8.2f} {ping_bad:>8}")
-    print("(Each ping token may record 30 pings a minute; wrk's script rotates over the tokens so none reaches it.)")
+    if ping_bad:
+        print(f"(Too few tokens for this rate: {ping_bad} pings refused by the 30-a-minute limit; seed more traders.)")
+    else:
+        print("(Each ping token may record 30 pings a minute; wrk's script rotates over the tokens so none reaches it.)")
 
 
 def _wait_for(url: str, server: subprocess.Popen) -> None:
