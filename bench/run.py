@@ -12,9 +12,14 @@ the real nightly job, which is measured too.
 
     python bench/run.py [--traders 500] [--days 30] [--runs 30] [--jobs]
                         [--database-url postgres://postgres@127.0.0.1:5432/gatecheck_bench]
+                        [--reuse]
 
 Without ``--database-url`` a throwaway SQLite file is used. A PostgreSQL
 database named in the URL is created for the run and dropped afterwards.
+``BENCH_KEEP=1`` keeps either; ``--reuse --database-url <kept URL>`` measures
+it again without seeding. After the pages, the heartbeat sweep and the jobs,
+the bare view and the ping are loaded over HTTP: gunicorn (bench/settings.py,
+production settings plus the bare view) on a loopback port, and wrk.
 """
 
 from __future__ import annotations
