@@ -49,12 +49,15 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
+# 500 traders: pages, ping, sweep, jobs, and the ping over HTTP (gunicorn + wrk).
 bench: $(VENV)/.installed
 	$(PY) bench/run.py --jobs
 
 # A firm of 50,000 traders with a year of history, on SQLite, then on
 # PostgreSQL (a throwaway database on the server in BENCH_DATABASE_URL, created
-# and dropped by the run). Needs about 10 GB of free disk and an hour.
+# and dropped by the run). Needs about 20 GB of free disk and about half an
+# hour per database. Both runs include the ping and the sweep; the HTTP part
+# needs wrk (apt-get install wrk) and is skipped without it.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/gatecheck_bench
 bench-firm: $(VENV)/.installed
 	$(PY) bench/run.py --traders 50000 --days 365 --runs 15 --jobs

@@ -12,20 +12,29 @@ the real nightly job, which is measured too.
 
     python bench/run.py [--traders 500] [--days 30] [--runs 30] [--jobs]
                         [--database-url postgres://postgres@127.0.0.1:5432/gatecheck_bench]
+                        [--reuse]
 
 Without ``--database-url`` a throwaway SQLite file is used. A PostgreSQL
 database named in the URL is created for the run and dropped afterwards.
+``BENCH_KEEP=1`` keeps either; ``--reuse --database-url <kept URL>`` measures
+it again without seeding. After the pages, the heartbeat sweep and the jobs,
+the bare view and the ping are loaded over HTTP: gunicorn (bench/settings.py,
+production settings plus the bare view) on a loopback port, and wrk.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +55,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--jobs", action="store_true", help="also time the CSV of everyone, the nightly scores and the reminders")
     parser.add_argument("--database-url", default="", help="a PostgreSQL URL; its database is created and dropped")
+    parser.add_argument(
+        "--reuse", action="store_true",
+        help="measure the firm already in --database-url (postgres:// or sqlite:///path, kept by BENCH_KEEP=1) without seeding it again",
+    )
     return parser.parse_args()
 
 
@@ -82,7 +95,8 @@ def _postgres(url: str) -> None:
 
 
 if ARGS.database_url:
-    _postgres(ARGS.database_url)
+    if not ARGS.reuse:
+        _postgres(ARGS.database_url)
     os.environ["DATABASE_URL"] = ARGS.database_url
 else:
     os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR}/bench.sqlite3"
@@ -92,15 +106,15 @@ os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
 import django  # noqa: E402
 
 django.setup()
+# The immediate task backend logs every mail task of the sweep at INFO.
+logging.getLogger("django.tasks").setLevel(logging.WARNING)
+logging.getLogger("gatecheck.audit").setLevel(logging.WARNING)
 
-from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.core.signals import request_finished, request_started  # noqa: E402
 from django.db import close_old_connections, connection, transaction  # noqa: E402
-from django.http import HttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
-from django.urls import include, path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
@@ -108,16 +122,13 @@ from accounts.models import Desk, User, UserSession  # noqa: E402
 from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile  # noqa: E402
 from checklist.services import snapshot_all  # noqa: E402
 from desk.services import reminders_send_daily  # noqa: E402
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice  # noqa: E402
+from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice  # noqa: E402
+from devices.tasks import heartbeats_sweep  # noqa: E402
 from readiness import rules  # noqa: E402
 
-
-def bare(request):
-    return HttpResponse("ok")
-
-
-# The project's routes plus one view that does nothing, behind the same middleware.
-urlpatterns = [path("bench/bare/", bare), path("", include(settings.ROOT_URLCONF))]
+# The project's routes plus one view that does nothing, behind the same
+# middleware (bench/urls.py; the gunicorn of the HTTP part serves it too).
+URLCONF = "bench.urls"
 
 
 # --------------------------------------------------------------------------
@@ -160,10 +171,46 @@ def _inventory(users: list[User], today: date, offset: int) -> None:
             for n, k in enumerate(stored_keys)
         ]
     )
+    _heartbeats(Automation.objects.filter(owner__in=users).values_list("pk", "owner_id"))
     Subscription.objects.bulk_create(subs)
     Drill.objects.bulk_create(drills)
     TradingProfile.objects.bulk_create(profiles)
     AcceptedRisk.objects.bulk_create(risks)
+
+
+# Every automation has a heartbeat. Most checked in a minute ago and are due
+# in a day; one in a hundred (period 5 minutes) went silent an hour ago, so
+# each sweep has that many bots going down to tell about.
+UP_PERIOD, DOWN_PERIOD = 1440, 5
+
+
+def ping_token(automation_id: int) -> str:
+    """The bench's ping token of an automation (a real one is random)."""
+    return f"bench-ping-token-{automation_id:08d}"
+
+
+def _heartbeats(automations) -> None:
+    now = timezone.now()
+    beats = []
+    for pk, owner_id in automations:
+        down = pk % 100 == 0
+        period, last_at = (DOWN_PERIOD, now - timedelta(hours=1)) if down else (UP_PERIOD, now - timedelta(minutes=1))
+        beats.append(
+            Heartbeat(
+                owner_id=owner_id, automation_id=pk, period_minutes=period, grace_minutes=10, token_digest=hashlib.sha256(ping_token(pk).encode()).hexdigest(),
+                last_kind="success", last_at=last_at, deadline=last_at + timedelta(minutes=period + 10), notified="up",
+            )
+        )
+    Heartbeat.objects.bulk_create(beats)
+
+
+def analyze() -> None:
+    """Fresh planner statistics, as a production database has after its
+    routine maintenance, so that the plans measured are the real ones."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA analysis_limit = 1000")
+        cursor.execute("ANALYZE")
 
 
 STATUS_SETS = [
@@ -221,8 +268,16 @@ def build(traders: int, days: int) -> tuple[User, User, User, dict]:
         _inventory(users, today, start)
         ids += [u.pk for u in users]
     _history(ids, today, days)
+    analyze()
     nightly = job(lambda: snapshot_all(today), traders)
     return first_lead, boss, User.objects.get(pk=ids[0]), nightly
+
+
+def reuse(traders: int) -> tuple[User, User, User, dict | None]:
+    """The firm an earlier run kept (its nightly job is not run again)."""
+    assert User.objects.filter(username="boss").exists(), "--reuse needs a database seeded by an earlier run (BENCH_KEEP=1)"
+    analyze()
+    return User.objects.get(username="lead001"), User.objects.get(username="boss"), User.objects.get(username="trader00000"), None
 
 
 # --------------------------------------------------------------------------
@@ -258,19 +313,142 @@ def counted():
         yield box
 
 
-def timed(client: Client, url: str, runs: int) -> tuple[float, int, int]:
-    """Median milliseconds, response size and query count of GET ``url``."""
+def timed(client: Client, url, runs: int) -> tuple[float, int, int]:
+    """Median milliseconds, response size and query count of GET ``url``
+    (a string, or a callable giving the next URL: the pings rotate tokens)."""
+    next_url = url if callable(url) else lambda: url
     with counted() as queries:
-        response = client.get(url)
-    assert response.status_code == 200, f"{url} answered {response.status_code}"
+        first = next_url()
+        response = client.get(first)
+    assert response.status_code == 200, f"{first} answered {response.status_code}"
     for _ in range(3):
-        client.get(url)
+        client.get(next_url())
     samples = []
     for _ in range(runs):
+        target = next_url()
         start = time.perf_counter()
-        client.get(url)
+        client.get(target)
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples), len(response.content), queries[0]
+
+
+def up_tokens(limit: int) -> list[str]:
+    """Ping tokens of bots that are up (a ping keeps them up: no alert, no re-score)."""
+    ids = Heartbeat.objects.filter(period_minutes=UP_PERIOD).order_by("automation_id").values_list("automation_id", flat=True)[:limit]
+    return [ping_token(pk) for pk in ids]
+
+
+def sweep(people: int) -> dict:
+    """One run of the per-minute task ``heartbeats_sweep`` over every bot:
+    the one in a hundred that went silent go down, each told once. Before
+    each run they are marked up again, so each run has the same work."""
+
+    def reset() -> None:
+        Heartbeat.objects.filter(period_minutes=DOWN_PERIOD).update(notified="up", last_kind="success")
+
+    with override_settings(MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}):
+        reset()
+        with counted() as queries:
+            start = time.perf_counter()
+            went_down = heartbeats_sweep.call()["went_down"]
+            seconds = time.perf_counter() - start
+        reset()
+        tracemalloc.start()
+        heartbeats_sweep.call()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return {"s": seconds, "queries": queries[0], "went_down": went_down, "peak_mib": peak / 2**20, "people": people}
+
+
+# --------------------------------------------------------------------------
+# Over HTTP: gunicorn on loopback, wrk as the load
+# --------------------------------------------------------------------------
+
+WRK = ["-t2", "-c16", "-d10s"]
+# wrk's Lua: each request pings the next token of the list, each thread from
+# its own place in it, so no token reaches its 30-a-minute limit.
+WRK_ROTATE = """local paths = {%s}
+local started = 0
+function setup(thread) thread:set("offset", started * math.floor(#paths / 2)); started = started + 1 end
+function init(args) i = offset end
+function request() i = i %% #paths + 1; return wrk.format("GET", paths[i]) end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wrk(url: str, script: str | None = None) -> tuple[float, int]:
+    """Requests per second and non-2xx answers of one wrk run."""
+    command = ["wrk", *WRK, *(["-s", script] if script else []), url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout  # noqa: S603 - our own arguments
+    rps = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec:"))
+    bad = next((int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line), 0)
+    return rps, bad
+
+
+def over_http(tokens: list[str]) -> None:
+    """The bare view and the ping through gunicorn (production settings, two
+    workers, persistent connections) under wrk on loopback."""
+    if shutil.which("wrk") is None:
+        print("\nHTTP part skipped: wrk is not installed (apt-get install wrk).")
+        return
+    if not tokens:
+        print("\nHTTP part skipped: too few traders to leave ping tokens for wrk (use --traders 100 or more).")
+        return
+    port = _free_port()
+    env = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DJANGO_SECRET_KEY": "bench-only-" + os.urandom(16).hex(),
+        "DJANGO_SSL_REDIRECT": "0", "DJANGO_HSTS_SECONDS": "0", "DJANGO_CONN_MAX_AGE": "600", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    server = subprocess.Popen(  # noqa: S603 - our own arguments
+        [
+            str(gunicorn), "config.wsgi:application", "--no-control-socket", "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--graceful-timeout", "5", "--chdir", str(ROOT),
+        ],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    script = Path(WORKDIR) / "ping.lua"
+    script.write_text(WRK_ROTATE % ",".join(f'"/ping/{t}"' for t in tokens))
+    try:
+        _wait_for(f"{base}/bench/bare/", server)
+        bare_rps, bare_bad = _wrk(f"{base}/bench/bare/")
+        ping_rps, ping_bad = _wrk(base, str(script))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    print(f"\nOver HTTP: gunicorn, 2 sync workers, production settings; wrk {' '.join(WRK)} on loopback, same run:\n")
+    print(f"{'path':<40} {'req/s':>8} {'x bare':>8} {'non-2xx':>8}")
+    print(f"{'bare view, no session':<40} {bare_rps:>8.0f} {1:>8.2f} {bare_bad:>8}")
+    print(f"{'ping, rotating over ' + format(len(tokens), ',') + ' tokens':<40} {ping_rps:>8.0f} {ping_rps / bare_rps:>8.2f} {ping_bad:>8}")
+    if ping_bad:
+        print(f"(Too few tokens for this rate: {ping_bad} pings refused by the 30-a-minute limit; seed more traders.)")
+    else:
+        print("(Each ping token may record 30 pings a minute; wrk's script rotates over the tokens so none reaches it.)")
+
+
+def _wait_for(url: str, server: subprocess.Popen) -> None:
+    import urllib.request
+
+    for _ in range(150):
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn stopped: {server.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own loopback server
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 30 s")
 
 
 def job(action, people: int) -> dict:
@@ -319,18 +497,28 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     keep_connection()
     started = time.perf_counter()
-    lead, boss, trader, nightly = build(ARGS.traders, ARGS.days)
+    lead, boss, trader, nightly = reuse(ARGS.traders) if ARGS.reuse else build(ARGS.traders, ARGS.days)
     seeded = time.perf_counter() - started
     history = ReadinessSnapshot.objects.count()
     print(f"Machine: {machine()}")
     if KEEP:
         print(f"Kept: {os.environ['DATABASE_URL']}")
-    print(f"Seeded {ARGS.traders} traders, {history:,} stored scores ({ARGS.days} days + today) in {seeded:.0f} s ({connection.vendor}).")
+    if ARGS.reuse:
+        print(f"Reused {ARGS.traders} traders, {history:,} stored scores; ANALYZE took {seeded:.0f} s ({connection.vendor}).")
+    else:
+        print(f"Seeded {ARGS.traders} traders, {history:,} stored scores ({ARGS.days} days + today) in {seeded:.0f} s ({connection.vendor}).")
     lead_client, boss_client, trader_client = signed_in(lead), signed_in(boss), signed_in(trader)
 
-    with override_settings(ROOT_URLCONF=__name__):
+    anonymous = Client(HTTP_HOST="localhost")
+    # In-process pings take tokens from the end of the list, HTTP from the start.
+    tokens = up_tokens(50000)
+    local = iter(tokens[::-1])
+
+    with override_settings(ROOT_URLCONF=URLCONF):
         pages = [
             ("bare view", lead_client, "/bench/bare/"),
+            ("bare view, no session", anonymous, "/bench/bare/"),
+            ("ping (no session, rotating tokens)", anonymous, lambda: f"/ping/{next(local)}"),
             (f"desk page, a lead's {min(DESK_SIZE, ARGS.traders)}", lead_client, "/desk/"),
             (f"desk page, superuser, all {ARGS.traders}", boss_client, "/desk/"),
             ("  same, sorted by a rule, page 9", boss_client, "/desk/?sort=drill.rehearsed&page=9"),
@@ -339,14 +527,17 @@ def main() -> None:
         ]
         results = [(label, *timed(client, url, ARGS.runs)) for label, client, url in pages]
 
-        base = results[0][1]
+        base, anonymous_base = results[0][1], results[1][1]
         print(f"\nMedian of {ARGS.runs} requests each, in-process through the full middleware stack:\n")
         print(f"{'page':<40} {'ms':>8} {'x bare':>8} {'queries':>8} {'KiB':>8}")
         for label, ms, size, queries in results:
             print(f"{label:<40} {ms:>8.1f} {ms / base:>8.1f} {queries:>8} {size / 1024:>8.0f}")
+        ping = next(ms for label, ms, *_ in results if label.startswith("ping"))
+        # A bot's ping carries no session cookie; the bare view is measured both ways.
+        print(f"(ping: {ping / base:.1f}x the bare view with a session, {ping / anonymous_base:.1f}x the bare view without one)")
 
         if ARGS.jobs:
-            jobs = [("nightly scores (snapshot_all)", nightly)]
+            jobs = [("nightly scores (snapshot_all)", nightly)] if nightly else []
             with override_settings(MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}):
                 days = iter(range(1, 10))
                 jobs.append(
@@ -355,10 +546,15 @@ def main() -> None:
             rows = []
             jobs.append((f"CSV of all {ARGS.traders} (superuser)", job(lambda: rows.append(csv_all(boss_client)), ARGS.traders)))
             assert rows[0] == ARGS.traders, rows
+            swept = sweep(ARGS.traders)
+            print(f"\nHeartbeat sweep over {Heartbeat.objects.count():,} automations: {swept['went_down']} went down, "
+                  f"{swept['s']:.1f} s, {swept['queries']} queries, peak {swept['peak_mib']:.1f} MiB")
             print(f"\nBackground jobs and the full export, {ARGS.traders} traders:\n")
             print(f"{'job':<40} {'s':>8} {'q/1000':>8} {'peak MiB':>9}")
             for label, r in jobs:
                 print(f"{label:<40} {r['s']:>8.1f} {r['queries_per_1000']:>8.1f} {r['peak_mib']:>9.1f}")
+
+    over_http(tokens[: len(tokens) - ARGS.runs - 4])  # all but those the in-process pings used
 
 
 if __name__ == "__main__":

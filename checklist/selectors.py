@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.db.models import Case, When
+
 from devices import selectors as devices_selectors
 from devices.models import TrustedDevice
 from devices.selectors import Section, limits
@@ -113,9 +115,11 @@ def dashboard_for(user, as_of: date) -> Dashboard:
     inventory = inventory_for(user)
     lim = limits()
     report = rules.evaluate(inventory, as_of, lim)
+    # Only today's statuses are read (to tell whether the score changed):
+    # decoding 90 days of them was a tenth of the page.
     rows = ReadinessSnapshot.objects.filter(
         user=user, date__gte=as_of - timedelta(days=HISTORY_DAYS - 1), date__lte=as_of
-    ).values_list("date", "score", "level", "statuses")
+    ).values_list("date", "score", "level", Case(When(date=as_of, then="statuses"), output_field=ReadinessSnapshot._meta.get_field("statuses")))
     stored_today = next(((score, level, statuses) for day, score, level, statuses in rows if day == as_of), None)
     history = (*sorted((day, score, level) for day, score, level, _ in rows if day < as_of), (as_of, report.score, report.level))
     # "Since last week": the newest score stored at least 7 days before today.

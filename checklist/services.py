@@ -148,11 +148,17 @@ def snapshot_refresh(user, as_of: date | None = None) -> rules.Report:
     Called after every change to a trader's inventory so that the desk page
     reads stored scores instead of re-scoring.
     """
+    return snapshots_refresh([user.pk], as_of)[user.pk]
+
+
+def snapshots_refresh(ids: list[int], as_of: date | None = None) -> dict[int, rules.Report]:
+    """Re-score these traders and store their snapshots, in a fixed number of queries."""
     as_of = as_of or timezone.localdate()
-    inventories = inventories_for([user.pk])
-    report = rules.evaluate(inventories[user.pk], as_of, limits())
-    snapshots_store([_row(user.pk, report)], inventories)
-    return report
+    inventories = inventories_for(ids)
+    lim = limits()
+    reports = {uid: rules.evaluate(inventories[uid], as_of, lim) for uid in ids}
+    snapshots_store([_row(uid, report) for uid, report in reports.items()], inventories)
+    return reports
 
 
 @dataclass
@@ -390,9 +396,13 @@ def calendar_feed_revoke(*, request: HttpRequest, owner) -> bool:
     return deleted
 
 
-def on_inventory_changed(*, owner, **_) -> None:
-    """Receiver of devices' ``inventory_changed``: keep today's stored score current for the desk."""
-    snapshot_refresh(owner)
+def on_inventory_changed(*, owner, owners=(), **_) -> None:
+    """Receiver of devices' ``inventory_changed``: keep today's stored score
+    current for the desk (of one owner, or of a batch in a fixed number of queries)."""
+    if owner is not None:
+        snapshot_refresh(owner)
+    if owners:
+        snapshots_refresh([o.pk for o in owners])
 
 
 def on_broker_wanted(*, owner, **_) -> str | None:

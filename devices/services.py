@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts import mail as outgoing
 from accounts.audit import record_event
+from accounts.models import Desk
 from readiness.masking import mask_label
 from readiness.rules import heartbeat_status
 from readiness.secrets import find_secret
@@ -303,12 +304,14 @@ class PingRefused(Exception):
 def heartbeat_ping(*, token: str, kind: str, source_ip: str | None, message: str = "", now: datetime | None = None) -> Heartbeat | None:
     """Record one signal for the heartbeat whose token this is (None: unknown token).
 
-    Constant work whatever the history: one locked row, one insert, at most
-    one old signal deleted. A message that looks like a secret is not stored.
+    Constant work whatever the history: one locked row (its automation and
+    owner are read only when there is something to tell), one insert, one
+    delete of what falls past the signals kept, one update. A message that
+    looks like a secret is not stored.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        beat = Heartbeat.objects.select_for_update().filter(token_digest=_token_digest(token)).select_related("automation", "owner").first()
+        beat = next(iter(Heartbeat.objects.select_for_update().filter(token_digest=_token_digest(token)).order_by()[:1]), None)
         if beat is None:
             return None
         if beat.window_start is None or now - beat.window_start >= timedelta(minutes=1):
@@ -317,60 +320,98 @@ def heartbeat_ping(*, token: str, kind: str, source_ip: str | None, message: str
             raise PingRefused
         beat.window_count += 1
         text = message[:1000] if message and not find_secret(message) and not text_problem(message) else ""
-        HeartbeatSignal.objects.create(owner=beat.owner, heartbeat=beat, at=now, kind=kind, source_ip=source_ip, message=text)
+        HeartbeatSignal.objects.create(owner_id=beat.owner_id, heartbeat=beat, at=now, kind=kind, source_ip=source_ip, message=text)
         kept = HeartbeatSignal.SIGNALS_KEPT
-        stale = HeartbeatSignal.objects.filter(heartbeat=beat).order_by("-id").values_list("id", flat=True)[kept : kept + 1]
-        HeartbeatSignal.objects.filter(id__in=list(stale)).delete()
+        stale = HeartbeatSignal.objects.filter(heartbeat=beat).order_by("-id").values("id")[kept : kept + 1]
+        HeartbeatSignal.objects.filter(heartbeat=beat, id__lte=models.Subquery(stale)).delete()
         beat.last_kind, beat.last_at = kind, now
         beat.deadline = now + timedelta(minutes=beat.period_minutes + beat.grace_minutes) if kind == "success" else None
         beat.save(update_fields=["last_kind", "last_at", "deadline", "window_start", "window_count", "updated_at"])
-        _transition(beat, now)
+        if not _tell([beat], now) and connection.vendor == "postgresql":
+            # A routine check-in need not wait for the disk: lost in a crash,
+            # it would only make its bot look late for one period. A
+            # transition (audit row, alert) is committed durably as usual.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
     return beat
+
+
+# Bots told about per transaction by the sweep.
+SWEEP_BATCH = 500
 
 
 def heartbeat_sweep(*, now: datetime | None = None) -> int:
     """Find heartbeats whose last success is past period + grace and tell
-    about each once. One indexed query whatever the number of bots."""
+    about each once. One indexed query when none is due, whatever the
+    number of bots; those due are locked and told in batches of
+    ``SWEEP_BATCH``, each in a fixed number of queries plus one audit row
+    per bot told."""
     now = now or timezone.now()
-    count = 0
-    for beat in Heartbeat.objects.filter(deadline__lt=now, last_kind="success").exclude(notified="down").select_related("automation", "owner"):
+    due = Heartbeat.objects.filter(deadline__lt=now, last_kind="success").exclude(notified="down").order_by("pk")
+    count, last = 0, 0
+    while batch := list(due.filter(pk__gt=last).values_list("pk", flat=True)[:SWEEP_BATCH]):
+        last = batch[-1]
         with transaction.atomic():
-            locked = Heartbeat.objects.select_for_update().select_related("automation", "owner").get(pk=beat.pk)
-            count += _transition(locked, now)
+            # Read again under the lock: a ping since keeps its bot up.
+            beats = list(due.filter(pk__in=batch).select_for_update(of=("self",)).select_related("automation", "owner"))
+            count += _tell(beats, now)
     return count
 
 
-def _transition(beat: Heartbeat, now: datetime) -> int:
-    """Tell the trader and their leads, once, when a bot goes down or
-    failing, and when it is back up; audit it and refresh the score."""
-    status = heartbeat_status(beat.last_kind or None, beat.last_at, beat.period_minutes, beat.grace_minutes, now)
-    if status == "late":
-        return 0  # late is a warning on the page, not an alarm
-    alarm = status in ("down", "failing")
-    recovered = status == "up" and beat.notified in ("down", "failing")
-    if not (alarm and beat.notified != status) and not recovered:
-        if status == "up" and beat.notified == "new":
-            Heartbeat.objects.filter(pk=beat.pk).update(notified="up")
+NOTICES = {
+    "down": ("Automation '{name}' stopped checking in",
+             "Its last check-in was more than its period and grace ago: its broker login may have died. Check it now."),
+    "failing": ("Automation '{name}' reported an authentication failure",
+                "It called its fail URL: authentication failed and it ran its fail-safe. Check its positions and its login."),
+    "up": ("Automation '{name}' is checking in again", "It checked in successfully again."),
+}
+
+
+def _tell(beats: list[Heartbeat], now: datetime) -> int:
+    """Tell the traders and their leads, once, when bots go down or fail,
+    and when they are back up; audit each and refresh the scores. A fixed
+    number of queries for any number of beats, plus one audit row each.
+    Returns how many were told."""
+    told: list[tuple[Heartbeat, str]] = []
+    first_up = []
+    for beat in beats:
+        status = heartbeat_status(beat.last_kind or None, beat.last_at, beat.period_minutes, beat.grace_minutes, now)
+        if status == "late":
+            continue  # late is a warning on the page, not an alarm
+        alarm = status in ("down", "failing")
+        recovered = status == "up" and beat.notified in ("down", "failing")
+        if (alarm and beat.notified != status) or recovered:
+            told.append((beat, status))
+        elif status == "up" and beat.notified == "new":
+            first_up.append(beat.pk)
+    if first_up:
+        Heartbeat.objects.filter(pk__in=first_up).update(notified="up")
+    if not told:
         return 0
-    Heartbeat.objects.filter(pk=beat.pk).update(notified=status)
-    owner, name = beat.owner, beat.automation.name
-    record_event(action=f"heartbeat.{status}", subject=owner, object_label=name, outcome="failure" if alarm else "success")
-    subject = {"down": f"Automation '{name}' stopped checking in", "failing": f"Automation '{name}' reported an authentication failure",
-               "up": f"Automation '{name}' is checking in again"}[status]
-    body = {
-        "down": "Its last check-in was more than its period and grace ago: its broker login may have died. Check it now.",
-        "failing": "It called its fail URL: authentication failed and it ran its fail-safe. Check its positions and its login.",
-        "up": "It checked in successfully again.",
-    }[status]
-    heartbeat_alert(owner=owner, subject=subject, body=body)
-    inventory_changed.send(sender=Heartbeat, owner=owner)
-    return 1
+    for status in {status for _, status in told}:
+        Heartbeat.objects.filter(pk__in=[beat.pk for beat, s in told if s == status]).update(notified=status)
+    owners = {beat.owner_id: beat.owner for beat, _ in told}
+    leads = _lead_emails(list(owners))
+    payloads = []
+    for beat, status in told:
+        owner, name = beat.owner, beat.automation.name
+        record_event(action=f"heartbeat.{status}", subject=owner, object_label=name, outcome="failure" if status != "up" else "success")
+        subject, body = NOTICES[status]
+        recipients = sorted(({owner.email} if owner.email_verified else set()) | leads.get(owner.pk, set()))
+        if recipients:
+            payloads.append(outgoing.payload(to=recipients, subject=f"[Gatecheck] {subject.format(name=name)}", body=body, kind="heartbeat alert"))
+    if payloads:
+        # Leave through the mail task, like every e-mail: the sweep never waits for the mail server.
+        outgoing.enqueue(payloads)
+    inventory_changed.send(sender=Heartbeat, owner=None, owners=list(owners.values()))
+    return len(told)
 
 
-def heartbeat_alert(*, owner, subject: str, body: str) -> None:
-    """One e-mail to the trader and to the leads of their desks."""
-    people = [owner, *(lead for desk in owner.desks.prefetch_related("leads") for lead in desk.leads.all())]
-    recipients = {person.email for person in people if person.email_verified}
-    if recipients:
-        # Leaves through the mail task, like every e-mail: the sweep never waits for the mail server.
-        outgoing.enqueue([outgoing.payload(to=sorted(recipients), subject=f"[Gatecheck] {subject}", body=body, kind="heartbeat alert")])
+def _lead_emails(owner_ids: list[int]) -> dict[int, set[str]]:
+    """The confirmed e-mail addresses of the leads of each owner's desks, in one query."""
+    found: dict[int, set[str]] = {}
+    rows = Desk.objects.filter(members__in=owner_ids).values_list("members", "leads__email", "leads__verified_email")
+    for member, email, verified in rows:
+        if email and email == verified:
+            found.setdefault(member, set()).add(email)
+    return found

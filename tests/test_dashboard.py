@@ -287,3 +287,34 @@ def test_the_guided_start_stays_a_checklist_until_its_steps_are_done(alice, alic
     build.device(alice)
     steps = build.texts(alice_client.get("/").content, "start-tag")
     assert [build.no_glyph(s) for s in steps] == ["Done", "To do", "To do"]
+
+
+def _history_of(user, days: int) -> None:
+    """``days`` of stored scores before today, in bulk (the rows a year of nightly runs leaves)."""
+    ReadinessSnapshot.objects.bulk_create(
+        ReadinessSnapshot(user=user, date=today() - timedelta(days=d), score=50 + d % 40, level="at_risk", statuses={}) for d in range(1, days + 1)
+    )
+
+
+def test_dashboard_queries_are_the_same_with_1_and_365_days_of_history_and_read_90(django_assert_max_num_queries):
+    short, long = make_user("short-history"), make_user("long-history")
+    for trader, days in ((short, 1), (long, 365)):
+        _fill(trader, 3)
+        _history_of(trader, days)
+    few = _dashboard_queries_of(short)
+    client = verify_client(Client(), long)
+    client.get("/")
+    with django_assert_max_num_queries(len(few)) as captured:
+        html = client.get("/").content.decode()
+    history = [q["sql"] for q in captured.captured_queries if "readinesssnapshot" in q["sql"]]
+    # One read of stored scores, bounded by date: 89 stored days and today on the chart.
+    assert len(history) == 1 and '"date" >=' in history[0]
+    assert "90 days scored" in html
+
+
+def _dashboard_queries_of(trader) -> list[dict]:
+    client = verify_client(Client(), trader)
+    client.get("/")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/").status_code == 200
+    return queries.captured_queries

@@ -13,7 +13,8 @@ from django.test import Client
 
 from accounts import signin
 from accounts.models import AuditEvent, Desk, User
-from devices.services import heartbeat_alert
+from devices.services import heartbeat_sweep
+from tests import builders as build
 from tests.builders import page_texts, unverified_user
 from tests.conftest import PASSWORD, current_code, verify_client
 
@@ -83,8 +84,11 @@ def test_a_lead_cannot_remind_an_unconfirmed_address(lena_client, una, mailoutbo
 
 
 def test_heartbeat_alerts_skip_unconfirmed_addresses(una, lena, mailoutbox):
-    Desk.objects.get(name="Futures desk").members.add(una)
-    heartbeat_alert(owner=una, subject="Bot down", body="It stopped.")
+    desk = Desk.objects.get(name="Futures desk")
+    desk.members.add(una)
+    desk.leads.add(unverified_user("ulla"))
+    build.heartbeat(build.automation(una), minutes_ago=60)
+    assert heartbeat_sweep() == 1
     assert [m.to for m in mailoutbox] == [["lena@example.com"]]
 
 

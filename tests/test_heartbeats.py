@@ -8,7 +8,9 @@ from io import StringIO
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEvent
@@ -17,6 +19,7 @@ from devices import services
 from devices.models import Heartbeat, HeartbeatSignal
 from readiness.rules import heartbeat_status
 from tests import builders as build
+from tests.conftest import make_user
 
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -181,3 +184,62 @@ def test_the_desk_shows_a_bots_down_tile_and_filter_and_the_lead_sees_no_token(a
     page = lena_client.get(f"/desk/traders/{alice.pk}/").content.decode()
     assert "reported an authentication failure" in " ".join(build.texts(page, "finding-text"))
     assert url.rsplit("/", 1)[1] not in page
+
+
+def _fleet(start: int, count: int, *, down: int, desk) -> list:
+    """``count`` traders of ``desk``, each with one bot; the first ``down`` went silent 10 minutes ago."""
+    owners = [make_user(f"bot{n:04d}", with_totp=False) for n in range(start, start + count)]
+    desk.members.add(*owners)
+    for n, owner in enumerate(owners):
+        build.heartbeat(build.automation(owner, key=build.api_key(owner)), minutes_ago=10 if n < down else 1)
+    return owners
+
+
+def _swept() -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as captured:
+        told = services.heartbeat_sweep()
+    return told, len(captured)
+
+
+def test_the_sweep_costs_the_same_queries_at_50_and_500_bots(lena):
+    desk = lena.led_desks.get()
+    _fleet(0, 50, down=3, desk=desk)
+    told, small = _swept()
+    assert told == 3 and _swept() == (0, 1)  # nothing due: one indexed query
+    _fleet(50, 450, down=3, desk=desk)
+    assert _swept() == (3, small)
+
+
+def test_the_sweep_tells_a_batch_in_fixed_queries_plus_one_audit_row_each(lena):
+    desk = lena.led_desks.get()
+    _fleet(0, 60, down=5, desk=desk)
+    mail.outbox.clear()
+    told, few = _swept()
+    assert told == 5 and len(mail.outbox) == 5
+    down = Heartbeat.objects.filter(notified="up").order_by("pk")[:45]
+    ago = timezone.now() - timedelta(minutes=10)
+    Heartbeat.objects.filter(pk__in=[b.pk for b in down]).update(last_at=ago, deadline=ago + timedelta(minutes=7))
+    mail.outbox.clear()
+    told, many = _swept()
+    assert told == 45 and many - few == 45 - 5  # only the audit rows grow
+    assert AuditEvent.objects.filter(action="heartbeat.down").count() == 50
+    assert all(set(m.to) == {m.to[0], lena.email} for m in mail.outbox) and len(mail.outbox) == 45
+    # Every trader told about has a fresh stored score that says so.
+    owners = Heartbeat.objects.filter(notified="down").values_list("owner_id", flat=True)
+    stored = ReadinessSnapshot.objects.filter(user_id__in=owners, date=timezone.localdate())
+    assert stored.count() == 50 and {s.statuses["automation.alive"] for s in stored} == {"fail"}
+
+
+@pytest.mark.postgres
+def test_a_routine_ping_skips_the_disk_wait_and_a_transition_does_not(alice, alice_client):
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's (DATABASE_URL=postgres://...).")
+    beat, url = make_beat(alice, alice_client)
+    Client().get(url)  # new -> up: nothing told
+    with CaptureQueriesContext(connection) as routine:
+        assert Client().get(url).status_code == 200
+    assert any("synchronous_commit TO OFF" in q["sql"] for q in routine.captured_queries)
+    with CaptureQueriesContext(connection) as failing:
+        assert Client().get(url + "/fail").status_code == 200
+    assert AuditEvent.objects.filter(action="heartbeat.failing").count() == 1
+    assert not any("synchronous_commit" in q["sql"] for q in failing.captured_queries)
