@@ -110,6 +110,7 @@ django.setup()
 logging.getLogger("django.tasks").setLevel(logging.WARNING)
 logging.getLogger("gatecheck.audit").setLevel(logging.WARNING)
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.core.signals import request_finished, request_started  # noqa: E402
 from django.db import close_old_connections, connection, transaction  # noqa: E402
@@ -381,18 +382,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wrk(url: str, script: str | None = None) -> tuple[float, int]:
+def _wrk(url: str, script: str | None = None, cookie: str = "") -> tuple[float, int]:
     """Requests per second and non-2xx answers of one wrk run."""
-    command = ["wrk", *WRK, *(["-s", script] if script else []), url]
+    command = ["wrk", *WRK, *(["-s", script] if script else []), *(["-H", f"Cookie: {cookie}"] if cookie else []), url]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout  # noqa: S603 - our own arguments
     rps = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec:"))
     bad = next((int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line), 0)
     return rps, bad
 
 
-def over_http(tokens: list[str]) -> None:
-    """The bare view and the ping through gunicorn (production settings, two
-    workers, persistent connections) under wrk on loopback."""
+def over_http(tokens: list[str], session: Client) -> None:
+    """The bare view (signed in with ``session``'s cookie, the yardstick of
+    every in-process row, and without a session) and the ping through
+    gunicorn (production settings, two workers, persistent connections)
+    under wrk on loopback."""
     if shutil.which("wrk") is None:
         print("\nHTTP part skipped: wrk is not installed (apt-get install wrk).")
         return
@@ -401,7 +404,9 @@ def over_http(tokens: list[str]) -> None:
         return
     port = _free_port()
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DJANGO_SECRET_KEY": "bench-only-" + os.urandom(16).hex(),
+        **os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings",
+        # The in-process key, so that gunicorn reads the signed-in session made here.
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "DJANGO_SSL_REDIRECT": "0", "DJANGO_HSTS_SECONDS": "0", "DJANGO_CONN_MAX_AGE": "600", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
     }
     gunicorn = Path(sys.executable).parent / "gunicorn"
@@ -417,6 +422,8 @@ def over_http(tokens: list[str]) -> None:
     script.write_text(WRK_ROTATE % ",".join(f'"/ping/{t}"' for t in tokens))
     try:
         _wait_for(f"{base}/bench/bare/", server)
+        cookie = f"{settings.SESSION_COOKIE_NAME}={session.cookies[settings.SESSION_COOKIE_NAME].value}"
+        signed_rps, signed_bad = _wrk(f"{base}/bench/bare/", cookie=cookie)
         bare_rps, bare_bad = _wrk(f"{base}/bench/bare/")
         ping_rps, ping_bad = _wrk(base, str(script))
     finally:
@@ -428,8 +435,10 @@ def over_http(tokens: list[str]) -> None:
             server.wait()
     print(f"\nOver HTTP: gunicorn, 2 sync workers, production settings; wrk {' '.join(WRK)} on loopback, same run:\n")
     print(f"{'path':<40} {'req/s':>8} {'x bare':>8} {'non-2xx':>8}")
-    print(f"{'bare view, no session':<40} {bare_rps:>8.0f} {1:>8.2f} {bare_bad:>8}")
-    print(f"{'ping, rotating over ' + format(len(tokens), ',') + ' tokens':<40} {ping_rps:>8.0f} {ping_rps / bare_rps:>8.2f} {ping_bad:>8}")
+    print(f"{'bare view, signed in':<40} {signed_rps:>8.0f} {1:>8.2f} {signed_bad:>8}")
+    print(f"{'bare view, no session':<40} {bare_rps:>8.0f} {bare_rps / signed_rps:>8.2f} {bare_bad:>8}")
+    print(f"{'ping, rotating over ' + format(len(tokens), ',') + ' tokens':<40} {ping_rps:>8.0f} {ping_rps / signed_rps:>8.2f} {ping_bad:>8}")
+    print(f"(ping: {ping_rps / signed_rps:.2f} of the signed-in bare view's requests/s, {ping_rps / bare_rps:.2f} of the session-less one's)")
     if ping_bad:
         print(f"(Too few tokens for this rate: {ping_bad} pings refused by the 30-a-minute limit; seed more traders.)")
     else:
@@ -554,7 +563,7 @@ def main() -> None:
             for label, r in jobs:
                 print(f"{label:<40} {r['s']:>8.1f} {r['queries_per_1000']:>8.1f} {r['peak_mib']:>9.1f}")
 
-    over_http(tokens[: len(tokens) - ARGS.runs - 4])  # all but those the in-process pings used
+    over_http(tokens[: len(tokens) - ARGS.runs - 4], signed_in(trader))  # all tokens but those the in-process pings used
 
 
 if __name__ == "__main__":

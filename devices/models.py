@@ -233,9 +233,12 @@ class Heartbeat(models.Model):
 
 
 class HeartbeatSignal(models.Model):
-    """One ping received; at most ``SIGNALS_KEPT`` per heartbeat are kept."""
+    """One ping received. A heartbeat keeps its last ``SIGNALS_KEPT``, trimmed
+    on the first ping of each minute and every ``TRIM_EVERY`` pings in a busy
+    one, so never more than ``SIGNALS_KEPT + TRIM_EVERY - 1``."""
 
     SIGNALS_KEPT = 20
+    TRIM_EVERY = 10
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="heartbeat_signals")
     heartbeat = models.ForeignKey(Heartbeat, on_delete=models.CASCADE, related_name="signals")

@@ -98,6 +98,17 @@ def test_history_is_bounded_per_heartbeat(alice, alice_client):
     assert HeartbeatSignal.objects.filter(heartbeat=beat).count() == HeartbeatSignal.SIGNALS_KEPT
 
 
+def test_a_busy_minute_trims_every_tenth_ping_so_history_stays_bounded(alice, alice_client):
+    beat, _ = make_beat(alice, alice_client)
+    token = _token_of(alice_client, beat)
+    counts = []
+    for _ in range(services.PING_LIMIT_PER_MINUTE):
+        services.heartbeat_ping(token=token, kind="success", source_ip=None)
+        counts.append(HeartbeatSignal.objects.filter(heartbeat=beat).count())
+    assert max(counts) == HeartbeatSignal.SIGNALS_KEPT + HeartbeatSignal.TRIM_EVERY - 1
+    assert counts[20] == HeartbeatSignal.SIGNALS_KEPT  # the 21st ping trimmed
+
+
 def _token_of(client, beat) -> str:
     client.post(f"/automations/{beat.automation_id}/heartbeat/rotate/")
     return client.get(f"/automations/{beat.automation_id}/heartbeat/address/").context["urls"][0].rsplit("/", 1)[1]
