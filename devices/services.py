@@ -21,7 +21,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts import mail as outgoing
-from accounts.audit import record_event
+from accounts.audit import record_event, record_events
 from accounts.models import Desk
 from readiness.masking import mask_label
 from readiness.rules import heartbeat_status
@@ -373,7 +373,7 @@ NOTICES = {
 def _tell(beats: list[Heartbeat], now: datetime) -> int:
     """Tell the traders and their leads, once, when bots go down or fail,
     and when they are back up; audit each and refresh the scores. A fixed
-    number of queries for any number of beats, plus one audit row each.
+    number of queries for any number of beats (the audit rows in one insert).
     Returns how many were told."""
     told: list[tuple[Heartbeat, str]] = []
     first_up = []
@@ -396,9 +396,12 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
     owners = {beat.owner_id: beat.owner for beat, _ in told}
     leads = _lead_emails(list(owners))
     payloads = []
+    record_events([
+        {"action": f"heartbeat.{status}", "subject": beat.owner, "object_label": beat.automation.name, "outcome": "failure" if status != "up" else "success"}
+        for beat, status in told
+    ])
     for beat, status in told:
         owner, name = beat.owner, beat.automation.name
-        record_event(action=f"heartbeat.{status}", subject=owner, object_label=name, outcome="failure" if status != "up" else "success")
         subject, body = NOTICES[status]
         recipients = sorted(({owner.email} if owner.email_verified else set()) | leads.get(owner.pk, set()))
         if recipients:
