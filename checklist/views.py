@@ -61,7 +61,6 @@ class Card:
     result: rules.RuleResult
     href: str
     accepted_reason: str
-    form: AcceptRiskForm | None
 
     # Worked out once here rather than by filters in the template: nine
     # cards of filters were a third of the page's rendering time.
@@ -83,23 +82,22 @@ class Card:
     def to_fix(self) -> bool:
         return self.result.status in (rules.FAIL, rules.PARTIAL)
 
+    @property
+    def open_risk(self) -> bool:
+        """Failing or partial and not accepted: the card offers to accept it
+        (on its own page, which says what accepting means)."""
+        return self.to_fix and self.result.accepted_until is None
+
 
 def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> list[Card]:
     reasons = {r.rule: r.reason for r in inventory.accepted_risks if today <= r.until}
     cards = []
     for result in report.results:
-        open_risk = result.status in (rules.FAIL, rules.PARTIAL) and result.accepted_until is None
-        form = (
-            AcceptRiskForm(initial={"rule": result.id}, today=today, auto_id=f"risk-{result.id.replace('.', '-')}-%s")
-            if open_risk
-            else None
-        )
         cards.append(
             Card(
                 result=result,
                 href=reverse(result.fix_url),
                 accepted_reason=reasons.get(result.id, "") if result.accepted_until else "",
-                form=form,
             )
         )
     return cards

@@ -110,20 +110,20 @@ def test_accepted_risk_shows_on_its_card_and_leaves_the_next_actions(alice, alic
     assert "drill.rehearsed" not in [r.id for r, _ in response.context["actions"]]
     card = next(c for c in response.context["cards"] if c.result.id == "drill.rehearsed")
     assert card.result.status == "fail" and card.result.points == 0
-    assert card.form is None
+    assert not card.open_risk
     assert "Risk accepted</span> until " + (today() + timedelta(days=5)).isoformat() + ": Drill booked with the desk on Friday" in html
 
 
-def test_open_rules_offer_an_accept_form_with_a_90_day_limit(alice, alice_client):
+def test_open_rules_link_to_accepting_the_risk_on_its_own_page_with_a_90_day_limit(alice, alice_client):
     build.device(alice)
     html = alice_client.get("/").content.decode()
     card = re.search(r'id="rule-recoverycurrent".*?</article>', html, re.S).group(0)
-    assert "Accept this risk" in card
-    assert 'action="/risks/accept/"' in card
-    assert f'max="{(today() + timedelta(days=90)).isoformat()}"' in card
-    assert 'name="rule" value="recovery.current"' in card
-    # One id per field per card: labels stay tied to their own inputs.
-    assert len(set(re.findall(r'id="(risk-[^"]+)"', html))) == len(re.findall(r'id="(risk-[^"]+)"', html))
+    assert 'href="/risks/accept/?rule=recovery.current">Accept this risk…</a>' in card
+    passing = re.search(r'id="rule-permissionscleared".*?</article>', html, re.S).group(0)
+    assert "Accept this risk" not in passing
+    page = alice_client.get("/risks/accept/?rule=recovery.current").content.decode()
+    assert f'max="{(today() + timedelta(days=90)).isoformat()}"' in page
+    assert 'name="rule" value="recovery.current"' in page
 
 
 def test_coming_due_lists_dates_within_14_days_and_flags_overdue(alice, alice_client):
