@@ -36,6 +36,9 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
     failing = forms.ChoiceField(
         label="Failing rule", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
     )
+    rule = forms.ChoiceField(
+        label="Failing or partial", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
+    )
     due = forms.ChoiceField(
         label="Due dates", required=False, choices=[("", "Any"), ("overdue", "Overdue"), ("due_soon", "Overdue or due soon")]
     )
@@ -59,6 +62,7 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
             q=(data.get("q") or "").strip(),
             level=data.get("level") or "",
             failing=data.get("failing") or "",
+            rule=data.get("rule") or "",
             due=data.get("due") or "",
             sort=data.get("sort") or "score",
             descending=data.get("dir") == "desc",

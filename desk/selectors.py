@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, StringAgg, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 
@@ -32,6 +33,10 @@ from .models import ReminderLog
 
 DUE_SOON_DAYS = 14
 CHANGE_DAYS = 7
+# The desk average's trend: one point a week over four weeks, then today.
+TREND_WEEKS = 4
+# Past days' averages do not change once stored: computed once an hour per scope.
+TREND_CACHE_SECONDS = 3600
 HISTORY_DAYS = 90
 PAGE_SIZE = 50
 DRILLS_SHOWN = 20
@@ -98,6 +103,10 @@ class DeskRow:
     overdue: int
     due_soon: int
     overdue_kinds: tuple[str, ...] = ()
+    # Rule id -> the lead's reason, stored with the score (masked).
+    reasons: dict[str, str] | None = None
+    # When a lead's reminder went to this trader today, if one did.
+    reminded_at: datetime | None = None
 
     @property
     def display_name(self) -> str:
@@ -120,6 +129,10 @@ class DeskTable:
     overdue_traders: int
     # Traders with a bot whose heartbeat is down or failing (automation.alive fails).
     bots_down: int = 0
+    # Rule id -> (failing, partial) among the traders matching the filters.
+    rule_totals: dict[str, tuple[int, int]] | None = None
+    # The desk average over the last weeks, oldest first, today last.
+    trend: list[tuple[date, int]] | None = None
 
     @property
     def first(self) -> int:
@@ -137,6 +150,8 @@ class DeskQuery:
     q: str = ""
     level: str = ""
     failing: str = ""
+    # A rule whose stored status is a fail or a partial.
+    rule: str = ""
     due: str = ""
     sort: str = "score"
     descending: bool = False
@@ -146,7 +161,7 @@ class DeskQuery:
 
     @property
     def filtered(self) -> bool:
-        return bool(self.q or self.level or self.failing or self.due)
+        return bool(self.q or self.level or self.failing or self.rule or self.due)
 
 
 def cell_status(status: str | None, rule_id: str, accepted: set[str] | frozenset[str]) -> str | None:
@@ -186,6 +201,8 @@ def _filtered(traders: QuerySet[User], query: DeskQuery, as_of: date) -> QuerySe
     if query.failing:
         # "Failing" is the stored status: a fail stays a fail when its risk is accepted.
         traders = traders.filter(**{_col(query.failing): rules.FAIL})
+    if query.rule:
+        traders = traders.filter(**{f"{_col(query.rule)}__in": (rules.FAIL, rules.PARTIAL)})
     if query.due == "overdue":
         traders = traders.filter(current_score__next_due_on__lt=as_of)
     elif query.due == "due_soon":
@@ -244,17 +261,21 @@ ROW_FIELDS = (
     "current_score__change",
     "current_score__statuses",
     "current_score__due",
+    "current_score__reasons",
     "accepted",
+    "reminded_at",
 )
 
 
 def _with_accepted(traders: QuerySet[User], as_of: date) -> QuerySet[User]:
-    """Each row carries the rules whose risk it accepted, as one subquery
-    column: no second query per page or per export chunk."""
+    """Each row carries the rules whose risk it accepted and today's lead
+    reminder, as subquery columns: no second query per page or per export chunk."""
     rules_held = (
         _accepted_now(as_of).values("owner").annotate(rules=StringAgg("rule", delimiter=Value(","), output_field=CharField())).values("rules")
     )
-    return traders.annotate(accepted=Subquery(rules_held, output_field=CharField()))
+    # The (recipient, kind, date) unique constraint is this lookup's index.
+    reminded = ReminderLog.objects.filter(recipient=OuterRef("pk"), kind=ReminderLog.Kind.MANUAL, date=as_of).values("sent_at")[:1]
+    return traders.annotate(accepted=Subquery(rules_held, output_field=CharField()), reminded_at=Subquery(reminded))
 
 
 def desk_row(values: dict, as_of: date) -> DeskRow:
@@ -277,6 +298,8 @@ def desk_row(values: dict, as_of: date) -> DeskRow:
         overdue=overdue,
         due_soon=due_soon,
         overdue_kinds=kinds,
+        reasons=values["current_score__reasons"] or {},
+        reminded_at=values["reminded_at"],
     )
 
 
@@ -294,11 +317,27 @@ class Summary:
     overdue_traders: int
     # Traders with a bot whose heartbeat is down or failing (automation.alive fails).
     bots_down: int = 0
+    rule_totals: dict[str, tuple[int, int]] | None = None
 
 
-def desk_summary(traders: QuerySet[User], as_of: date) -> Summary:
-    """The whole desk's tiles in one aggregate query."""
+def _rule_counts() -> dict:
+    """Per rule, how many traders fail it and how many are partial (stored status)."""
+    counts = {}
+    for rid in RULE_IDS:
+        counts[f"fail_{rid}"] = Count("pk", filter=Q(**{_col(rid): rules.FAIL}))
+        counts[f"partial_{rid}"] = Count("pk", filter=Q(**{_col(rid): rules.PARTIAL}))
+    return counts
+
+
+def _rule_totals(totals: dict) -> dict[str, tuple[int, int]]:
+    return {rid: (totals[f"fail_{rid}"], totals[f"partial_{rid}"]) for rid in RULE_IDS}
+
+
+def desk_summary(traders: QuerySet[User], as_of: date, *, with_rules: bool = False) -> Summary:
+    """The whole desk's tiles in one aggregate query (with the per-rule
+    totals too when the table is not filtered: the same set of traders)."""
     totals = traders.aggregate(
+        **(_rule_counts() if with_rules else {}),
         total=Count("pk"),
         scored=Count("current_score"),
         score_sum=Sum("current_score__score"),
@@ -315,7 +354,40 @@ def desk_summary(traders: QuerySet[User], as_of: date) -> Summary:
         unscored=totals["total"] - scored,
         overdue_traders=totals["overdue"],
         bots_down=totals["bots_down"],
+        rule_totals=_rule_totals(totals) if with_rules else None,
     )
+
+
+def _trend_key(viewer: User, query: DeskQuery, as_of: date) -> str:
+    if query.desks is not None:
+        scope = ",".join(str(d.pk) for d in query.desks)
+    else:
+        scope = "all" if viewer.is_superuser else f"lead{viewer.pk}"
+    return f"desk-trend:{as_of.isoformat()}:{viewer.pk}:{scope}"
+
+
+def desk_trend(traders: QuerySet[User], as_of: date, today: int | None, key: str | None = None) -> list[tuple[date, int]]:
+    """The desk average one week apart over the last four weeks, from the
+    stored daily scores, then ``today``'s (the live current rows).
+
+    One aggregate query, bounded to four days and read through the (user,
+    date) index; as stored past days do not change, it runs once an hour per
+    viewer and scope (``key``), not on every page view.
+    """
+    days = [as_of - timedelta(weeks=w) for w in range(TREND_WEEKS, 0, -1)]
+    past = cache.get(key) if key else None
+    if past is None:
+        rows = (
+            ReadinessSnapshot.objects.filter(user__in=traders.values("pk"), date__in=days)
+            .values("date")
+            .annotate(total=Sum("score"), n=Count("pk"))
+            .order_by()
+        )
+        found = {row["date"]: words.round_half_up(row["total"], row["n"]) for row in rows if row["n"]}
+        past = [(day, found[day]) for day in days if day in found]
+        if key:
+            cache.set(key, past, TREND_CACHE_SECONDS)
+    return [*past, (as_of, today)] if today is not None else list(past)
 
 
 def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
@@ -324,9 +396,16 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
     filtered). A page past the end shows the last one.
     """
     traders = _traders(viewer, query)
-    summary = desk_summary(traders, as_of)
+    summary = desk_summary(traders, as_of, with_rules=not query.filtered)
     matching_qs = _filtered(traders, query, as_of)
-    matching = matching_qs.count() if query.filtered else summary.total
+    if query.filtered:
+        counted = matching_qs.aggregate(matching=Count("pk"), **_rule_counts())
+        matching, rule_totals = counted["matching"], _rule_totals(counted)
+    else:
+        matching, rule_totals = summary.total, summary.rule_totals
+    trend = None
+    if query.trader_ids is None:
+        trend = desk_trend(traders, as_of, summary.average, _trend_key(viewer, query, as_of))
     pages = max(1, -(-matching // PAGE_SIZE))
     page = min(max(query.page, 1), pages)
     start = (page - 1) * PAGE_SIZE
@@ -348,6 +427,8 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
         unscored=summary.unscored,
         overdue_traders=summary.overdue_traders,
         bots_down=summary.bots_down,
+        rule_totals=rule_totals,
+        trend=trend,
     )
 
 

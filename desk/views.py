@@ -7,7 +7,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -53,25 +53,60 @@ def _filter_form(request: HttpRequest) -> DeskFilterForm:
     return form
 
 
-def _cells_html() -> dict[str | None, str]:
-    """Every possible heatmap cell, rendered once per page.
+# The fixed parts of a heatmap cell, per status: built once.
+_CELL_OPEN = {status: f'<td class="hm hm-{status}"><a href="' for status in words.STATUS_WORDS}
+_CELL_WORD = {
+    status: f'<span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(word)}</a>'
+    for status, word in words.STATUS_WORDS.items()
+}
+_RULE_TIP = {rid: f"<strong>{escape(RULE_TITLES[rid])}</strong> " for rid in RULE_IDS}
+_NO_CELL = '<td class="hm hm-none">—</td>'
 
-    The rule is named by the column head (``scope="col"``), so a cell holds
-    only its glyph and status word (readable without colour).
-    """
-    cells = {
-        status: f'<td class="hm hm-{status}"><span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(word)}</td>'
-        for status, word in words.STATUS_WORDS.items()
-    }
-    cells[None] = '<td class="hm hm-none">—</td>'
-    return cells
+
+def _cells(row: DeskRow, url: str) -> str:
+    """The row's heatmap cells. The rule is named by the column head
+    (``scope="col"``); each cell holds its glyph and status word (readable
+    without colour) as a link to the rule on the trader's page, and the
+    stored reason as a tooltip shown on hover and on focus (CSS only) that
+    is also the link's accessible description."""
+    reasons = row.reasons or {}
+    out = []
+    for n, rid in enumerate(RULE_IDS):
+        status = row.cells[rid]
+        if status is None:
+            out.append(_NO_CELL)
+            continue
+        tip = f"tip-{row.id}-{n}"
+        reason = escape(reasons.get(rid) or "Open the trader's page for the reason.")
+        out.append(
+            f'{_CELL_OPEN[status]}{url}#rule-{rid}" aria-describedby="{tip}">{_CELL_WORD[status]}'
+            f'<span class="hm-tip" role="tooltip" id="{tip}">{_RULE_TIP[rid]}{reason}</span></td>'
+        )
+    return "".join(out)
 
 
 def _tag(status: str, text: str) -> str:
     return f'<span class="tag tag-{status}"><span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(text)}</span>'
 
 
-def _row_html(row: DeskRow, url: str, cells: dict[str | None, str], remind: str) -> str:
+def _remind_html(row: DeskRow, action: str) -> str:
+    """Today's reminder, if a lead sent one; else the button (one form for
+    the page, see the template; each button posts to its trader)."""
+    if row.reminded_at is not None:
+        sent = timezone.localtime(row.reminded_at).strftime("%H:%M")
+        return (
+            f'<span class="tag tag-pass reminded"><span aria-hidden="true">✓</span> Reminder sent {sent}</span>'
+            '<button type="button" class="btn btn-small" disabled>Sent today</button>'
+        )
+    if not (row.overdue or row.due_soon):
+        return ""
+    return (
+        f'<button type="submit" form="remind-form" formaction="{escape(action)}" class="btn btn-small" '
+        f'aria-label="E-mail {escape(row.display_name)} a reminder">Remind</button>'
+    )
+
+
+def _row_html(row: DeskRow, url: str, remind: str) -> str:
     """The whole ``<tr>`` of a trader, as a plain string: every value from the
     database goes through ``html.escape`` here, and the caller marks the
     joined rows safe once (Django's ``format_html`` per cell was most of the
@@ -87,15 +122,15 @@ def _row_html(row: DeskRow, url: str, cells: dict[str | None, str], remind: str)
         tags.append(_tag(words.FAIL, f"overdue {row.overdue}"))
     if row.due_soon:
         tags.append(_tag(words.PARTIAL, f"due soon {row.due_soon}"))
-    due = " ".join(tags) if tags else '<span class="muted">—</span>'
+    due = " ".join(tags) if tags else ("" if remind else '<span class="muted">—</span>')
     status = words.level_status(row.level)
     return (
         f'<tr><th scope="row" class="who"><a href="{escape(url)}">{escape(row.display_name)}</a> '
         f'<span class="muted small">{escape(row.username) if row.name else ""}</span></th>'
         f'<td class="num">{"—" if row.score is None else row.score}</td><td>{_tag(status, level)}</td>'
         f'<td class="{change_class}">{change}</td>'
-        f'<td class="due">{due}{remind if (row.overdue or row.due_soon) else ""}</td>'
-        + "".join(cells[row.cells[rid]] for rid in RULE_IDS)
+        f'<td class="due">{due}{remind}</td>'
+        + _cells(row, escape(url))
         + "</tr>"
     )
 
@@ -114,6 +149,33 @@ def _pager(form: DeskFilterForm, table) -> dict | None:
         "previous": "?" + _query_string(form, page=table.page - 1) if table.page > 1 else "",
         "next": "?" + _query_string(form, page=table.page + 1) if table.page < table.pages else "",
     }
+
+
+def _rule_totals(form: DeskFilterForm, table, query) -> list[dict]:
+    """Per rule, how many of the matching traders fail it or are partial,
+    each a link to the "failing or partial" filter of that rule."""
+    totals = table.rule_totals or {}
+    return [
+        {
+            "rule": rid,
+            "title": RULE_TITLES[rid],
+            "fail": totals.get(rid, (0, 0))[0],
+            "partial": totals.get(rid, (0, 0))[1],
+            "url": "?" + _query_string(form, rule=rid),
+            "active": query.rule == rid,
+        }
+        for rid in RULE_IDS
+    ]
+
+
+def _trend(table) -> dict | None:
+    """The desk average's trend: first and last points, the change, and a sparkline."""
+    points = table.trend or []
+    if len(points) < 2:
+        return None
+    (first_day, first), (_, last) = points[0], points[-1]
+    weeks = round((table.as_of - first_day).days / 7)
+    return {"from": first, "to": last, "since": first_day, "change": last - first, "weeks": weeks, "svg": _sparkline(points)}
 
 
 def _headers(form: DeskFilterForm, query) -> list[dict]:
@@ -143,17 +205,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     table = desk_table(viewer=request.user, as_of=timezone.localdate(), query=query)
     detail = reverse("desk:trader_detail", args=[_PK_SLOT])
     remind_action = reverse("desk:trader_remind", args=[_PK_SLOT])
-    cells = _cells_html()
     slot = str(_PK_SLOT)
     rows_html = []
     for row in table.shown:
         pk = str(row.id)
-        # One form for the page (see the template); each button posts to its trader.
-        remind = (
-            f'<button type="submit" form="remind-form" formaction="{escape(remind_action.replace(slot, pk))}" class="btn btn-small" '
-            f'aria-label="E-mail {escape(row.display_name)} a reminder">Remind</button>'
-        )
-        rows_html.append(_row_html(row, detail.replace(slot, pk), cells, remind))
+        rows_html.append(_row_html(row, detail.replace(slot, pk), _remind_html(row, remind_action.replace(slot, pk))))
     record_event(action="desk.viewed", request=request, details={"rows": len(table.shown), "page": table.page})
     return render(
         request,
@@ -163,10 +219,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "table": table,
             "rows_html": mark_safe("".join(rows_html)),  # noqa: S308 - every value was escaped in _row_html
             "headers": _headers(form, query),
+            "rule_totals": _rule_totals(form, table, query),
+            "trend": _trend(table),
+            "back_query": _query_string(form, page=table.page if table.page > 1 else None),
             "levels": [(level, label, table.level_counts[level], words.level_status(level)) for level, label in LEVEL_LABELS.items()],
             "export_query": _query_string(form),
             "pager": _pager(form, table),
-            "filtered": bool(query.q or query.level or query.failing or query.due or query.desks),
+            "filtered": bool(query.filtered or query.desks),
             "many_desks": len(form.desk_choices) > 1,
         },
     )
@@ -249,7 +308,10 @@ def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, f"{name} has no e-mail address on file.")
     if request.POST.get("next") == "desk":
-        return redirect("desk:dashboard")
+        # Back to the same filters, sort and page (only the table's own parameters).
+        back = QueryDict(request.POST.get("back", ""))
+        params = urlencode([(key, value) for key in DeskFilterForm.base_fields if key != "trader" for value in back.getlist(key)])
+        return redirect(reverse("desk:dashboard") + (f"?{params}" if params else ""))
     return redirect("desk:trader_detail", pk=trader.pk)
 
 
