@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, StringAgg, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 
@@ -320,13 +321,40 @@ class Summary:
     rule_totals: dict[str, tuple[int, int]] | None = None
 
 
-def _rule_counts() -> dict:
-    """Per rule, how many traders fail it and how many are partial (stored status)."""
-    counts = {}
-    for rid in RULE_IDS:
-        counts[f"fail_{rid}"] = Count("pk", filter=Q(**{_col(rid): rules.FAIL}))
-        counts[f"partial_{rid}"] = Count("pk", filter=Q(**{_col(rid): rules.PARTIAL}))
-    return counts
+_TALLY_COLUMNS = ("pk", "current_score__user", "current_score__score", "current_score__level", "current_score__next_due_on")
+
+
+def _desk_counts(traders: QuerySet[User], as_of: date, *, tiles: bool, by_rule: bool) -> dict[str, int]:
+    """Counts over ``traders`` in one aggregate query: the desk's tiles
+    and/or, per rule, how many fail it and how many are partial (stored
+    status). Written as SQL around the queryset's own SQL, because Django's
+    ``aggregate()`` spent most of the page's time compiling thirty
+    conditional counts; the set of traders is still the queryset's."""
+    rule_columns = list(RULE_COLUMNS.items())
+    inner, params = traders.values_list(*_TALLY_COLUMNS, *(f"current_score__{col}" for _, col in rule_columns)).query.sql_with_params()
+    names, parts, outer = ["total"], ["COUNT(*)"], []
+
+    def count(name: str, condition: str, *values) -> None:
+        names.append(name)
+        parts.append(f"COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)")
+        outer.extend(values)
+
+    if tiles:
+        names += ["scored", "score_sum"]
+        parts += ["COUNT(scored)", "COALESCE(SUM(score), 0)"]
+        count("overdue", "next_due_on < %s", as_of)
+        count("bots_down", f"{RULE_COLUMNS['automation.alive']} = %s", rules.FAIL)
+        for level in LEVEL_LABELS:
+            count(f"level_{level}", "level = %s", level)
+    if by_rule:
+        for rid, col in rule_columns:
+            count(f"fail_{rid}", f"{col} = %s", rules.FAIL)
+            count(f"partial_{rid}", f"{col} = %s", rules.PARTIAL)
+    columns = ", ".join(["id", "scored", "score", "level", "next_due_on", *(col for _, col in rule_columns)])
+    sql = f"WITH t({columns}) AS ({inner}) SELECT {', '.join(parts)} FROM t"  # noqa: S608 - our own columns; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*params, *outer))
+        return dict(zip(names, cursor.fetchone(), strict=True))
 
 
 def _rule_totals(totals: dict) -> dict[str, tuple[int, int]]:
@@ -336,15 +364,7 @@ def _rule_totals(totals: dict) -> dict[str, tuple[int, int]]:
 def desk_summary(traders: QuerySet[User], as_of: date, *, with_rules: bool = False) -> Summary:
     """The whole desk's tiles in one aggregate query (with the per-rule
     totals too when the table is not filtered: the same set of traders)."""
-    totals = traders.aggregate(
-        **(_rule_counts() if with_rules else {}),
-        total=Count("pk"),
-        scored=Count("current_score"),
-        score_sum=Sum("current_score__score"),
-        overdue=Count("pk", filter=Q(current_score__next_due_on__lt=as_of)),
-        bots_down=Count("pk", filter=Q(current_score__automation_alive=rules.FAIL)),
-        **{f"level_{level}": Count("pk", filter=Q(current_score__level=level)) for level in LEVEL_LABELS},
-    )
+    totals = _desk_counts(traders, as_of, tiles=True, by_rule=with_rules)
     scored = totals["scored"]
     return Summary(
         total=totals["total"],
@@ -399,8 +419,8 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
     summary = desk_summary(traders, as_of, with_rules=not query.filtered)
     matching_qs = _filtered(traders, query, as_of)
     if query.filtered:
-        counted = matching_qs.aggregate(matching=Count("pk"), **_rule_counts())
-        matching, rule_totals = counted["matching"], _rule_totals(counted)
+        counted = _desk_counts(matching_qs, as_of, tiles=False, by_rule=True)
+        matching, rule_totals = counted["total"], _rule_totals(counted)
     else:
         matching, rule_totals = summary.total, summary.rule_totals
     trend = None

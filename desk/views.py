@@ -216,6 +216,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "desk/dashboard.html",
         {
             "form": form,
+            "fields": form.fields_html(),
             "table": table,
             "rows_html": mark_safe("".join(rows_html)),  # noqa: S308 - every value was escaped in _row_html
             "headers": _headers(form, query),

@@ -125,3 +125,12 @@ def test_remind_shows_it_was_sent_and_keeps_the_table_as_it_was(lena_client, des
 def test_remind_form_carries_the_current_query(lena_client, desk_scores):
     html = lena_client.get("/desk/?rule=recovery.current&page=1").content.decode()
     assert '<input type="hidden" name="back" value="rule=recovery.current">' in html
+
+
+def test_the_filter_controls_keep_what_was_asked_escaped(lena_client, desk_scores):
+    html = lena_client.get('/desk/?rule=recovery.current&level=ready&q="><b>x&sort=name&dir=desc').content.decode()
+    assert '<option value="recovery.current" selected>' in html
+    assert '<option value="ready" selected>Ready</option>' in html
+    assert 'value="&quot;&gt;&lt;b&gt;x"' in html and "<b>x" not in html
+    assert '<input type="hidden" name="sort" value="name" id="id_sort">' in html
+    assert '<label for="id_rule">Failing or partial</label><select name="rule" id="id_rule">' in html
