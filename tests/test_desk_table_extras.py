@@ -134,3 +134,19 @@ def test_the_filter_controls_keep_what_was_asked_escaped(lena_client, desk_score
     assert 'value="&quot;&gt;&lt;b&gt;x"' in html and "<b>x" not in html
     assert '<input type="hidden" name="sort" value="name" id="id_sort">' in html
     assert '<label for="id_rule">Failing or partial</label><select name="rule" id="id_rule">' in html
+
+
+def test_reasons_follow_each_rescore_and_survive_older_history_written_later(alice):
+    from checklist.models import CurrentScore
+
+    snapshot_refresh(alice)
+    first = CurrentScore.objects.get(user=alice).reasons
+    assert set(first) == set(selectors.RULE_IDS) and all(first.values())
+    # History for an earlier day changes the 7-day change, not today's reasons.
+    snapshot(alice, days_ago=7, score=10)
+    assert CurrentScore.objects.get(user=alice).reasons == first
+    # A new lost device is a new reason, masked like the trader page's.
+    build.device(alice, "Spare +1 555 010 7777", kind="mobile", status="lost")
+    snapshot_refresh(alice)
+    reason = CurrentScore.objects.get(user=alice).reasons["devices.trusted"]
+    assert "lost" in reason and "555 010 7777" not in reason
