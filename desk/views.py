@@ -3,6 +3,7 @@ the CSV export and the MFA reset of a locked-out trader."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 from urllib.parse import urlencode
 
@@ -63,6 +64,15 @@ _RULE_TIP = {rid: f"<strong>{escape(RULE_TITLES[rid])}</strong> " for rid in RUL
 _NO_CELL = '<td class="hm hm-none">—</td>'
 
 
+@lru_cache(maxsize=4096)
+def _tip(rid: str, reason: str) -> str:
+    """A tooltip's text, escaped once per process: most reasons repeat across traders."""
+    return f"{_RULE_TIP[rid]}{escape(reason or NO_REASON)}"
+
+
+NO_REASON = "Open the trader's page for the reason."
+
+
 def _cells(row: DeskRow, url: str) -> str:
     """The row's heatmap cells. The rule is named by the column head
     (``scope="col"``); each cell holds its glyph and status word (readable
@@ -77,10 +87,9 @@ def _cells(row: DeskRow, url: str) -> str:
             out.append(_NO_CELL)
             continue
         tip = f"tip-{row.id}-{n}"
-        reason = escape(reasons.get(rid) or "Open the trader's page for the reason.")
         out.append(
             f'{_CELL_OPEN[status]}{url}#rule-{rid}" aria-describedby="{tip}">{_CELL_WORD[status]}'
-            f'<span class="hm-tip" role="tooltip" id="{tip}">{_RULE_TIP[rid]}{reason}</span></td>'
+            f'<span class="hm-tip" role="tooltip" id="{tip}">{_tip(rid, reasons.get(rid) or "")}</span></td>'
         )
     return "".join(out)
 

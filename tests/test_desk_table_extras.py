@@ -125,6 +125,8 @@ def test_remind_shows_it_was_sent_and_keeps_the_table_as_it_was(lena_client, des
 def test_remind_form_carries_the_current_query(lena_client, desk_scores):
     html = lena_client.get("/desk/?rule=recovery.current&page=1").content.decode()
     assert '<input type="hidden" name="back" value="rule=recovery.current">' in html
+    # Scores stored without reasons (written before reasons were kept) point to the trader's page.
+    assert "<strong>Recovery methods</strong> Open the trader&#x27;s page for the reason.</span>" in html
 
 
 def test_the_filter_controls_keep_what_was_asked_escaped(lena_client, desk_scores):
