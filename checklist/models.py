@@ -232,6 +232,8 @@ class CurrentScore(models.Model):
     level_rank = models.PositiveSmallIntegerField(help_text="readiness.vocabulary.LEVEL_ORDER, for sorting.")
     change = models.SmallIntegerField(null=True, blank=True, help_text="Score minus the newest one stored 7 to 14 days earlier.")
     statuses = models.JSONField(default=dict)
+    # Rule id -> the lead's one-line reason (masked), shown on the desk heatmap.
+    reasons = models.JSONField(default=dict, blank=True)
     devices_trusted = _rule_column()
     recovery_current = _rule_column()
     credentials_segmented = _rule_column()

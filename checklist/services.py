@@ -18,6 +18,7 @@ from accounts.audit import record_event
 from devices.services import inventory_create, inventory_delete, inventory_update
 from readiness import rules
 from readiness import vocabulary as words
+from readiness.masking import mask_text
 from readiness.recovery import reentry_steps
 
 from .models import (
@@ -43,13 +44,16 @@ logger = logging.getLogger("gatecheck.readiness")
 
 
 def _row(user_id: int, report: rules.Report) -> ReadinessSnapshot:
-    return ReadinessSnapshot(
+    row = ReadinessSnapshot(
         user_id=user_id,
         date=report.as_of,
         score=report.score,
         level=report.level,
         statuses={r.id: r.status for r in report.results},
     )
+    # Not a snapshot column: the current row keeps the lead's reasons (masked) for the desk.
+    row.reasons = {r.id: mask_text(r.lead_reason) for r in report.results}
+    return row
 
 
 def snapshots_store(rows: list[ReadinessSnapshot], inventories: dict[int, rules.Inventory] | None = None) -> None:
@@ -86,11 +90,13 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
             newest[row.user_id] = row
     behind = {uid: current[uid] for uid, row in newest.items() if uid in current and current[uid] > row.date}
     if behind:
+        kept = dict(CurrentScore.objects.filter(user_id__in=list(behind)).values_list("user_id", "reasons"))
         for uid, day, score, level, statuses in ReadinessSnapshot.objects.filter(
             user_id__in=list(behind), date__in=set(behind.values())
         ).values_list("user_id", "date", "score", "level", "statuses"):
             if behind[uid] == day:
                 newest[uid] = ReadinessSnapshot(user_id=uid, date=day, score=score, level=level, statuses=statuses)
+                newest[uid].reasons = kept.get(uid, {})
     baselines = _baselines({uid: row.date - timedelta(days=CHANGE_DAYS) for uid, row in newest.items()})
     if inventories is None or not all(uid in inventories for uid in newest):
         inventories = inventories_for(list(newest), DUE_SECTIONS)
@@ -109,6 +115,7 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
                 level_rank=words.LEVEL_ORDER.get(row.level, 0),
                 change=row.score - before if before is not None else None,
                 statuses=row.statuses,
+                reasons=getattr(row, "reasons", {}),
                 next_due_on=min(dated) if dated else None,
                 due_now=any(day is None for day, _ in stored_due),
                 due=[[day.isoformat() if day else None, kind] for day, kind in stored_due],
@@ -121,7 +128,7 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
 
 
 CURRENT_FIELDS = [
-    "date", "score", "level", "level_rank", "change", "statuses", "next_due_on", "due_now", "due", "updated_at", *RULE_COLUMNS.values()
+    "date", "score", "level", "level_rank", "change", "statuses", "reasons", "next_due_on", "due_now", "due", "updated_at", *RULE_COLUMNS.values()
 ]
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from django import forms
 from django.db.models import QuerySet
+from django.utils.safestring import mark_safe
 
 from accounts.forms import SecretScrubMixin
 from accounts.models import Desk
@@ -36,6 +39,9 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
     failing = forms.ChoiceField(
         label="Failing rule", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
     )
+    rule = forms.ChoiceField(
+        label="Failing or partial", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
+    )
     due = forms.ChoiceField(
         label="Due dates", required=False, choices=[("", "Any"), ("overdue", "Overdue"), ("due_soon", "Overdue or due soon")]
     )
@@ -51,6 +57,32 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
         self.desk_choices = list(desks)
         self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Name or username"})
 
+    def fields_html(self) -> dict[str, str]:
+        """The filter controls as HTML, built directly: Django renders each
+        widget (and each option) through a template, which was a fifth of the
+        desk page's time. Same names, ids and labels as the widgets."""
+        data = self.cleaned_data if self.is_bound else {}
+        out = {}
+        for name in ("level", "failing", "rule", "due", "desk"):
+            field = self.fields[name]
+            current = data.get(name)
+            current = "" if current is None else str(getattr(current, "pk", current))
+            if name == "desk":
+                choices = [("", field.empty_label), *((str(d.pk), str(d)) for d in self.desk_choices)]
+            else:
+                choices = field.choices
+            options = "".join(
+                f'<option value="{escape(str(value))}"{" selected" if str(value) == current else ""}>{escape(str(label))}</option>'
+                for value, label in choices
+            )
+            out[name] = f'<select name="{name}" id="id_{name}">{options}</select>'
+        q = escape(data.get("q") or "")
+        out["q"] = f'<input type="search" name="q" value="{q}" maxlength="100" placeholder="Name or username" id="id_q">'
+        out["hidden"] = "".join(
+            f'<input type="hidden" name="{name}" value="{escape(data.get(name) or "")}" id="id_{name}">' for name in ("sort", "dir")
+        )
+        return {name: mark_safe(html) for name, html in out.items()}  # noqa: S308 - every value escaped above
+
     def query(self) -> DeskQuery:
         data = self.cleaned_data
         desk = data.get("desk")
@@ -59,6 +91,7 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
             q=(data.get("q") or "").strip(),
             level=data.get("level") or "",
             failing=data.get("failing") or "",
+            rule=data.get("rule") or "",
             due=data.get("due") or "",
             sort=data.get("sort") or "score",
             descending=data.get("dir") == "desc",

@@ -12,18 +12,22 @@ history changes nothing: the table reads no snapshot at all.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, StringAgg, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
+from django.utils import timezone
 
 from accounts.models import Desk, User
 from accounts.selectors import overseen_users, traders_for
 from accounts.signin import enrolment_pending
-from checklist.models import RULE_COLUMNS, AcceptedRisk, Drill, ReadinessSnapshot
+from checklist.models import RULE_COLUMNS, AcceptedRisk, CurrentScore, Drill, ReadinessSnapshot
 from checklist.selectors import inventory_for, limits
 from readiness import rules
 from readiness import vocabulary as words
@@ -33,6 +37,10 @@ from .models import ReminderLog
 
 DUE_SOON_DAYS = 14
 CHANGE_DAYS = 7
+# The desk average's trend: one point a week over four weeks, then today.
+TREND_WEEKS = 4
+# Past days' averages do not change once stored: computed once an hour per scope.
+TREND_CACHE_SECONDS = 3600
 HISTORY_DAYS = 90
 PAGE_SIZE = 50
 DRILLS_SHOWN = 20
@@ -100,6 +108,10 @@ class DeskRow:
     overdue: int
     due_soon: int
     overdue_kinds: tuple[str, ...] = ()
+    # Rule id -> the lead's reason, stored with the score (masked).
+    reasons: dict[str, str] | None = None
+    # When a lead's reminder went to this trader today, if one did.
+    reminded_at: datetime | None = None
 
     @property
     def display_name(self) -> str:
@@ -122,6 +134,10 @@ class DeskTable:
     overdue_traders: int
     # Traders with a bot whose heartbeat is down or failing (automation.alive fails).
     bots_down: int = 0
+    # Rule id -> (failing, partial) among the traders matching the filters.
+    rule_totals: dict[str, tuple[int, int]] | None = None
+    # The desk average over the last weeks, oldest first, today last.
+    trend: list[tuple[date, int]] | None = None
 
     @property
     def first(self) -> int:
@@ -139,6 +155,8 @@ class DeskQuery:
     q: str = ""
     level: str = ""
     failing: str = ""
+    # A rule whose stored status is a fail or a partial.
+    rule: str = ""
     due: str = ""
     sort: str = "score"
     descending: bool = False
@@ -148,7 +166,7 @@ class DeskQuery:
 
     @property
     def filtered(self) -> bool:
-        return bool(self.q or self.level or self.failing or self.due)
+        return bool(self.q or self.level or self.failing or self.rule or self.due)
 
 
 def cell_status(status: str | None, rule_id: str, accepted: set[str] | frozenset[str]) -> str | None:
@@ -188,6 +206,8 @@ def _filtered(traders: QuerySet[User], query: DeskQuery, as_of: date) -> QuerySe
     if query.failing:
         # "Failing" is the stored status: a fail stays a fail when its risk is accepted.
         traders = traders.filter(**{_col(query.failing): rules.FAIL})
+    if query.rule:
+        traders = traders.filter(**{f"{_col(query.rule)}__in": (rules.FAIL, rules.PARTIAL)})
     if query.due == "overdue":
         traders = traders.filter(current_score__next_due_on__lt=as_of)
     elif query.due == "due_soon":
@@ -246,17 +266,21 @@ ROW_FIELDS = (
     "current_score__change",
     "current_score__statuses",
     "current_score__due",
+    "current_score__reasons",
     "accepted",
+    "reminded_at",
 )
 
 
 def _with_accepted(traders: QuerySet[User], as_of: date) -> QuerySet[User]:
-    """Each row carries the rules whose risk it accepted, as one subquery
-    column: no second query per page or per export chunk."""
+    """Each row carries the rules whose risk it accepted and today's lead
+    reminder, as subquery columns: no second query per page or per export chunk."""
     rules_held = (
         _accepted_now(as_of).values("owner").annotate(rules=StringAgg("rule", delimiter=Value(","), output_field=CharField())).values("rules")
     )
-    return traders.annotate(accepted=Subquery(rules_held, output_field=CharField()))
+    # The (recipient, kind, date) unique constraint is this lookup's index.
+    reminded = ReminderLog.objects.filter(recipient=OuterRef("pk"), kind=ReminderLog.Kind.MANUAL, date=as_of).values("sent_at")[:1]
+    return traders.annotate(accepted=Subquery(rules_held, output_field=CharField()), reminded_at=Subquery(reminded))
 
 
 def desk_row(values: dict, as_of: date) -> DeskRow:
@@ -279,12 +303,67 @@ def desk_row(values: dict, as_of: date) -> DeskRow:
         overdue=overdue,
         due_soon=due_soon,
         overdue_kinds=kinds,
+        reasons=values["current_score__reasons"] or {},
+        reminded_at=values["reminded_at"],
     )
 
 
 def desk_rows(traders: QuerySet[User], as_of: date) -> list[DeskRow]:
     """Rows for the given traders, in one query."""
     return [desk_row(values, as_of) for values in _with_accepted(traders, as_of).values(*ROW_FIELDS)]
+
+
+def _from_db(value, kind: str):
+    """A raw SQL value as the ORM would give it, on SQLite or PostgreSQL."""
+    if value is None or not isinstance(value, str):
+        if kind == "datetime" and value is not None and timezone.is_naive(value):
+            return timezone.make_aware(value, UTC)
+        return value
+    if kind == "json":
+        return json.loads(value)
+    if kind == "date":
+        return date.fromisoformat(value)
+    return _from_db(datetime.fromisoformat(value), kind)
+
+
+def page_rows(ids: list[int], as_of: date) -> list[DeskRow]:
+    """The desk page's rows for ``ids`` (at most a page), in one plain SQL
+    query by primary key: the ORM's compiling of this query and its two
+    subqueries cost more than running it."""
+    if not ids:
+        return []
+    user, current, risk, log = (m._meta.db_table for m in (User, CurrentScore, AcceptedRisk, ReminderLog))
+    joined = "group_concat(r.rule, ',')" if connection.vendor == "sqlite" else "string_agg(r.rule, ',')"
+    marks = ", ".join(["%s"] * len(ids))
+    # Our own tables and columns; every value is a parameter.
+    sql = (
+        f"SELECT u.id, u.username, u.first_name, u.last_name, c.date, c.score, c.level, c.change, c.statuses, c.due, c.reasons, "  # noqa: S608
+        f"(SELECT {joined} FROM {risk} r WHERE r.owner_id = u.id AND r.until >= %s), "
+        f"(SELECT m.sent_at FROM {log} m WHERE m.recipient_id = u.id AND m.kind = %s AND m.date = %s LIMIT 1) "
+        f"FROM {user} u LEFT JOIN {current} c ON c.user_id = u.id WHERE u.id IN ({marks})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (as_of, ReminderLog.Kind.MANUAL, as_of, *ids))
+        records = cursor.fetchall()
+    rows = []
+    for pk, username, first, last, day, score, level, change, statuses, due, reasons, accepted, sent in records:
+        values = {
+            "id": pk,
+            "username": username,
+            "first_name": first,
+            "last_name": last,
+            "current_score__date": _from_db(day, "date"),
+            "current_score__score": score,
+            "current_score__level": level,
+            "current_score__change": change,
+            "current_score__statuses": _from_db(statuses, "json"),
+            "current_score__due": _from_db(due, "json"),
+            "current_score__reasons": _from_db(reasons, "json"),
+            "accepted": accepted,
+            "reminded_at": _from_db(sent, "datetime"),
+        }
+        rows.append(desk_row(values, as_of))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -296,18 +375,53 @@ class Summary:
     overdue_traders: int
     # Traders with a bot whose heartbeat is down or failing (automation.alive fails).
     bots_down: int = 0
+    rule_totals: dict[str, tuple[int, int]] | None = None
 
 
-def desk_summary(traders: QuerySet[User], as_of: date) -> Summary:
-    """The whole desk's tiles in one aggregate query."""
-    totals = traders.aggregate(
-        total=Count("pk"),
-        scored=Count("current_score"),
-        score_sum=Sum("current_score__score"),
-        overdue=Count("pk", filter=Q(current_score__next_due_on__lt=as_of)),
-        bots_down=Count("pk", filter=Q(current_score__automation_alive=rules.FAIL)),
-        **{f"level_{level}": Count("pk", filter=Q(current_score__level=level)) for level in LEVEL_LABELS},
-    )
+_TALLY_COLUMNS = ("pk", "current_score__user", "current_score__score", "current_score__level", "current_score__next_due_on")
+
+
+def _desk_counts(traders: QuerySet[User], as_of: date, *, tiles: bool, by_rule: bool) -> dict[str, int]:
+    """Counts over ``traders`` in one aggregate query: the desk's tiles
+    and/or, per rule, how many fail it and how many are partial (stored
+    status). Written as SQL around the queryset's own SQL, because Django's
+    ``aggregate()`` spent most of the page's time compiling thirty
+    conditional counts; the set of traders is still the queryset's."""
+    rule_columns = list(RULE_COLUMNS.items())
+    inner, params = traders.values_list(*_TALLY_COLUMNS, *(f"current_score__{col}" for _, col in rule_columns)).query.sql_with_params()
+    names, parts, outer = ["total"], ["COUNT(*)"], []
+
+    def count(name: str, condition: str, *values) -> None:
+        names.append(name)
+        parts.append(f"COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)")
+        outer.extend(values)
+
+    if tiles:
+        names += ["scored", "score_sum"]
+        parts += ["COUNT(scored)", "COALESCE(SUM(score), 0)"]
+        count("overdue", "next_due_on < %s", as_of)
+        count("bots_down", f"{RULE_COLUMNS['automation.alive']} = %s", rules.FAIL)
+        for level in LEVEL_LABELS:
+            count(f"level_{level}", "level = %s", level)
+    if by_rule:
+        for rid, col in rule_columns:
+            count(f"fail_{rid}", f"{col} = %s", rules.FAIL)
+            count(f"partial_{rid}", f"{col} = %s", rules.PARTIAL)
+    columns = ", ".join(["id", "scored", "score", "level", "next_due_on", *(col for _, col in rule_columns)])
+    sql = f"WITH t({columns}) AS ({inner}) SELECT {', '.join(parts)} FROM t"  # noqa: S608 - our own columns; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*params, *outer))
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def _rule_totals(totals: dict) -> dict[str, tuple[int, int]]:
+    return {rid: (totals[f"fail_{rid}"], totals[f"partial_{rid}"]) for rid in RULE_IDS}
+
+
+def desk_summary(traders: QuerySet[User], as_of: date, *, with_rules: bool = False) -> Summary:
+    """The whole desk's tiles in one aggregate query (with the per-rule
+    totals too when the table is not filtered: the same set of traders)."""
+    totals = _desk_counts(traders, as_of, tiles=True, by_rule=with_rules)
     scored = totals["scored"]
     return Summary(
         total=totals["total"],
@@ -317,7 +431,40 @@ def desk_summary(traders: QuerySet[User], as_of: date) -> Summary:
         unscored=totals["total"] - scored,
         overdue_traders=totals["overdue"],
         bots_down=totals["bots_down"],
+        rule_totals=_rule_totals(totals) if with_rules else None,
     )
+
+
+def _trend_key(viewer: User, query: DeskQuery, as_of: date) -> str:
+    if query.desks is not None:
+        scope = ",".join(str(d.pk) for d in query.desks)
+    else:
+        scope = "all" if viewer.is_superuser else f"lead{viewer.pk}"
+    return f"desk-trend:{as_of.isoformat()}:{viewer.pk}:{scope}"
+
+
+def desk_trend(traders: QuerySet[User], as_of: date, today: int | None, key: str | None = None) -> list[tuple[date, int]]:
+    """The desk average one week apart over the last four weeks, from the
+    stored daily scores, then ``today``'s (the live current rows).
+
+    One aggregate query, bounded to four days and read through the (user,
+    date) index; as stored past days do not change, it runs once an hour per
+    viewer and scope (``key``), not on every page view.
+    """
+    days = [as_of - timedelta(weeks=w) for w in range(TREND_WEEKS, 0, -1)]
+    past = cache.get(key) if key else None
+    if past is None:
+        rows = (
+            ReadinessSnapshot.objects.filter(user__in=traders.values("pk"), date__in=days)
+            .values("date")
+            .annotate(total=Sum("score"), n=Count("pk"))
+            .order_by()
+        )
+        found = {row["date"]: words.round_half_up(row["total"], row["n"]) for row in rows if row["n"]}
+        past = [(day, found[day]) for day in days if day in found]
+        if key:
+            cache.set(key, past, TREND_CACHE_SECONDS)
+    return [*past, (as_of, today)] if today is not None else list(past)
 
 
 def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
@@ -326,9 +473,16 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
     filtered). A page past the end shows the last one.
     """
     traders = _traders(viewer, query)
-    summary = desk_summary(traders, as_of)
+    summary = desk_summary(traders, as_of, with_rules=not query.filtered)
     matching_qs = _filtered(traders, query, as_of)
-    matching = matching_qs.count() if query.filtered else summary.total
+    if query.filtered:
+        counted = _desk_counts(matching_qs, as_of, tiles=False, by_rule=True)
+        matching, rule_totals = counted["total"], _rule_totals(counted)
+    else:
+        matching, rule_totals = summary.total, summary.rule_totals
+    trend = None
+    if query.trader_ids is None:
+        trend = desk_trend(traders, as_of, summary.average, _trend_key(viewer, query, as_of))
     pages = max(1, -(-matching // PAGE_SIZE))
     page = min(max(query.page, 1), pages)
     start = (page - 1) * PAGE_SIZE
@@ -336,7 +490,7 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
     if matching:
         # The sort reads only narrow columns; the page's 50 rows are then read whole.
         ids = list(_ordered(matching_qs, query, as_of).values_list("pk", flat=True)[start : start + PAGE_SIZE])
-        by_id = {row.id: row for row in desk_rows(User.objects.filter(pk__in=ids), as_of)}
+        by_id = {row.id: row for row in page_rows(ids, as_of)}
         shown = [by_id[pk] for pk in ids]
     return DeskTable(
         as_of=as_of,
@@ -350,6 +504,8 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
         unscored=summary.unscored,
         overdue_traders=summary.overdue_traders,
         bots_down=summary.bots_down,
+        rule_totals=rule_totals,
+        trend=trend,
     )
 
 

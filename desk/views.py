@@ -3,11 +3,12 @@ the CSV export and the MFA reset of a locked-out trader."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -54,25 +55,68 @@ def _filter_form(request: HttpRequest) -> DeskFilterForm:
     return form
 
 
-def _cells_html() -> dict[str | None, str]:
-    """Every possible heatmap cell, rendered once per page.
+# The fixed parts of a heatmap cell, per status: built once.
+_CELL_OPEN = {status: f'<td class="hm hm-{status}"><a href="' for status in words.STATUS_WORDS}
+_CELL_WORD = {
+    status: f'<span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(word)}</a>'
+    for status, word in words.STATUS_WORDS.items()
+}
+_RULE_TIP = {rid: f"<strong>{escape(RULE_TITLES[rid])}</strong> " for rid in RULE_IDS}
+_NO_CELL = '<td class="hm hm-none">—</td>'
 
-    The rule is named by the column head (``scope="col"``), so a cell holds
-    only its glyph and status word (readable without colour).
-    """
-    cells = {
-        status: f'<td class="hm hm-{status}"><span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(word)}</td>'
-        for status, word in words.STATUS_WORDS.items()
-    }
-    cells[None] = '<td class="hm hm-none">—</td>'
-    return cells
+
+@lru_cache(maxsize=4096)
+def _tip(rid: str, reason: str) -> str:
+    """A tooltip's text, escaped once per process: most reasons repeat across traders."""
+    return f"{_RULE_TIP[rid]}{escape(reason or NO_REASON)}"
+
+
+NO_REASON = "Open the trader's page for the reason."
+
+
+def _cells(row: DeskRow, url: str) -> str:
+    """The row's heatmap cells. The rule is named by the column head
+    (``scope="col"``); each cell holds its glyph and status word (readable
+    without colour) as a link to the rule on the trader's page, and the
+    stored reason as a tooltip shown on hover and on focus (CSS only) that
+    is also the link's accessible description."""
+    reasons = row.reasons or {}
+    out = []
+    for n, rid in enumerate(RULE_IDS):
+        status = row.cells[rid]
+        if status is None:
+            out.append(_NO_CELL)
+            continue
+        tip = f"tip-{row.id}-{n}"
+        out.append(
+            f'{_CELL_OPEN[status]}{url}#rule-{rid}" aria-describedby="{tip}">{_CELL_WORD[status]}'
+            f'<span class="hm-tip" role="tooltip" id="{tip}">{_tip(rid, reasons.get(rid) or "")}</span></td>'
+        )
+    return "".join(out)
 
 
 def _tag(status: str, text: str) -> str:
     return f'<span class="tag tag-{status}"><span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(text)}</span>'
 
 
-def _row_html(row: DeskRow, url: str, cells: dict[str | None, str], remind: str) -> str:
+def _remind_html(row: DeskRow, action: str) -> str:
+    """Today's reminder, if a lead sent one; else the button (one form for
+    the page, see the template; each button posts to its trader)."""
+    if row.reminded_at is not None:
+        sent = timezone.localtime(row.reminded_at).strftime("%H:%M")
+        return (
+            f'<span class="tag tag-pass reminded"><span aria-hidden="true">✓</span> Reminder sent {sent}</span>'
+            '<button type="button" class="btn btn-small" disabled>Sent today</button>'
+        )
+    if not (row.overdue or row.due_soon):
+        return ""
+    return (
+        f'<button type="submit" form="remind-form" formaction="{escape(action)}" class="btn btn-small" '
+        f'aria-label="E-mail {escape(row.display_name)} a reminder">Remind</button>'
+    )
+
+
+def _row_html(row: DeskRow, url: str, remind: str) -> str:
     """The whole ``<tr>`` of a trader, as a plain string: every value from the
     database goes through ``html.escape`` here, and the caller marks the
     joined rows safe once (Django's ``format_html`` per cell was most of the
@@ -88,15 +132,15 @@ def _row_html(row: DeskRow, url: str, cells: dict[str | None, str], remind: str)
         tags.append(_tag(words.FAIL, f"overdue {row.overdue}"))
     if row.due_soon:
         tags.append(_tag(words.PARTIAL, f"due soon {row.due_soon}"))
-    due = " ".join(tags) if tags else '<span class="muted">—</span>'
+    due = " ".join(tags) if tags else ("" if remind else '<span class="muted">—</span>')
     status = words.level_status(row.level)
     return (
         f'<tr><th scope="row" class="who"><a href="{escape(url)}">{escape(row.display_name)}</a> '
         f'<span class="muted small">{escape(row.username) if row.name else ""}</span></th>'
         f'<td class="num">{"—" if row.score is None else row.score}</td><td>{_tag(status, level)}</td>'
         f'<td class="{change_class}">{change}</td>'
-        f'<td class="due">{due}{remind if (row.overdue or row.due_soon) else ""}</td>'
-        + "".join(cells[row.cells[rid]] for rid in RULE_IDS)
+        f'<td class="due">{due}{remind}</td>'
+        + _cells(row, escape(url))
         + "</tr>"
     )
 
@@ -115,6 +159,33 @@ def _pager(form: DeskFilterForm, table) -> dict | None:
         "previous": "?" + _query_string(form, page=table.page - 1) if table.page > 1 else "",
         "next": "?" + _query_string(form, page=table.page + 1) if table.page < table.pages else "",
     }
+
+
+def _rule_totals(form: DeskFilterForm, table, query) -> list[dict]:
+    """Per rule, how many of the matching traders fail it or are partial,
+    each a link to the "failing or partial" filter of that rule."""
+    totals = table.rule_totals or {}
+    return [
+        {
+            "rule": rid,
+            "title": RULE_TITLES[rid],
+            "fail": totals.get(rid, (0, 0))[0],
+            "partial": totals.get(rid, (0, 0))[1],
+            "url": "?" + _query_string(form, rule=rid),
+            "active": query.rule == rid,
+        }
+        for rid in RULE_IDS
+    ]
+
+
+def _trend(table) -> dict | None:
+    """The desk average's trend: first and last points, the change, and a sparkline."""
+    points = table.trend or []
+    if len(points) < 2:
+        return None
+    (first_day, first), (_, last) = points[0], points[-1]
+    weeks = round((table.as_of - first_day).days / 7)
+    return {"from": first, "to": last, "since": first_day, "change": last - first, "weeks": weeks, "svg": _sparkline(points)}
 
 
 def _headers(form: DeskFilterForm, query) -> list[dict]:
@@ -136,6 +207,33 @@ def _headers(form: DeskFilterForm, query) -> list[dict]:
     return out
 
 
+def _head_html(headers: list[dict], totals: list[dict], matching: int) -> SafeString:
+    """The table head: sortable column names, then the per-rule totals row.
+    Built as a string like the rows (the template loops and number
+    formatting of these 27 cells cost more than the rest of the page)."""
+    cols = []
+    for h in headers:
+        css = "rule-head" if h["rule"] else f"col-{h['key']}"
+        sort = f' aria-sort="{h["aria_sort"]}"' if h["aria_sort"] else ""
+        title = f' title="{escape(h["title"])}"' if h["title"] else ""
+        arrow = {"ascending": ' <span aria-hidden="true">▲</span>', "descending": ' <span aria-hidden="true">▼</span>'}.get(h["aria_sort"], "")
+        cols.append(f'<th scope="col" class="{css}"{sort}><a href="{escape(h["url"])}"{title}>{escape(h["label"])}{arrow}</a></th>')
+    cells = []
+    for t in totals:
+        active = ' aria-current="true"' if t["active"] else ""
+        label = escape(f"{t['title']}: {t['fail']} failing, {t['partial']} partial. Show them.")
+        cells.append(
+            f'<td class="rule-total{" is-active" if t["active"] else ""}"><a href="{escape(t["url"])}"{active} aria-label="{label}">'
+            f'<span class="tot-fail{"" if t["fail"] else " zero"}">{t["fail"]}<span aria-hidden="true"> ✕</span></span> '
+            f'<span class="tot-partial{"" if t["partial"] else " zero"}">{t["partial"]}<span aria-hidden="true"> ◐</span></span></a></td>'
+        )
+    return mark_safe(  # noqa: S308 - every value escaped above
+        f"<tr>{''.join(cols)}</tr>"
+        '<tr class="rule-totals"><th scope="row" class="totals-head">Failing · partial</th>'
+        f'<td colspan="4" class="muted small totals-note">of the {matching} matching; pick a rule to list them</td>{"".join(cells)}</tr>'
+    )
+
+
 @desk_lead_required
 @never_cache
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -144,30 +242,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     table = desk_table(viewer=request.user, as_of=timezone.localdate(), query=query)
     detail = reverse("desk:trader_detail", args=[_PK_SLOT])
     remind_action = reverse("desk:trader_remind", args=[_PK_SLOT])
-    cells = _cells_html()
     slot = str(_PK_SLOT)
     rows_html = []
     for row in table.shown:
         pk = str(row.id)
-        # One form for the page (see the template); each button posts to its trader.
-        remind = (
-            f'<button type="submit" form="remind-form" formaction="{escape(remind_action.replace(slot, pk))}" class="btn btn-small" '
-            f'aria-label="E-mail {escape(row.display_name)} a reminder">Remind</button>'
-        )
-        rows_html.append(_row_html(row, detail.replace(slot, pk), cells, remind))
+        rows_html.append(_row_html(row, detail.replace(slot, pk), _remind_html(row, remind_action.replace(slot, pk))))
     record_event(action="desk.viewed", request=request, details={"rows": len(table.shown), "page": table.page})
     return render(
         request,
         "desk/dashboard.html",
         {
             "form": form,
+            "fields": form.fields_html(),
             "table": table,
             "rows_html": mark_safe("".join(rows_html)),  # noqa: S308 - every value was escaped in _row_html
-            "headers": _headers(form, query),
+            "head_html": _head_html(_headers(form, query), _rule_totals(form, table, query), table.matching),
+            "trend": _trend(table),
+            "back_query": _query_string(form, page=table.page if table.page > 1 else None),
             "levels": [(level, label, table.level_counts[level], words.level_status(level)) for level, label in LEVEL_LABELS.items()],
             "export_query": _query_string(form),
             "pager": _pager(form, table),
-            "filtered": bool(query.q or query.level or query.failing or query.due or query.desks),
+            "filtered": bool(query.filtered or query.desks),
             "many_desks": len(form.desk_choices) > 1,
         },
     )
@@ -251,7 +346,10 @@ def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, f"{name} has no verified e-mail address: reminders go only to a confirmed address.")
     if request.POST.get("next") == "desk":
-        return redirect("desk:dashboard")
+        # Back to the same filters, sort and page (only the table's own parameters).
+        back = QueryDict(request.POST.get("back", ""))
+        params = urlencode([(key, value) for key in DeskFilterForm.base_fields if key != "trader" for value in back.getlist(key)])
+        return redirect(reverse("desk:dashboard") + (f"?{params}" if params else ""))
     return redirect("desk:trader_detail", pk=trader.pk)
 
 

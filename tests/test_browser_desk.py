@@ -76,3 +76,98 @@ def test_severity_reads_without_colour_under_deuteranopia(live_server, page, all
     assert len(tags) == len(CATALOG) and all(re.match(r"[✓◐✕–≈] ", t) for t in tags)
     severities = page.locator(".finding .tag").all_inner_texts()
     assert severities and all(t in ("✕ Critical", "! Warning") for t in severities)
+
+
+def _shot(page, tmp_path, name: str, *, full_page: bool = True) -> None:
+    """A full-page screenshot, kept under $SCREENSHOT_DIR when set (to look at), else in tmp_path."""
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
+
+
+def test_lead_reads_reasons_totals_and_trend_and_reminds_at_1280_and_390(live_server, page, allow_async_unsafe, tmp_path):
+    from datetime import timedelta
+
+    from checklist.services import snapshot_refresh
+    from tests import builders as build
+    from tests.builders import snapshot
+
+    lena = make_user("lena")
+    desk = Desk.objects.create(name="Futures desk")
+    desk.leads.add(lena)
+    names = [("Alice", "Chen"), ("Carl", "Berg"), ("Dana", "Okafor"), ("Emil", "Novak"), ("Farah", "Haddad"), ("Gus", "Lindqvist")]
+    traders = []
+    for n, (first, last) in enumerate(names):
+        user = make_user(first.lower(), first_name=first, last_name=last)
+        desk.members.add(user)
+        ready_inventory(user, phone=f"+1 555 010 01{n:02d}")
+        if n % 2:
+            Drill.objects.filter(owner=user).delete()
+        if n % 3 == 0:
+            build.device(user, "Old phone", kind="mobile", status="lost")
+            # Overdue: the recovery phone was last verified long ago.
+            user.recovery_methods.filter(kind="phone").update(last_verified_on=build.today() - timedelta(days=400))
+        snapshot(user, days_ago=28, score=50 + n)
+        snapshot(user, days_ago=14, score=60 + n)
+        snapshot_refresh(user)
+        traders.append(user)
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in_browser(page, live_server, lena, "/desk/")
+    rows = page.locator("table.heatmap tbody tr")
+    assert rows.count() == len(names)
+    assert re.fullmatch(r"\d+ → \d+ over 4 weeks \(since [\d-]+\)", page.locator(".trend-text").inner_text())
+
+    # A cell's reason shows on keyboard focus, and is the link's description.
+    cell = rows.first.locator("td.hm a").first
+    cell.focus()
+    tip = rows.first.locator("td.hm .hm-tip").first
+    assert tip.is_visible()
+    assert cell.get_attribute("aria-describedby") == tip.get_attribute("id")
+    _shot(page, tmp_path, "desk-1280-focus")
+    page.mouse.move(0, 0)
+    page.locator("body").click(position={"x": 5, "y": 5})
+    assert not tip.is_visible()
+
+    # The drill's total lists who fails it or is partial.
+    drill_total = page.locator("td.rule-total").nth(6)
+    assert re.match(r"3 ✕ 0 ◐", drill_total.inner_text())
+    drill_total.locator("a").click()
+    page.wait_for_url(re.compile(r"rule=drill\.rehearsed"))
+    assert rows.count() == 3
+    _shot(page, tmp_path, "desk-1280-rule-filter")
+
+    page.goto(f"{live_server.url}/desk/?sort=name")
+    page.get_by_role("button", name="E-mail Alice Chen a reminder").click()
+    page.wait_for_url(f"{live_server.url}/desk/?sort=name")
+    assert page.get_by_text("Reminder e-mailed to Alice Chen.").is_visible()
+    first = rows.first
+    assert re.search(r"Reminder sent \d\d:\d\d", first.locator("td.due").inner_text())
+    assert first.get_by_role("button", name="Sent today").is_disabled()
+    _shot(page, tmp_path, "desk-1280")
+
+    page.goto(f"{live_server.url}/desk/traders/{traders[0].pk}/")
+    _shot(page, tmp_path, "trader-1280")
+
+    # At 390 px the trader column stays in view while the rule columns scroll.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/desk/?sort=name")
+    wrap = page.locator(".heatmap-wrap")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    who = rows.first.locator("th.who")
+    before = who.bounding_box()["x"]
+    wrap.scroll_into_view_if_needed()
+    wrap.hover()
+    page.mouse.wheel(700, 0)
+    page.wait_for_timeout(300)
+    assert wrap.evaluate("el => el.scrollLeft") > 0
+    assert abs(who.bounding_box()["x"] - before) < 1
+    _shot(page, tmp_path, "desk-390-scrolled", full_page=False)
+    wrap.evaluate("el => el.scrollTo(0, 0)")
+    _shot(page, tmp_path, "desk-390")
+    page.goto(f"{live_server.url}/desk/traders/{traders[0].pk}/")
+    _shot(page, tmp_path, "trader-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

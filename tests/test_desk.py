@@ -44,8 +44,8 @@ def row_of(html: str, username: str) -> str:
 
 
 def cells_of(row: str) -> list[str]:
-    """Each heatmap cell's status word (after its glyph)."""
-    return [build.no_glyph(text) for text in build.texts(row, "hm")]
+    """Each heatmap cell's status word (after its glyph), without its reason's tooltip."""
+    return [build.no_glyph(text) for text in build.texts(re.sub(r'<span class="hm-tip".*?</span></td>', "</td>", row), "hm")]
 
 
 def names_in(html: str) -> list[str]:
