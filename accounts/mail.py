@@ -7,9 +7,10 @@ notices are tried again later, and reminders give back their daily claim so
 that the next run sends them.
 
 A message travels to the worker as a plain dict (``payload``), since task
-arguments must be JSON. Nothing secret goes into one: a password-reset link is
-made by the worker (``password_reset_payload``), so the task table never holds
-a working link.
+arguments must be JSON. Nothing secret goes into one: a password-reset link,
+a "this wasn't me" link and an e-mail confirmation link are made by the
+worker (``password_reset_payload``, ``linked_send``), so the task table never
+holds a working link.
 """
 
 from __future__ import annotations
@@ -136,3 +137,33 @@ def password_reset_send(user_id: int, domain: str, site_name: str, use_https: bo
     )
     # Not retried: a reset link is asked for again by the person waiting for it.
     return not deliver([message])
+
+
+@task
+def linked_send(kind: str, ref: int, base: str, extra: dict, attempt: int = 0) -> bool:
+    """An e-mail carrying a signed link (``kind``: "not_me" or "verify"), built
+    here from the row ``ref`` names, so that the task table holds no working
+    link; tried again later as this same task, never as a stored message."""
+    from . import signin  # the links are signin's; it imports this module
+
+    build = {"not_me": signin.alert_message, "verify": signin.verification_message}[kind]
+    message = build(ref, base, extra)
+    if message is None:
+        return False  # used, changed or confirmed meanwhile: nothing to send
+    if not deliver([message]):
+        return True
+    if attempt < settings.GATECHECK_MAIL_RETRIES and linked_send.get_backend().supports_defer:
+        linked_send.using(run_after=timezone.now() + timedelta(minutes=2**attempt)).enqueue(kind, ref, base, extra, attempt + 1)
+    else:
+        logger.error("mail: a %s e-mail was not sent after %d attempt(s)", message["kind"], attempt + 1)
+    return False
+
+
+def linked_enqueue(kind: str, ref: int, *, request, extra: dict | None = None) -> bool:
+    """Queue a linked e-mail; like ``enqueue``, a queue that cannot be reached is logged."""
+    try:
+        linked_send.enqueue(kind, ref, request.build_absolute_uri("/"), extra or {})
+    except Exception:
+        logger.exception("mail: queueing a %s e-mail failed", kind)
+        return False
+    return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import timedelta
+from urllib.parse import urljoin
 
 import django_otp
 from django.conf import settings
@@ -243,22 +244,30 @@ def browser_seen(request: HttpRequest, response: HttpResponse, *, session_row: i
 def _new_browser_alert(request: HttpRequest, known: KnownBrowser, session_row: int | None) -> None:
     user = request.user
     alert = SignInAlert.objects.create(user=user, session_row=session_row or 0, known_browser=known)
-    token = signing.dumps({"a": alert.pk, "u": user.pk}, salt=ALERT_SALT)
-    link = request.build_absolute_uri(reverse("accounts:not_me", args=[token]))
     ip = client_ip(request) or "unknown"
+    record_event(action="browser.new_alert", request=request, object_label=browser_summary(known.user_agent), details={"ip": ip})
+    if user.email_verified:
+        mail.linked_enqueue("not_me", alert.pk, request=request, extra={"ip": ip})
+
+
+def alert_message(alert_id: int, base: str, extra: dict) -> dict | None:
+    """The new-browser e-mail, its "this wasn't me" link signed here (in the worker)."""
+    alert = SignInAlert.objects.filter(pk=alert_id, used_at__isnull=True).select_related("user", "known_browser").first()
+    if alert is None or not alert.user.email_verified:
+        return None
+    token = signing.dumps({"a": alert.pk, "u": alert.user_id}, salt=ALERT_SALT)
+    link = urljoin(base, reverse("accounts:not_me", args=[token]))
     body = (
         "Your Gatecheck account was just signed in to from a browser it has not seen before.\n\n"
-        f"Browser: {browser_summary(known.user_agent)}\n"
+        f"Browser: {browser_summary(alert.known_browser.user_agent)}\n"
         f"Time: about {alert.created_at:%Y-%m-%d %H:%M} UTC\n"
-        f"IP address: {ip}\n\n"
+        f"IP address: {extra.get('ip', 'unknown')}\n\n"
         "If this was you, there is nothing to do.\n\n"
         "If it was not you, open this link (it works once, for 7 days): it signs that browser out,\n"
         "locks your password and takes you to choose a new one.\n"
         f"{link}\n"
     )
-    record_event(action="browser.new_alert", request=request, object_label=browser_summary(known.user_agent), details={"ip": ip})
-    if user.email_verified:
-        mail.enqueue([mail.payload(to=[user.email], subject="[Gatecheck] Sign-in from a new browser", body=body, kind="new browser alert")])
+    return mail.payload(to=[alert.user.email], subject="[Gatecheck] Sign-in from a new browser", body=body, kind="new browser alert")
 
 
 def alert_from_token(token: str) -> SignInAlert | None:
@@ -282,11 +291,18 @@ EMAIL_LINK_AGE = 3 * 24 * 60 * 60
 def email_verification_send(*, request: HttpRequest, user: User) -> bool:
     """Mail a link that verifies the account's current address (at sign-up,
     after a change, or asked for again). The link names the address, so it
-    verifies nothing once the address changes."""
+    verifies nothing once the address changes; the worker signs it."""
     if not user.email or user.email_verified:
         return False
+    return mail.linked_enqueue("verify", user.pk, request=request, extra={"email": user.email})
+
+
+def verification_message(user_id: int, base: str, extra: dict) -> dict | None:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or user.email != extra.get("email") or user.email_verified:
+        return None
     token = signing.dumps({"u": user.pk, "e": user.email}, salt=EMAIL_SALT)
-    link = request.build_absolute_uri(reverse("accounts:email_verify", args=[token]))
+    link = urljoin(base, reverse("accounts:email_verify", args=[token]))
     body = (
         f"Please confirm that {user.email} is the address of the Gatecheck account {user.username}.\n\n"
         f"{link}\n\n"
@@ -294,7 +310,7 @@ def email_verification_send(*, request: HttpRequest, user: User) -> bool:
         "reminders or password-reset links to this address.\n\n"
         "If you did not ask for this, ignore this message."
     )
-    return mail.enqueue([mail.payload(to=[user.email], subject="[Gatecheck] Confirm your e-mail address", body=body, kind="confirmation")])
+    return mail.payload(to=[user.email], subject="[Gatecheck] Confirm your e-mail address", body=body, kind="confirmation")
 
 
 def email_verify(*, request: HttpRequest, token: str) -> User | None:

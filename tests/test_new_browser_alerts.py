@@ -8,13 +8,15 @@ import time
 
 import pytest
 from django.core import signing
-from django.test import Client
+from django.core.management import call_command
+from django.test import Client, RequestFactory
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_tasks_db.models import DBTaskResult
 
 from accounts import signin
 from accounts.models import AuditEvent, KnownBrowser, SignInAlert, UserSession
-from tests.builders import page_texts
+from tests.builders import page_texts, unverified_user
 from tests.conftest import PASSWORD, current_code
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +129,21 @@ def test_the_link_post_is_csrf_protected(alice, mailoutbox):
     path = link_path(alerts(mailoutbox)[0])
     assert Client(enforce_csrf_checks=True).post(path).status_code == 403
     assert SignInAlert.objects.get().used_at is None
+
+
+
+DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+
+def test_the_task_table_never_holds_a_working_link(alice, settings, mailoutbox):
+    """The not-me and confirmation links are signed by the worker, as reset
+    links are: a reader of the task table (a backup, a replica) finds none."""
+    settings.TASKS = DB_TASKS
+    sign_in(Client(), alice)
+    signin.email_verification_send(request=RequestFactory().get("/"), user=unverified_user("una"))
+    stored = " ".join(str(row.args_kwargs) for row in DBTaskResult.objects.all())
+    assert DBTaskResult.objects.filter(task_path="accounts.mail.linked_send").count() == 2
+    assert "/not-me/" not in stored and "/email/verify/" not in stored
+    call_command("db_worker", batch=True, verbosity=0)
+    assert link_path(alerts(mailoutbox)[0])
+    assert any("/accounts/email/verify/" in m.body for m in mailoutbox if m.to == ["una@example.com"])
