@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from . import services, signin
+from . import once, services, signin
 from .audit import record_event
 from .decorators import pending_login_allowed, public
 from .forms import CodeForm, EmailChangeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
@@ -214,26 +214,20 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
     return response
 
 
-CODES_SHOWN_ONCE = "accounts.backup_codes_once"
-
-
 def _show_codes(request: HttpRequest, codes: list[str], *, first: bool) -> HttpResponse:
-    """POST, redirect, GET: the new codes wait in the server-side session only
-    until the page after the redirect pops them, so a reload neither re-posts
-    the form nor shows them again."""
-    request.session[CODES_SHOWN_ONCE] = {"codes": codes, "first": first}
-    return redirect("accounts:backup_codes_shown")
+    """POST, redirect, GET: the page after the redirect shows the new codes
+    once (accounts.once), so a reload neither re-posts the form nor shows them again."""
+    return once.show_once(request, "backup_codes", {"codes": codes, "first": first}, "accounts:backup_codes_shown")
 
 
 @never_cache
 def backup_codes_shown(request: HttpRequest) -> HttpResponse:
-    shown = request.session.pop(CODES_SHOWN_ONCE, None)
+    shown = once.take(request, "backup_codes")
     if shown is None:
         return render(request, "accounts/backup_codes.html", {"codes": None})
     codes = shown["codes"]
     response = render(request, "accounts/backup_codes.html", {"codes": codes, "codes_text": "\n".join(codes), "first": shown["first"]})
-    response["Cache-Control"] = "no-store"
-    return response
+    return once.forget(request, response, "backup_codes")
 
 
 @sensitive_post_parameters("otp_token")

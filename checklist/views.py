@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from accounts import once
 from accounts.audit import record_event
 from accounts.decorators import public
 from devices.models import TrustedDevice
@@ -185,22 +186,18 @@ def calendar_rotate(request: HttpRequest) -> HttpResponse:
         return render(request, "checklist/calendar_confirm.html", {"has_feed": has_feed})
     token = services.calendar_feed_rotate(request=request, owner=request.user)
     # POST, redirect, GET: the page after the redirect shows the address once,
-    # and a reload shows it no more (it never makes a new one). The token
-    # waits in the server-side session only until that page pops it.
-    request.session[SHOWN_ONCE] = token
-    return redirect("checklist:calendar_token")
-
-
-SHOWN_ONCE = "checklist.calendar_token"
+    # and a reload shows it no more (it never makes a new one).
+    return once.show_once(request, "calendar_token", token, "checklist:calendar_token")
 
 
 @never_cache
 def calendar_token(request: HttpRequest) -> HttpResponse:
-    token = request.session.pop(SHOWN_ONCE, None)
+    token = once.take(request, "calendar_token")
     if token is None:
         return render(request, "checklist/calendar_token.html", {"url": None})
     url = request.build_absolute_uri(f"{reverse('checklist:calendar_feed')}?{urlencode({'token': token})}")
-    return render(request, "checklist/calendar_token.html", {"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
+    response = render(request, "checklist/calendar_token.html", {"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
+    return once.forget(request, response, "calendar_token")
 
 
 @require_POST

@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts import once
 from accounts.audit import record_event
 from accounts.decorators import desk_lead_required
 from accounts.selectors import desks_for, overseen_users
@@ -363,14 +364,10 @@ def trader_mfa_reset(request: HttpRequest, pk: int) -> HttpResponse:
     form = MfaResetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         code = services.trader_mfa_reset(request=request, trader=trader, reason=form.cleaned_data["reason"])
-        # POST, redirect, GET: the code waits in the lead's server-side
-        # session until the next page pops it, so it is shown exactly once.
-        request.session[ENROLMENT_CODE_ONCE] = {"trader": trader.pk, "code": code}
-        return redirect("desk:trader_enrolment_code", pk=trader.pk)
+        # POST, redirect, GET: the next page shows the code exactly once
+        # (accounts.once: never in the session table; only its hash is stored).
+        return once.show_once(request, "enrolment_code", {"trader": trader.pk, "code": code}, "desk:trader_enrolment_code", trader.pk)
     return render(request, "desk/mfa_reset.html", {"form": form, "trader": trader})
-
-
-ENROLMENT_CODE_ONCE = "desk.enrolment_code_once"
 
 
 @desk_lead_required
@@ -378,10 +375,7 @@ ENROLMENT_CODE_ONCE = "desk.enrolment_code_once"
 def trader_enrolment_code(request: HttpRequest, pk: int) -> HttpResponse:
     """The enrolment code of the reset just made, shown once."""
     trader = get_object_or_404(overseen_users(request.user), pk=pk)
-    shown = request.session.get(ENROLMENT_CODE_ONCE)
-    code = None
-    if shown and shown["trader"] == trader.pk:
-        code = request.session.pop(ENROLMENT_CODE_ONCE)["code"]
+    shown = once.take(request, "enrolment_code")
+    code = shown["code"] if shown and shown.get("trader") == trader.pk else None
     response = render(request, "desk/enrolment_code.html", {"trader": trader, "code": code, "pending": enrolment_code_for(trader)})
-    response["Cache-Control"] = "no-store"
-    return response
+    return once.forget(request, response, "enrolment_code") if code else response

@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from accounts import once
 from accounts.decorators import public
 from accounts.net import client_ip
 from readiness.rules import heartbeat_status
@@ -410,9 +411,6 @@ def automation_resume(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- Heartbeats -----------------------------------------------------------------
 
-TOKEN_SHOWN_ONCE = "devices.heartbeat_token"
-
-
 def _ping_urls(request: HttpRequest, token: str) -> tuple[str, str]:
     return (
         request.build_absolute_uri(reverse("devices:ping", args=[token])),
@@ -431,8 +429,7 @@ def automation_heartbeat(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         beat, token = services.heartbeat_save(request=request, automation=automation, data=form.cleaned_data)
         if token:
-            request.session[TOKEN_SHOWN_ONCE] = {"automation": automation.pk, "token": token}
-            return redirect("devices:automation_heartbeat_token", pk=automation.pk)
+            return once.show_once(request, "ping_token", {"automation": automation.pk, "token": token}, "devices:automation_heartbeat_token", automation.pk)
         messages.success(request, f"Heartbeat of '{automation.name}' saved.")
         return redirect("devices:automation_list")
     context = {"form": form, "automation": automation, "beat": beat, "catalog": catalog}
@@ -442,12 +439,10 @@ def automation_heartbeat(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 def automation_heartbeat_token(request: HttpRequest, pk: int) -> HttpResponse:
     automation = _owned(Automation, request, pk)
-    shown = request.session.get(TOKEN_SHOWN_ONCE)
-    urls = None
-    if shown and shown.get("automation") == automation.pk:
-        request.session.pop(TOKEN_SHOWN_ONCE)
-        urls = _ping_urls(request, shown["token"])
-    return render(request, "devices/heartbeat_token.html", {"automation": automation, "urls": urls})
+    shown = once.take(request, "ping_token")
+    urls = _ping_urls(request, shown["token"]) if shown and shown.get("automation") == automation.pk else None
+    response = render(request, "devices/heartbeat_token.html", {"automation": automation, "urls": urls})
+    return once.forget(request, response, "ping_token") if urls else response
 
 
 def automation_heartbeat_rotate(request: HttpRequest, pk: int) -> HttpResponse:
@@ -461,8 +456,7 @@ def automation_heartbeat_rotate(request: HttpRequest, pk: int) -> HttpResponse:
         }
         return render(request, "devices/confirm.html", context)
     token = services.heartbeat_rotate(request=request, heartbeat=beat)
-    request.session[TOKEN_SHOWN_ONCE] = {"automation": automation.pk, "token": token}
-    return redirect("devices:automation_heartbeat_token", pk=automation.pk)
+    return once.show_once(request, "ping_token", {"automation": automation.pk, "token": token}, "devices:automation_heartbeat_token", automation.pk)
 
 
 def automation_heartbeat_delete(request: HttpRequest, pk: int) -> HttpResponse:
