@@ -159,10 +159,11 @@ def linked_send(kind: str, ref: int, base: str, extra: dict, attempt: int = 0) -
     return False
 
 
-def linked_enqueue(kind: str, ref: int, *, request, extra: dict | None = None) -> bool:
-    """Queue a linked e-mail; like ``enqueue``, a queue that cannot be reached is logged."""
+def linked_enqueue(kind: str, ref: int, *, request=None, base: str = "", extra: dict | None = None) -> bool:
+    """Queue a linked e-mail, its links on the site of ``request`` (or ``base``);
+    like ``enqueue``, a queue that cannot be reached is logged."""
     try:
-        linked_send.enqueue(kind, ref, request.build_absolute_uri("/"), extra or {})
+        linked_send.enqueue(kind, ref, request.build_absolute_uri("/") if request is not None else base, extra or {})
     except Exception:
         logger.exception("mail: queueing a %s e-mail failed", kind)
         return False

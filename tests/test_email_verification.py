@@ -148,3 +148,20 @@ def test_asking_for_the_link_again_is_limited(una, mailoutbox, settings):
     for _ in range(3):
         client.post("/accounts/email/verify/send/")
     assert len(confirmations(mailoutbox, "una@example.com")) == 2
+
+
+def test_after_an_upgrade_one_command_mails_every_unconfirmed_account_a_link(una, alice, settings, mailoutbox):
+    from django.core.management import CommandError, call_command
+
+    settings.GATECHECK_SITE_URL = ""
+    with pytest.raises(CommandError, match="GATECHECK_SITE_URL"):
+        call_command("email_verification_send")
+    settings.GATECHECK_SITE_URL = "https://gatecheck.example.com"
+    call_command("email_verification_send")
+    [message] = confirmations(mailoutbox, "una@example.com")
+    assert "https://gatecheck.example.com/accounts/email/verify/" in message.body
+    assert not confirmations(mailoutbox, "alice@example.com")  # already confirmed
+    client = Client()
+    assert client.get(verify_path(message)).status_code in (200, 302)
+    una.refresh_from_db()
+    assert una.email_verified
