@@ -47,18 +47,20 @@ DRILLS_SHOWN = 20
 ACCEPTED = words.ACCEPTED
 
 # Short column heads for the heatmap; the full rule title is in the tooltip.
+# Soft hyphens (\u00ad) let the longer ones break, so that all eleven rule
+# columns fit a 1280 px screen.
 RULE_SHORT: dict[str, str] = {
-    "devices.trusted": "Devices",
-    "recovery.current": "Recovery",
-    "credentials.segmented": "Segmented",
-    "credentials.rotation": "Rotation",
-    "interfaces.mapped": "Interfaces",
+    "devices.trusted": "Dev\u00adices",
+    "recovery.current": "Recov\u00adery",
+    "credentials.segmented": "Seg\u00admented",
+    "credentials.rotation": "Rota\u00adtion",
+    "interfaces.mapped": "Inter\u00adfaces",
     "marketdata.covered": "Mkt data",
     "drill.rehearsed": "Drill",
     "automation.failsafe": "Fail-safe",
     "mfa.broker": "Broker MFA",
-    "permissions.cleared": "Permissions",
-    "automation.alive": "Heartbeat",
+    "permissions.cleared": "Permis\u00adsions",
+    "automation.alive": "Heart\u00adbeat",
 }
 RULE_IDS = rules.RULE_IDS
 RULE_TITLES = rules.RULE_TITLES
