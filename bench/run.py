@@ -250,18 +250,19 @@ def build(traders: int, days: int) -> tuple[User, User, User, dict]:
     how tonight's nightly job went (it stores today's scores).
     """
     today = timezone.localdate()
-    boss = User.objects.create_user("boss", email="boss@example.com", is_superuser=True, is_staff=True)
+    # Confirmed addresses, as a firm's traders have: reminders go only to those.
+    boss = User.objects.create_user("boss", email="boss@example.com", verified_email="boss@example.com", is_superuser=True, is_staff=True)
     ids: list[int] = []
     first_lead = None
     for start in range(0, traders, DESK_SIZE):
         count = min(DESK_SIZE, traders - start)
         desk = Desk.objects.create(name=f"Desk {start // DESK_SIZE + 1:03d}")
-        lead = User.objects.create_user(f"lead{start // DESK_SIZE + 1:03d}", email=f"lead{start}@example.com")
+        lead = User.objects.create_user(f"lead{start // DESK_SIZE + 1:03d}", email=f"lead{start}@example.com", verified_email=f"lead{start}@example.com")
         desk.leads.add(lead)
         first_lead = first_lead or lead
         users = User.objects.bulk_create(
             [
-                User(username=f"trader{i:05d}", first_name="Trader", last_name=f"{i:05d}", email=f"t{i}@example.com")
+                User(username=f"trader{i:05d}", first_name="Trader", last_name=f"{i:05d}", email=f"t{i}@example.com", verified_email=f"t{i}@example.com")
                 for i in range(start, start + count)
             ]
         )
