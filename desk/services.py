@@ -167,6 +167,29 @@ def _deliver(*, kind: str, day: date, messages: dict[int, dict]) -> list[int]:
     return failed
 
 
+def _send_claimed(*, kind: str, day: date, wanted: dict, count, build, run: ReminderRun, what: str) -> int:
+    """The daily e-mails of one batch: claim a (person, kind, day) row for each
+    person in ``wanted`` (``count`` gives the items recorded), build the
+    messages of the claims this run won, send them over one connection.
+    A message that cannot be built or sent (logged) gives its claim back, so
+    the next run tries that person again. Returns how many were sent."""
+    won = _claim(kind=kind, day=day, items={person.pk: count(content) for person, content in wanted.items()})
+    run.already += len(wanted) - len(won)
+    messages = {}
+    for person, content in wanted.items():
+        if person.pk not in won:
+            continue
+        try:
+            messages[person.pk] = build(person, content)
+        except Exception:
+            logger.exception("send_reminders: %s for user %s on %s failed; skipped", what, person.pk, day.isoformat())
+            ReminderLog.objects.filter(recipient=person, kind=kind, date=day).delete()
+            run.failed.append(person.pk)
+    failed = _deliver(kind=kind, day=day, messages=messages)
+    run.failed += failed
+    return len(messages) - len(failed)
+
+
 def _site_url(path: str, request: HttpRequest | None = None) -> str:
     """An absolute link for an e-mail, or "" when no base URL is known (a
     background task has no request; GATECHECK_SITE_URL gives the base)."""
@@ -309,21 +332,10 @@ def reminders_send_daily(*, as_of: date) -> ReminderRun:
                 # One trader's data never stops the run for the others.
                 logger.exception("send_reminders: reminder for user %s on %s failed; skipped", user.pk, as_of.isoformat())
                 run.failed.append(user.pk)
-        won = _claim(kind=kind, day=as_of, items={u.pk: len(items) for u, items in due.items()})
-        run.already += len(due) - len(won)
-        messages = {}
-        for user, items in due.items():
-            if user.pk not in won:
-                continue
-            try:
-                messages[user.pk] = _reminder_message(trader=user, items=items, as_of=as_of, sender=None, request=None)
-            except Exception:
-                logger.exception("send_reminders: reminder for user %s on %s failed; skipped", user.pk, as_of.isoformat())
-                ReminderLog.objects.filter(recipient=user, kind=kind, date=as_of).delete()
-                run.failed.append(user.pk)
-        sent = _deliver(kind=kind, day=as_of, messages=messages)
-        run.reminders += len(messages) - len(sent)
-        run.failed += sent
+        run.reminders += _send_claimed(
+            kind=kind, day=as_of, wanted=due, count=len, run=run, what="reminder",
+            build=lambda user, items: _reminder_message(trader=user, items=items, as_of=as_of, sender=None, request=None),
+        )
     digests_send_daily(as_of=as_of, run=run)
     return run
 
@@ -407,21 +419,11 @@ def digests_send_daily(*, as_of: date, run: ReminderRun) -> None:
             own = [digests[desk.pk] for desk in led[lead.pk]]
             if any(d.dropped or d.overdue for d in own):
                 wanted[lead] = own
-        won = _claim(kind=kind, day=as_of, items={lead.pk: sum(len(d.dropped) + len(d.overdue) for d in own) for lead, own in wanted.items()})
-        run.already += len(wanted) - len(won)
-        messages = {}
-        for lead, own in wanted.items():
-            if lead.pk not in won:
-                continue
-            try:
-                messages[lead.pk] = _digest_message(lead=lead, digests=own, as_of=as_of)
-            except Exception:
-                logger.exception("send_reminders: digest for lead %s on %s failed; skipped", lead.pk, as_of.isoformat())
-                ReminderLog.objects.filter(recipient=lead, kind=kind, date=as_of).delete()
-                run.failed.append(lead.pk)
-        failed = _deliver(kind=kind, day=as_of, messages=messages)
-        run.digests += len(messages) - len(failed)
-        run.failed += failed
+        run.digests += _send_claimed(
+            kind=kind, day=as_of, wanted=wanted, run=run, what="digest",
+            count=lambda own: sum(len(d.dropped) + len(d.overdue) for d in own),
+            build=lambda lead, own: _digest_message(lead=lead, digests=own, as_of=as_of),
+        )
 
 
 def _digest_message(*, lead: User, digests: list[DeskDigest], as_of: date) -> dict:
