@@ -46,7 +46,7 @@ def take(request: HttpRequest, name: str) -> Any:
 
 
 def forget(request: HttpRequest, response: HttpResponse, name: str) -> HttpResponse:
-    """Delete the cookie on the page that showed it, and keep the page out of caches."""
+    """Delete the cookie on the page that showed it (a never_cache view, so
+    no cache keeps the page either)."""
     response.delete_cookie(_cookie(name), path=request.path, samesite="Strict")
-    response["Cache-Control"] = "no-store"
     return response
