@@ -227,7 +227,7 @@ class CurrentScore(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="current_score")
     date = models.DateField()
-    score = models.PositiveSmallIntegerField(db_index=True)
+    score = models.PositiveSmallIntegerField()
     level = models.CharField(max_length=10)
     level_rank = models.PositiveSmallIntegerField(help_text="readiness.vocabulary.LEVEL_ORDER, for sorting.")
     change = models.SmallIntegerField(null=True, blank=True, help_text="Score minus the newest one stored 7 to 14 days earlier.")
@@ -248,16 +248,45 @@ class CurrentScore(models.Model):
     next_due_on = models.DateField(null=True, blank=True, db_index=True)
     due_now = models.BooleanField(default=False)
     due = models.JSONField(default=list, help_text="[due day or null, kind] for every due date.")
+    # The trader's ``User.sort_name``, copied so that a page by score (ties
+    # by name) reads along one index: written with the row, and again when
+    # the user is renamed (checklist.services.on_user_saved).
+    sort_name = models.TextField(blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         indexes = [
+            # Going up and going down by score, ties by name then id, whatever the desk's size.
+            models.Index(fields=["score", "sort_name", "user"], name="current_score_name"),
+            models.Index(fields=["-score", "sort_name", "user"], name="current_score_desc_name"),
             models.Index(fields=["level_rank", "score"], name="current_level_score"),
             models.Index(fields=["change"], name="current_change"),
         ]
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.score} on {self.date}"
+
+
+class ScoreTally(models.Model):
+    """One count of a desk's current scores (``checklist.tallies``): the
+    desk's tiles and per-rule totals, kept in step with ``CurrentScore`` by
+    the write that changes it, so a desk page never reads every trader.
+
+    ``scope`` is ``d<desk id>`` or ``all`` (the members of any desk, each
+    counted once); ``as_of`` is the day "overdue" was counted against.
+    """
+
+    scope = models.CharField(max_length=24)
+    name = models.CharField(max_length=40)
+    n = models.BigIntegerField(default=0)
+    as_of = models.DateField()
+    built_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "name"], name="tally_unique_per_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.name}={self.n}"
 
 
 class CalendarFeed(models.Model):

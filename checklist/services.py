@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from readiness import vocabulary as words
 from readiness.masking import mask_text
 from readiness.recovery import reentry_steps
 
+from . import tallies
 from .models import (
     RULE_COLUMNS,
     AcceptedRisk,
@@ -65,13 +67,14 @@ def snapshots_store(rows: list[ReadinessSnapshot], inventories: dict[int, rules.
     """
     if not rows:
         return
-    ReadinessSnapshot.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["user", "date"],
-        update_fields=["score", "level", "statuses", "updated_at"],
-    )
-    _current_sync(rows, inventories)
+    with transaction.atomic():
+        ReadinessSnapshot.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["user", "date"],
+            update_fields=["score", "level", "statuses", "updated_at"],
+        )
+        _current_sync(rows, inventories)
 
 
 def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.Inventory] | None) -> None:
@@ -82,7 +85,8 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
     still change the 7-day change, so the current one is recomputed then.
     """
     ids = list({row.user_id for row in rows})
-    current = dict(CurrentScore.objects.filter(user_id__in=ids).values_list("user_id", "date"))
+    was = {uid: (day, values) for uid, day, *values in CurrentScore.objects.filter(user_id__in=ids).values_list("user_id", "date", *tallies.COLUMNS)}
+    current = {uid: day for uid, (day, _) in was.items()}
     newest: dict[int, ReadinessSnapshot] = {}
     for row in rows:
         held = newest.get(row.user_id)
@@ -101,6 +105,11 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
     if inventories is None or not all(uid in inventories for uid in newest):
         inventories = inventories_for(list(newest), DUE_SECTIONS)
     lim = limits()
+    # Each trader's sort name and desks (a row per desk), for the current row and the desks' tallies.
+    names, desks = {}, {}
+    for uid, name, desk_id in get_user_model().objects.filter(pk__in=list(newest)).values_list("pk", "sort_name", "desks"):
+        names[uid] = name
+        desks.setdefault(uid, set()).update([desk_id] if desk_id is not None else [])
     current_rows = []
     for uid, row in newest.items():
         stored_due = rules.due_stored(rules.upcoming_dates(inventories[uid], row.date, lim))
@@ -120,15 +129,23 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
                 due_now=any(day is None for day, _ in stored_due),
                 due=[[day.isoformat() if day else None, kind] for day, kind in stored_due],
                 **{column: row.statuses.get(rule, "") for rule, column in RULE_COLUMNS.items()},
+                sort_name=names.get(uid, ""),
             )
         )
     CurrentScore.objects.bulk_create(
         current_rows, update_conflicts=True, unique_fields=["user"], update_fields=CURRENT_FIELDS
     )
+    # The desks' tiles and per-rule totals follow, in the same transaction.
+    tallies.apply(
+        {uid: tuple(values) for uid, (_, values) in was.items()},
+        {row.user_id: tuple(getattr(row, column) for column in tallies.COLUMNS) for row in current_rows},
+        desks,
+    )
 
 
 CURRENT_FIELDS = [
-    "date", "score", "level", "level_rank", "change", "statuses", "reasons", "next_due_on", "due_now", "due", "updated_at", *RULE_COLUMNS.values()
+    "date", "score", "level", "level_rank", "change", "statuses", "reasons", "next_due_on", "due_now", "due", "sort_name", "updated_at",
+    *RULE_COLUMNS.values(),
 ]
 
 
@@ -410,6 +427,17 @@ def on_inventory_changed(*, owner, owners=(), **_) -> None:
         snapshot_refresh(owner)
     if owners:
         snapshots_refresh([o.pk for o in owners])
+
+
+def on_user_saved(*, instance, created: bool, update_fields=None, **_) -> None:
+    """Receiver of the user model's ``post_save``: a renamed trader's current
+    row takes the new sort name (the database computes it: one statement).
+    A rename that bypasses ``save()`` is caught by the nightly run, which
+    rewrites every current row."""
+    if created or (update_fields is not None and not {"first_name", "last_name", "username"} & set(update_fields)):
+        return
+    names = get_user_model().objects.filter(pk=OuterRef("user_id")).values("sort_name")[:1]
+    CurrentScore.objects.filter(user_id=instance.pk).update(sort_name=Subquery(names))
 
 
 def on_broker_wanted(*, owner, **_) -> str | None:

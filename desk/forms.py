@@ -96,6 +96,8 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
             sort=data.get("sort") or "score",
             descending=data.get("dir") == "desc",
             desks=(desk,) if desk else None,
+            # The one desk on view (picked, or the viewer's only one): its tallies hold the tiles.
+            one_desk=desk.pk if desk else (self.desk_choices[0].pk if len(self.desk_choices) == 1 else None),
             trader_ids=tuple(ids) if ids else None,
             page=data.get("page") or 1,
         )
