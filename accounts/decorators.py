@@ -39,6 +39,8 @@ def desk_lead_required(view):
     def wrapper(request, *args, **kwargs):
         if not (request.user.is_superuser or request.user.is_desk_lead):
             raise PermissionDenied
+        # The header's nav asks the same question: answered once per request.
+        request.gatecheck_desk_lead = True
         return view(request, *args, **kwargs)
 
     return wrapper

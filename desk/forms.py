@@ -57,7 +57,7 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
         self.desk_choices = list(desks)
         self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Name or username"})
 
-    def fields_html(self) -> dict[str, str]:
+    def fields_html(self) -> dict:
         """The filter controls as HTML, built directly: Django renders each
         widget (and each option) through a template, which was a fifth of the
         desk page's time. Same names, ids and labels as the widgets."""
@@ -81,7 +81,10 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
         out["hidden"] = "".join(
             f'<input type="hidden" name="{name}" value="{escape(data.get(name) or "")}" id="id_{name}">' for name in ("sort", "dir")
         )
-        return {name: mark_safe(html) for name, html in out.items()}  # noqa: S308 - every value escaped above
+        out = {name: mark_safe(html) for name, html in out.items()}  # noqa: S308 - every value escaped above
+        # Labels too, so the template makes no bound field.
+        out["labels"] = {name: field.label for name, field in self.fields.items()}
+        return out
 
     def query(self) -> DeskQuery:
         data = self.cleaned_data

@@ -23,6 +23,7 @@ from django.db import connection
 from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, StringAgg, Subquery, Sum, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Desk, User
 from accounts.selectors import overseen_users, traders_for
@@ -527,10 +528,12 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
     their traders: a few queries whatever the number of traders. A page past
     the end shows the last one.
     """
-    traders = _traders(viewer, query)
+    # Built only if a query needs it: with the tallies and the trend kept, a
+    # first page never does (building a queryset costs more than running one here).
+    traders = SimpleLazyObject(lambda: _traders(viewer, query))
     scope = _tally_scope(viewer, query)
     summary = desk_summary(traders, as_of, with_rules=not query.filtered, scope=scope)
-    matching_qs = _filtered(traders, query, as_of)
+    matching_qs = SimpleLazyObject(lambda: _filtered(traders, query, as_of))
     if query.filtered:
         counted = _desk_counts(matching_qs, as_of, tiles=False, by_rule=True)
         matching, rule_totals = counted["total"], _rule_totals(counted)
