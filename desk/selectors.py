@@ -7,7 +7,11 @@ The desk table reads each trader's ``CurrentScore`` (their newest stored
 score, with their due dates) and never re-scores inventories. Search, filters,
 sort, paging and the summary's counts all run in SQL, so a page costs the same
 few queries for a desk of 50 and for a superuser's 50,000 traders, and a long
-history changes nothing: the table reads no snapshot at all.
+history changes nothing: the table reads no snapshot at all. For one desk or
+every desk the tiles and per-rule totals are that scope's tallies
+(``checklist.tallies``, kept in step with the current rows), and an
+unfiltered page by score or by name is read along an index, so the first
+page does not read every trader either.
 """
 
 from __future__ import annotations
