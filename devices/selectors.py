@@ -56,7 +56,7 @@ class Compiled:
             compiler = self.make(marks).query.get_compiler(connection=connection)
             sql, params = compiler.as_sql()
             slots = [marks.index(p) if isinstance(p, int) and p in marks else None for p in params]
-            if [i for i in slots if i is not None] != list(range(n)):
+            if sorted(i for i in slots if i is not None) != list(range(n)):
                 raise ValueError(f"{self.make}: the owner ids are not plain parameters of {sql}")
             fields = [col[0] for col in compiler.select[: compiler.col_count]]
             converters = compiler.get_converters(fields)
