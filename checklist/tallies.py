@@ -21,11 +21,12 @@ scope off by that one trader until its next build, at most an hour later.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models.signals import m2m_changed, post_delete
 from django.utils import timezone
 
@@ -34,6 +35,8 @@ from readiness import rules
 from readiness import vocabulary as words
 
 from .models import RULE_COLUMNS, ScoreTally
+
+logger = logging.getLogger(__name__)
 
 ALL = "all"
 MAX_AGE = timedelta(hours=1)
@@ -83,12 +86,17 @@ def read(scope: str, as_of: date, build: Callable[[], dict[str, int]]) -> dict[s
     if len(kept) == len(NAMES) and all(day == as_of and now - built < MAX_AGE for _, day, built in kept.values()):
         return {name: n for name, (n, _, _) in kept.items()}
     counts = build()
-    ScoreTally.objects.bulk_create(
-        [ScoreTally(scope=scope, name=name, n=counts[name], as_of=as_of, built_at=now) for name in NAMES],
-        update_conflicts=True,
-        unique_fields=["scope", "name"],
-        update_fields=["n", "as_of", "built_at"],
-    )
+    try:
+        with transaction.atomic():
+            ScoreTally.objects.bulk_create(
+                [ScoreTally(scope=scope, name=name, n=counts[name], as_of=as_of, built_at=now) for name in NAMES],
+                update_conflicts=True,
+                unique_fields=["scope", "name"],
+                update_fields=["n", "as_of", "built_at"],
+            )
+    except DatabaseError:
+        # A refused write (a read-only or full database): the page still shows the fresh counts.
+        logger.warning("desk tallies: storing the counts of %s failed; counted afresh next time", scope, exc_info=True)
     return {name: counts[name] for name in NAMES}
 
 

@@ -226,7 +226,7 @@ def test_compiled_section_queries_give_the_orms_rows(alice, bob, lena):
     other ids (devices.selectors.Compiled): the rows, converted values
     included (dates, JSON lists, booleans), are the ORM's own, for one to
     four traders in any order, and for a batch past that."""
-    from checklist.selectors import SECTIONS, _PROFILES
+    from checklist.selectors import _PROFILES, SECTIONS
 
     build.prepared_trader(alice)
     build.prepared_trader(bob)

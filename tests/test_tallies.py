@@ -191,3 +191,18 @@ def test_a_renamed_trader_keeps_their_place_by_name(firm, alice):
     assert CurrentScore.objects.get(user=alice).sort_name == "zed"
     snapshot_all()
     assert CurrentScore.objects.get(user=alice).sort_name == "abe"
+
+
+def test_a_refused_tally_write_still_shows_the_page(firm, lena_client, monkeypatch):
+    from django.db import DatabaseError
+
+    tallies.forget()
+
+    def refuse(*args, **kwargs):
+        raise DatabaseError("database is read-only")
+
+    monkeypatch.setattr(ScoreTally.objects, "bulk_create", refuse)
+    response = lena_client.get("/desk/")
+    assert response.status_code == 200
+    assert "3 traders · stored scores" in response.content.decode()
+    assert ScoreTally.objects.count() == 0
