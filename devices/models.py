@@ -217,6 +217,8 @@ class Heartbeat(models.Model):
     # A fixed window per token bounds the pings it can record (one row, no scan).
     window_start = models.DateTimeField(null=True, blank=True)
     window_count = models.PositiveIntegerField(default=0)
+    # Signals recorded since the last trim of the history (HeartbeatSignal.TRIM_EVERY).
+    signals_since_trim = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -233,9 +235,9 @@ class Heartbeat(models.Model):
 
 
 class HeartbeatSignal(models.Model):
-    """One ping received. A heartbeat keeps its last ``SIGNALS_KEPT``, trimmed
-    on the first ping of each minute and every ``TRIM_EVERY`` pings in a busy
-    one, so never more than ``SIGNALS_KEPT + TRIM_EVERY - 1``."""
+    """One ping received. A heartbeat keeps its last ``SIGNALS_KEPT``,
+    trimmed on every ``TRIM_EVERY``-th ping, so never more than
+    ``SIGNALS_KEPT + TRIM_EVERY - 1``, and nine pings in ten delete nothing."""
 
     SIGNALS_KEPT = 20
     TRIM_EVERY = 10

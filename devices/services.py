@@ -306,9 +306,8 @@ def heartbeat_ping(*, token: str, kind: str, source_ip: str | None, message: str
 
     Constant work whatever the history: one locked row (its automation and
     owner are read only when there is something to tell), one insert, one
-    update, and on the first ping of a minute (and every tenth in a busy
-    one) a delete of what falls past the signals kept. A message that
-    looks like a secret is not stored.
+    update, and on every tenth ping of the heartbeat a delete of what falls
+    past the signals kept. A message that looks like a secret is not stored.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -322,14 +321,16 @@ def heartbeat_ping(*, token: str, kind: str, source_ip: str | None, message: str
         beat.window_count += 1
         text = message[:1000] if message and not find_secret(message) and not text_problem(message) else ""
         HeartbeatSignal.objects.create(owner_id=beat.owner_id, heartbeat=beat, at=now, kind=kind, source_ip=source_ip, message=text)
-        if beat.window_count % HeartbeatSignal.TRIM_EVERY == 1:
-            # The first ping of a minute, and every tenth after it in a busy minute.
+        beat.signals_since_trim += 1
+        if beat.signals_since_trim >= HeartbeatSignal.TRIM_EVERY:
+            # Every tenth ping of this heartbeat, whatever its pace.
+            beat.signals_since_trim = 0
             kept = HeartbeatSignal.SIGNALS_KEPT
             stale = HeartbeatSignal.objects.filter(heartbeat=beat).order_by("-id").values("id")[kept : kept + 1]
             HeartbeatSignal.objects.filter(heartbeat=beat, id__lte=models.Subquery(stale)).delete()
         beat.last_kind, beat.last_at = kind, now
         beat.deadline = now + timedelta(minutes=beat.period_minutes + beat.grace_minutes) if kind == "success" else None
-        beat.save(update_fields=["last_kind", "last_at", "deadline", "window_start", "window_count", "updated_at"])
+        beat.save(update_fields=["last_kind", "last_at", "deadline", "window_start", "window_count", "signals_since_trim", "updated_at"])
         if not _tell([beat], now) and connection.vendor == "postgresql":
             # A routine check-in need not wait for the disk: lost in a crash,
             # it would only make its bot look late for one period. A

@@ -89,24 +89,25 @@ def test_a_message_that_looks_like_a_secret_is_not_stored(alice, alice_client):
     assert list(HeartbeatSignal.objects.filter(heartbeat=beat).order_by("id").values_list("message", flat=True)) == ["refreshed ok", ""]
 
 
-def test_history_is_bounded_per_heartbeat(alice, alice_client):
-    beat, _ = make_beat(alice, alice_client)
-    token = _token_of(alice_client, beat)
-    for _ in range(HeartbeatSignal.SIGNALS_KEPT + 5):
-        Heartbeat.objects.filter(pk=beat.pk).update(window_count=0)
-        services.heartbeat_ping(token=token, kind="success", source_ip=None)
-    assert HeartbeatSignal.objects.filter(heartbeat=beat).count() == HeartbeatSignal.SIGNALS_KEPT
-
-
-def test_a_busy_minute_trims_every_tenth_ping_so_history_stays_bounded(alice, alice_client):
+@pytest.mark.parametrize("new_minute", [True, False], ids=["a ping a minute", "a busy minute"])
+def test_history_is_bounded_per_heartbeat_whatever_the_pace(alice, alice_client, new_minute):
+    """One ping a minute (each the first of its minute) or a busy minute: every
+    tenth ping trims, so at most SIGNALS_KEPT + TRIM_EVERY - 1 are kept."""
+    kept, every = HeartbeatSignal.SIGNALS_KEPT, HeartbeatSignal.TRIM_EVERY
     beat, _ = make_beat(alice, alice_client)
     token = _token_of(alice_client, beat)
     counts = []
-    for _ in range(services.PING_LIMIT_PER_MINUTE):
+    for _ in range(3 * every + kept):
+        if new_minute:
+            Heartbeat.objects.filter(pk=beat.pk).update(window_count=0, window_start=None)
+        elif Heartbeat.objects.get(pk=beat.pk).window_count >= services.PING_LIMIT_PER_MINUTE:
+            break
         services.heartbeat_ping(token=token, kind="success", source_ip=None)
         counts.append(HeartbeatSignal.objects.filter(heartbeat=beat).count())
-    assert max(counts) == HeartbeatSignal.SIGNALS_KEPT + HeartbeatSignal.TRIM_EVERY - 1
-    assert counts[20] == HeartbeatSignal.SIGNALS_KEPT  # the 21st ping trimmed
+    assert max(counts) == kept + every - 1
+    assert counts[2 * every - 1] == kept  # the 20th ping trimmed (nothing past 20 before it)
+    assert counts[3 * every - 2] == kept + every - 1
+    assert counts[3 * every - 1] == kept  # the 30th ping trimmed
 
 
 def _token_of(client, beat) -> str:
