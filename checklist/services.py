@@ -85,7 +85,10 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
     still change the 7-day change, so the current one is recomputed then.
     """
     ids = list({row.user_id for row in rows})
-    was = {uid: (day, values) for uid, day, *values in CurrentScore.objects.filter(user_id__in=ids).values_list("user_id", "date", *tallies.COLUMNS)}
+    # Locked (PostgreSQL), in one order: two writes of one trader at once must
+    # not both start from the same row, or the desks' tallies would count both changes.
+    held = CurrentScore.objects.select_for_update().filter(user_id__in=ids).order_by("user_id")
+    was = {uid: (day, values) for uid, day, *values in held.values_list("user_id", "date", *tallies.COLUMNS)}
     current = {uid: day for uid, (day, _) in was.items()}
     newest: dict[int, ReadinessSnapshot] = {}
     for row in rows:
@@ -433,7 +436,7 @@ def on_user_saved(*, instance, created: bool, update_fields=None, **_) -> None:
     """Receiver of the user model's ``post_save``: a renamed trader's current
     row takes the new sort name (the database computes it: one statement).
     A rename that bypasses ``save()`` is caught by the nightly run, which
-    rewrites every current row."""
+    rewrites the current row of every active trader."""
     if created or (update_fields is not None and not {"first_name", "last_name", "username"} & set(update_fields)):
         return
     names = get_user_model().objects.filter(pk=OuterRef("user_id")).values("sort_name")[:1]

@@ -15,8 +15,14 @@ its counts as ``ScoreTally`` rows:
   or a user deleted) forgets the scopes it touches, rebuilt on next read.
 
 "Overdue" depends on the day, so the counts name the day they were taken
-against and a new day starts afresh. A write racing a build can leave a
-scope off by that one trader until its next build, at most an hour later.
+against and a new day starts afresh. Two writes of one trader are serialised
+by the lock on their current row; a write racing a build can leave a scope
+off by that one trader until its next build, at most an hour later (and
+while off, an unfiltered page by score can show one row twice or skip one
+where its unscored and scored traders meet).
+
+A trader who joins a desk is scored at once, so a desk has unscored members
+only when their membership or score was written around the app.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from accounts.models import Desk, User
 from readiness import rules
 from readiness import vocabulary as words
 
-from .models import RULE_COLUMNS, ScoreTally
+from .models import RULE_COLUMNS, CurrentScore, ScoreTally
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +89,8 @@ def read(scope: str, as_of: date, build: Callable[[], dict[str, int]]) -> dict[s
     else ``build()``'s, stored for the next read."""
     now = timezone.now()
     kept = {name: (n, day, built) for name, n, day, built in ScoreTally.objects.filter(scope=scope).values_list("name", "n", "as_of", "built_at")}
-    if len(kept) == len(NAMES) and all(day == as_of and now - built < MAX_AGE for _, day, built in kept.values()):
-        return {name: n for name, (n, _, _) in kept.items()}
+    if all(name in kept and kept[name][1] == as_of and now - kept[name][2] < MAX_AGE for name in NAMES):
+        return {name: kept[name][0] for name in NAMES}
     counts = build()
     try:
         with transaction.atomic():
@@ -147,10 +153,19 @@ def _members_changed(sender, instance, action, reverse, pk_set, **kwargs) -> Non
     if pk_set is None:
         # A clear: which desks lost members is not at hand.
         forget()
-    else:
-        # From the user's side (user.desks.add(...)) the keys are desks'.
-        desks = pk_set if reverse else {instance.pk}
-        forget([*(desk_scope(pk) for pk in desks), ALL])
+        return
+    # From the user's side (user.desks.add(...)) the keys are desks'.
+    desks = pk_set if reverse else {instance.pk}
+    forget([*(desk_scope(pk) for pk in desks), ALL])
+    if action == "post_add":
+        # A trader joins a desk scored: the lead sees their readiness at once,
+        # and a desk's page by score never has to look for unscored members.
+        from .services import snapshots_refresh
+
+        joined = [instance.pk] if reverse else list(pk_set)
+        unscored = set(joined) - set(CurrentScore.objects.filter(user_id__in=joined).values_list("user_id", flat=True))
+        if unscored:
+            snapshots_refresh(sorted(unscored))
 
 
 def _desk_deleted(sender, instance, **kwargs) -> None:

@@ -198,6 +198,14 @@ def test_overdue_and_due_soon_tags_come_from_due_dates(lena_client, desk_scores,
 
 
 def test_a_trader_without_a_snapshot_is_listed_as_not_scored(lena_client, alice):
+    # Joining a desk scores a trader; a member whose score is gone (or whose
+    # membership was loaded straight into the table) is listed as not scored.
+    from checklist import tallies
+    from checklist.models import CurrentScore, ReadinessSnapshot
+
+    ReadinessSnapshot.objects.filter(user=alice).delete()
+    CurrentScore.objects.filter(user=alice).delete()
+    tallies.forget()
     html = lena_client.get("/desk/").content.decode()
     assert "Not scored" in row_of(html, "alice")
     assert cells_of(row_of(html, "alice")) == ["—"] * 11

@@ -156,9 +156,16 @@ def test_pages_by_score_and_name_read_along_the_indexes_in_the_same_order(lena, 
     desk.members.add(*people)
     for i, person in enumerate(people[:60]):
         build.stored_score(person, today(), 40 + i % 5, "not_ready", {})
+    from checklist.models import CurrentScore, ReadinessSnapshot
     from checklist.services import snapshots_refresh
 
     snapshots_refresh([p.pk for p in people[:60]])
+    # Joining scored the other 30 too: they lose their scores, as members
+    # loaded straight into the membership table would have none.
+    ReadinessSnapshot.objects.filter(user__in=people[60:]).delete()
+    CurrentScore.objects.filter(user__in=people[60:]).delete()
+    tallies.forget()
+    assert CurrentScore.objects.filter(user__in=people).count() == 60
     rows = {
         u.pk: (u.sort_name, u.current_score.score if hasattr(u, "current_score") else None)
         for u in User.objects.filter(desks=desk).select_related("current_score")
@@ -206,3 +213,23 @@ def test_a_refused_tally_write_still_shows_the_page(firm, lena_client, monkeypat
     assert response.status_code == 200
     assert "3 traders · stored scores" in response.content.decode()
     assert ScoreTally.objects.count() == 0
+
+
+def test_a_trader_who_joins_a_desk_is_scored_at_once(firm, lena_client):
+    """So the lead sees their readiness, and a page by score has no unscored
+    members to look for (a superuser's would scan every trader for them)."""
+    from checklist.models import CurrentScore
+
+    futures, rates = firm["futures"], firm["rates"]
+    erin, fred = make_user("erin"), make_user("fred")
+    build.recovery(erin, "phone", "+1 555 010 0111")
+    assert not CurrentScore.objects.filter(user__in=[erin, fred]).exists()
+    futures.members.add(erin)
+    fred.desks.add(rates)  # from the user's side
+    assert set(CurrentScore.objects.filter(user__in=[erin, fred]).values_list("user__username", flat=True)) == {"erin", "fred"}
+    html = lena_client.get("/desk/").content.decode()
+    assert "not scored yet" not in html
+    scopes = [tallies.desk_scope(futures.pk), tallies.desk_scope(rates.pk), tallies.ALL]
+    for scope in scopes:
+        tallies.read(scope, today(), lambda scope=scope: live(scope))
+    assert_true(scopes)
