@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from readiness import vocabulary as words
 from readiness.masking import mask_label
-from readiness.rules import LEAD, TRADER, Finding, duration_text
+from readiness.rules import LEAD, TRADER, duration_text
 
 register = template.Library()
 
@@ -51,17 +51,6 @@ def severity_label(severity: str) -> str:
 @register.filter
 def severity_glyph(severity: str) -> str:
     return words.SEVERITY_GLYPHS.get(severity, "")
-
-
-@register.filter
-def for_lead(finding: Finding) -> str:
-    """A finding in the third person, as a desk lead reads it."""
-    return finding.in_voice(LEAD)
-
-
-@register.filter
-def for_trader(finding: Finding) -> str:
-    return finding.in_voice(TRADER)
 
 
 @register.filter
