@@ -111,7 +111,6 @@ class DeskRow:
     level: str | None
     scored_on: date | None
     change: int | None
-    statuses: dict[str, str | None]
     cells: dict[str, str | None]
     overdue: int
     due_soon: int
@@ -306,7 +305,6 @@ def desk_row(values: dict, as_of: date) -> DeskRow:
         level=values["current_score__level"],
         scored_on=values["current_score__date"],
         change=values["current_score__change"],
-        statuses={rid: statuses.get(rid) for rid in RULE_IDS},
         cells={rid: cell_status(statuses.get(rid), rid, accepted) for rid in RULE_IDS},
         overdue=overdue,
         due_soon=due_soon,
