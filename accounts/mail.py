@@ -16,19 +16,22 @@ holds a working link.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, mailers
-from django.tasks import task
+from django.tasks import TaskContext, task
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from .models import User, has_verified_email
+from . import metrics
+from .background import mark_set
+from .models import JobMark, User, has_verified_email
 
 logger = logging.getLogger("gatecheck.mail")
 
@@ -57,9 +60,50 @@ def _message(data: dict) -> EmailMultiAlternatives:
     return message
 
 
-def deliver(payloads: Iterable[dict]) -> list[int]:
+class MailUnavailable(Exception):
+    """The mail server could not be reached (refused, or silent past the timeout)."""
+
+
+@contextmanager
+def mail_connection() -> Iterator:
+    """One open connection to the mail server, closed afterwards."""
+    connection = mailers["default"]
+    try:
+        connection.open()
+    except Exception as error:
+        metrics.counter_add("mail_total", outcome="unreachable")
+        raise MailUnavailable from error
+    try:
+        yield connection
+    finally:
+        try:
+            connection.close()
+        except Exception:
+            logger.warning("Closing the mail connection failed", exc_info=True)
+
+
+def send_one(connection, data: dict) -> bool:
+    """Send one message on an open connection; a failure is logged by kind.
+    (The caller counts the outcomes in /metrics, once per batch: ``counted``.)"""
+    try:
+        connection.send_messages([_message(data)])
+    except Exception:
+        logger.exception("mail: sending a %s e-mail failed", data.get("kind", "notice"))
+        return False
+    return True
+
+
+def counted(sent: int, failed: int) -> None:
+    """Add a batch's outcomes to the mail counters of /metrics."""
+    for outcome, number in (("sent", sent), ("failed", failed)):
+        if number:
+            metrics.counter_add("mail_total", number, outcome=outcome)
+
+
+def deliver(payloads: Iterable[dict], *, sent: Callable[[int], None] | None = None) -> list[int]:
     """Send each message over one connection; returns the positions of those
     that failed (logged, so that the caller can retry or release a claim).
+    ``sent`` is told each position as soon as it has left.
 
     One message failing does not stop the others: a bad address must not
     cost the rest of the desk their reminders.
@@ -67,26 +111,28 @@ def deliver(payloads: Iterable[dict]) -> list[int]:
     payloads = list(payloads)
     if not payloads:
         return []
-    connection = mailers["default"]
     try:
-        connection.open()
-    except Exception:
+        with mail_connection() as connection:
+            failed = []
+            for position, data in enumerate(payloads):
+                if send_one(connection, data):
+                    if sent is not None:
+                        sent(position)
+                else:
+                    failed.append(position)
+            counted(len(payloads) - len(failed), len(failed))
+            return failed
+    except MailUnavailable:
         logger.exception("mail: the mail server could not be reached; %d e-mail(s) not sent", len(payloads))
         return list(range(len(payloads)))
-    failed = []
-    try:
-        for position, data in enumerate(payloads):
-            try:
-                connection.send_messages([_message(data)])
-            except Exception:
-                logger.exception("mail: sending a %s e-mail failed", data.get("kind", "notice"))
-                failed.append(position)
-    finally:
-        try:
-            connection.close()
-        except Exception:
-            logger.warning("Closing the mail connection failed", exc_info=True)
-    return failed
+
+
+def _progress(context: TaskContext) -> tuple[str, int]:
+    """How many messages of this task an earlier run of it (a worker that
+    died) already sent: the task is run again with the same id."""
+    key = f"mail:{context.task_result.id}"
+    mark = JobMark.objects.filter(name=key).first()
+    return key, (mark.value.get("sent", 0) if mark else 0)
 
 
 def password_reset_payload(*, user: User, domain: str, site_name: str, use_https: bool, subject_template: str, body_template: str) -> dict:
@@ -104,14 +150,28 @@ def password_reset_payload(*, user: User, domain: str, site_name: str, use_https
     return payload(to=[user.email], subject=subject, body=render_to_string(body_template, context), kind="password reset")
 
 
-@task
-def mail_send(payloads: list[dict], attempt: int = 0) -> dict:
+@task(takes_context=True)
+def mail_send(context: TaskContext, payloads: list[dict], attempt: int = 0) -> dict:
     """Send a batch of messages over one connection; failed ones are tried
-    again later (1, 2, 4 minutes...) where the backend can defer, then logged."""
-    failed = [payloads[i] for i in deliver(payloads)]
+    again later (1, 2, 4 minutes...) where the backend can defer, then logged.
+
+    Twice is safe: each message sent moves this task's progress mark, so a
+    run of the same task after its worker died starts after the last message
+    that left (only a kill between the server's acceptance and that write
+    can repeat the one message in flight)."""
+    key, done = _progress(context)
+    progress = {"sent": done}
+
+    def sent(position: int) -> None:
+        progress["sent"] = done + position + 1
+        mark_set(key, progress)
+
+    todo = payloads[done:]
+    failed = [todo[i] for i in deliver(todo, sent=sent)]
     if failed:
         mail_retry(failed, attempt)
-    return {"sent": len(payloads) - len(failed), "failed": len(failed)}
+    JobMark.objects.filter(name=key).delete()
+    return {"sent": len(todo) - len(failed), "failed": len(failed)}
 
 
 def mail_retry(failed: list[dict], attempt: int) -> bool:
@@ -127,7 +187,10 @@ def mail_retry(failed: list[dict], attempt: int) -> bool:
 
 @task
 def password_reset_send(user_id: int, domain: str, site_name: str, use_https: bool, subject_template: str, body_template: str) -> bool:
-    """The password-reset e-mail, its link made here rather than stored in the task."""
+    """The password-reset e-mail, its link made here rather than stored in the task.
+
+    Twice is safe: a second run sends a second working link to the same
+    verified address, which the person asked for (nothing else changes)."""
     # Only to a verified address: a reset link is the account.
     user = User.objects.filter(has_verified_email(), pk=user_id, is_active=True).first()
     if user is None:
@@ -139,18 +202,26 @@ def password_reset_send(user_id: int, domain: str, site_name: str, use_https: bo
     return not deliver([message])
 
 
-@task
-def linked_send(kind: str, ref: int, base: str, extra: dict, attempt: int = 0) -> bool:
+@task(takes_context=True)
+def linked_send(context: TaskContext, kind: str, ref: int, base: str, extra: dict, attempt: int = 0) -> bool:
     """An e-mail carrying a signed link (``kind``: "not_me" or "verify"), built
     here from the row ``ref`` names, so that the task table holds no working
-    link; tried again later as this same task, never as a stored message."""
+    link; tried again later as this same task, never as a stored message.
+
+    Twice is safe: the progress mark of this task says the message left, and
+    a second run sends nothing."""
+    key, done = _progress(context)
+    if done:
+        JobMark.objects.filter(name=key).delete()
+        return True
     from . import signin  # the links are signin's; it imports this module
 
     build = {"not_me": signin.alert_message, "verify": signin.verification_message}[kind]
     message = build(ref, base, extra)
     if message is None:
         return False  # used, changed or confirmed meanwhile: nothing to send
-    if not deliver([message]):
+    if not deliver([message], sent=lambda _: mark_set(key, {"sent": 1})):
+        JobMark.objects.filter(name=key).delete()
         return True
     if attempt < settings.GATECHECK_MAIL_RETRIES and linked_send.get_backend().supports_defer:
         linked_send.using(run_after=timezone.now() + timedelta(minutes=2**attempt)).enqueue(kind, ref, base, extra, attempt + 1)

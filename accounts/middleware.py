@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -33,9 +35,10 @@ class SessionPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from . import services
+        from . import logs, services
 
         if request.user.is_authenticated:
+            logs.user_id.set(request.user.pk)
             row = services.session_tracked_row(request)
             expired = (
                 "This browser was signed out. Please sign in again."
@@ -106,3 +109,37 @@ class MFARequiredMiddleware:
             return None
         step = "accounts:login_code" if has_confirmed_factor(user) else "accounts:mfa_setup"
         return redirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestObservationMiddleware:
+    """First in the chain: the request id (from the proxy's X-Request-ID when
+    it is sane, else new) on every log line and in the response's
+    X-Request-ID; the user id on log lines; the latency per view in /metrics."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from . import logs, metrics
+
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request.request_id = rid
+        tokens = (logs.request_id.set(rid), logs.user_id.set(None))
+        began = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            logs.request_id.reset(tokens[0])
+            logs.user_id.reset(tokens[1])
+        match = getattr(request, "resolver_match", None)
+        view = match.view_name if match is not None else "unmatched"
+        metrics.REQUEST_SECONDS.labels(view=view, method=request.method if request.method in KNOWN_METHODS else "other").observe(time.perf_counter() - began)
+        response["X-Request-ID"] = rid
+        return response
+
+
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

@@ -407,3 +407,52 @@ class SignInAlert(models.Model):
     known_browser = models.ForeignKey(KnownBrowser, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     used_at = models.DateTimeField(null=True, blank=True)
+
+
+# --- Background work watching itself -------------------------------------------------
+
+
+class WorkerBeat(models.Model):
+    """A task worker that is alive: it touches ``seen_at`` every few seconds,
+    also while a task runs. A RUNNING task whose worker has not been seen for
+    ``GATECHECK_TASK_RECLAIM_SECONDS`` is taken back (``accounts.background``)."""
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The task it is running now, if any (a DBTaskResult id).
+    task_id = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} on {self.host} (pid {self.pid})"
+
+
+class JobMark(models.Model):
+    """A named point in time that background work leaves behind, with a little
+    state: the last finished sweep, the last due time each periodic job was
+    enqueued for, where the nightly scoring stopped, the health probe's
+    committed write."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    at = models.DateTimeField()
+    value = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class MetricCounter(models.Model):
+    """A Prometheus counter kept in the database, so that the worker's counts
+    (tasks, mail) are seen by whichever web process answers /metrics."""
+
+    name = models.CharField(max_length=64)
+    labels = models.CharField(max_length=200, blank=True)
+    value = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "labels"], name="metric_counter_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.labels}}} {self.value}"

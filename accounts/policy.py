@@ -16,6 +16,8 @@ NONE = "none"  # a verified session is enough
 STEP_UP: dict[str, str] = {
     # Sign-in and the security page. Ending sessions only takes access away.
     "accounts:step_up": NONE,
+    # A superuser's read-only view of the task worker and scheduler.
+    "background": NONE,
     "accounts:security": NONE,
     "accounts:session_end": NONE,
     "accounts:sessions_end_others": NONE,

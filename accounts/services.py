@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import re
 import secrets
 import time
@@ -16,6 +17,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.sessions.models import Session
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.models import Device
@@ -25,9 +27,11 @@ from django_tasks_db.models import DBTaskResult
 
 from . import mail, signin
 from .audit import record_event
-from .models import AuditEvent, AuthFailure, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession
+from .models import AuditEvent, AuthFailure, JobMark, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession, WorkerBeat
 from .net import client_ip
 from .signals import access_revoked
+
+logger = logging.getLogger("gatecheck.accounts")
 
 TOTP_PATTERN = re.compile(r"^\d{6}$")
 
@@ -112,7 +116,8 @@ def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
     GATECHECK_FAILURE_RETENTION_DAYS (they count for minutes, and are kept a
     while to look at); finished task results older than
     GATECHECK_TASK_RESULT_DAYS; expired trusted browsers, and new-browser
-    alerts whose link can no longer work.
+    alerts whose link can no longer work; the progress marks of finished
+    nightly runs and mail tasks, and beats of workers gone for a day.
     """
     now = now or timezone.now()
     done = {"sessions": Session.objects.filter(expire_date__lt=now).delete()[0]}
@@ -128,6 +133,9 @@ def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
     done["task_results"] = old_results.delete()[0]
     done["trusted_browsers"] = TrustedBrowser.objects.filter(expires_at__lte=now).delete()[0]
     done["alerts"] = SignInAlert.objects.filter(created_at__lt=now - timedelta(seconds=signin.ALERT_LINK_AGE)).delete()[0]
+    week = now - timedelta(days=7)
+    JobMark.objects.filter(Q(name__startswith="snapshots:") | Q(name__startswith="mail:"), at__lt=week).delete()
+    WorkerBeat.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
     return done
 
 
@@ -531,22 +539,31 @@ def login_failed(*, request: HttpRequest, username: str, step: str, action: str 
 
 
 def health_checks() -> dict[str, str]:
-    """What /healthz reports: ``database`` (it answers a query) and
-    ``database_write`` (it accepts a write: a read-only file or a full disk
-    turns every sign-in into an error while reads still work).
+    """What /healthz reports, each "ok" or what is wrong:
 
-    The write is one session row inserted and rolled back: nothing is
-    committed, so the probe costs no fsync and leaves nothing behind."""
-    checks = {"database": "ok", "database_write": "ok"}
+    - ``database``: it answers a query;
+    - ``database_write``: it commits a write (one tiny row, really committed,
+      so a full disk or a read-only database is seen: a rolled-back probe
+      would pass on both);
+    - ``sweep``: the per-minute heartbeat sweep finished lately;
+    - ``queue``: no task has waited too long for a worker.
+    """
+    from .background import health_background, mark_set
+
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
-        return {"database": "unreachable", "database_write": "not checked"}
+        return {"database": "unreachable", "database_write": "not checked", "sweep": "not checked", "queue": "not checked"}
+    checks = {"database": "ok", "database_write": "ok"}
     try:
         with transaction.atomic():
-            Session.objects.create(session_key=f"healthz-{secrets.token_hex(16)}", session_data="", expire_date=timezone.now())
-            transaction.set_rollback(True)
-    except DatabaseError:
+            mark_set("healthz")
+    except DatabaseError as error:
         checks["database_write"] = "refused"
+        logger.error("healthz: the database refused a write: %s", error)
+    try:
+        checks.update(health_background())
+    except DatabaseError:
+        checks.update({"sweep": "not checked", "queue": "not checked"})
     return checks

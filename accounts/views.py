@@ -15,8 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from . import once, services, signin
+from . import background, metrics, once, services, signin
 from .audit import record_event
 from .decorators import pending_login_allowed, public
 from .forms import CodeForm, EmailChangeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
@@ -49,6 +50,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if failed:
         return JsonResponse({"status": "error", **checks, "failed": failed}, status=503)
     return JsonResponse({"status": "ok", **checks})
+
+
+@public
+@never_cache
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for a scraper holding GATECHECK_METRICS_TOKEN or on
+    a network in GATECHECK_METRICS_NETWORKS; anyone else gets a 404."""
+    if not metrics.scrape_allowed(request, client_ip(request)):
+        raise Http404
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+def background_status(request: HttpRequest) -> HttpResponse:
+    """Superusers: the state of background work on one page."""
+    if not request.user.is_superuser:
+        raise Http404
+    state = background.background_state()
+    return render(request, "accounts/background.html", {"state": state, "checks": background.health_background(state["now"])})
 
 
 @public

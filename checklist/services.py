@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
+from accounts.background import mark_get, mark_set
 from devices.services import inventory_create, inventory_delete, inventory_update
 from readiness import rules
 from readiness import vocabulary as words
@@ -58,16 +59,21 @@ def _row(user_id: int, report: rules.Report) -> ReadinessSnapshot:
     return row
 
 
-def snapshots_store(rows: list[ReadinessSnapshot], inventories: dict[int, rules.Inventory] | None = None) -> None:
+def snapshots_store(rows: list[ReadinessSnapshot], inventories: dict[int, rules.Inventory] | None = None, *, then=None) -> None:
     """The one write path of stored scores: upsert the snapshots (idempotent
     per user and day) and keep each trader's ``CurrentScore`` in step.
 
     ``inventories`` (from the caller that scored them) give the due dates;
-    without them the due sections are read here, in five queries.
+    without them the due sections are read here, in five queries. ``then``
+    runs in the same transaction (the nightly run's checkpoint).
     """
     if not rows:
+        if then is not None:
+            then()
         return
     with transaction.atomic():
+        if then is not None:
+            then()
         ReadinessSnapshot.objects.bulk_create(
             rows,
             update_conflicts=True,
@@ -207,7 +213,11 @@ def snapshot_all(as_of: date | None = None) -> SnapshotRun:
     as_of = as_of or timezone.localdate()
     lim = limits()
     users = get_user_model().objects.filter(is_active=True).order_by("pk")
-    run, last = SnapshotRun(), 0
+    # The checkpoint moves with each batch's rows, in one transaction: a run
+    # killed mid-way is resumed after its last committed batch.
+    key = f"snapshots:{as_of.isoformat()}"
+    mark = mark_get(key)
+    run, last = SnapshotRun(), (mark.value.get("last", 0) if mark and not mark.value.get("finished") else 0)
     while batch := list(users.filter(pk__gt=last).values_list("pk", flat=True)[:SNAPSHOT_BATCH]):
         last = batch[-1]
         inventories = inventories_for(batch)
@@ -218,8 +228,9 @@ def snapshot_all(as_of: date | None = None) -> SnapshotRun:
             except Exception:
                 logger.exception("snapshot_readiness: scoring user %s on %s failed; skipped", uid, as_of.isoformat())
                 run.failed.append(uid)
-        snapshots_store(rows, inventories)
+        snapshots_store(rows, inventories, then=lambda last=last: mark_set(key, {"last": last}))
         run.stored += len(rows)
+    mark_set(key, {"last": last, "finished": True})
     return run
 
 

@@ -3,10 +3,12 @@
 from django.urls import include, path
 
 from accounts.admin import admin_site
-from accounts.views import healthz
+from accounts.views import background_status, healthz, metrics_view
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
+    path("background/", background_status, name="background"),
     path("accounts/", include("accounts.urls")),
     path("accounts/passkeys/", include("accounts.passkey_urls")),
     path("admin/", admin_site.urls),

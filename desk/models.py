@@ -31,6 +31,9 @@ class ReminderLog(models.Model):
     # Which run claimed the row: a batch inserts its claims at once and reads
     # back the ones carrying its token (the others were already taken).
     claim = models.UUIDField(null=True, blank=True, editable=False)
+    # False while a lead's claim waits for the worker; set in the transaction
+    # that sends (a daily claim is inserted delivered, with its send).
+    delivered = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["-date", "-sent_at"]

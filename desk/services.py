@@ -14,11 +14,13 @@ from enum import StrEnum
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest
 from django.tasks import TaskResult, TaskResultStatus
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import mail
 from accounts.audit import record_event
@@ -138,56 +140,98 @@ class Sent(StrEnum):
     FAILED = "failed"
 
 
-def _claim(*, kind: str, day: date, items: dict[int, int], sent_by: User | None = None) -> set[int]:
-    """Claim the (recipient, kind, day) rows of many people before sending, in
-    two queries; returns whose claims this run won.
+def _claim(*, kind: str, day: date, items: dict[int, int], sent_by: User | None = None, delivered: bool = True) -> set[int]:
+    """Claim the (recipient, kind, day) rows of people; returns whose claims
+    this call won.
 
-    Claiming first means two runs racing each other send one e-mail each
-    person: the unique constraint lets one insert win, and each run reads
-    back its own token.
+    The unique constraint lets one insert win when two runs race, and each
+    reads back its own token. A claim that waits on another run's uncommitted
+    insert of the same row wins only if that run rolls back (its send failed).
     """
     if not items:
         return set()
     token = uuid.uuid4()
     ReminderLog.objects.bulk_create(
-        [ReminderLog(recipient_id=uid, kind=kind, date=day, sent_by=sent_by, item_count=count, claim=token) for uid, count in items.items()],
+        [
+            ReminderLog(recipient_id=uid, kind=kind, date=day, sent_by=sent_by, item_count=count, claim=token, delivered=delivered)
+            for uid, count in items.items()
+        ],
         ignore_conflicts=True,
     )
     return set(ReminderLog.objects.filter(recipient_id__in=list(items), kind=kind, date=day, claim=token).values_list("recipient_id", flat=True))
 
 
-def _deliver(*, kind: str, day: date, messages: dict[int, dict]) -> list[int]:
-    """Send claimed messages over one connection; a failed one (logged) gives
-    its claim back, so that the next run tries that person again. Returns
-    the recipients whose message failed."""
-    recipients = list(messages)
-    failed = [recipients[i] for i in mail.deliver(messages[uid] for uid in recipients)]
-    if failed:
-        ReminderLog.objects.filter(recipient_id__in=failed, kind=kind, date=day).delete()
-    return failed
+@dataclass
+class Delivery:
+    sent: int = 0
+    already: int = 0
+    failed: list[int] = field(default_factory=list)
+
+
+def _deliver(*, kind: str, day: date, messages: dict[int, dict], counts: dict[int, int] | None = None) -> Delivery:
+    """Send each message in the one transaction that holds its claim, over one
+    mail-server connection: a message is sent and claimed, or unclaimed and
+    left for the next run; never lost, never sent twice.
+
+    With ``counts`` (the daily run) each claim is inserted here; without, the
+    claims were taken in a request (a lead's click) and are locked here and
+    marked delivered. A message that fails gives its claim back."""
+    done = Delivery()
+    pending = list(messages)
+    if not pending:
+        return done
+    try:
+        with mail.mail_connection() as connection:
+            while pending:
+                uid = pending.pop(0)
+                with transaction.atomic():
+                    if counts is not None:
+                        won = uid in _claim(kind=kind, day=day, items={uid: counts[uid]})
+                    else:
+                        won = ReminderLog.objects.select_for_update().filter(recipient_id=uid, kind=kind, date=day, delivered=False).exists()
+                    if not won:
+                        done.already += 1
+                        continue
+                    if mail.send_one(connection, messages[uid]):
+                        if counts is None:
+                            ReminderLog.objects.filter(recipient_id=uid, kind=kind, date=day).update(delivered=True, sent_at=timezone.now())
+                        done.sent += 1
+                        continue
+                    ReminderLog.objects.filter(recipient_id=uid, kind=kind, date=day).delete()
+                done.failed.append(uid)
+    except mail.MailUnavailable:
+        # Raised on connecting, before any message: none was sent or claimed here.
+        logger.exception("mail: the mail server could not be reached; %d reminder e-mail(s) not sent", len(pending))
+        done.failed += pending
+        if counts is None:
+            ReminderLog.objects.filter(recipient_id__in=pending, kind=kind, date=day, delivered=False).delete()
+    else:
+        mail.counted(done.sent, len(done.failed))
+    return done
 
 
 def _send_claimed(*, kind: str, day: date, wanted: dict, count, build, run: ReminderRun, what: str) -> int:
-    """The daily e-mails of one batch: claim a (person, kind, day) row for each
-    person in ``wanted`` (``count`` gives the items recorded), build the
-    messages of the claims this run won, send them over one connection.
-    A message that cannot be built or sent (logged) gives its claim back, so
-    the next run tries that person again. Returns how many were sent."""
-    won = _claim(kind=kind, day=day, items={person.pk: count(content) for person, content in wanted.items()})
-    run.already += len(wanted) - len(won)
-    messages = {}
+    """The daily e-mails of one batch: build each person's message in
+    ``wanted`` (``count`` gives the items recorded), then claim and send each
+    in one transaction (``_deliver``). A message that cannot be built or sent
+    (logged) is left unclaimed, so the next run tries that person again.
+    Returns how many were sent."""
+    done = set(ReminderLog.objects.filter(recipient__in=list(wanted), kind=kind, date=day).values_list("recipient_id", flat=True))
+    run.already += len(done)
+    messages, counts = {}, {}
     for person, content in wanted.items():
-        if person.pk not in won:
+        if person.pk in done:
             continue
         try:
             messages[person.pk] = build(person, content)
+            counts[person.pk] = count(content)
         except Exception:
             logger.exception("send_reminders: %s for user %s on %s failed; skipped", what, person.pk, day.isoformat())
-            ReminderLog.objects.filter(recipient=person, kind=kind, date=day).delete()
             run.failed.append(person.pk)
-    failed = _deliver(kind=kind, day=day, messages=messages)
-    run.failed += failed
-    return len(messages) - len(failed)
+    delivery = _deliver(kind=kind, day=day, messages=messages, counts=counts)
+    run.already += delivery.already
+    run.failed += delivery.failed
+    return delivery.sent
 
 
 def _site_url(path: str, request: HttpRequest | None = None) -> str:
@@ -255,7 +299,7 @@ def reminder_send(*, request: HttpRequest, trader: User, as_of: date) -> Sent:
         return Sent.NO_EMAIL
     items = reminder_items(inventories_for([trader.pk])[trader.pk], as_of)
     kind = ReminderLog.Kind.MANUAL
-    if trader.pk not in _claim(kind=kind, day=as_of, items={trader.pk: len(items)}, sent_by=request.user):
+    if trader.pk not in _claim(kind=kind, day=as_of, items={trader.pk: len(items)}, sent_by=request.user, delivered=False):
         return Sent.ALREADY
     message = _reminder_message(trader=trader, items=items, as_of=as_of, sender=request.user, request=request)
     queued = reminders_enqueue(kind=kind, day=as_of, messages={trader.pk: message})
@@ -285,7 +329,7 @@ def reminders_enqueue(*, kind: str, day: date, messages: dict[int, dict]) -> Tas
 def reminders_deliver_claimed(*, kind: str, day: date, messages: dict[int, dict]) -> int:
     """The worker's half of ``reminder_send``: send, or give the claim back.
     Returns how many were sent."""
-    return len(messages) - len(_deliver(kind=kind, day=day, messages=messages))
+    return _deliver(kind=kind, day=day, messages=messages).sent
 
 
 @dataclass

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class DevicesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "devices"
+
+    def ready(self) -> None:
+        from accounts import metrics
+
+        from .selectors import bots_by_state
+
+        metrics.gauge("bots", "Automations' heartbeats by state (up, down, failing, new).")(bots_by_state)

@@ -17,13 +17,14 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db import connection, models
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from readiness import rules
 from readiness.brokers import BrokerCatalog, catalog_for
 from readiness.masking import mask_label
 
-from .models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from .models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
 from .signals import broker_wanted
 
 
@@ -171,3 +172,16 @@ def findings_for(user, section: str, as_of: date) -> dict[int | str | None, tupl
     so the page reads four snapshot queries and agrees with the dashboard."""
     report = rules.evaluate(inventories_for([user.pk])[user.pk], as_of, limits())
     return report.findings_by_ref(section)
+
+
+def bots_by_state(now=None) -> dict[tuple[tuple[str, str], ...], float]:
+    """Heartbeats by state for /metrics (``gatecheck_bots``): up, down
+    (past deadline), failing (last signal a fail) and new (never pinged)."""
+    now = now or timezone.now()
+    counts = Heartbeat.objects.aggregate(
+        up=Count("pk", filter=Q(last_kind="success", deadline__gte=now)),
+        down=Count("pk", filter=Q(last_kind="success", deadline__lt=now)),
+        failing=Count("pk", filter=Q(last_kind="fail")),
+        new=Count("pk", filter=Q(last_kind="")),
+    )
+    return {(("state", state),): float(value) for state, value in counts.items()}

@@ -1,19 +1,25 @@
 """Background work of the devices app: the per-minute heartbeat sweep.
 
-Enqueued by the one scheduler (``manage.py crontask``); idempotent, since each
-transition is told once (the heartbeat remembers what it last notified).
+Enqueued by the scheduler (``manage.py scheduler``).
 """
 
 from __future__ import annotations
 
-from crontask import cron
 from django.tasks import task
+
+from accounts.background import periodic, sweep_finished
 
 from .services import heartbeat_sweep
 
 
-@cron("* * * * *")
+@periodic("* * * * *")
 @task
 def heartbeats_sweep() -> dict:
-    """Every minute: bots whose last check-in is past period + grace go down, alerts sent once."""
-    return {"went_down": heartbeat_sweep()}
+    """Every minute: bots whose last check-in is past period + grace go down,
+    alerts sent once; then the sweep's mark for /healthz and the self ping.
+
+    Twice is safe: each heartbeat remembers the state it last told, under a
+    row lock, so a second run tells nothing new."""
+    went_down = heartbeat_sweep()
+    sweep_finished()
+    return {"went_down": went_down}

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent
+from accounts.background import mark_set
+from accounts.models import AuditEvent, JobMark
 from checklist.models import ReadinessSnapshot
 from desk.models import ReminderLog
 from tests.builders import device, page_texts, prepared_trader
@@ -105,18 +108,25 @@ def test_a_leads_reminder_with_the_mail_server_down_says_so_and_can_be_sent_agai
 
 
 def test_healthz_reports_a_database_that_refuses_writes(client, read_only_database):
+    mark_set("sweep")
     read_only_database()
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"status": "error", "database": "ok", "database_write": "refused", "failed": ["database_write"]}
+    assert response.json() == {
+        "status": "error", "database": "ok", "database_write": "refused", "sweep": "ok", "queue": "ok", "failed": ["database_write"],
+    }
 
 
-def test_healthz_writes_nothing(client):
+def test_healthz_commits_one_tiny_row_and_nothing_else(client):
     from django.contrib.sessions.models import Session
 
+    mark_set("sweep")
     before = Session.objects.count()
     assert client.get("/healthz").json()["database_write"] == "ok"
     assert Session.objects.count() == before
+    assert timezone.now() - JobMark.objects.get(name="healthz").at < timedelta(seconds=5)
+    client.get("/healthz")
+    assert JobMark.objects.filter(name="healthz").count() == 1
 
 
 # --- The dashboard's snapshot ------------------------------------------------------

@@ -49,7 +49,6 @@ THIRD_PARTY_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp_webauthn",
     "django_tasks_db",
-    "crontask",
 ]
 LOCAL_APPS = [
     "accounts",
@@ -60,6 +59,7 @@ LOCAL_APPS = [
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
+    "accounts.middleware.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "accounts.net.ProxyHeaderCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -110,8 +110,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(os.environ.get("DJANGO_DB_POOL_MIN", "2")),
         "max_size": int(os.environ.get("DJANGO_DB_POOL_MAX", "10")),
-        "timeout": 10,
+        # A request during an outage waits this long for a connection, then fails.
+        "timeout": float(os.environ.get("DJANGO_DB_POOL_TIMEOUT", "2")),
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable server is known in seconds, not after the OS's timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", int(os.environ.get("DJANGO_DB_CONNECT_TIMEOUT", "3")))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers and the writer work side by side; IMMEDIATE transactions
     # and a busy timeout turn "database is locked" into a short wait.
@@ -208,10 +212,26 @@ TASKS = {
 if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
     RQ_QUEUES = {"default": {"URL": os.environ.get("GATECHECK_REDIS_URL", "redis://127.0.0.1:6379/0")}}
-# The scheduler (django-crontask) takes a Redis lock when a URL is given, so
-# that a second scheduler started by mistake waits instead of enqueueing twice.
-CRONTASK = {"REDIS_URL": os.environ["GATECHECK_SCHEDULER_REDIS_URL"]} if os.environ.get("GATECHECK_SCHEDULER_REDIS_URL") else {}
-# Failed e-mails are tried again this many times, after 1, 2, 4... minutes.
+# Background work watches itself (accounts.background). A RUNNING task whose
+# worker has not beaten for RECLAIM seconds is run again; a task that keeps
+# failing (or whose worker keeps dying) ends FAILED after MAX_TRIES; no task
+# runs longer than TIMEOUT; no job statement on PostgreSQL longer than the
+# statement timeout.
+GATECHECK_TASK_RECLAIM_SECONDS = int(os.environ.get("GATECHECK_TASK_RECLAIM_SECONDS", "300"))
+GATECHECK_WORKER_BEAT_SECONDS = float(os.environ.get("GATECHECK_WORKER_BEAT_SECONDS", "10"))
+GATECHECK_TASK_MAX_TRIES = int(os.environ.get("GATECHECK_TASK_MAX_TRIES", "5"))
+GATECHECK_TASK_TIMEOUT_SECONDS = int(os.environ.get("GATECHECK_TASK_TIMEOUT_SECONDS", "900"))
+GATECHECK_JOB_STATEMENT_TIMEOUT_SECONDS = int(os.environ.get("GATECHECK_JOB_STATEMENT_TIMEOUT_SECONDS", "120"))
+# /healthz fails when the per-minute sweep has not finished for this long, or
+# when a task has waited to run for longer than the queue's age limit.
+GATECHECK_SWEEP_MAX_LAG_SECONDS = int(os.environ.get("GATECHECK_SWEEP_MAX_LAG_SECONDS", "180"))
+GATECHECK_QUEUE_MAX_AGE_SECONDS = int(os.environ.get("GATECHECK_QUEUE_MAX_AGE_SECONDS", "600"))
+# After each sweep, a GET to an outside healthchecks.io-style URL.
+GATECHECK_SELF_PING_URL = os.environ.get("GATECHECK_SELF_PING_URL", "")
+GATECHECK_SELF_PING_TIMEOUT = 10
+# /metrics answers a bearer token or a listed network, nobody else.
+GATECHECK_METRICS_TOKEN = os.environ.get("GATECHECK_METRICS_TOKEN", "")
+GATECHECK_METRICS_NETWORKS = env_list("GATECHECK_METRICS_NETWORKS")
 GATECHECK_MAIL_RETRIES = 3
 
 OTP_TOTP_ISSUER = "Gatecheck"
@@ -255,6 +275,9 @@ MAILERS = {
                 "username": os.environ.get("DJANGO_EMAIL_USER"),
                 "password": os.environ.get("DJANGO_EMAIL_PASSWORD"),
                 "use_tls": env_bool("DJANGO_EMAIL_USE_TLS", False) or None,
+                # A mail server that accepts and never answers costs a worker
+                # this many seconds per connect or read, not forever.
+                "timeout": float(os.environ.get("DJANGO_EMAIL_TIMEOUT", "10")),
             }.items()
             if value is not None
         },
@@ -290,13 +313,19 @@ PRODUCTION_DEFAULTS = {
     "SECURE_HSTS_SECONDS": int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 60 * 60))),
     "SECURE_HSTS_PRELOAD": env_bool("DJANGO_HSTS_PRELOAD", True),
     "GATECHECK_SIGNUP_OPEN": env_bool("GATECHECK_SIGNUP_OPEN", False),
+    "LOG_FORMAT": os.environ.get("GATECHECK_LOG_FORMAT", "json"),
 }
 
+# Production logs one JSON object a line (accounts.logs), with the request id
+# and the user id, secrets in URLs redacted; GATECHECK_LOG_FORMAT=text for
+# plain lines.
+LOG_FORMAT = os.environ.get("GATECHECK_LOG_FORMAT", "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "accounts.logs.ContextFilter"}},
+    "formatters": {"json": {"()": "accounts.logs.JsonFormatter"}, "text": {"()": "accounts.logs.TextFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    # The scheduler logs every job it runs (its lock refresh every 5 s) at INFO.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "apscheduler": {"level": "WARNING"}},
 }
