@@ -4,22 +4,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test test-fast serve worker scheduler demo lint bench bench-firm clean
+.PHONY: run test test-fast serve worker scheduler demo lint bench bench-firm chaos clean
 
 # Production-style processes read production settings unless told otherwise.
 PROD := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production}
 
-$(VENV)/.installed: requirements.txt
+# A development checkout installs the runtime and the test tools; production
+# installs requirements.txt alone (no pytest, Playwright or ruff).
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || { PYTHON=$$(bin/find-python) && "$$PYTHON" -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # The web server, one task worker (e-mail, reminders, nightly scores) and the
 # scheduler that enqueues the periodic jobs, together; Ctrl-C stops all three.
 run: $(VENV)/.installed
 	$(MANAGE) migrate --noinput
-	@bin/run-together "$(MANAGE) runserver 127.0.0.1:8000" "$(MANAGE) db_worker --interval 2" "$(MANAGE) crontask"
+	@bin/run-together "$(MANAGE) runserver 127.0.0.1:8000" "$(MANAGE) worker --interval 2" "$(MANAGE) scheduler"
 
 test: $(VENV)/.installed
 	@bin/ensure-chromium
@@ -35,12 +37,13 @@ serve: $(VENV)/.installed
 		--no-control-socket --bind $${GATECHECK_BIND:-127.0.0.1:8000} --workers $${GATECHECK_WORKERS:-2}
 
 # Run as many workers as the load needs, on as many machines (PostgreSQL hands
-# each task to one worker); run exactly one scheduler.
+# each task to one worker, and a dead worker's task to another); one
+# scheduler is enough, and a second one enqueues nothing twice.
 worker: $(VENV)/.installed
-	$(PROD) $(MANAGE) db_worker
+	$(PROD) $(MANAGE) worker
 
 scheduler: $(VENV)/.installed
-	$(PROD) $(MANAGE) crontask
+	$(PROD) $(MANAGE) scheduler
 
 demo: $(VENV)/.installed
 	$(MANAGE) migrate --noinput
@@ -62,6 +65,12 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/gatecheck_bench
 bench-firm: $(VENV)/.installed
 	$(PY) bench/run.py --traders 50000 --days 365 --runs 15 --jobs
 	$(PY) bench/run.py --traders 50000 --days 365 --runs 15 --jobs --database-url $(BENCH_DATABASE_URL)
+
+# The fault run of "Gatecheck watches itself" at 5,000 traders (at most 10
+# minutes): killed workers, a silent mail server, a database outage (on the
+# PostgreSQL leg), two schedulers; its last line is `chaos: lost=N duplicated=N stuck=N`.
+chaos: $(VENV)/.installed
+	$(PY) bench/chaos.py --traders 5000
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-wal db.sqlite3-shm

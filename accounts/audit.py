@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 
 from readiness.masking import mask_text
@@ -87,6 +88,19 @@ def record_event(**fields: Any) -> AuditEvent:
     event = _event(**fields)
     event.save()
     return _logged(event)
+
+
+def record_read(**fields: Any) -> AuditEvent | None:
+    """Audit a *read* (a page or export looked at): if the database refuses
+    the row (full disk, read-only), the refusal is logged loudly and the
+    reader still gets the page. Security changes use ``record_event``, which
+    fails closed with the change it records."""
+    try:
+        with transaction.atomic():
+            return record_event(**fields)
+    except DatabaseError:
+        logger.error("audit: the database refused the audit row of a read (%s); the page was shown", fields.get("action"), exc_info=True)
+        return None
 
 
 def record_events(events: list[dict[str, Any]]) -> list[AuditEvent]:

@@ -13,6 +13,7 @@ Two kinds of figures:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -117,13 +118,20 @@ def exposition() -> bytes:
     return generate_latest(process) + generate_latest(registry)
 
 
+# 32 characters of `secrets.token_urlsafe` carry 192 bits; a shorter token is ignored.
+MIN_TOKEN_LENGTH = 32
+
+
 def scrape_allowed(request, client_ip: str | None) -> bool:
     """A bearer token equal to GATECHECK_METRICS_TOKEN, or a client address in
     GATECHECK_METRICS_NETWORKS; with neither configured, nobody."""
     token = settings.GATECHECK_METRICS_TOKEN
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip().encode(), token.encode()):
-        return True
+    if len(token) >= MIN_TOKEN_LENGTH and header.startswith("Bearer "):
+        # Digests of equal length, compared in constant time.
+        given = hashlib.sha256(header[7:].strip().encode()).digest()
+        if hmac.compare_digest(given, hashlib.sha256(token.encode()).digest()):
+            return True
     if client_ip and settings.GATECHECK_METRICS_NETWORKS:
         try:
             address = ipaddress.ip_address(client_ip)

@@ -27,7 +27,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts import once
-from accounts.audit import record_event
+from accounts.audit import record_read
 from accounts.decorators import public
 from devices.models import TrustedDevice
 from readiness import rules
@@ -545,7 +545,7 @@ def api_readiness(request: HttpRequest) -> JsonResponse:
 def api_inventory(request: HttpRequest) -> JsonResponse:
     """The trader's whole inventory in the ``gatecheck.inventory/2`` format."""
     document = export_inventory(request.user)
-    record_event(action="inventory.exported", request=request, details={"via": "api"})
+    record_read(action="inventory.exported", request=request, details={"via": "api"})
     return JsonResponse(document)
 
 
@@ -559,7 +559,7 @@ PENDING_IMPORT = "devices.pending_import"
 @never_cache
 def inventory_export(request: HttpRequest) -> HttpResponse:
     document = export_inventory(request.user)
-    record_event(action="inventory.exported", request=request, object_label="download")
+    record_read(action="inventory.exported", request=request, object_label="download")
     filename = f"gatecheck-inventory-{request.user.get_username()}-{timezone.localdate():%Y-%m-%d}.json"
     response = HttpResponse(dumps(document), content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

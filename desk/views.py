@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import once
-from accounts.audit import record_event
+from accounts.audit import record_read
 from accounts.decorators import desk_lead_required
 from accounts.selectors import desks_for, overseen_users
 from accounts.signin import enrolment_code_for
@@ -248,7 +248,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     for row in table.shown:
         pk = str(row.id)
         rows_html.append(_row_html(row, detail.replace(slot, pk), _remind_html(row, remind_action.replace(slot, pk))))
-    record_event(action="desk.viewed", request=request, details={"rows": len(table.shown), "page": table.page})
+    record_read(action="desk.viewed", request=request, details={"rows": len(table.shown), "page": table.page})
     return render(
         request,
         "desk/dashboard.html",
@@ -288,7 +288,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
 def trader_view(request: HttpRequest, pk: int) -> HttpResponse:
     trader = get_object_or_404(overseen_users(request.user), pk=pk)
     detail = trader_detail(trader, timezone.localdate())
-    record_event(action="desk.trader_viewed", request=request, subject=trader, object_label=trader.username)
+    record_read(action="desk.trader_viewed", request=request, subject=trader, object_label=trader.username)
     return render(
         request,
         "desk/trader_detail.html",

@@ -293,6 +293,11 @@ def heartbeat_rotate(*, request: HttpRequest | None, heartbeat: Heartbeat) -> st
     return token
 
 
+def heartbeat_token_works(*, automation: Automation, token: str) -> bool:
+    """Whether ``token`` is the ping token stored now for ``automation``."""
+    return Heartbeat.objects.filter(automation=automation, token_digest=_token_digest(token)).exists()
+
+
 def heartbeat_delete(*, request: HttpRequest | None, heartbeat: Heartbeat) -> None:
     inventory_delete(request=request, instance=heartbeat, action="heartbeat.deleted")
 

@@ -440,8 +440,12 @@ def automation_heartbeat(request: HttpRequest, pk: int) -> HttpResponse:
 def automation_heartbeat_token(request: HttpRequest, pk: int) -> HttpResponse:
     automation = _owned(Automation, request, pk)
     shown = once.take(request, "ping_token")
-    urls = _ping_urls(request, shown["token"]) if shown and shown.get("automation") == automation.pk else None
-    response = render(request, "devices/heartbeat_token.html", {"automation": automation, "urls": urls})
+    token = shown["token"] if shown and shown.get("automation") == automation.pk else None
+    # Two "new address" clicks at once each make an address and only the last
+    # one stored works: a click that lost says so instead of showing a dead address.
+    superseded = token is not None and not services.heartbeat_token_works(automation=automation, token=token)
+    urls = _ping_urls(request, token) if token and not superseded else None
+    response = render(request, "devices/heartbeat_token.html", {"automation": automation, "urls": urls, "superseded": superseded})
     return once.forget(request, response, "ping_token") if urls else response
 
 

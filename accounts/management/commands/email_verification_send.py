@@ -6,13 +6,14 @@ reminders or reset links until their owner follows a link."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts import mail
+from accounts.management.base import GatecheckCommand
 from accounts.models import User, has_verified_email
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "E-mail a confirmation link to every active account with an unconfirmed address (links on GATECHECK_SITE_URL)."
 
     def add_arguments(self, parser):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.audit import record_event
+from accounts.management.base import GatecheckCommand
 from accounts.models import RecoveryCodeDevice, User
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "Add one single-use backup code to USERNAME's account and print it once."
 
     def add_arguments(self, parser):

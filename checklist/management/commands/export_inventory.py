@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from accounts.audit import record_event
+from accounts.audit import record_read
+from accounts.management.base import GatecheckCommand
 from accounts.models import User
 from checklist.inventory import dumps, export_inventory
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "Print USERNAME's readiness inventory as JSON (gatecheck.inventory/1)."
 
     def add_arguments(self, parser):
@@ -21,5 +22,5 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"No user named {username!r}.")
         document = export_inventory(user)
-        record_event(action="inventory.exported", subject=user, object_label="command")
+        record_read(action="inventory.exported", subject=user, object_label="command")
         self.stdout.write(dumps(document), ending="")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from accounts.management.base import GatecheckCommand
 from accounts.models import User
 from checklist.inventory import MAX_IMPORT_BYTES, InventoryInvalid, load, replace_inventory
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "Replace USERNAME's readiness inventory with FILE (JSON, gatecheck.inventory/1); '-' reads standard input."
 
     def add_arguments(self, parser):

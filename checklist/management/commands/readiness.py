@@ -6,9 +6,10 @@ import json
 from datetime import date
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.management.base import GatecheckCommand
 from checklist.selectors import report_for
 from checklist.templatetags.readiness import level_label, points, status_label
 
@@ -20,7 +21,7 @@ def parse_day(value: str) -> date:
         raise CommandError(f"--as-of: '{value}' is not a date (YYYY-MM-DD)")
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "Print a trader's readiness score; --json prints the object of INVENTORY.md."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -5,14 +5,15 @@ Idempotent: running it again the same day rewrites that day's rows.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.management.base import GatecheckCommand
 from checklist.management.commands.readiness import parse_day
 from checklist.services import snapshot_all
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "Score every active user and store the day's readiness snapshot."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import django_otp
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.management.base import GatecheckCommand
 from accounts.models import Desk, User
 from accounts.services import backup_codes_generate
 from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
@@ -131,7 +132,7 @@ SPECS: list[Spec] = [
 ]
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "Create (or reset) a demo desk with a lead and twelve traders. Development only."
 
     def add_arguments(self, parser):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
+from accounts.management.base import GatecheckCommand
 from desk.services import reminders_send_daily
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "E-mail each trader the items coming due or overdue, and each desk lead a digest."
 
     def add_arguments(self, parser):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
+from accounts.background import sweep_finished
+from accounts.management.base import GatecheckCommand
 from devices.services import heartbeat_sweep
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "Mark heartbeats whose last check-in is past period + grace as down, and alert once per transition."
 
     def handle(self, *args, **options):
-        self.stdout.write(f"{heartbeat_sweep()} heartbeat(s) went down")
+        went_down = heartbeat_sweep()
+        sweep_finished()
+        self.stdout.write(f"{went_down} heartbeat(s) went down")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.urls import reverse
 
+from accounts.management.base import GatecheckCommand
 from accounts.models import User
 from devices import services
 from devices.models import Automation, Heartbeat
 
 
-class Command(BaseCommand):
+class Command(GatecheckCommand):
     help = "Give an automation a new ping token (the old one stops working) and print its success and fail URLs."
 
     def add_arguments(self, parser):
