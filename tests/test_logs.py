@@ -1,0 +1,74 @@
+"""SECURITY.md 36: logs are JSON in production, one line per event with the
+request id and the user id, and hold no secret. The flows below handle
+backup codes, calendar and ping addresses, an enrolment code and a reset
+link, and poke the secret URLs with mistakes (404s are logged); a scan of
+every captured line finds none of the secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from accounts.logs import ContextFilter, JsonFormatter
+from tests import builders as build
+from tests.test_shown_once import REASON
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def json_log():
+    """Everything logged while the test runs, as production formats it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def shown(client, response, pattern: str) -> str:
+    return re.search(pattern, client.get(response["Location"]).content.decode()).group(0)
+
+
+def test_flows_that_handle_secrets_leave_none_in_the_logs(alice, alice_client, lena, lena_client, json_log, settings):
+    settings.DEBUG = False
+    secrets = []
+    secrets += re.findall(r"(?<=<li><code>)[^<]+(?=</code>)", alice_client.get(alice_client.post("/accounts/security/backup-codes/")["Location"]).content.decode())
+    calendar = shown(alice_client, alice_client.post("/profile/calendar/"), r"token=([\w-]{20,})").removeprefix("token=")
+    bot = build.automation(alice, key=build.api_key(alice))
+    ping = shown(alice_client, alice_client.post(f"/automations/{bot.pk}/heartbeat/", {"period_minutes": 5, "grace_minutes": 2}), r"/ping/([\w-]{20,})").removeprefix("/ping/")
+    enrolment = shown(lena_client, lena_client.post(f"/desk/traders/{alice.pk}/mfa-reset/", REASON), r"\b[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b")
+    mail.outbox.clear()
+    Client().post("/accounts/password/reset/", {"email": "alice@example.com"})
+    reset = re.search(r"/accounts/password/reset/[^\s]+", mail.outbox[0].body).group(0)
+    secrets += [calendar, ping, enrolment, reset, reset.rstrip("/").rsplit("/", 1)[-1]]
+    # Mistakes with secret addresses are logged (404s), and a ping is logged too.
+    anonymous = Client()
+    anonymous.get(f"/ping/{ping}")
+    anonymous.get(f"/ping/{ping[:-1]}x")
+    anonymous.get(f"/ping/{ping}/nonsense")
+    anonymous.get(f"/calendar/{calendar}x.ics")
+    anonymous.get(reset + "x/")
+    assert len(secrets) >= 14 and all(len(s) >= 8 for s in secrets)
+
+    lines = json_log.getvalue().splitlines()
+    assert len(lines) > 10
+    events = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert {"time", "level", "logger", "message", "request_id", "user_id"} <= set(events[0])
+    assert any(e["logger"] == "django.request" and "[redacted]" in e["message"] for e in events)
+    assert any(e["user_id"] == alice.pk and e["request_id"] for e in events)
+    text = json_log.getvalue()
+    leaked = [s for s in secrets if s in text]
+    assert leaked == []
