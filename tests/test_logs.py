@@ -45,10 +45,12 @@ def shown(client, response, pattern: str) -> str:
 def test_flows_that_handle_secrets_leave_none_in_the_logs(alice, alice_client, lena, lena_client, json_log, settings):
     settings.DEBUG = False
     secrets = []
-    secrets += re.findall(r"(?<=<li><code>)[^<]+(?=</code>)", alice_client.get(alice_client.post("/accounts/security/backup-codes/")["Location"]).content.decode())
+    codes = alice_client.get(alice_client.post("/accounts/security/backup-codes/")["Location"]).content.decode()
+    secrets += re.findall(r"(?<=<li><code>)[^<]+(?=</code>)", codes)
     calendar = shown(alice_client, alice_client.post("/profile/calendar/"), r"token=([\w-]{20,})").removeprefix("token=")
     bot = build.automation(alice, key=build.api_key(alice))
-    ping = shown(alice_client, alice_client.post(f"/automations/{bot.pk}/heartbeat/", {"period_minutes": 5, "grace_minutes": 2}), r"/ping/([\w-]{20,})").removeprefix("/ping/")
+    made = alice_client.post(f"/automations/{bot.pk}/heartbeat/", {"period_minutes": 5, "grace_minutes": 2})
+    ping = shown(alice_client, made, r"/ping/([\w-]{20,})").removeprefix("/ping/")
     enrolment = shown(lena_client, lena_client.post(f"/desk/traders/{alice.pk}/mfa-reset/", REASON), r"\b[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b")
     mail.outbox.clear()
     Client().post("/accounts/password/reset/", {"email": "alice@example.com"})
