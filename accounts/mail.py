@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -26,6 +27,7 @@ from django.core.mail import EmailMultiAlternatives, mailers
 from django.tasks import TaskContext, task
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -41,6 +43,17 @@ def payload(*, to: list[str], subject: str, body: str, html: str | None = None, 
     return {"to": list(to), "subject": subject, "body": body, "html": html, "kind": kind}
 
 
+def message_id(*parts: object) -> str:
+    """A Message-ID that is the same each time one message is sent: a run
+    taken back from a killed worker may send again the one message that was
+    in flight (accepted by the server, not yet recorded), and mail servers
+    and clients show a message once per Message-ID. Keyed, so it reveals
+    nothing of what it names."""
+    digest = salted_hmac("gatecheck.mail.message_id", ":".join(str(p) for p in parts), algorithm="sha256").hexdigest()[:32]
+    host = urlsplit(settings.GATECHECK_SITE_URL).hostname or "gatecheck.local"
+    return f"<{digest}@{host}>"
+
+
 def enqueue(payloads: list[dict]) -> bool:
     """Hand messages to the background worker. A request never waits for the
     mail server, and a queue that cannot be reached is logged, never turned
@@ -54,7 +67,8 @@ def enqueue(payloads: list[dict]) -> bool:
 
 
 def _message(data: dict) -> EmailMultiAlternatives:
-    message = EmailMultiAlternatives(data["subject"], data["body"], None, data["to"])
+    headers = {"Message-ID": data["message_id"]} if data.get("message_id") else None
+    message = EmailMultiAlternatives(data["subject"], data["body"], None, data["to"], headers=headers)
     if data.get("html"):
         message.attach_alternative(data["html"], "text/html")
     return message
@@ -166,8 +180,8 @@ def mail_send(context: TaskContext, payloads: list[dict], attempt: int = 0) -> d
         progress["sent"] = done + position + 1
         mark_set(key, progress)
 
-    todo = payloads[done:]
-    failed = [todo[i] for i in deliver(todo, sent=sent)]
+    todo = [{"message_id": message_id(context.task_result.id, done + i), **data} for i, data in enumerate(payloads[done:])]
+    failed = [payloads[done + i] for i in deliver(todo, sent=sent)]
     if failed:
         mail_retry(failed, attempt)
     JobMark.objects.filter(name=key).delete()
@@ -220,6 +234,7 @@ def linked_send(context: TaskContext, kind: str, ref: int, base: str, extra: dic
     message = build(ref, base, extra)
     if message is None:
         return False  # used, changed or confirmed meanwhile: nothing to send
+    message["message_id"] = message_id(context.task_result.id)
     if not deliver([message], sent=lambda _: mark_set(key, {"sent": 1})):
         JobMark.objects.filter(name=key).delete()
         return True

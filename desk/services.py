@@ -192,7 +192,7 @@ def _deliver(*, kind: str, day: date, messages: dict[int, dict], counts: dict[in
                     if not won:
                         done.already += 1
                         continue
-                    if mail.send_one(connection, messages[uid]):
+                    if mail.send_one(connection, {"message_id": mail.message_id(kind, uid, day), **messages[uid]}):
                         if counts is None:
                             ReminderLog.objects.filter(recipient_id=uid, kind=kind, date=day).update(delivered=True, sent_at=timezone.now())
                         done.sent += 1

@@ -270,8 +270,9 @@ def test_worker_and_scheduler_survive_a_database_outage(tmp_path_factory):
         scheduler = outage.start("scheduler", "--interval", "0.5")
         wait_for(lambda: outage.query("SELECT count(*) FROM accounts_jobmark WHERE name = 'scheduler'")[0][0], seconds=30, what="the scheduler")
         as_postgres(f"{ctl} -m fast stop")
+        late = outage.start("worker", "--interval", "0.2")  # a worker (re)started during the outage
         time.sleep(8)
-        assert worker.poll() is None and scheduler.poll() is None  # waiting, not gone
+        assert worker.poll() is None and scheduler.poll() is None and late.poll() is None  # waiting, not gone
         as_postgres(start)
         back = time.time()
         task_id = wait_for(lambda: _try(lambda: outage.shell("from accounts.tasks import prune; print(prune.enqueue().id)")), seconds=30, what="the database")
@@ -280,7 +281,7 @@ def test_worker_and_scheduler_survive_a_database_outage(tmp_path_factory):
             lambda: outage.query("SELECT extract(epoch FROM at) FROM accounts_jobmark WHERE name = 'scheduler'")[0][0] > back and 1,
             seconds=30, what="the scheduler to tick after the outage",
         )
-        assert ticked and worker.poll() is None and scheduler.poll() is None
+        assert ticked and worker.poll() is None and scheduler.poll() is None and late.poll() is None
     finally:
         outage.stop_all()
         subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", f"{ctl} -m immediate stop"], capture_output=True, timeout=60)

@@ -11,6 +11,10 @@ from accounts.background import jobs_statement_timeout, load_periodic, scheduler
 
 
 class Command(BaseCommand):
+    # Started during a database outage, it waits for the database instead of
+    # failing its start-up checks (which query it).
+    requires_system_checks: list = []
+    requires_migrations_checks = False
     help = (
         "Enqueue each periodic task once per due time. Safe to run twice (a second scheduler enqueues nothing "
         "more); a job missed while it or the database was down runs once when both are back."

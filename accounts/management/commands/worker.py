@@ -9,6 +9,10 @@ from accounts.background import Worker, jobs_statement_timeout
 
 
 class Command(BaseCommand):
+    # Started during a database outage, it waits for the database instead of
+    # failing its start-up checks (which query it).
+    requires_system_checks: list = []
+    requires_migrations_checks = False
     help = (
         "Run background tasks from the database queue. Beats while it runs, takes back tasks of dead "
         "workers, limits each task's time, survives a lost database, and gives its task back on SIGTERM."
