@@ -293,7 +293,7 @@ def test_the_background_page_is_for_superusers_only(alice_client, settings):
     WorkerBeat.objects.create(worker_id="w-alive", host="node-1", pid=4242)
     mark_set("sweep")
     text = verify_client(Client(), root).get("/background/").content.decode()
-    assert "node-1 · 4242" in text and "Alive" in text and "On time" in text and "snapshots_nightly" in text
+    assert "node-1 · process 4242" in text and "Alive" in text and "On time" in text and "snapshots_nightly" in text
 
 
 # --- Full disk and read-only database ---------------------------------------------------
