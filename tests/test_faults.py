@@ -343,3 +343,18 @@ def test_a_full_disk_shows_on_healthz_and_commands_say_so_in_one_line(full_disk)
     assert imported.returncode == 1
     assert "Traceback" not in imported.stderr
     assert "The database could not finish this command: database or disk is full" in imported.stderr
+
+
+# --- A pool during an outage -----------------------------------------------------------------
+
+
+def test_a_pooled_request_during_an_outage_fails_in_seconds_not_ten(tmp_path):
+    dead = World(f"postgres://postgres@127.0.0.1:{free_port()}/postgres", tmp_path)  # nothing listens there
+    code = (
+        "import time; from django.test import Client; began = time.monotonic(); r = Client().get('/healthz'); "
+        "print(r.status_code, r.json()['database'], round(time.monotonic() - began, 1))"
+    )
+    done = dead.manage("shell", "-v", "0", "-c", code, env={"DJANGO_DB_POOL": "1"}, timeout=60)
+    status, database, seconds = done.stdout.split()
+    assert (status, database) == ("503", "unreachable")
+    assert float(seconds) < 4  # DJANGO_DB_POOL_TIMEOUT, 2 s by default; it was 10
