@@ -24,6 +24,7 @@ taken back from a dead worker runs again from the start.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ import threading
 import time
 import urllib.request
 from datetime import datetime, timedelta
+from traceback import format_exception
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
@@ -40,11 +42,13 @@ from django.conf import settings
 from django.db import Error as DatabaseFault
 from django.db import close_old_connections, connection, connections, transaction
 from django.db.backends.signals import connection_created
+from django.db.models import Case, F, When
+from django.db.models.functions import Greatest
 from django.tasks import Task, TaskContext
 from django.utils import timezone
 from django.utils.module_loading import module_has_submodule
 from django_tasks_db.compat import TaskResultStatus, task_finished, task_started
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from . import metrics
@@ -96,19 +100,33 @@ def scheduler_tick(now: datetime | None = None) -> list[str]:
     now = now or timezone.now()
     enqueued = []
     for name, (task, trigger) in PERIODIC.items():
-        key = f"schedule:{name}"
-        mark, _ = JobMark.objects.get_or_create(name=key, defaults={"at": now})
-        due = latest_due(trigger, mark.at, now)
-        if due is None:
-            continue
-        with transaction.atomic():
-            # Only the scheduler whose update moves the mark enqueues.
-            if JobMark.objects.filter(name=key, at=mark.at).update(at=due, value={"enqueued_at": now.isoformat()}):
-                task.enqueue()
+        try:
+            if _enqueue_due(name, task, trigger, now):
                 enqueued.append(name)
-                if now - due > timedelta(minutes=1):
-                    logger.warning("scheduler: %s was due at %s and runs late", name, due.isoformat())
+        except DatabaseFault:
+            raise  # the database is gone for every job: the loop backs off
+        except Exception:
+            # One job that cannot be enqueued never holds back the others.
+            logger.exception("scheduler: enqueueing %s failed; tried again next tick", name)
     return enqueued
+
+
+def _enqueue_due(name: str, task: Task, trigger: CronTrigger, now: datetime) -> bool:
+    key = f"schedule:{name}"
+    mark, _ = JobMark.objects.get_or_create(name=key, defaults={"at": now})
+    due = latest_due(trigger, mark.at, now)
+    if due is None:
+        return False
+    # A daily job caught up late still works for the day it was due.
+    day = {"as_of": timezone.localdate(due).isoformat()} if "as_of" in inspect.signature(task.func).parameters else {}
+    with transaction.atomic():
+        # Only the scheduler whose update moves the mark enqueues.
+        if not JobMark.objects.filter(name=key, at=mark.at).update(at=due, value={"enqueued_at": now.isoformat()}):
+            return False
+        task.enqueue(**day)
+    if now - due > timedelta(minutes=1):
+        logger.warning("scheduler: %s was due at %s and runs late", name, due.isoformat())
+    return True
 
 
 def scheduler_run(stop: threading.Event, *, interval: float = 5) -> None:
@@ -177,6 +195,21 @@ class TaskTimeout(BaseException):
 
 class WorkerLost(Exception):
     """Recorded on a task that was taken back from dead workers too many times."""
+
+
+# Set when this process's worker is told to stop; a task checks it between
+# two units of work (``stop_point``) so that it stops where nothing is half done.
+STOPPING = threading.Event()
+# Seconds a running task has to reach a stop point before it is interrupted.
+STOP_GRACE = 2
+
+
+def stop_point() -> None:
+    """Where a long task may stop: between two messages, two batches. Raises
+    WorkerStopping when the worker was told to stop (the task goes back to
+    the queue and resumes from its own checkpoint)."""
+    if STOPPING.is_set():
+        raise WorkerStopping
 
 
 def _retry_delay(tries: int) -> timedelta:
@@ -253,14 +286,20 @@ class Worker:
         self.time_limits = True
 
     def _stop(self, signum, frame) -> None:
+        """Stop: a running task is asked to give up at its next safe point
+        (``stop_point``), and interrupted if it has not within STOP_GRACE."""
         logger.warning("worker %s: %s, stopping", self.worker_id, signal.strsignal(signum))
         self.running = False
-        if self.in_task:
-            raise WorkerStopping
+        STOPPING.set()
+        if self.in_task and self.time_limits:
+            signal.setitimer(signal.ITIMER_REAL, STOP_GRACE)
 
     def _timeout(self, signum, frame) -> None:
-        if self.in_task:
-            raise TaskTimeout(f"ran longer than {settings.GATECHECK_TASK_TIMEOUT_SECONDS} s")
+        if not self.in_task:
+            return
+        if STOPPING.is_set():
+            raise WorkerStopping
+        raise TaskTimeout(f"ran longer than {settings.GATECHECK_TASK_TIMEOUT_SECONDS} s")
 
     # -- beats ----------------------------------------------------------------
 
@@ -271,12 +310,17 @@ class Worker:
         )
 
     def _beat_loop(self) -> None:
+        # Whatever goes wrong, the loop goes on: a beat that stops for good
+        # would let another worker take back this worker's running task.
         while not self.stopped.wait(settings.GATECHECK_WORKER_BEAT_SECONDS):
             try:
                 self._beat()
-            except DatabaseFault:
-                logger.warning("worker %s: beat not recorded (database down?)", self.worker_id)
-                connection.close()
+            except Exception:
+                logger.warning("worker %s: beat not recorded (database down?)", self.worker_id, exc_info=True)
+                try:
+                    connection.close()
+                except Exception:
+                    logger.debug("worker %s: closing the beat's connection failed", self.worker_id, exc_info=True)
 
     # -- the loop -------------------------------------------------------------
 
@@ -296,6 +340,7 @@ class Worker:
             raise
 
     def run(self) -> None:
+        STOPPING.clear()
         logger.info("worker %s: started, queues %s", self.worker_id, ",".join(self.queues))
         beats = threading.Thread(target=self._beat_loop, name="worker-beat", daemon=True)
         backoff, last_reclaim, started = 1.0, 0.0, False
@@ -312,6 +357,10 @@ class Worker:
                         tasks_reclaim(worker_id=self.worker_id, current=self.current)
                         last_reclaim = time.monotonic()
                     result = self._claim()
+                    if result is not None:
+                        # A fault while recording the outcome leaves the task
+                        # RUNNING under this worker: tasks_reclaim gives it back.
+                        self.run_task(result)
                     backoff = 1.0
                 except DatabaseFault:
                     logger.warning("worker %s: database unreachable; trying again in %.0f s", self.worker_id, backoff, exc_info=True)
@@ -319,11 +368,9 @@ class Worker:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 30)
                     continue
-                if result is not None:
-                    self.run_task(result)
-                elif self.batch:
+                if result is None and self.batch:
                     return
-                elif self.running:
+                if result is None and self.running:
                     time.sleep(self.interval)
         finally:
             self.stopped.set()
@@ -357,6 +404,10 @@ class Worker:
             outcome = "stopped"
         except BaseException as raised:  # noqa: BLE001 (a task's failure is recorded, whatever it is)
             outcome, error = "error", raised
+        if outcome != "successful" and not connection.in_atomic_block:
+            # Interrupted anywhere (mid-query, mid-commit): start the record
+            # of its outcome on a fresh connection, whatever state it left.
+            connections.close_all()
         try:
             if outcome == "successful":
                 db_result.set_successful(value)
@@ -371,17 +422,20 @@ class Worker:
             metrics.counter_add("tasks_total", task=name, outcome=outcome)
             metrics.counter_add("task_seconds_total", time.monotonic() - began, task=name)
 
-    def _give_back(self, db_result: DBTaskResult, *, count: bool, delay: timedelta = timedelta(0)) -> None:
-        """Back to READY; a stop does not count as a try."""
+    def _give_back(self, db_result: DBTaskResult, *, count: bool, delay: timedelta = timedelta(0), error: BaseException | None = None) -> None:
+        """Back to READY, with the last try's error kept to look at; a stop does not count as a try."""
         worker_ids = db_result.worker_ids if count else db_result.worker_ids[:-1]
-        DBTaskResult.objects.filter(pk=db_result.pk).update(status=TaskResultStatus.READY, run_after=timezone.now() + delay, worker_ids=worker_ids)
+        last = {"exception_class_path": f"{type(error).__module__}.{type(error).__qualname__}", "traceback": "".join(format_exception(error))} if error else {}
+        DBTaskResult.objects.filter(pk=db_result.pk).update(
+            status=TaskResultStatus.READY, run_after=timezone.now() + delay, worker_ids=worker_ids, **last
+        )
         logger.warning("worker %s: task %s (%s) given back", self.worker_id, db_result.id, db_result.task_path)
 
     def _failed(self, db_result: DBTaskResult, error: BaseException) -> str:
         tries = len(db_result.worker_ids)
         logger.error("worker %s: task %s (%s) failed on try %d: %r", self.worker_id, db_result.id, db_result.task_path, tries, error)
         if tries < settings.GATECHECK_TASK_MAX_TRIES:
-            self._give_back(db_result, count=True, delay=_retry_delay(tries))
+            self._give_back(db_result, count=True, delay=_retry_delay(tries), error=error)
             return "retried"
         db_result.set_failed(error)
         return "failed"
@@ -395,14 +449,13 @@ class Worker:
 def queue_state(now: datetime | None = None) -> dict[str, Any]:
     """Tasks waiting to run now: how many, and the age of the oldest."""
     now = now or timezone.now()
-    waiting = DBTaskResult.objects.ready()
+    # A task waits from when it may run: enqueued, or deferred until run_after.
+    waiting = DBTaskResult.objects.ready().annotate(
+        since=Case(When(run_after=get_date_max(), then=F("enqueued_at")), default=Greatest("enqueued_at", "run_after"))
+    )
     depth = waiting.count()
-    oldest = waiting.order_by("enqueued_at").values_list("enqueued_at", "run_after").first()
-    age = 0.0
-    if oldest is not None:
-        enqueued, run_after = oldest
-        since = max(enqueued, run_after) if run_after.year < 9999 else enqueued
-        age = max((now - since).total_seconds(), 0.0)
+    oldest = waiting.order_by("since").values_list("since", flat=True).first()
+    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
     return {"depth": depth, "oldest_seconds": age}
 
 

@@ -32,7 +32,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from . import metrics
-from .background import mark_set
+from .background import mark_set, stop_point
 from .models import JobMark, User, has_verified_email
 
 logger = logging.getLogger("gatecheck.mail")
@@ -114,10 +114,10 @@ def counted(sent: int, failed: int) -> None:
             metrics.counter_add("mail_total", number, outcome=outcome)
 
 
-def deliver(payloads: Iterable[dict], *, sent: Callable[[int], None] | None = None) -> list[int]:
+def deliver(payloads: Iterable[dict], *, tried: Callable[[int, bool], None] | None = None) -> list[int]:
     """Send each message over one connection; returns the positions of those
     that failed (logged, so that the caller can retry or release a claim).
-    ``sent`` is told each position as soon as it has left.
+    ``tried`` is told each position and whether it left, as soon as it is known.
 
     One message failing does not stop the others: a bad address must not
     cost the rest of the desk their reminders.
@@ -129,11 +129,12 @@ def deliver(payloads: Iterable[dict], *, sent: Callable[[int], None] | None = No
         with mail_connection() as connection:
             failed = []
             for position, data in enumerate(payloads):
-                if send_one(connection, data):
-                    if sent is not None:
-                        sent(position)
-                else:
+                stop_point()  # a stopping worker stops here, between two messages
+                ok = send_one(connection, data)
+                if not ok:
                     failed.append(position)
+                if tried is not None:
+                    tried(position, ok)
             counted(len(payloads) - len(failed), len(failed))
             return failed
     except MailUnavailable:
@@ -141,12 +142,13 @@ def deliver(payloads: Iterable[dict], *, sent: Callable[[int], None] | None = No
         return list(range(len(payloads)))
 
 
-def _progress(context: TaskContext) -> tuple[str, int]:
-    """How many messages of this task an earlier run of it (a worker that
-    died) already sent: the task is run again with the same id."""
+def _progress(context: TaskContext) -> tuple[str, dict]:
+    """What an earlier run of this task (a worker that died or stopped)
+    already did: the task runs again with the same id. ``next`` is the first
+    message not yet tried, ``failed`` the positions tried and not sent."""
     key = f"mail:{context.task_result.id}"
     mark = JobMark.objects.filter(name=key).first()
-    return key, (mark.value.get("sent", 0) if mark else 0)
+    return key, {"next": 0, "failed": [], **(mark.value if mark else {})}
 
 
 def password_reset_payload(*, user: User, domain: str, site_name: str, use_https: bool, subject_template: str, body_template: str) -> dict:
@@ -169,23 +171,27 @@ def mail_send(context: TaskContext, payloads: list[dict], attempt: int = 0) -> d
     """Send a batch of messages over one connection; failed ones are tried
     again later (1, 2, 4 minutes...) where the backend can defer, then logged.
 
-    Twice is safe: each message sent moves this task's progress mark, so a
-    run of the same task after its worker died starts after the last message
-    that left (only a kill between the server's acceptance and that write
-    can repeat the one message in flight)."""
-    key, done = _progress(context)
-    progress = {"sent": done}
+    Twice is safe: each message tried moves this task's progress mark (kept
+    a week, then pruned), so a run of the same task after its worker died
+    starts after the last message tried, and retries the ones that failed
+    before. Only a kill between the server's acceptance and that write can
+    send the one message in flight again, with the same Message-ID."""
+    key, progress = _progress(context)
+    start = progress["next"]
 
-    def sent(position: int) -> None:
-        progress["sent"] = done + position + 1
+    def tried(position: int, ok: bool) -> None:
+        progress["next"] = start + position + 1
+        if not ok:
+            progress["failed"].append(start + position)
         mark_set(key, progress)
 
-    todo = [{"message_id": message_id(context.task_result.id, done + i), **data} for i, data in enumerate(payloads[done:])]
-    failed = [payloads[done + i] for i in deliver(todo, sent=sent)]
-    if failed:
+    todo = [{"message_id": message_id(context.task_result.id, start + i), **data} for i, data in enumerate(payloads[start:])]
+    unsent = deliver(todo, tried=tried)  # tried is not told when the server cannot be reached
+    failed = [payloads[i] for i in sorted(set(progress["failed"]) | {start + i for i in unsent})]
+    if failed and not progress.get("retried"):
         mail_retry(failed, attempt)
-    JobMark.objects.filter(name=key).delete()
-    return {"sent": len(todo) - len(failed), "failed": len(failed)}
+        mark_set(key, {**progress, "next": len(payloads), "retried": True})
+    return {"sent": len(payloads) - len(failed), "failed": len(failed)}
 
 
 def mail_retry(failed: list[dict], attempt: int) -> bool:
@@ -224,9 +230,8 @@ def linked_send(context: TaskContext, kind: str, ref: int, base: str, extra: dic
 
     Twice is safe: the progress mark of this task says the message left, and
     a second run sends nothing."""
-    key, done = _progress(context)
-    if done:
-        JobMark.objects.filter(name=key).delete()
+    key, progress = _progress(context)
+    if progress["next"] and not progress["failed"]:
         return True
     from . import signin  # the links are signin's; it imports this module
 
@@ -235,8 +240,7 @@ def linked_send(context: TaskContext, kind: str, ref: int, base: str, extra: dic
     if message is None:
         return False  # used, changed or confirmed meanwhile: nothing to send
     message["message_id"] = message_id(context.task_result.id)
-    if not deliver([message], sent=lambda _: mark_set(key, {"sent": 1})):
-        JobMark.objects.filter(name=key).delete()
+    if not deliver([message], tried=lambda _, ok: ok and mark_set(key, {"next": 1, "failed": []})):
         return True
     if attempt < settings.GATECHECK_MAIL_RETRIES and linked_send.get_backend().supports_defer:
         linked_send.using(run_after=timezone.now() + timedelta(minutes=2**attempt)).enqueue(kind, ref, base, extra, attempt + 1)

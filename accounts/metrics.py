@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import Error as DatabaseFault
-from django.db import connection
+from django.db import connection, transaction
 from prometheus_client import CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -64,7 +64,8 @@ def counter_add(name: str, amount: float = 1, **labels: str) -> None:
     logged, never raised."""
     table = MetricCounter._meta.db_table
     try:
-        with connection.cursor() as cursor:
+        # In a savepoint: a refused upsert leaves the caller's transaction usable.
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} (name, labels, value) VALUES (%s, %s, %s) "  # noqa: S608 (the table name is ours)
                 f"ON CONFLICT (name, labels) DO UPDATE SET value = {table}.value + excluded.value",
@@ -132,6 +133,10 @@ def scrape_allowed(request, client_ip: str | None) -> bool:
         given = hashlib.sha256(header[7:].strip().encode()).digest()
         if hmac.compare_digest(given, hashlib.sha256(token.encode()).digest()):
             return True
+    if request.META.get("HTTP_X_FORWARDED_FOR") and not settings.GATECHECK_TRUSTED_PROXY_COUNT:
+        # Behind a proxy the app was not told about, every client has the
+        # proxy's address: the network rule would let the internet in.
+        return False
     if client_ip and settings.GATECHECK_METRICS_NETWORKS:
         try:
             address = ipaddress.ip_address(client_ip)

@@ -44,8 +44,18 @@ def _locked_message(until) -> str:
 
 @public
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database answers and accepts a write; otherwise 503 naming the check that failed."""
-    checks = services.health_checks()
+    """200 when the database answers and commits a write and background work
+    keeps up; otherwise 503 naming each check that failed."""
+    return _health(services.health_checks())
+
+
+@public
+def healthz_web(request: HttpRequest) -> JsonResponse:
+    """The web node's own health, for load balancers: the database checks alone."""
+    return _health(services.health_checks(background=False))
+
+
+def _health(checks: dict[str, str]) -> JsonResponse:
     failed = [name for name, result in checks.items() if result != "ok"]
     if failed:
         return JsonResponse({"status": "error", **checks, "failed": failed}, status=503)
@@ -62,6 +72,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
+@never_cache
 def background_status(request: HttpRequest) -> HttpResponse:
     """Superusers: the state of background work on one page."""
     if not request.user.is_superuser:

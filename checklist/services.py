@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
-from accounts.background import mark_get, mark_set
+from accounts.background import mark_get, mark_set, stop_point
 from devices.services import inventory_create, inventory_delete, inventory_update
 from readiness import rules
 from readiness import vocabulary as words
@@ -219,6 +219,7 @@ def snapshot_all(as_of: date | None = None) -> SnapshotRun:
     mark = mark_get(key)
     run, last = SnapshotRun(), (mark.value.get("last", 0) if mark and not mark.value.get("finished") else 0)
     while batch := list(users.filter(pk__gt=last).values_list("pk", flat=True)[:SNAPSHOT_BATCH]):
+        stop_point()  # a stopping worker stops here, after the last committed batch
         last = batch[-1]
         inventories = inventories_for(batch)
         rows = []

@@ -3,10 +3,11 @@
 from django.urls import include, path
 
 from accounts.admin import admin_site
-from accounts.views import background_status, healthz, metrics_view
+from accounts.views import background_status, healthz, healthz_web, metrics_view
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("healthz/web", healthz_web, name="healthz_web"),
     path("metrics", metrics_view, name="metrics"),
     path("background/", background_status, name="background"),
     path("accounts/", include("accounts.urls")),

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts import mail
 from accounts.audit import record_event
+from accounts.background import stop_point
 from accounts.models import Desk, User, has_verified_email
 from accounts.services import mfa_reset
 from checklist.selectors import inventories_for, limits
@@ -183,6 +184,7 @@ def _deliver(*, kind: str, day: date, messages: dict[int, dict], counts: dict[in
     try:
         with mail.mail_connection() as connection:
             while pending:
+                stop_point()  # a stopping worker stops here, between two messages
                 uid = pending.pop(0)
                 with transaction.atomic():
                     if counts is not None:

@@ -83,6 +83,49 @@ def test_two_schedulers_enqueue_each_due_time_once(settings):
     assert queued("snapshots_nightly") == 1
 
 
+def test_a_scheduler_that_read_the_mark_before_another_moved_it_enqueues_nothing(settings, monkeypatch):
+    settings.TASKS = DB_TASKS
+    load_periodic()
+    scheduler_tick(at("2026-12-06T00:04:30"))
+    stale = {m.name: m for m in JobMark.objects.filter(name__startswith="schedule:")}
+    assert "snapshots_nightly" in scheduler_tick(at("2026-12-06T00:05:01"))  # the first scheduler
+    # The second read every mark before the first moved them.
+    monkeypatch.setattr(JobMark.objects, "get_or_create", lambda name, defaults: (stale[name], False))
+    assert scheduler_tick(at("2026-12-06T00:05:02")) == []
+    assert queued("snapshots_nightly") == 1
+
+
+def test_a_daily_job_caught_up_late_works_for_the_day_it_was_due(settings):
+    settings.TASKS = DB_TASKS
+    load_periodic()
+    scheduler_tick(at("2026-12-05T23:00"))
+    scheduler_tick(at("2026-12-06T23:30"))  # down all day: the 00:05 and 06:30 runs, late
+    kwargs = {row.task_path.rsplit(".", 1)[-1]: row.args_kwargs["kwargs"] for row in DBTaskResult.objects.all()}
+    assert kwargs["snapshots_nightly"] == {"as_of": "2026-12-06"} and kwargs["reminders_daily"] == {"as_of": "2026-12-06"}
+    assert kwargs["heartbeats_sweep"] == {} and kwargs["prune"] == {}
+
+
+def test_one_job_that_cannot_be_enqueued_does_not_hold_back_the_others(settings, monkeypatch, caplog):
+    settings.TASKS = DB_TASKS
+    load_periodic()
+    scheduler_tick(at("2026-12-06T00:04:30"))
+    task, trigger = PERIODIC["prune"]
+
+    class Broken:
+        name = "prune"
+        func = task.func
+
+        def enqueue(self, **kwargs):
+            raise RuntimeError("queue refused")
+
+    monkeypatch.setitem(PERIODIC, "prune", (Broken(), trigger))
+    assert "heartbeats_sweep" in scheduler_tick(at("2026-12-06T00:07:10"))
+    assert "enqueueing prune failed" in caplog.text
+    # The mark did not move: prune is enqueued on the next tick.
+    monkeypatch.setitem(PERIODIC, "prune", (task, trigger))
+    assert "prune" in scheduler_tick(at("2026-12-06T00:07:20"))
+
+
 def test_the_scheduler_loop_survives_a_lost_database(monkeypatch, caplog):
     calls = []
 
@@ -236,6 +279,60 @@ def test_healthz_fails_when_a_task_has_waited_too_long(client, settings):
     assert "oldest task waiting 6" in response.json()["queue"]
 
 
+def test_the_queue_age_counts_from_when_a_task_may_run(client, settings):
+    settings.TASKS = DB_TASKS
+    mark_set("sweep")
+    from accounts.tasks import prune
+
+    now = timezone.now()
+    retried, waiting = prune.enqueue(), prune.enqueue()
+    # A retry enqueued long ago, deferred until a minute ago, and a task that has waited 11 minutes.
+    DBTaskResult.objects.filter(pk=retried.id).update(enqueued_at=now - timedelta(minutes=30), run_after=now - timedelta(minutes=1))
+    DBTaskResult.objects.filter(pk=waiting.id).update(enqueued_at=now - timedelta(minutes=11))
+    assert background.queue_state(now)["oldest_seconds"] == pytest.approx(660, abs=2)
+    assert client.get("/healthz").json()["failed"] == ["queue"]
+
+
+def test_a_load_balancer_probe_checks_the_web_node_alone(client):
+    mark_set("sweep", at=timezone.now() - timedelta(hours=1))
+    assert client.get("/healthz").status_code == 503
+    response = client.get("/healthz/web")
+    assert response.status_code == 200 and response.json() == {"status": "ok", "database": "ok", "database_write": "ok"}
+
+
+def test_a_mail_task_run_again_sends_only_what_had_not_left_and_retries_what_failed(settings, monkeypatch):
+    from django.tasks import TaskContext
+
+    from accounts import mail
+
+    settings.TASKS = DB_TASKS
+    batch = [mail.payload(to=[f"{n}@example.com"], subject=n, body=n) for n in ("bad", "one", "two", "three")]
+    result = mail.mail_send.enqueue(batch)
+    real, sent = EmailBackend.send_messages, []
+
+    def dies_on_the_third(self, messages):
+        if messages[0].to == ["bad@example.com"]:
+            raise OSError("mailbox unavailable")
+        if messages[0].to == ["two@example.com"] and not sent:
+            sent.append("killed")
+            raise Killed
+        return real(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", dies_on_the_third)
+    with pytest.raises(Killed):
+        mail.mail_send.call(TaskContext(task_result=result), batch)
+    from django.core import mail as outbox
+
+    assert [m.to for m in outbox.outbox] == [["one@example.com"]]
+    assert mail.mail_send.call(TaskContext(task_result=result), batch) == {"sent": 3, "failed": 1}
+    assert [m.to for m in outbox.outbox] == [["one@example.com"], ["two@example.com"], ["three@example.com"]]
+    retry = DBTaskResult.objects.exclude(pk=result.id).get(task_path="accounts.mail.mail_send")
+    assert [m["to"] for m in retry.args_kwargs["args"][0]] == [["bad@example.com"]]
+    # The same message carries the same Message-ID on every try.
+    ids = {m.extra_headers["Message-ID"] for m in outbox.outbox}
+    assert len(ids) == 3 and mail.message_id(result.id, 2) in ids
+
+
 def test_the_sweep_pings_the_outside_monitor(settings, monkeypatch):
     seen = []
 
@@ -264,6 +361,8 @@ def test_metrics_answer_only_the_token_or_a_listed_network(client, settings, ali
     settings.GATECHECK_METRICS_NETWORKS = ["10.0.0.0/8"]
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
     assert client.get("/metrics", REMOTE_ADDR="192.0.2.1").status_code == 404
+    # Behind a proxy the app was not told of, the proxy's address is everyone's.
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 404
 
 
 def test_metrics_show_requests_tasks_queue_sweep_bots_and_mail(client, settings, alice, mailoutbox):

@@ -15,7 +15,7 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_SSL_REDIRECT = PRODUCTION_DEFAULTS["SECURE_SSL_REDIRECT"]
 # Load balancers probe the health check over plain HTTP inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/web$", r"^metrics$"]
 SECURE_HSTS_SECONDS = PRODUCTION_DEFAULTS["SECURE_HSTS_SECONDS"]
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 # One year, subdomains and preload: the site is HTTPS-only for good.
