@@ -20,18 +20,24 @@ from datetime import UTC, datetime
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 user_id: ContextVar[int | None] = ContextVar("user_id", default=None)
 
-# A path segment or query value of 16+ token characters is a credential as
-# often as not (ping tokens, calendar tokens, signed links, reset tokens).
-_TOKENISH = re.compile(r"(?<=[/=])[A-Za-z0-9_\-:.~%]{16,}")
+# A URL's path segment or query value of 16+ token characters is a
+# credential as often as not (ping tokens, calendar tokens, signed links,
+# reset tokens). Plain words in a message ("action=heartbeat.token_rotated")
+# are neither.
+_PATH_TOKEN = re.compile(r"(?<=/)[A-Za-z0-9_\-:.~%]{16,}")
+_QUERY_TOKEN = re.compile(r"([?&][\w.\-]{1,40}=)([^&\s\"']{16,})")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 REDACTED = "[redacted]"
 
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+def _hidden(value: str) -> str:
+    # A task's or a row's UUID names it and opens nothing: kept, to follow it in logs.
+    return value if _UUID.fullmatch(value) else REDACTED
 
 
 def redact(text: str) -> str:
-    # A task's or a row's UUID names it and opens nothing: kept, to follow it in logs.
-    return _TOKENISH.sub(lambda found: found.group(0) if _UUID.fullmatch(found.group(0)) else REDACTED, text)
+    text = _PATH_TOKEN.sub(lambda found: _hidden(found.group(0)), text)
+    return _QUERY_TOKEN.sub(lambda found: found.group(1) + _hidden(found.group(2)), text)
 
 
 class ContextFilter(logging.Filter):
