@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -133,3 +134,29 @@ def sign_in_browser(page, live_server, user: User, next_path: str) -> None:
     page.get_by_label("Authentication code").fill(current_code(user))
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(f"{live_server.url}{next_path}")
+
+
+@pytest.fixture
+def read_only_database():
+    """Call it to make every write on this connection fail, as with a read-only
+    SQLite file or a PostgreSQL standby; reads still work."""
+    switched = []
+
+    def switch() -> None:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA query_only = ON")
+            else:
+                # Inside a savepoint, so that rolling back to it makes the test's
+                # transaction writable again for the teardown.
+                cursor.execute("SAVEPOINT read_only_database")
+                cursor.execute("SET LOCAL transaction_read_only = on")
+        switched.append(True)
+
+    yield switch
+    if switched:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute("PRAGMA query_only = OFF")
+            else:
+                cursor.execute("ROLLBACK TO SAVEPOINT read_only_database")

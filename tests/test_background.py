@@ -16,7 +16,7 @@ import pytest
 from django.core.mail.backends.locmem import EmailBackend
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -398,24 +398,8 @@ def test_the_background_page_is_for_superusers_only(alice_client, settings):
 # --- Full disk and read-only database ---------------------------------------------------
 
 
-@pytest.fixture
-def refuse_writes():
-    """Every write on this connection fails, as on a full disk or a read-only database."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA query_only = ON")
-        else:
-            cursor.execute("SAVEPOINT refuse_writes")
-            cursor.execute("SET LOCAL transaction_read_only = on")
-    yield
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA query_only = OFF")
-        else:
-            cursor.execute("ROLLBACK TO SAVEPOINT refuse_writes")
-
-
-def test_reads_survive_a_refused_audit_row_and_security_changes_fail_closed(lena, lena_client, alice, alice_client, refuse_writes, caplog):
+def test_reads_survive_a_refused_audit_row_and_security_changes_fail_closed(lena, lena_client, alice, alice_client, read_only_database, caplog):
+    read_only_database()
     with caplog.at_level(logging.ERROR, logger="gatecheck.audit"):
         assert lena_client.get(f"/desk/traders/{alice.pk}/").status_code == 200
     assert "refused the audit row of a read (desk.trader_viewed)" in caplog.text
@@ -426,7 +410,8 @@ def test_reads_survive_a_refused_audit_row_and_security_changes_fail_closed(lena
         record_event(action="mfa.reset", actor=lena)
 
 
-def test_commands_report_a_refusing_database_in_one_line(alice, refuse_writes, tmp_path):
+def test_commands_report_a_refusing_database_in_one_line(alice, read_only_database, tmp_path):
+    read_only_database()
     exported = io.StringIO()
     call_command("export_inventory", "--user", "alice", stdout=exported)  # a read: its audit row is logged instead
     document = tmp_path / "inventory.json"

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.mail.backends.locmem import EmailBackend
-from django.db import connection
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -32,32 +31,6 @@ def refuse(self, *args, **kwargs):
 def mail_down(monkeypatch):
     """The mail server refuses every message (the tasks that send mail run at once in tests)."""
     monkeypatch.setattr(EmailBackend, "send_messages", refuse)
-
-
-@pytest.fixture
-def read_only_database():
-    """Call it to make every write on this connection fail, as with a read-only
-    SQLite file or a PostgreSQL standby; reads still work."""
-    switched = []
-
-    def switch() -> None:
-        with connection.cursor() as cursor:
-            if connection.vendor == "sqlite":
-                cursor.execute("PRAGMA query_only = ON")
-            else:
-                # Inside a savepoint, so that rolling back to it makes the test's
-                # transaction writable again for the teardown.
-                cursor.execute("SAVEPOINT read_only_database")
-                cursor.execute("SET LOCAL transaction_read_only = on")
-        switched.append(True)
-
-    yield switch
-    if switched:
-        with connection.cursor() as cursor:
-            if connection.vendor == "sqlite":
-                cursor.execute("PRAGMA query_only = OFF")
-            else:
-                cursor.execute("ROLLBACK TO SAVEPOINT read_only_database")
 
 
 # --- Mail ---------------------------------------------------------------------
