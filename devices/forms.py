@@ -209,6 +209,12 @@ class AutomationForm(OwnedForm):
         field.queryset = ApiKey.objects.for_owner(self.owner).order_by("label")
         field.empty_label = "None: it runs on my human login"
         field.label_from_instance = lambda key: key.label if key.is_active else f"{key.label} (revoked)"
+        if self.instance.pk is None:
+            # What happens to open positions is a deliberate choice: a new bot has none preselected.
+            failure = self.fields["on_auth_failure"]
+            failure.choices = [("", "Choose what it does"), *Automation.OnAuthFailure.choices]
+            self.initial["on_auth_failure"] = ""
+            failure.error_messages["required"] = "Choose what the bot does when authentication fails."
 
 
 class HeartbeatForm(forms.Form):
