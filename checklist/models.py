@@ -105,6 +105,11 @@ class Drill(models.Model):
             return None
         return self.finished_at - self.started_at
 
+    @property
+    def too_fast(self) -> bool:
+        """Completed faster than a real re-entry can be (Catalog v2.1): it does not count."""
+        return self.reentry is not None and not rules.reentry_plausible(self.reentry)
+
 
 class DrillStep(models.Model):
     """One step of a drill's way back in, confirmed by the trader at server time.

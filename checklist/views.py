@@ -306,7 +306,7 @@ def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def drill_list(request: HttpRequest) -> HttpResponse:
     lim = selectors.limits()
     drills = list(Drill.objects.for_owner(request.user))
-    done = [d for d in drills if d.completed][:10][::-1]
+    done = [d for d in drills if d.completed and not d.too_fast][:10][::-1]
     trend = charts.drill_trend(
         [(d.finished_at.date(), d.reentry.total_seconds() / 60) for d in done], lim.drill_target_minutes
     )

@@ -653,6 +653,8 @@ class DrillLine:
     lost_device: str
     completed: bool
     took: str | None
+    # Completed faster than a real re-entry can be: it does not count (Catalog v2.1).
+    too_fast: bool
     on_target: bool
     # Run in Gatecheck (server clock and confirmed steps), or typed into an imported file.
     recorded: bool = False
@@ -742,6 +744,7 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
                 completed=drill.completed,
                 took=rules.duration_text(took) if took is not None else None,
                 on_target=took is not None and took <= target,
+                too_fast=drill.too_fast,
                 recorded=drill.recorded,
                 steps=tuple(
                     (mask_text(step.title), rules.duration_text(step.confirmed_at - drill.started_at))

@@ -471,13 +471,24 @@ def reentry_time(drill: Drill) -> timedelta:
     return _finished_at(drill) - _utc(drill.started_at)
 
 
+# Catalog v2.1: a re-entry faster than this cannot have been a real one
+# (a new phone, a password, a second factor), so the drill does not count.
+PLAUSIBLE_REENTRY = timedelta(minutes=2)
+
+
+def reentry_plausible(took: timedelta) -> bool:
+    """Whether a drill's re-entry time is long enough to have been real."""
+    return took >= PLAUSIBLE_REENTRY
+
+
+def _finished_drills(inventory: Inventory, as_of: date) -> list[Drill]:
+    return [d for d in inventory.drills if d.completed and d.finished_at is not None and drill_day(d) <= as_of]
+
+
 def completed_drills(inventory: Inventory, as_of: date) -> tuple[Drill, ...]:
-    """Completed drills whose day is not after ``as_of``, most recent first."""
-    drills = [
-        d
-        for d in inventory.drills
-        if d.completed and d.finished_at is not None and drill_day(d) <= as_of
-    ]
+    """Completed drills whose day is not after ``as_of``, most recent first;
+    one clicked through too fast to be real (``reentry_plausible``) does not count."""
+    drills = [d for d in _finished_drills(inventory, as_of) if reentry_plausible(reentry_time(d))]
     return tuple(sorted(drills, key=_finished_at, reverse=True))
 
 
@@ -772,7 +783,14 @@ def check_drill_rehearsed(inventory: Inventory, as_of: date, limits: Limits) -> 
     target_text = duration_text(target)
     done = completed_drills(inventory, as_of)
     recent = [d for d in done if within_days(drill_day(d), as_of, limits.drill_days)]
-    found: list[Finding] = []
+    found: list[Finding] = [
+        _finding(
+            WARNING, "drills", lambda v, took=duration_text(reentry_time(d)): f"Drill of {took} is too fast to count", "Too fast",
+            item=d.lost_device, ref=d.id, place=inventory.drills.index(d),
+        )
+        for d in _finished_drills(inventory, as_of)
+        if within_days(drill_day(d), as_of, limits.drill_days) and not reentry_plausible(reentry_time(d))
+    ]
     if not recent:
         if done:
             last = drill_day(done[0]).isoformat()

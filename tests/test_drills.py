@@ -243,3 +243,35 @@ def test_the_lead_sees_step_times_and_which_evidence_was_recorded(alice, alice_c
     assert kinds == ["Recorded by Gatecheck", "Self-declared (imported)"]
     steps = build.texts(html, "step-times")[0]
     assert "Switch to another trusted device: +" in steps and "Confirm you are back in: +" in steps
+
+
+# --- Catalog v2.1: a drill clicked through too fast does not count -------------------------
+
+
+def test_a_drill_finished_in_9_seconds_does_not_count_and_says_why(alice, alice_client, lena_client):
+    from checklist.selectors import inventory_for
+    from readiness import rules
+
+    build.prepared_trader(alice)
+    Drill.objects.filter(owner=alice).delete()
+    clicked = build.drill(alice, minutes=9 / 60)
+    report = rules.evaluate(inventory_for(alice), timezone.localdate())
+    drill_rule = next(r for r in report.results if r.id == "drill.rehearsed")
+    assert drill_rule.status == rules.FAIL  # no drill counts
+    texts = [f.message for f in drill_rule.findings]
+    assert "Drill of 9 s is too fast to count" in texts and any("No device-loss drill completed" in t for t in texts)
+    assert "Too fast to count" in page(alice_client.get("/drills/")) and "Within target" not in page(alice_client.get("/drills/"))
+    assert "Too fast to count" in page(alice_client.get(f"/drills/{clicked.pk}/"))
+    lead_view = page(lena_client.get(f"/desk/traders/{alice.pk}/"))
+    assert "too fast to count" in lead_view and "on target" not in lead_view
+
+
+def test_a_two_minute_drill_counts(alice):
+    from checklist.selectors import inventory_for
+    from readiness import rules
+
+    build.prepared_trader(alice)
+    Drill.objects.filter(owner=alice).delete()
+    build.drill(alice, minutes=2)
+    report = rules.evaluate(inventory_for(alice), timezone.localdate())
+    assert next(r for r in report.results if r.id == "drill.rehearsed").status == rules.PASS
