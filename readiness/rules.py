@@ -785,7 +785,7 @@ def check_drill_rehearsed(inventory: Inventory, as_of: date, limits: Limits) -> 
     recent = [d for d in done if within_days(drill_day(d), as_of, limits.drill_days)]
     found: list[Finding] = [
         _finding(
-            WARNING, "drills", lambda v, took=duration_text(reentry_time(d)): f"Drill of {took} is too fast to count", "Too fast",
+            WARNING, "drills", lambda v: f"Drill of {duration_text(reentry_time(d))} is too fast to count", "Too fast",
             item=d.lost_device, ref=d.id, place=inventory.drills.index(d),
         )
         for d in _finished_drills(inventory, as_of)
