@@ -8,5 +8,11 @@ def navigation(request):
     verified = bool(user is not None and user.is_authenticated and user.is_verified())
     return {
         "mfa_verified": verified,
-        "show_desk": verified and (getattr(request, "gatecheck_desk_lead", False) or user.is_superuser or user.is_desk_lead),
+        # A view that already asked whether this user leads a desk says so on the request.
+        "show_desk": verified and (user.is_superuser or _leads(request, user)),
     }
+
+
+def _leads(request, user) -> bool:
+    known = getattr(request, "gatecheck_desk_lead", None)
+    return user.is_desk_lead if known is None else known

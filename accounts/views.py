@@ -113,8 +113,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("otp_token")
 @never_cache
 def login_code(request: HttpRequest) -> HttpResponse:
-    # A desk lead's home is the desk; a trader's is the dashboard.
-    next_url = safe_next(request, default=reverse("desk:dashboard") if request.user.is_desk_lead else "/")
+    next_url = _home_or_next(request)
     if request.user.is_verified():
         return redirect(next_url)
     if not services.has_confirmed_factor(request.user):
@@ -134,6 +133,15 @@ def login_code(request: HttpRequest) -> HttpResponse:
                 signin.browser_trust(request=request, response=response, device=device)
             return signin.browser_seen(request, response, session_row=services.session_row_id(request))
     return render(request, "accounts/login_code.html", {"form": form, "next": next_url})
+
+
+def _home_or_next(request: HttpRequest) -> str:
+    """Where a sign-in ends: the page ``next`` names, else home. A desk lead's
+    home is the desk, a trader's the dashboard; "/" names no page (the login
+    form passes it on when it was given none)."""
+    home = reverse("desk:dashboard") if request.user.is_desk_lead else "/"
+    target = safe_next(request, default=home)
+    return home if target == "/" else target
 
 
 def _note_backup_code_use(request: HttpRequest, device) -> None:

@@ -15,6 +15,7 @@ from functools import cached_property
 
 from django.contrib import messages
 from django.db import IntegrityError
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -121,7 +122,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # Today's snapshot is kept when the score shown differs from the stored one.
     services.snapshot_keep(user=request.user, report=data.report, stored=data.stored_today, inventory=data.inventory)
     report = data.report
+    # Someone who is both trader and lead sees their desks here too.
+    led = list(request.user.led_desks.annotate(traders=Count("members")).order_by("name"))
+    request.gatecheck_desk_lead = bool(led)
     context = {
+        "led_desks": led,
         "today": today,
         "report": report,
         "empty": data.inventory.is_empty,

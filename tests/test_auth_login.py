@@ -365,3 +365,19 @@ def test_a_desk_lead_lands_on_the_desk_after_signing_in(client, lena):
     client.post("/accounts/login/", {"username": "lena", "password": PASSWORD})
     response = client.post("/accounts/login/code/", {"otp_token": current_code(lena)})
     assert response["Location"] == "/desk/"
+
+
+def test_a_desk_lead_lands_on_the_desk_through_the_login_form_unless_next_names_a_page(client, lena):
+    step = client.post("/accounts/login/", {"username": "lena", "password": PASSWORD})
+    assert step["Location"] == "/accounts/login/code/?next=%2F"  # the form passes "/" on
+    response = client.post(step["Location"], {"otp_token": current_code(lena), "next": "/"})
+    assert response["Location"] == "/desk/"
+    client.logout()
+    step = client.post("/accounts/login/?next=/profile/", {"username": "lena", "password": PASSWORD, "next": "/profile/"})
+    response = client.post(step["Location"], {"otp_token": current_code(lena, 1), "next": "/profile/"})
+    assert response["Location"] == "/profile/"
+
+
+def test_a_trader_lands_on_the_dashboard(client, alice):
+    step = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert client.post(step["Location"], {"otp_token": current_code(alice), "next": "/"})["Location"] == "/"

@@ -318,3 +318,9 @@ def _dashboard_queries_of(trader) -> list[dict]:
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/").status_code == 200
     return queries.captured_queries
+
+
+def test_a_lead_who_also_trades_sees_a_desk_card_and_a_trader_does_not(lena, lena_client, alice_client):
+    page = lena_client.get("/").content.decode()
+    assert "Your desk" in page and 'href="/desk/"' in page and "(1 trader)" in page
+    assert "Your desk" not in alice_client.get("/").content.decode()
