@@ -36,6 +36,9 @@ class SecretScrubMixin:
     """
 
     secret_exempt: tuple[str, ...] = ()
+    # What to say instead of the general advice when a field's value looks
+    # like a secret (a fingerprint field is asked for a part of one).
+    secret_messages: dict[str, str] = {}
 
     def secret_checked_fields(self) -> list[str]:
         return [
@@ -51,7 +54,7 @@ class SecretScrubMixin:
                     continue
                 reason = find_secret(raw)
                 if reason:
-                    refused[name] = ValidationError(secret_message(reason), code="secret")
+                    refused[name] = ValidationError(self.secret_messages.get(name) or secret_message(reason), code="secret")
                 elif problem := text_problem(raw, multiline=isinstance(self.fields[name].widget, forms.Textarea)):
                     # Refused before any other check sees it: a lone surrogate
                     # or NUL would make a database query fail.

@@ -152,6 +152,9 @@ class ApiKeyForm(OwnedForm):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "size": 6}),
     )
 
+    WHOLE_KEY = "That looks like the whole key. Enter only the last 4 characters: Gatecheck never stores secrets."
+    secret_messages = {"fingerprint": WHOLE_KEY}
+
     class Meta:
         model = ApiKey
         fields = ["label", "scopes", "service_account", "ip_restricted", "created_on", "last_rotated_on", "expires_on", "fingerprint"]
@@ -178,9 +181,7 @@ class ApiKeyForm(OwnedForm):
         value = self.cleaned_data["fingerprint"].strip()
         problem = fingerprint_problem(value)
         if problem == "looks like a full secret":
-            raise forms.ValidationError(
-                "This looks like a full secret. Enter at most the last 4 characters: Gatecheck never stores secrets.", code="secret"
-            )
+            raise forms.ValidationError(self.WHOLE_KEY, code="secret")
         if problem:
             raise forms.ValidationError(f"The fingerprint {problem}.")
         return value

@@ -141,8 +141,15 @@ def test_key_fingerprint_longer_than_4_is_refused(alice_client):
     response = alice_client.post("/keys/add/", key_post(fingerprint="7f3a9"))
     assert response.status_code == 200
     message = response.context["form"].errors["fingerprint"][0]
-    assert "looks like a full secret" in message and "never stores secrets" in message
+    assert "Enter only the last 4 characters" in message and "never stores secrets" in message
     assert not ApiKey.objects.exists()
+
+
+def test_a_whole_key_pasted_into_the_fingerprint_asks_for_the_last_4_characters(alice_client):
+    response = alice_client.post("/keys/add/", key_post(fingerprint="sk_live_51HqLyjWDarjtT1zdp7dcXGHfJ8kq2mN4"))
+    (message,) = response.context["form"].errors["fingerprint"]
+    assert message.startswith("That looks like the whole key. Enter only the last 4 characters")
+    assert "describe where it is kept" not in message and not ApiKey.objects.exists()
 
 
 def test_automation_key_choices_are_limited_to_the_owners_keys(alice, bob, alice_client):
