@@ -1,10 +1,14 @@
-"""The keyboard focus ring stands out from what surrounds it: at least 3:1
-(WCAG 1.4.11) on the light page and on the dark header, read from the CSS."""
+"""Accessibility fixes that axe-core named: the keyboard focus ring stands
+out from what surrounds it (at least 3:1, WCAG 1.4.11, read from the CSS),
+and the flash messages are a list inside a status region (a ``ul`` with
+role="status" breaks the list's semantics)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
 
 CSS = (Path(__file__).resolve().parent.parent / "static" / "css" / "app.css").read_text()
 
@@ -28,3 +32,10 @@ def test_the_focus_ring_has_3_to_1_on_the_page_and_on_the_header():
     header = re.search(r"\.site-header \{ background: (#[0-9a-fA-F]{6})", CSS).group(1)
     assert contrast(ring, "#ffffff") >= 3 and contrast(ring, page) >= 3
     assert contrast(header_ring, header) >= 3
+
+
+@pytest.mark.django_db
+def test_flash_messages_are_a_list_inside_a_status_region(alice_client):
+    response = alice_client.post("/accounts/security/sessions/end-others/", follow=True)
+    html = response.content.decode()
+    assert '<div role="status"><ul class="messages">' in html and '<ul class="messages" role="status">' not in html
