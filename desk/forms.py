@@ -37,10 +37,11 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
     q = forms.CharField(label="Search by name", required=False, max_length=100)
     level = forms.ChoiceField(label="Level", required=False, choices=[("", "Any level"), *LEVEL_LABELS.items()])
     failing = forms.ChoiceField(
-        label="Failing rule", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
+        label="Fails outright", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
     )
+    # Named apart from "Fails outright": this one also lists partial results.
     rule = forms.ChoiceField(
-        label="Failing or partial", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
+        label="Falls short on", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
     )
     due = forms.ChoiceField(
         label="Due dates", required=False, choices=[("", "Any"), ("overdue", "Overdue"), ("due_soon", "Overdue or due soon")]

@@ -36,7 +36,7 @@ def test_lead_filters_by_failing_rule_and_opens_a_trader(live_server, page, allo
     rows = page.locator("table.heatmap tbody tr")
     assert rows.count() == 2
 
-    page.get_by_label("Failing rule").select_option("drill.rehearsed")
+    page.get_by_label("Fails outright").select_option("drill.rehearsed")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r"failing=drill\.rehearsed"))
     assert rows.count() == 1

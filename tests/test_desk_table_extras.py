@@ -135,7 +135,7 @@ def test_the_filter_controls_keep_what_was_asked_escaped(lena_client, desk_score
     assert '<option value="ready" selected>Ready</option>' in html
     assert 'value="&quot;&gt;&lt;b&gt;x"' in html and "<b>x" not in html
     assert '<input type="hidden" name="sort" value="name" id="id_sort">' in html
-    assert '<label for="id_rule">Failing or partial</label><select name="rule" id="id_rule">' in html
+    assert '<label for="id_rule">Falls short on</label><select name="rule" id="id_rule">' in html
 
 
 def test_reasons_follow_each_rescore_and_survive_older_history_written_later(alice):
