@@ -302,8 +302,21 @@ def heartbeat_delete(*, request: HttpRequest | None, heartbeat: Heartbeat) -> No
     inventory_delete(request=request, instance=heartbeat, action="heartbeat.deleted")
 
 
+def _signal_record(beat: Heartbeat, *, kind: str, at: datetime, source_ip: str | None, message: str) -> None:
+    """One history row; every tenth of the heartbeat trims what falls past the signals kept."""
+    text = message[:1000] if message and not find_secret(message) and not text_problem(message) else ""
+    HeartbeatSignal.objects.create(owner_id=beat.owner_id, heartbeat=beat, at=at, kind=kind, source_ip=source_ip, message=text)
+    beat.signals_since_trim += 1
+    if beat.signals_since_trim >= HeartbeatSignal.TRIM_EVERY:
+        # Every tenth ping of this heartbeat, whatever its pace.
+        beat.signals_since_trim = 0
+        kept = HeartbeatSignal.SIGNALS_KEPT
+        stale = HeartbeatSignal.objects.filter(heartbeat=beat).order_by("-id").values("id")[kept : kept + 1]
+        HeartbeatSignal.objects.filter(heartbeat=beat, id__lte=models.Subquery(stale)).delete()
+
+
 class PingRefused(Exception):
-    """Too many pings for this token this minute."""
+    """Too many pings for this token this minute (a success over the cap is still kept as the state)."""
 
 
 def heartbeat_ping(*, token: str, kind: str, source_ip: str | None, message: str = "", now: datetime | None = None) -> Heartbeat | None:
@@ -321,18 +334,13 @@ def heartbeat_ping(*, token: str, kind: str, source_ip: str | None, message: str
             return None
         if beat.window_start is None or now - beat.window_start >= timedelta(minutes=1):
             beat.window_start, beat.window_count = now, 0
-        if beat.window_count >= PING_LIMIT_PER_MINUTE:
+        if beat.window_count < PING_LIMIT_PER_MINUTE:
+            beat.window_count += 1
+            _signal_record(beat, kind=kind, at=now, source_ip=source_ip, message=message)
+        elif kind != "success":
             raise PingRefused
-        beat.window_count += 1
-        text = message[:1000] if message and not find_secret(message) and not text_problem(message) else ""
-        HeartbeatSignal.objects.create(owner_id=beat.owner_id, heartbeat=beat, at=now, kind=kind, source_ip=source_ip, message=text)
-        beat.signals_since_trim += 1
-        if beat.signals_since_trim >= HeartbeatSignal.TRIM_EVERY:
-            # Every tenth ping of this heartbeat, whatever its pace.
-            beat.signals_since_trim = 0
-            kept = HeartbeatSignal.SIGNALS_KEPT
-            stale = HeartbeatSignal.objects.filter(heartbeat=beat).order_by("-id").values("id")[kept : kept + 1]
-            HeartbeatSignal.objects.filter(heartbeat=beat, id__lte=models.Subquery(stale)).delete()
+        # Over the cap, a success still moves the bot's state (no history
+        # row): whoever floods a leaked address cannot make a live bot look down.
         beat.last_kind, beat.last_at = kind, now
         beat.deadline = now + timedelta(minutes=beat.period_minutes + beat.grace_minutes) if kind == "success" else None
         beat.save(update_fields=["last_kind", "last_at", "deadline", "window_start", "window_count", "signals_since_trim", "updated_at"])

@@ -74,12 +74,24 @@ def test_rotation_voids_the_old_token(alice, alice_client):
     assert alice_client.get(f"/automations/{beat.automation_id}/heartbeat/address/").context["urls"] is None
 
 
-def test_the_rate_limit_is_per_token(alice, bob, alice_client, bob_client):
+def test_the_history_cap_is_per_token_and_a_flood_cannot_make_a_live_bot_look_down(alice, bob, alice_client, bob_client):
     beat, url = make_beat(alice, alice_client)
     other, other_url = make_beat(bob, bob_client)
-    codes = [Client().get(url).status_code for _ in range(services.PING_LIMIT_PER_MINUTE + 3)]
-    assert codes.count(200) == services.PING_LIMIT_PER_MINUTE and codes[-1] == 429
-    assert Client().get(other_url).status_code == 200  # another token is not blocked
+    limit = services.PING_LIMIT_PER_MINUTE
+    assert [Client().get(url).status_code for _ in range(limit)] == [200] * limit
+    recorded = HeartbeatSignal.objects.filter(heartbeat=beat).count()
+    # Over the cap (someone floods a leaked address): the bot's own success
+    # still keeps it up, without a history row...
+    long_ago = timezone.now() - timedelta(minutes=9)
+    Heartbeat.objects.filter(pk=beat.pk).update(last_at=long_ago, deadline=long_ago + timedelta(minutes=7))
+    assert Client().get(url).status_code == 200
+    kept = Heartbeat.objects.get(pk=beat.pk)
+    assert kept.last_at > long_ago and kept.deadline > timezone.now() and kept.window_count == limit
+    assert HeartbeatSignal.objects.filter(heartbeat=beat).count() == recorded
+    # ...and a failure over the cap is refused: a /fail flood stays visible in the history up to the cap.
+    assert Client().get(url + "/fail").status_code == 429
+    assert Heartbeat.objects.get(pk=beat.pk).last_kind == "success"
+    assert Client().get(other_url).status_code == 200  # another token has its own cap
 
 
 def test_a_message_that_looks_like_a_secret_is_not_stored(alice, alice_client):
