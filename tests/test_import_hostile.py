@@ -76,7 +76,10 @@ HOSTILE = {
         "devices[2].validated_on",
         "This date is in the future.",
     ),
-    "device validated tomorrow": (_with(lambda d: d["devices"][2].update(validated_on=_future())), "devices[2].validated_on", "This date is in the future."),
+    # Built when the test runs: "tomorrow" counts from that day (a run may cross midnight).
+    "device validated tomorrow": (
+        lambda: _with(lambda d: d["devices"][2].update(validated_on=_future())), "devices[2].validated_on", "This date is in the future.",
+    ),
     "recovery verified in the future": (
         _with(lambda d: d["recovery_methods"][0].update(last_verified_on="9999-12-31")),
         "recovery_methods[0].last_verified_on",
@@ -106,6 +109,7 @@ def alice_with_inventory(alice):
 @pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))
 def test_a_hostile_file_is_refused_by_the_command_with_its_path(alice_with_inventory, case, tmp_path):
     text, path, message = HOSTILE[case]
+    text = text() if callable(text) else text
     before, events = stored(alice_with_inventory), AuditEvent.objects.count()
     file = tmp_path / "inventory.json"
     file.write_bytes(text.encode("utf-8", "surrogatepass"))
@@ -123,6 +127,7 @@ def _upload(client, raw: bytes):
 @pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))
 def test_a_hostile_upload_is_refused_with_its_path(alice_with_inventory, alice_client, case):
     text, path, message = HOSTILE[case]
+    text = text() if callable(text) else text
     before = stored(alice_with_inventory)
     response = _upload(alice_client, text.encode("utf-8", "surrogatepass"))
     assert response.status_code == 200
