@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
+        from . import background  # noqa: F401 (registers the background work's gauges for /metrics)
         from .services import session_forget
 
         # Every sign-out (the logout button, a timeout, a revoked session)

@@ -501,3 +501,12 @@ def health_background(now: datetime | None = None) -> dict[str, str]:
     if queue["oldest_seconds"] > settings.GATECHECK_QUEUE_MAX_AGE_SECONDS:
         queue_check = f"oldest task waiting {int(queue['oldest_seconds'])} s ({queue['depth']} queued)"
     return {"sweep": sweep_check, "queue": queue_check}
+
+
+# /metrics reads these at scrape time (accounts.metrics imports nothing of this module).
+metrics.gauge("queue_depth", "Tasks waiting to run now.")(lambda: {(): queue_state()["depth"]})
+metrics.gauge("queue_oldest_seconds", "Age of the oldest task waiting to run.")(lambda: {(): queue_state()["oldest_seconds"]})
+metrics.gauge("sweep_lag_seconds", "Seconds since the heartbeat sweep last finished.")(
+    lambda: {(): (timezone.now() - sweep.at).total_seconds() if (sweep := mark_get("sweep")) else float("inf")}
+)
+metrics.gauge("workers_alive", "Task workers that beat recently.")(lambda: {(): workers_alive()})

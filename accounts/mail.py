@@ -222,6 +222,11 @@ def password_reset_send(user_id: int, domain: str, site_name: str, use_https: bo
     return not deliver([message])
 
 
+# kind -> builder of the e-mail from its row; the links are signin's, which
+# fills this in when it is imported (it imports this module).
+LINKED_MESSAGES: dict[str, Callable[[int, str, dict], dict | None]] = {}
+
+
 @task(takes_context=True)
 def linked_send(context: TaskContext, kind: str, ref: int, base: str, extra: dict, attempt: int = 0) -> bool:
     """An e-mail carrying a signed link (``kind``: "not_me" or "verify"), built
@@ -233,9 +238,7 @@ def linked_send(context: TaskContext, kind: str, ref: int, base: str, extra: dic
     key, progress = _progress(context)
     if progress["next"] and not progress["failed"]:
         return True
-    from . import signin  # the links are signin's; it imports this module
-
-    build = {"not_me": signin.alert_message, "verify": signin.verification_message}[kind]
+    build = LINKED_MESSAGES[kind]
     message = build(ref, base, extra)
     if message is None:
         return False  # used, changed or confirmed meanwhile: nothing to send

@@ -79,8 +79,6 @@ class DatabaseCollector:
     """Counters and gauges kept in the database, read at scrape time."""
 
     def collect(self) -> Iterable:
-        from . import background
-
         rows: dict[str, list[tuple[list[list[str]], float]]] = {name: [] for name in COUNTERS}
         for name, labels, value in MetricCounter.objects.filter(name__in=list(COUNTERS)).order_by("name", "labels").values_list("name", "labels", "value"):
             rows[name].append(([pair.split("=", 1) for pair in labels.split(",") if pair], value))
@@ -91,13 +89,6 @@ class DatabaseCollector:
                 if [key for key, _ in pairs] == keys:
                     family.add_metric([v for _, v in pairs], value)
             yield family
-        state = background.queue_state()
-        yield GaugeMetricFamily("gatecheck_queue_depth", "Tasks waiting to run now.", value=state["depth"])
-        yield GaugeMetricFamily("gatecheck_queue_oldest_seconds", "Age of the oldest task waiting to run.", value=state["oldest_seconds"])
-        sweep = background.mark_get("sweep")
-        lag = (background.timezone.now() - sweep.at).total_seconds() if sweep else float("inf")
-        yield GaugeMetricFamily("gatecheck_sweep_lag_seconds", "Seconds since the heartbeat sweep last finished.", value=lag)
-        yield GaugeMetricFamily("gatecheck_workers_alive", "Task workers that beat recently.", value=background.workers_alive())
         for name, (text, read) in GAUGES.items():
             values = read()
             keys = [key for key, _ in next(iter(values), ())] if values else []

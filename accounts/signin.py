@@ -347,3 +347,7 @@ def email_change(*, request: HttpRequest, user: User, email: str) -> None:
         )
         mail.enqueue([mail.payload(to=[old], subject="[Gatecheck] Your e-mail address was changed", body=body, kind="security notice")])
     email_verification_send(request=request, user=user)
+
+
+# The worker's linked_send builds these e-mails by kind.
+mail.LINKED_MESSAGES.update({"not_me": alert_message, "verify": verification_message})

@@ -194,6 +194,18 @@ def snapshots_refresh(ids: list[int], as_of: date | None = None) -> dict[int, ru
     return reports
 
 
+def on_desk_members_added(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """A trader who joins a desk is scored at once: the lead sees their
+    readiness straight away, and a desk's page by score never has to look for
+    unscored members."""
+    if action != "post_add" or not pk_set:
+        return
+    joined = [instance.pk] if reverse else list(pk_set)
+    unscored = set(joined) - set(CurrentScore.objects.filter(user_id__in=joined).values_list("user_id", flat=True))
+    if unscored:
+        snapshots_refresh(sorted(unscored))
+
+
 @dataclass
 class SnapshotRun:
     """What one run of ``snapshot_all`` did: users stored, and the ids of those that failed."""

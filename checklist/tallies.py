@@ -40,7 +40,7 @@ from accounts.models import Desk, User
 from readiness import rules
 from readiness import vocabulary as words
 
-from .models import RULE_COLUMNS, CurrentScore, ScoreTally
+from .models import RULE_COLUMNS, ScoreTally
 
 logger = logging.getLogger(__name__)
 
@@ -157,15 +157,6 @@ def _members_changed(sender, instance, action, reverse, pk_set, **kwargs) -> Non
     # From the user's side (user.desks.add(...)) the keys are desks'.
     desks = pk_set if reverse else {instance.pk}
     forget([*(desk_scope(pk) for pk in desks), ALL])
-    if action == "post_add":
-        # A trader joins a desk scored: the lead sees their readiness at once,
-        # and a desk's page by score never has to look for unscored members.
-        from .services import snapshots_refresh
-
-        joined = [instance.pk] if reverse else list(pk_set)
-        unscored = set(joined) - set(CurrentScore.objects.filter(user_id__in=joined).values_list("user_id", flat=True))
-        if unscored:
-            snapshots_refresh(sorted(unscored))
 
 
 def _desk_deleted(sender, instance, **kwargs) -> None:

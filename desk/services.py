@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest
-from django.tasks import TaskResult, TaskResultStatus
+from django.tasks import TaskResult, TaskResultStatus, task
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -295,7 +295,7 @@ def reminder_send(*, request: HttpRequest, trader: User, as_of: date) -> Sent:
     """A lead's one-click reminder: at most one per trader per day, audited.
 
     The day's claim is taken here, so a second click says "already"; the
-    e-mail itself leaves from a background task (``desk.tasks.reminders_deliver``).
+    e-mail itself leaves from a background task (``reminders_deliver``).
     """
     if not trader.email_verified:
         return Sent.NO_EMAIL
@@ -318,9 +318,6 @@ def reminder_send(*, request: HttpRequest, trader: User, as_of: date) -> Sent:
 
 def reminders_enqueue(*, kind: str, day: date, messages: dict[int, dict]) -> TaskResult | None:
     """Queue claimed messages for the worker; None (logged) if the queue cannot be reached."""
-    # desk.tasks imports this module; the task is looked up when first used.
-    from .tasks import reminders_deliver
-
     try:
         return reminders_deliver.enqueue(kind, day.isoformat(), [[uid, message] for uid, message in messages.items()])
     except Exception:
@@ -328,10 +325,14 @@ def reminders_enqueue(*, kind: str, day: date, messages: dict[int, dict]) -> Tas
         return None
 
 
-def reminders_deliver_claimed(*, kind: str, day: date, messages: dict[int, dict]) -> int:
-    """The worker's half of ``reminder_send``: send, or give the claim back.
-    Returns how many were sent."""
-    return _deliver(kind=kind, day=day, messages=messages).sent
+@task
+def reminders_deliver(kind: str, day: str, messages: list[list]) -> int:
+    """The worker's half of ``reminder_send``: send reminders already claimed
+    in a request; a failure gives the claim back. Returns how many were sent.
+
+    Twice is safe: the claim is marked delivered in the transaction that
+    sends, so a second run skips what the first delivered."""
+    return _deliver(kind=kind, day=date.fromisoformat(day), messages={uid: message for uid, message in messages}).sent
 
 
 @dataclass

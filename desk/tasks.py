@@ -1,5 +1,5 @@
-"""Background work of the desk: the daily reminders and digests, and the
-delivery of a lead's one-click reminder.
+"""Background work of the desk: the daily reminders and digests (a lead's
+one-click reminder is delivered by ``desk.services.reminders_deliver``).
 
 Enqueued by the scheduler (``manage.py scheduler``); idempotent per day
 through ``ReminderLog``'s (recipient, kind, day) claims, each taken in the
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.background import periodic
 
-from .services import reminders_deliver_claimed, reminders_send_daily
+from .services import reminders_send_daily
 
 
 @periodic("30 6 * * *")
@@ -30,12 +30,3 @@ def reminders_daily(as_of: str | None = None) -> dict:
     day = date.fromisoformat(as_of) if as_of else timezone.localdate()
     run = reminders_send_daily(as_of=day)
     return {"reminders": run.reminders, "digests": run.digests, "already": run.already, "failed": run.failed}
-
-
-@task
-def reminders_deliver(kind: str, day: str, messages: list[list]) -> int:
-    """Send reminders already claimed in a request; a failure gives the claim back.
-
-    Twice is safe: the claim is marked delivered in the transaction that
-    sends, so a second run skips what the first delivered."""
-    return reminders_deliver_claimed(kind=kind, day=date.fromisoformat(day), messages={uid: message for uid, message in messages})
