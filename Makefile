@@ -13,15 +13,20 @@ PROD := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.produc
 # installs requirements.txt alone (no pytest, Playwright or ruff).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || { PYTHON=$$(bin/find-python) && "$$PYTHON" -m venv $(VENV); }
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "Installing Python packages into $(VENV) (requirements-dev.txt: Django, the test tools and Playwright; about a minute the first time)..."
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
 
 # The web server, one task worker (e-mail, reminders, nightly scores) and the
 # scheduler that enqueues the periodic jobs, together; Ctrl-C stops all three.
+# PORT=8001 make run serves on another port.
+PORT ?= 8000
 run: $(VENV)/.installed
-	$(MANAGE) migrate --noinput
-	@bin/run-together "$(MANAGE) runserver 127.0.0.1:8000" "$(MANAGE) worker --interval 2" "$(MANAGE) scheduler"
+	@$(MANAGE) migrate --noinput
+	@GATECHECK_WEBAUTHN_ORIGINS=$${GATECHECK_WEBAUTHN_ORIGINS:-http://localhost:$(PORT)} \
+		RUN_PYTHON=$(PY) RUN_NOTICE_PORT=$(PORT) RUN_NOTICE="Gatecheck is up: open http://localhost:$(PORT)/ (localhost, not 127.0.0.1, for the authenticator and passkeys). Ctrl-C stops it." \
+		exec bin/run-together "$(MANAGE) runserver 127.0.0.1:$(PORT)" "$(MANAGE) worker --interval 2" "$(MANAGE) scheduler"
 
 test: $(VENV)/.installed
 	@bin/ensure-chromium

@@ -7,11 +7,14 @@ import time
 import uuid
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.views.defaults import page_not_found
 
 from .decorators import mfa_is_recent
 from .models import UserSession
@@ -143,3 +146,19 @@ class RequestObservationMiddleware:
 
 
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+class OwnNotFoundPageMiddleware:
+    """With DEBUG on (``make run``), Django answers a missing page with its
+    technical 404 (the URL list); show the app's own page instead, the one a
+    trader meets in production. A 404 in JSON (the API's problem details)
+    passes through untouched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.DEBUG and response.status_code == 404 and response.get("Content-Type", "").startswith("text/html"):
+            return page_not_found(request, Http404())
+        return response

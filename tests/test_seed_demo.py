@@ -86,3 +86,15 @@ def test_running_again_resets_passwords_and_keeps_one_desk(settings):
     assert first["ava"] != second["ava"]
     assert User.objects.get(username="ava").check_password(second["ava"])
     assert ReadinessSnapshot.objects.filter(user__username="ava").count() == 91
+
+
+def test_prints_no_audit_lines_before_the_logins(settings, caplog):
+    """The audit rows are written, but their log lines would bury the logins."""
+    settings.DEBUG = True
+    with caplog.at_level("INFO"):
+        output = seed()
+    assert output.startswith("Seeded")
+    assert not [r for r in caplog.records if r.name == "gatecheck.audit"]
+    from accounts.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="mfa.backup_codes_generated").exists()

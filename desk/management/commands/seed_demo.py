@@ -8,7 +8,9 @@ to run with DEBUG off unless --force is given: it sets known passwords.
 
 from __future__ import annotations
 
+import logging
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -142,7 +144,9 @@ class Command(GatecheckCommand):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo sets known passwords, so it refuses to run with DEBUG off. Use --force on a throwaway database.")
         today = timezone.localdate()
-        with transaction.atomic():
+        # The audit rows are written as always; their log lines would only
+        # bury the logins this command exists to print.
+        with _quiet("gatecheck.audit"), transaction.atomic():
             desk, _ = Desk.objects.get_or_create(name=DESK_NAME)
             lead, lead_password = _person(*LEAD)
             desk.leads.add(lead)
@@ -153,7 +157,8 @@ class Command(GatecheckCommand):
                 desk.members.add(trader)
                 logins.append(("trader", trader, password, spec.note))
             _history([user for role, user, *_ in logins if role == "trader"], today)
-        codes = {user.pk: backup_codes_generate(user=user)[0] for _, user, _, _ in logins}
+        with _quiet("gatecheck.audit"):
+            codes = {user.pk: backup_codes_generate(user=user)[0] for _, user, _, _ in logins}
 
         self.stdout.write(self.style.SUCCESS(f"Seeded '{DESK_NAME}': 1 lead, {len(SPECS)} traders, {HISTORY_DAYS} days of scores."))
         self.stdout.write("Sign in with the password, enter the backup code as the second factor, then set up an authenticator app when asked.\n")
@@ -161,6 +166,18 @@ class Command(GatecheckCommand):
         for _role, user, password, note in logins:
             self.stdout.write(f"{user.username:<8} {password:<22} {codes[user.pk]:<21} {note}")
         self.stdout.write("\nThe lead's desk is at /desk/ and the admin panel at /admin/. Run it again for fresh passwords and codes.")
+
+
+@contextmanager
+def _quiet(name: str):
+    """Hold back the INFO lines of logger ``name`` (warnings still show)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _person(username: str, first: str, last: str) -> tuple[User, str]:
