@@ -55,7 +55,8 @@ _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for reason, pattern in (
         ("a private key or certificate block", r"-----BEGIN[A-Z0-9 ]*(?:PRIVATE KEY|CERTIFICATE|KEY BLOCK)[A-Z0-9 ]*-----"),
         ("an authenticator (otpauth://) link", r"(?i)otpauth(?:-migration)?://"),
-        (WRITTEN_OUT, r"(?i)\b(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"),
+        # A plain word after "token" is prose ("token rotation"), not a value.
+        (WRITTEN_OUT, r"(?i)\b(?:bearer|basic|token)\s+(?![A-Za-z]+\b)[A-Za-z0-9._~+/=-]{8,}"),
         (WRITTEN_OUT, r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s/@]+@"),  # user:password@host
         (KEY_SHAPE, r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),  # AWS key id
         (KEY_SHAPE, r"\bgh[pousr]_[A-Za-z0-9]{30,}"),  # GitHub tokens
@@ -121,6 +122,7 @@ _STOPWORDS = {
     "im", "auf", "bei", "der", "die", "das", "mein", "nicht", "unter", "beim", "geändert", "gespeichert",
     "dans", "sur", "le", "la", "les", "mon", "ma", "pas", "chez", "changé", "en", "el", "mi", "guardada",
     "cambiada", "round", "phrase", "stick", "key", "keys", "file", "reader", "login", "entry", "hint",
+    "location", "reminder", "regenerated", "renewed", "revoked", "issued", "created", "applicable",
 }
 _QUOTED = re.compile(r"""^["'«“‘].+["'»”’]$""")
 
@@ -132,6 +134,7 @@ _BASE64_WORD = re.compile(r"^[A-Za-z0-9+/=_-]+$")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _VOWELS = set("aeiouyAEIOUY")
 _PASSWORD_SYMBOLS = set("!#$%^&*?~|\\`§")
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:|\\\\[^\\]+)\\[^\\]*\\")  # C:\Users\…, \\server\share\…
 _EIGHT_DIGITS = re.compile(r"(?<![\d.:/-])(\d{4})[ -]?(\d{4})(?![\d.:/-])")
 _ISIN = re.compile(r"\b[A-Z]{2}[A-Z0-9]{9}\d\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
@@ -243,6 +246,16 @@ def _uniform_groups(words: list[str]) -> list[str]:
     return joined
 
 
+def _assigned_value(text: str) -> bool:
+    """``password: …``, unless what follows says where it is or that there is
+    none (``Password: stored in 1Password``, ``Seed: not applicable``)."""
+    for match in _ASSIGNMENT.finditer(text):
+        following = text[match.end() - 1 :].split(maxsplit=1)[0].strip(".,;:!?)(").lower()
+        if following not in _STOPWORDS:
+            return True
+    return False
+
+
 def _announced_value(text: str) -> bool:
     """A credential word followed, in prose, by what looks like its value."""
     for match in _ANNOUNCED.finditer(text):
@@ -255,9 +268,9 @@ def _announced_value(text: str) -> bool:
             if token.lower() in _CONNECTORS and not token.isupper():
                 connected = True
                 continue
-            value = token.strip(".,;!?)(")
-            if not value:
-                break
+            value = token.strip(".,;:!?)(")
+            if not any(ch.isalnum() for ch in value):
+                break  # an emoji or a dash is no value
             if _QUOTED.match(token):
                 return True
             if value.lower() in _STOPWORDS:
@@ -274,7 +287,7 @@ def _announced_value(text: str) -> bool:
 def _password_shaped(word: str) -> bool:
     """A single word mixing letters, digits and symbols, as passwords are made."""
     word = word.strip("\"'()[]{}<>,;.")
-    if not 8 <= len(word) <= 64 or "@" in word or "://" in word:
+    if not 8 <= len(word) <= 64 or "@" in word or "://" in word or _WINDOWS_PATH.match(word):
         return False
     return (
         any(ch in _PASSWORD_SYMBOLS for ch in word)
@@ -304,7 +317,7 @@ def find_secret(text: str) -> str | None:
     for reason, pattern in _SHAPES:
         if pattern.search(text):
             return reason
-    if _ASSIGNMENT.search(text) or _announced_value(text):
+    if _assigned_value(text) or _announced_value(text):
         return WRITTEN_OUT
     examined = _without_public_identifiers(text)
     if _backup_code_list(examined):

@@ -12,8 +12,12 @@ core of ordinary labels must each hold on their own.
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
 import pytest
 
+from devices.models import RecoveryMethod
 from readiness.secrets import find_secret
 
 # The review's reproduced misses, one per family.
@@ -320,3 +324,36 @@ def test_the_corpus_is_large_enough_to_mean_something():
 def test_the_reason_never_quotes_the_text():
     for text in SECRETS:
         assert text not in find_secret(text)
+
+
+# --- The held-out list ----------------------------------------------------------
+# tests/data/benign_free_text.txt was written by someone who never read the
+# detector or the corpus above, as traders, leads and ops people write
+# labels and notes. It measures the detector; it is never tuned: a line
+# refused here is a false positive to fix in the detector, not a line to edit.
+
+HELD_OUT = Path(__file__).parent / "data" / "benign_free_text.txt"
+
+
+def _held_out() -> list[str]:
+    lines = HELD_OUT.read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("# ")]
+
+
+def test_the_held_out_list_is_substantial():
+    assert len(_held_out()) >= 150
+
+
+@pytest.mark.parametrize("text", _held_out())
+def test_held_out_benign_text_is_never_refused(text):
+    assert find_secret(text) is None
+
+
+@pytest.mark.django_db
+def test_a_password_manager_named_in_a_note_is_saved(alice, alice_client):
+    """The red team's false positive, through the form a trader uses."""
+    note = "Password manager: 1Password vault 'Trading'"
+    response = alice_client.post("/recovery/add/", {"kind": "backup_codes", "label": note, "last_verified_on": date.today().isoformat()})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert RecoveryMethod.objects.get(owner=alice).label == note
+    assert "1Password vault" in alice_client.get("/recovery/").content.decode()
