@@ -747,6 +747,26 @@ SECTION_TITLES = {
     "permissions": "Trading permissions",
 }
 
+# What a person reads for each key of the document (the import preview says
+# which fields change, in these words, never the file's values).
+FIELD_LABELS = {
+    "broker": "Broker", "broker_mfa": "Broker's second factor", "regions_traded": "Regions traded",
+    "products_traded": "Products traded", "support_contact": "Support contact", "interface_plan": "Interface plan",
+    "name": "Name", "kind": "Kind", "platforms": "Platforms", "validated_on": "Last validated", "status": "Status",
+    "browser_saved_password": "Password saved in the browser", "notes": "Notes", "label": "Label",
+    "last_verified_on": "Last verified", "scopes": "Scopes", "service_account": "Service account", "created_on": "Created",
+    "last_rotated_on": "Last rotated", "expires_on": "Expires", "fingerprint": "Last 4 characters", "ip_restricted": "IP restricted",
+    "api_key": "API key", "token_refresh": "Token refresh", "fallback_contact": "Fallback contact",
+    "on_auth_failure": "When authentication fails", "heartbeat": "Heartbeat", "region": "Region", "feed": "Feed",
+    "active": "Active", "lost_device": "Lost device", "started_at": "Started", "finished_at": "Finished",
+    "completed": "Completed", "rule": "Rule", "reason": "Reason", "until": "Until", "product": "Product",
+    "requested_on": "Requested",
+}
+
+
+def field_label(key: str) -> str:
+    return FIELD_LABELS.get(key) or key.replace("_", " ").capitalize()
+
 
 # --------------------------------------------------------------------------
 # Entry points
@@ -987,7 +1007,7 @@ def inventory_from_document(document: dict[str, Any]) -> rules.Inventory:
 
 
 def preview(user, document: dict[str, Any], *, as_of: date, limits: rules.Limits, before: rules.Inventory) -> Preview:
-    """Per section: items added, removed and changed (by field name), and the score before and after.
+    """Per section: items added, removed and changed (by field label), and the score before and after.
 
     Field names are shown, never values: a preview page is no place to echo
     what a file holds.
@@ -997,8 +1017,8 @@ def preview(user, document: dict[str, Any], *, as_of: date, limits: rules.Limits
     for section in SECTIONS:
         key = section.key
         if key == "profile":
-            changed = [field for field in new[key] if new[key][field] != current[key].get(field)]
-            sections.append(SectionChanges(key, SECTION_TITLES[key], [], [], [("profile", changed)] if changed else []))
+            changed = [field_label(field) for field in new[key] if new[key][field] != current[key].get(field)]
+            sections.append(SectionChanges(key, SECTION_TITLES[key], [], [], [("", changed)] if changed else []))
             continue
         name = ITEM_KEYS[key]
         old_items = {name(row): row for row in current[key]}
@@ -1009,7 +1029,7 @@ def preview(user, document: dict[str, Any], *, as_of: date, limits: rules.Limits
             return mask_label(row["kind"], item) if masked else item
 
         changed_items = [
-            (shown(item, row), [field for field in row if row[field] != old_items[item].get(field)])
+            (shown(item, row), [field_label(field) for field in row if row[field] != old_items[item].get(field)])
             for item, row in new_items.items()
             if item in old_items and row != old_items[item]
         ]

@@ -651,10 +651,14 @@ def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
             # Another tab uploaded a different file since this preview was shown.
             messages.error(request, "The file waiting to be imported changed. Check this preview again.")
             return redirect("checklist:inventory_import_confirm")
+        before = selectors.report_for(request.user, timezone.localdate()).score
         replace_inventory(user=request.user, plan=plan, request=request, source="upload")
         request.session.pop(PENDING_IMPORT, None)
-        messages.success(request, "Your inventory was replaced with the imported file.")
-        return redirect("devices:device_list")
+        after = selectors.report_for(request.user, timezone.localdate())
+        messages.success(
+            request, f"Your inventory was replaced with the imported file. Your score: {before} before, {after.score} now ({words.LEVEL_LABELS[after.level]})."
+        )
+        return redirect("checklist:dashboard")
     current, new = current_counts(request.user), plan.counts()
     rows = [
         {"title": SECTION_TITLES[section.key], "key": section.key, "current": current[section.key], "new": new[section.key]}

@@ -86,7 +86,9 @@ def test_import_preview_then_confirm(live_server, page, allow_async_unsafe, tmp_
     assert any("Office workstation" in text for text in added)
     assert page.locator("[data-score-after]").inner_text().isdigit()
     page.get_by_role("button", name="Replace my inventory").click()
-    page.wait_for_url(re.compile(r"/devices/"))
+    # Back on the dashboard, told what the import did to the score.
+    page.wait_for_url(f"{live_server.url}/")
+    assert re.search(r"Your score: 0 before, \d+ now", page.get_by_role("status").inner_text())
     assert TrustedDevice.objects.filter(owner=alice).count() == 4
 
 

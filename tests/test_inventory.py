@@ -569,7 +569,7 @@ def test_the_preview_lists_each_change_and_the_score_before_and_after(alice, ali
     page = alice_client.get("/inventory/import/confirm/")
     preview = page.context["preview"]
     sections = {s.key: s for s in preview.sections}
-    assert sections["devices"].removed == ["iPhone"] and sections["devices"].changed == [("Home laptop", ["notes"])]
+    assert sections["devices"].removed == ["iPhone"] and sections["devices"].changed == [("Home laptop", ["Notes"])]
     assert sections["subscriptions"].added == ["Eurex level 1"]
     assert sections["recovery_methods"].added == ["+44 *** *** 0958"]  # masked, like everywhere
     assert sections["api_keys"].unchanged
@@ -585,3 +585,25 @@ def test_the_import_page_names_the_format_the_download_gives(alice_client):
     page = alice_client.get("/inventory/import/").content.decode()
     assert "<code>gatecheck.inventory/2</code> file" in page
     assert alice_client.get("/inventory/export/").json()["format"] == "gatecheck.inventory/2"
+
+
+def test_the_preview_names_fields_by_label_and_confirming_lands_on_the_dashboard_with_both_scores(alice_with_inventory, alice_client):
+    from checklist.selectors import report_for
+
+    before = report_for(alice_with_inventory, timezone.localdate()).score
+    document = json.loads(stored(alice_with_inventory))
+    document["profile"]["products_traded"] = ["options"]
+    document["devices"][0]["browser_saved_password"] = not document["devices"][0]["browser_saved_password"]
+    document["recovery_methods"] = []
+    response = upload(alice_client, document)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    preview = alice_client.get("/inventory/import/confirm/").content.decode()
+    assert "Changed</span> Products traded</li>" in preview and ": Password saved in the browser</li>" in preview
+    assert "products_traded" not in preview and "browser_saved_password" not in preview
+
+    digest = alice_client.get("/inventory/import/confirm/").context["digest"]
+    response = alice_client.post("/inventory/import/confirm/", {"action": "replace", "digest": digest}, follow=True)
+    assert response.redirect_chain[-1][0] == "/"
+    after = report_for(alice_with_inventory, timezone.localdate())
+    assert after.score != before
+    assert f"Your score: {before} before, {after.score} now" in response.content.decode()
