@@ -30,6 +30,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	@bin/ensure-chromium
+	@bin/ensure-axe
 	DJANGO_ALLOW_ASYNC_UNSAFE=true $(PY) -m pytest -q
 
 test-fast: $(VENV)/.installed

@@ -113,7 +113,7 @@ def _remind_html(row: DeskRow, action: str) -> str:
         return ""
     return (
         f'<button type="submit" form="remind-form" formaction="{escape(action)}" class="btn btn-small" '
-        f'aria-label="E-mail {escape(row.display_name)} a reminder">Remind</button>'
+        f'>Remind<span class="visually-hidden"> {escape(row.display_name)} by e-mail</span></button>'
     )
 
 
@@ -222,11 +222,14 @@ def _head_html(headers: list[dict], totals: list[dict], matching: int) -> SafeSt
     cells = []
     for t in totals:
         active = ' aria-current="true"' if t["active"] else ""
-        label = escape(f"{t['title']}: {t['fail']} failing, {t['partial']} partial. Show them.")
+        # The link's name is its own text (visible numbers, hidden words), so
+        # what a speech user reads out is what the link is called.
         cells.append(
-            f'<td class="rule-total{" is-active" if t["active"] else ""}"><a href="{escape(t["url"])}"{active} aria-label="{label}">'
-            f'<span class="tot-fail{"" if t["fail"] else " zero"}">{t["fail"]}<span aria-hidden="true"> ✕</span></span> '
-            f'<span class="tot-partial{"" if t["partial"] else " zero"}">{t["partial"]}<span aria-hidden="true"> ◐</span></span></a></td>'
+            f'<td class="rule-total{" is-active" if t["active"] else ""}"><a href="{escape(t["url"])}"{active}>'
+            f'<span class="visually-hidden">{escape(t["title"])}: </span>'
+            f'<span class="tot-fail{"" if t["fail"] else " zero"}">{t["fail"]}<span aria-hidden="true"> ✕</span><span class="visually-hidden"> failing,</span></span> '
+            f'<span class="tot-partial{"" if t["partial"] else " zero"}">{t["partial"]}<span aria-hidden="true"> ◐</span>'
+            '<span class="visually-hidden"> partial. Show them.</span></span></a></td>'
         )
     return mark_safe(  # noqa: S308 - every value escaped above
         f"<tr>{''.join(cols)}</tr>"

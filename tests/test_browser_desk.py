@@ -134,14 +134,17 @@ def test_lead_reads_reasons_totals_and_trend_and_reminds_at_1280_and_390(live_se
 
     # The drill's total lists who fails it or is partial.
     drill_total = page.locator("td.rule-total").nth(6)
-    assert re.match(r"3 ✕ 0 ◐", drill_total.inner_text())
+    assert drill_total.locator(".tot-fail").inner_text().startswith("3 ✕")
+    assert drill_total.locator(".tot-partial").inner_text().startswith("0 ◐")
+    # Its name, read out, says what the numbers are.
+    assert drill_total.get_by_role("link", name="Device-loss drill: 3 failing, 0 partial. Show them.").count() == 1
     drill_total.locator("a").click()
     page.wait_for_url(re.compile(r"rule=drill\.rehearsed"))
     assert rows.count() == 3
     _shot(page, tmp_path, "desk-1280-rule-filter")
 
     page.goto(f"{live_server.url}/desk/?sort=name")
-    page.get_by_role("button", name="E-mail Alice Chen a reminder").click()
+    page.get_by_role("button", name="Remind Alice Chen by e-mail").click()
     page.wait_for_url(f"{live_server.url}/desk/?sort=name")
     assert page.get_by_text("Reminder e-mailed to Alice Chen.").is_visible()
     first = rows.first
