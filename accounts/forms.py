@@ -151,6 +151,13 @@ class EnrolForm(SecretScrubMixin, forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]{6}"}),
     )
 
+    def code_refused(self, message: str) -> None:
+        """A wrong code: the error, and an empty field for the next code
+        (the wrong one shown again would only be typed over)."""
+        self.add_error("otp_token", message)
+        self.data = self.data.copy()
+        self.data[self.add_prefix("otp_token")] = ""
+
 
 class RenameForm(SecretScrubMixin, forms.Form):
     name = forms.CharField(max_length=64, label="New name")

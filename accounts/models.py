@@ -340,6 +340,18 @@ class EnrolmentCode(models.Model):
         return hmac.compare_digest(self.code_hash, token_digest(normalize_code(code)))
 
 
+class ShownOnceTicket(models.Model):
+    """The one-time ticket of a secret shown once (``accounts.once``): the
+    secret itself travels encrypted in a cookie and is never stored; this
+    row holds only the SHA-256 of the random ticket the cookie carries, and
+    is deleted when the page shows the secret, so a copy of the cookie
+    shows nothing."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
 class TrustedBrowserQuerySet(models.QuerySet):
     def for_user(self, user) -> TrustedBrowserQuerySet:
         return self.filter(user=user)

@@ -40,6 +40,7 @@ STEP_UP: dict[str, str] = {
     # Where security notices and reset links go: a change is a security change.
     "accounts:email_change": RECENT,
     "accounts:email_verification_resend": NONE,
+    "accounts:email_banner_hide": NONE,  # a cookie that hides a reminder for a day
     # The inventory: every write to a device, recovery method, key or
     # automation (an automation holds a key reference and a fail-safe).
     "devices:device_list": NONE,

@@ -9,6 +9,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import django_otp
@@ -17,7 +18,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.sessions.models import Session
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.models import Device
@@ -25,9 +26,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 from django_tasks_db.models import DBTaskResult
 
-from . import mail, signin
+from . import mail, once, signin
 from .audit import record_event
-from .models import AuditEvent, AuthFailure, JobMark, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession, WorkerBeat
+from .background import stop_point
+from .models import AuditEvent, AuthFailure, JobMark, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession, WorkerBeat, token_digest
 from .net import client_ip
 from .signals import access_revoked
 
@@ -42,13 +44,22 @@ TOTP_PATTERN = re.compile(r"^\d{6}$")
 def failure_buckets(request: HttpRequest, *, step: str, username: str) -> list[tuple[str, int]]:
     """The buckets one attempt counts against, each with its limit.
 
-    Per account (the normalised username, so case games do not buy extra
-    attempts), per username from one address (as django-axes counts, so a
-    guesser at one address is stopped early on that account), and per
-    address. An office network (GATECHECK_OFFICE_NETWORKS) skips only the
-    per-address cap: a trading floor behind one NAT address is hundreds of
-    people, and one of them mistyping must not lock the others out.
+    A browser holding a valid device cookie for this account (it completed
+    a sign-in to it before) counts in that cookie's own bucket alone, with
+    the account's limit (SECURITY.md 37, OWASP "device cookies"): whoever
+    locks the account for unknown browsers cannot lock out its owner's.
+
+    Any other browser counts per account (the normalised username, so case
+    games do not buy extra attempts), per username from one address (as
+    django-axes counts, so a guesser at one address is stopped early on
+    that account), and per address. An office network
+    (GATECHECK_OFFICE_NETWORKS) skips only the per-address cap: a trading
+    floor behind one NAT address is hundreds of people, and one of them
+    mistyping must not lock the others out.
     """
+    nonce = _device_nonce(request, username)
+    if nonce:
+        return [(f"{step}:device:{token_digest(nonce)[:32]}", settings.GATECHECK_ACCOUNT_FAILURE_LIMIT)]
     digest = username_digest(username)
     buckets = [(f"{step}:user:{digest}", settings.GATECHECK_ACCOUNT_FAILURE_LIMIT)]
     ip = client_ip(request)
@@ -58,6 +69,15 @@ def failure_buckets(request: HttpRequest, *, step: str, username: str) -> list[t
         if not in_office_network(ip):
             buckets.append((f"ip:{network}", settings.GATECHECK_IP_FAILURE_LIMIT))
     return buckets
+
+
+def _device_nonce(request: HttpRequest, username: str) -> str | None:
+    """The nonce of a device cookie valid for the account ``username`` names
+    (a query only when the browser sends such a cookie)."""
+    if signin.DEVICE_COOKIE not in request.COOKIES:
+        return None
+    user_id = User.objects.filter(username=User.normalize_username(username)).values_list("pk", flat=True).first()
+    return signin.device_cookie_nonce(request, user_id)
 
 
 def in_office_network(ip: str) -> bool:
@@ -82,23 +102,45 @@ def ip_bucket(ip: str) -> str:
 
 
 def attempt_open(buckets: list[tuple[str, int]]) -> tuple[list[int], datetime | None]:
-    """Count an attempt before checking it, so parallel requests cannot all
-    slip under a limit: the k-th attempt to be written sees at least k rows.
+    """Count an attempt, unless a bucket is locked already.
 
-    Returns the ids of the rows written, and, when a bucket is over its
-    limit, the time it frees up (the attempt must then be refused).
+    A locked bucket refuses the attempt without writing a row: attempts
+    during a lock are never checked, so they do not extend it, and a
+    request every few minutes cannot keep an account locked for good.
+    Otherwise the attempt is written before it is checked, so parallel
+    requests cannot all slip under a limit: the k-th attempt to be written
+    sees at least k rows. One that finds the bucket full after writing is
+    refused and takes its rows back.
+
+    Returns the ids of the rows written, and, when a bucket is full, the
+    time it frees up (the attempt must then be refused, and nothing stays
+    written).
     """
-    rows = AuthFailure.objects.bulk_create([AuthFailure(bucket=bucket) for bucket, _ in buckets])
-    since = timezone.now() - timedelta(seconds=settings.GATECHECK_RATE_WINDOW)
+    until = _locked_until(buckets, own=[])
+    if until:
+        return [], until
+    ids = [row.pk for row in AuthFailure.objects.bulk_create([AuthFailure(bucket=bucket) for bucket, _ in buckets])]
+    until = _locked_until(buckets, own=ids)
+    if until:
+        AuthFailure.objects.filter(pk__in=ids).delete()
+        return [], until
+    return ids, None
+
+
+def _locked_until(buckets: list[tuple[str, int]], *, own: list[int]) -> datetime | None:
+    """When the fullest bucket frees up, if any holds its limit of rows in
+    the window besides this attempt's ``own``; a bucket frees up when its
+    limit-th newest row leaves the window."""
+    window = timedelta(seconds=settings.GATECHECK_RATE_WINDOW)
+    since = timezone.now() - window
     latest = None
     for bucket, limit in buckets:
-        times = list(
-            AuthFailure.objects.filter(bucket=bucket, at__gte=since).order_by("-at").values_list("at", flat=True)[: limit + 1]
-        )
-        if len(times) > limit:
-            free_at = times[limit - 1] + timedelta(seconds=settings.GATECHECK_RATE_WINDOW)
+        rows = AuthFailure.objects.filter(bucket=bucket, at__gte=since).exclude(pk__in=own)
+        times = list(rows.order_by("-at").values_list("at", flat=True)[:limit])
+        if len(times) >= limit:
+            free_at = times[limit - 1] + window
             latest = free_at if latest is None else max(latest, free_at)
-    return [row.pk for row in rows], latest
+    return latest
 
 
 def attempt_succeeded(ids: list[int]) -> None:
@@ -117,7 +159,9 @@ def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
     while to look at); finished task results older than
     GATECHECK_TASK_RESULT_DAYS; expired trusted browsers, and new-browser
     alerts whose link can no longer work; the progress marks of finished
-    nightly runs and mail tasks, and beats of workers gone for a day.
+    nightly runs and mail tasks, beats of workers gone for a day, and
+    tickets of shown-once secrets never shown (``once.tickets_prune``).
+    (Audit events past their retention: ``audit_prune``, its own task.)
     """
     now = now or timezone.now()
     done = {"sessions": Session.objects.filter(expire_date__lt=now).delete()[0]}
@@ -136,7 +180,45 @@ def rows_prune(*, now: datetime | None = None) -> dict[str, int]:
     week = now - timedelta(days=7)
     JobMark.objects.filter(Q(name__startswith="snapshots:") | Q(name__startswith="mail:"), at__lt=week).delete()
     WorkerBeat.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
+    once.tickets_prune(now=now)
     return done
+
+
+def rows_delete_batched(rows: QuerySet, *, delete: Callable[[QuerySet], int] | None = None) -> int:
+    """Delete ``rows``, GATECHECK_PRUNE_BATCH at a time, each batch in its
+    own short transaction, so an hourly prune of a large table never holds a
+    long lock; a stopping worker stops between two batches (the next run
+    goes on). ``delete`` deletes one batch (default: ``batch.delete()``).
+    Returns how many rows went; a second call finds nothing more."""
+    size = settings.GATECHECK_PRUNE_BATCH
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(rows.order_by().values_list("pk", flat=True)[:size])
+            batch = rows.model._base_manager.filter(pk__in=ids)
+            total += (delete(batch) if delete else batch.delete()[0]) if ids else 0
+        if len(ids) < size:
+            return total
+        stop_point()
+
+
+def audit_prune(*, now: datetime | None = None) -> int:
+    """Delete audit events older than GATECHECK_AUDIT_RETENTION_DAYS (seven
+    years by default), for the hourly prune; returns how many went."""
+    now = now or timezone.now()
+    old = AuditEvent.objects.filter(at__lt=now - timedelta(days=settings.GATECHECK_AUDIT_RETENTION_DAYS))
+    return rows_delete_batched(old, delete=_audit_delete)
+
+
+def _audit_delete(batch: QuerySet) -> int:
+    # The one delete of the append-only log, past its queryset's guard on
+    # purpose. On PostgreSQL the table's trigger lets it through only in a
+    # transaction marked so, and only for rows older than a year (accounts
+    # migration 0009).
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL gatecheck.audit_prune = 'on'")
+    return QuerySet.delete(batch)[0]
 
 
 # --- Factors ---------------------------------------------------------------
@@ -521,7 +603,8 @@ def password_changed(*, request: HttpRequest, user: User) -> None:
 
 
 def login_failed(*, request: HttpRequest, username: str, step: str, action: str | None = None) -> None:
-    """Audit a failed or refused attempt (attempt_open has counted it). The typed
+    """Audit a failed or refused attempt (attempt_open counted it, unless a
+    lock refused it unchecked). The typed
     username is recorded only when it names a real account: it might be a
     password typed in the wrong field."""
     user = User.objects.filter(username=User.normalize_username(username)).first()

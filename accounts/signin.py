@@ -1,5 +1,5 @@
 """Sign-in beyond the password and the code: enrolment codes after an MFA
-reset, trusted browsers, known browsers and new-browser alerts.
+reset, trusted browsers, device cookies, known browsers and new-browser alerts.
 
 Imports no other accounts service module: accounts.services calls in here
 (a password or factor change voids trust), never the other way round.
@@ -208,6 +208,43 @@ def browser_forget(*, request: HttpRequest, row: TrustedBrowser) -> None:
     record_event(action="browser.forgotten", request=request, object_label=row.browser)
 
 
+# --- Device cookies: lockout that cannot be turned on the owner (SECURITY.md 37) ---
+
+DEVICE_COOKIE = "gatecheck_device"
+DEVICE_SALT = "accounts.signin.device_cookie"
+DEVICE_COOKIE_AGE = 365 * 24 * 60 * 60
+
+
+def device_cookie_issue(request: HttpRequest, response: HttpResponse) -> None:
+    """After a completed sign-in (password and second factor), a signed
+    cookie naming the user and a fresh random nonce (OWASP "device
+    cookies"). Attempts from it are counted in the nonce's own bucket, so a
+    guesser who locks the account for unknown browsers does not lock out
+    this one. Only a complete sign-in earns it: handed out after the
+    password alone, a guesser holding the password could collect fresh
+    buckets for the code step at will."""
+    value = signing.dumps({"u": request.user.pk, "n": secrets.token_urlsafe(16)}, salt=DEVICE_SALT)
+    response.set_cookie(
+        DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_AGE, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax", path="/"
+    )
+
+
+def device_cookie_nonce(request: HttpRequest, user_id: int | None) -> str | None:
+    """The nonce of this browser's device cookie if it is valid for
+    ``user_id``; None for no cookie, a tampered or expired one, or another
+    account's (such a browser counts as unknown)."""
+    raw = request.COOKIES.get(DEVICE_COOKIE)
+    if not raw or user_id is None:
+        return None
+    try:
+        data = signing.loads(raw, salt=DEVICE_SALT, max_age=DEVICE_COOKIE_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("u") != user_id or not isinstance(data.get("n"), str):
+        return None
+    return data["n"]
+
+
 # --- Known browsers and new-browser alerts --------------------------------------
 
 BROWSER_COOKIE = "gatecheck_browser"
@@ -221,8 +258,10 @@ def browser_seen(request: HttpRequest, response: HttpResponse, *, session_row: i
     digest of a long-lived random cookie (never the user agent alone, which
     anyone can copy). A browser not seen before for the account is e-mailed
     to the user with a "this wasn't me" link; the enrolment right after a
-    sign-up is the account's first browser and is not."""
+    sign-up is the account's first browser and is not. The browser also
+    gets a new device cookie (see ``device_cookie_issue``)."""
     user = request.user
+    device_cookie_issue(request, response)
     value = request.COOKIES.get(BROWSER_COOKIE, "")
     if len(value) < 32:
         value = secrets.token_urlsafe(32)

@@ -27,6 +27,7 @@ urlpatterns = [
     path("password/change/", views.password_change, name="password_change"),
     path("email/change/", views.email_change, name="email_change"),
     path("email/verify/send/", views.email_verification_resend, name="email_verification_resend"),
+    path("email/banner/hide/", views.email_banner_hide, name="email_banner_hide"),
     path("email/verify/<str:token>/", views.email_verify, name="email_verify"),
     path("password/reset/", views.password_reset, name="password_reset"),
     path("password/reset/sent/", views.password_reset_done, name="password_reset_done"),

@@ -238,16 +238,22 @@ def _enrol(request: HttpRequest, *, first: bool) -> HttpResponse:
         allowed, why = device.verify_is_allowed()
         if not allowed and (why or {}).get("locked_until"):
             # The same honest message as the code step and step-up.
-            form.add_error("otp_token", f"Too many wrong codes in a row. Wait until {why['locked_until']:%H:%M:%S} UTC, then use a new code.")
+            form.code_refused(f"Too many wrong codes in a row. Wait until {why['locked_until']:%H:%M:%S} UTC, then use a new code.")
         else:
-            form.add_error("otp_token", "That code did not match. Check the time on your phone and enter the current code.")
-    secret = device.config_url.split("secret=")[1].split("&")[0]
-    qr_svg = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).to_string(encoding="unicode")
-    response = render(
-        request,
-        "accounts/mfa_setup.html",
-        {"form": form, "qr_svg": qr_svg, "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)), "first": first},
-    )
+            form.code_refused("That code did not match. Check the time on your phone and enter the current code.")
+    otpauth_url = device.config_url
+    secret = otpauth_url.split("secret=")[1].split("&")[0]
+    qr_svg = qrcode.make(otpauth_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).to_string(encoding="unicode")
+    context = {
+        "form": form,
+        "qr_svg": qr_svg,
+        # On the phone that runs the app, a link opens it with the account filled in.
+        "otpauth_url": otpauth_url,
+        # Typed by hand from groups of four, each kept on one line.
+        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+        "first": first,
+    }
+    response = render(request, "accounts/mfa_setup.html", context)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -400,6 +406,25 @@ def email_verification_resend(request: HttpRequest) -> HttpResponse:
         signin.email_verification_send(request=request, user=user)
         messages.success(request, f"We sent a new link to {user.email}.")
     return redirect(safe_next(request, default=reverse("accounts:security")))
+
+
+EMAIL_BANNER_COOKIE = "gatecheck_email_banner_hidden"
+
+
+def email_banner_shown(request: HttpRequest) -> bool:
+    """The unconfirmed-address banner, unless this browser hid it for this
+    user within the last day."""
+    return not request.user.email_verified and request.COOKIES.get(EMAIL_BANNER_COOKIE) != str(request.user.pk)
+
+
+@require_POST
+def email_banner_hide(request: HttpRequest) -> HttpResponse:
+    """"Hide for a day": a cookie for this browser and user, 24 hours long."""
+    response = redirect(safe_next(request, default=reverse("checklist:dashboard")))
+    response.set_cookie(
+        EMAIL_BANNER_COOKIE, str(request.user.pk), max_age=24 * 60 * 60, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax"
+    )
+    return response
 
 
 @public

@@ -475,3 +475,24 @@ def on_broker_wanted(*, owner, **_) -> str | None:
 def on_access_revoked(*, user, **_) -> None:
     """Receiver of accounts' ``access_revoked``: the feed token is a credential too."""
     CalendarFeed.objects.filter(owner=user).delete()
+
+
+def snapshots_thin(*, as_of: date | None = None) -> int:
+    """Thin the stored scores older than GATECHECK_SNAPSHOT_THIN_DAYS to one
+    per trader and ISO week, the week's last; for the hourly task, returns
+    how many went. A snapshot goes only when a later one of the same trader
+    and week is past the horizon too, so a trader's newest is never deleted,
+    and a second run finds nothing more."""
+    from django.conf import settings
+    from django.db.models import Exists
+    from django.db.models.functions import ExtractIsoYear, ExtractWeek
+
+    from accounts.services import rows_delete_batched
+
+    horizon = (as_of or timezone.localdate()) - timedelta(days=settings.GATECHECK_SNAPSHOT_THIN_DAYS)
+    old = ReadinessSnapshot.objects.filter(date__lt=horizon)
+    later_same_week = old.filter(
+        user=OuterRef("user"), date__gt=OuterRef("date"), date__iso_year=OuterRef("iso_year"), date__week=OuterRef("week")
+    )
+    thinned = old.annotate(iso_year=ExtractIsoYear("date"), week=ExtractWeek("date")).filter(Exists(later_same_week))
+    return rows_delete_batched(thinned)

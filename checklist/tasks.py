@@ -1,4 +1,5 @@
-"""Background work of the checklist: the nightly stored scores.
+"""Background work of the checklist: the nightly stored scores, and the
+hourly thinning of old ones.
 
 Enqueued by the scheduler (``manage.py scheduler``).
 """
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from accounts.background import periodic
 
-from .services import snapshot_all
+from .services import snapshot_all, snapshots_thin
 
 
 @periodic("5 0 * * *")
@@ -26,3 +27,12 @@ def snapshots_nightly(as_of: str | None = None) -> dict:
     last batch the killed run committed (``snapshot_all``'s checkpoint)."""
     run = snapshot_all(date.fromisoformat(as_of) if as_of else timezone.localdate())
     return {"stored": run.stored, "failed": run.failed}
+
+
+@periodic("27 * * * *")
+@task
+def snapshots_old_thin() -> dict:
+    """Hourly: stored scores past GATECHECK_SNAPSHOT_THIN_DAYS thinned to
+    the last of each ISO week per trader, in short batches. Twice is safe:
+    the second run finds nothing more to thin."""
+    return {"snapshots": snapshots_thin()}

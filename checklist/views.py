@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from accounts import once
 from accounts.audit import record_read
 from accounts.decorators import public
+from accounts.views import email_banner_shown
 from devices.models import TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
@@ -126,6 +127,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     led = list(request.user.led_desks.annotate(traders=Count("members")).order_by("name"))
     request.gatecheck_desk_lead = bool(led)
     context = {
+        "email_banner": email_banner_shown(request),
         "led_desks": led,
         "today": today,
         "report": report,

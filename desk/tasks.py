@@ -1,5 +1,6 @@
 """Background work of the desk: the daily reminders and digests (a lead's
-one-click reminder is delivered by ``desk.services.reminders_deliver``).
+one-click reminder is delivered by ``desk.services.reminders_deliver``), and
+the hourly prune of old reminder logs.
 
 Enqueued by the scheduler (``manage.py scheduler``); idempotent per day
 through ``ReminderLog``'s (recipient, kind, day) claims, each taken in the
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from accounts.background import periodic
 
-from .services import reminders_send_daily
+from .services import reminder_logs_prune, reminders_send_daily
 
 
 @periodic("30 6 * * *")
@@ -30,3 +31,12 @@ def reminders_daily(as_of: str | None = None) -> dict:
     day = date.fromisoformat(as_of) if as_of else timezone.localdate()
     run = reminders_send_daily(as_of=day)
     return {"reminders": run.reminders, "digests": run.digests, "already": run.already, "failed": run.failed}
+
+
+@periodic("37 * * * *")
+@task
+def reminder_logs_old_prune() -> dict:
+    """Hourly: reminder logs past GATECHECK_REMINDER_RETENTION_DAYS deleted,
+    in short batches (today's claims are never among them). Twice is safe:
+    the second run finds nothing more."""
+    return {"reminder_logs": reminder_logs_prune()}

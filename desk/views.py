@@ -64,6 +64,8 @@ _CELL_WORD = {
 }
 _RULE_TIP = {rid: f"<strong>{escape(RULE_TITLES[rid])}</strong> " for rid in RULE_IDS}
 _NO_CELL = '<td class="hm hm-none">—</td>'
+# A short name without the soft hyphens the column heads break at.
+RULE_SHORT_PLAIN = {rid: RULE_SHORT[rid].replace("\u00ad", "") for rid in RULE_IDS}
 
 
 @lru_cache(maxsize=4096)
@@ -94,6 +96,18 @@ def _cells(row: DeskRow, url: str) -> str:
             f'<span class="hm-tip" role="tooltip" id="{tip}">{_tip(rid, reasons.get(rid) or "")}</span></td>'
         )
     return "".join(out)
+
+
+def _phone_fails(row: DeskRow) -> str:
+    """The phone's summary cell: the rules the trader fails, then those only
+    partly met, by their short names (the full heatmap scrolls after it)."""
+    parts = []
+    for status in (words.FAIL, words.PARTIAL):
+        names = [RULE_SHORT_PLAIN[rid] for rid in RULE_IDS if row.cells[rid] == status]
+        if names:
+            parts.append(f'<span class="tot-{"fail" if status == words.FAIL else "partial"}">'
+                         f'<span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(", ".join(names))}</span>')
+    return f'<td class="phone-fails">{"<br>".join(parts) or words.STATUS_GLYPHS[words.PASS] + " all met"}</td>'
 
 
 def _tag(status: str, text: str) -> str:
@@ -138,6 +152,7 @@ def _row_html(row: DeskRow, url: str, remind: str) -> str:
     return (
         f'<tr><th scope="row" class="who"><a href="{escape(url)}">{escape(row.display_name)}</a> '
         f'<span class="muted small">{escape(row.username) if row.name else ""}</span></th>'
+        + _phone_fails(row) +
         f'<td class="num">{"—" if row.score is None else row.score}</td><td>{_tag(status, level)}</td>'
         f'<td class="{change_class}">{change}</td>'
         f'<td class="due">{due}{remind}</td>'
@@ -219,6 +234,8 @@ def _head_html(headers: list[dict], totals: list[dict], matching: int) -> SafeSt
         title = f' title="{escape(h["title"])}"' if h["title"] else ""
         arrow = {"ascending": ' <span aria-hidden="true">▲</span>', "descending": ' <span aria-hidden="true">▼</span>'}.get(h["aria_sort"], "")
         cols.append(f'<th scope="col" class="{css}"{sort}><a href="{escape(h["url"])}"{title}>{escape(h["label"])}{arrow}</a></th>')
+        if h is headers[0]:  # after the trader: the phone's summary column
+            cols.append('<th scope="col" class="phone-fails">Failing, then partial</th>')
     cells = []
     for t in totals:
         active = ' aria-current="true"' if t["active"] else ""
@@ -227,13 +244,14 @@ def _head_html(headers: list[dict], totals: list[dict], matching: int) -> SafeSt
         cells.append(
             f'<td class="rule-total{" is-active" if t["active"] else ""}"><a href="{escape(t["url"])}"{active}>'
             f'<span class="visually-hidden">{escape(t["title"])}: </span>'
-            f'<span class="tot-fail{"" if t["fail"] else " zero"}">{t["fail"]}<span aria-hidden="true"> ✕</span><span class="visually-hidden"> failing,</span></span> '
+            f'<span class="tot-fail{"" if t["fail"] else " zero"}">{t["fail"]}<span aria-hidden="true"> ✕</span>'
+            '<span class="visually-hidden"> failing,</span></span> '
             f'<span class="tot-partial{"" if t["partial"] else " zero"}">{t["partial"]}<span aria-hidden="true"> ◐</span>'
             '<span class="visually-hidden"> partial. Show them.</span></span></a></td>'
         )
     return mark_safe(  # noqa: S308 - every value escaped above
         f"<tr>{''.join(cols)}</tr>"
-        '<tr class="rule-totals"><th scope="row" class="totals-head">Failing · partial</th>'
+        '<tr class="rule-totals"><th scope="row" class="totals-head">Failing · partial</th><td class="phone-fails"></td>'
         f'<td colspan="4" class="muted small totals-note">of the {matching} matching; pick a rule to list them</td>{"".join(cells)}</tr>'
     )
 

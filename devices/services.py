@@ -435,3 +435,17 @@ def _lead_emails(owner_ids: list[int]) -> dict[int, set[str]]:
         if email and email == verified:
             found.setdefault(member, set()).add(email)
     return found
+
+
+def signals_prune(*, now: datetime | None = None) -> int:
+    """Delete heartbeat signals older than GATECHECK_SIGNAL_RETENTION_DAYS,
+    for the hourly task; returns how many went. Pings already trim a live
+    bot's history to its last few; this removes what a bot that stopped
+    pinging long ago left behind. Its status reads the heartbeat row, which
+    stays."""
+    from django.conf import settings
+
+    from accounts.services import rows_delete_batched
+
+    now = now or timezone.now()
+    return rows_delete_batched(HeartbeatSignal.objects.filter(at__lt=now - timedelta(days=settings.GATECHECK_SIGNAL_RETENTION_DAYS)))

@@ -1,4 +1,5 @@
-"""Background work of the devices app: the per-minute heartbeat sweep.
+"""Background work of the devices app: the per-minute heartbeat sweep, and
+the hourly prune of old heartbeat signals.
 
 Enqueued by the scheduler (``manage.py scheduler``).
 """
@@ -9,7 +10,7 @@ from django.tasks import task
 
 from accounts.background import periodic, sweep_finished
 
-from .services import heartbeat_sweep
+from .services import heartbeat_sweep, signals_prune
 
 
 @periodic("* * * * *")
@@ -23,3 +24,11 @@ def heartbeats_sweep() -> dict:
     went_down = heartbeat_sweep()
     sweep_finished()
     return {"went_down": went_down}
+
+
+@periodic("17 * * * *")
+@task
+def signals_old_prune() -> dict:
+    """Hourly: delete heartbeat signals past GATECHECK_SIGNAL_RETENTION_DAYS,
+    in short batches. Twice is safe: the second run finds nothing more."""
+    return {"signals": signals_prune()}

@@ -275,7 +275,10 @@ def test_signup_forces_enrolment_then_shows_backup_codes(client):
     assert page.status_code == 200
     assert "no-store" in page["Cache-Control"]
     html = page.content.decode()
-    assert "<svg" in html and "issuer=Gatecheck" not in html  # the QR is drawn, not linked
+    # The QR is drawn inline (no image fetched from elsewhere); the same
+    # address opens the phone's authenticator app from its link.
+    assert "<svg" in html and "<img" not in html
+    assert 'href="otpauth://totp/' in html
     device = TOTPDevice.objects.get(user=dana)
     assert not device.confirmed
     # A wrong code keeps the device unconfirmed.

@@ -64,7 +64,10 @@ def test_jobs_missed_while_the_scheduler_was_down_run_once_when_it_is_back(setti
     assert scheduler_tick(at("2026-12-05T23:59:30")) == []  # first sight: nothing is owed yet
     # Down from midnight to 07:00: the nightly scores, the reminders, the
     # hourly pruning and the sweep each run once, not once per missed time.
-    assert sorted(scheduler_tick(at("2026-12-06T07:00:10"))) == ["heartbeats_sweep", "prune", "reminders_daily", "snapshots_nightly"]
+    assert sorted(scheduler_tick(at("2026-12-06T07:00:10"))) == [
+        "audit_old_prune", "heartbeats_sweep", "prune", "reminder_logs_old_prune", "reminders_daily", "signals_old_prune",
+        "snapshots_nightly", "snapshots_old_thin",
+    ]
     assert [queued(name) for name in ("snapshots_nightly", "reminders_daily", "prune", "heartbeats_sweep")] == [1, 1, 1, 1]
     assert scheduler_tick(at("2026-12-06T07:00:40")) == []
     assert scheduler_tick(at("2026-12-06T07:01:00")) == ["heartbeats_sweep"]

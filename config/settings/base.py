@@ -183,6 +183,25 @@ GATECHECK_OFFICE_NETWORKS = env_list("GATECHECK_OFFICE_NETWORKS")
 GATECHECK_FAILURE_RETENTION_DAYS = int(os.environ.get("GATECHECK_FAILURE_RETENTION_DAYS", "7"))
 # Finished background task results are kept this long, then pruned.
 GATECHECK_TASK_RESULT_DAYS = int(os.environ.get("GATECHECK_TASK_RESULT_DAYS", "14"))
+# Data lifecycle: each app's hourly task prunes its own rows past these ages,
+# a batch of GATECHECK_PRUNE_BATCH rows per short transaction.
+# The audit trail is kept seven years (leap days included), the usual record
+# keeping of a regulated firm; PostgreSQL refuses to delete any audit row
+# younger than a year (accounts migration 0009), so a shorter value is refused here.
+GATECHECK_AUDIT_RETENTION_DAYS = int(os.environ.get("GATECHECK_AUDIT_RETENTION_DAYS", str(7 * 365 + 2)))
+if GATECHECK_AUDIT_RETENTION_DAYS < 365:
+    raise ValueError("GATECHECK_AUDIT_RETENTION_DAYS must be at least 365: audit events younger than a year are never deleted.")
+# Stored daily scores older than this are thinned to the last of each ISO
+# week per trader (a trader's newest is always kept). Pages chart 90 days and
+# compare with a week earlier, so every day they read stays.
+GATECHECK_SNAPSHOT_THIN_DAYS = int(os.environ.get("GATECHECK_SNAPSHOT_THIN_DAYS", "400"))
+# Heartbeat signals (the pings a bot sent) older than this are deleted. The
+# automations page shows a bot's last five, and a bot's status reads its
+# heartbeat row, not this history; a weekly bot's last five span 35 days.
+GATECHECK_SIGNAL_RETENTION_DAYS = int(os.environ.get("GATECHECK_SIGNAL_RETENTION_DAYS", "400"))
+# Reminder logs only deduplicate the day's reminders; kept 90 days to look at.
+GATECHECK_REMINDER_RETENTION_DAYS = int(os.environ.get("GATECHECK_REMINDER_RETENTION_DAYS", "90"))
+GATECHECK_PRUNE_BATCH = int(os.environ.get("GATECHECK_PRUNE_BATCH", "1000"))
 GATECHECK_RESET_LIMIT = 5
 # Reset e-mails to one address per window, whoever asks.
 GATECHECK_RESET_RECIPIENT_LIMIT = 3
