@@ -131,7 +131,7 @@ def test_an_unconfirmed_address_is_shown_on_the_dashboard_until_confirmed(live_s
     sign_in_browser(page, live_server, una, "/")
     banner = page.locator(".email-unverified")
     assert banner.is_visible()
-    banner.get_by_role("button", name="Send the confirmation link again").click()
+    banner.get_by_role("button", name="Send the link again").click()
     page.wait_for_url(f"{live_server.url}/")
     page.goto(mail_link(mailoutbox, "Confirm your e-mail"))
     page.wait_for_url(f"{live_server.url}/")
