@@ -15,9 +15,9 @@ from readiness import rules
 
 # Level bands of CHECKLIST.md: (level, lowest score, highest score).
 BANDS: tuple[tuple[str, int, int], ...] = (
-    (rules.NOT_READY, 0, 60),
-    (rules.AT_RISK, 60, 85),
-    (rules.READY, 85, 100),
+    (rules.NOT_READY, 0, rules.AT_RISK_FROM),
+    (rules.AT_RISK, rules.AT_RISK_FROM, rules.READY_FROM),
+    (rules.READY, rules.READY_FROM, 100),
 )
 
 
@@ -138,7 +138,7 @@ def history_chart(
         Band(level=level, y=y_for(high), height=y_for(low) - y_for(high), label_y=(y_for(high) + y_for(low)) / 2 + 4)
         for level, low, high in BANDS
     )
-    gridlines = tuple(Gridline(y=y_for(v), label=str(v)) for v in (0, 60, 85, 100))
+    gridlines = tuple(Gridline(y=y_for(v), label=str(v)) for v in (0, rules.AT_RISK_FROM, rules.READY_FROM, 100))
     tick_days = (first, first + timedelta(days=span // 3), first + timedelta(days=2 * span // 3), as_of)
     anchors = ("start", "middle", "middle", "end")
     ticks = tuple(

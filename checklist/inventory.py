@@ -34,7 +34,15 @@ from readiness import vocabulary as words
 from readiness.brokers import BROKER_CODES, DEFAULT_BROKER, BrokerCatalog, catalog_for
 from readiness.masking import mask_label
 from readiness.secrets import fingerprint_problem
-from readiness.validators import duplicate_message, future_problem, secret_problem, text_problem
+from readiness.validators import (
+    ACCEPTED_RISK_MAX_DAYS,
+    HEARTBEAT_GRACE_MINUTES,
+    HEARTBEAT_PERIOD_MINUTES,
+    duplicate_message,
+    future_problem,
+    secret_problem,
+    text_problem,
+)
 
 from .models import AcceptedRisk, Drill, Permission, Region, Subscription, TradingProfile
 from .services import snapshot_refresh
@@ -42,7 +50,6 @@ from .services import snapshot_refresh
 FORMAT = "gatecheck.inventory/2"
 # /1 files still import: what they lack gets the /2 defaults.
 FORMATS = ("gatecheck.inventory/1", FORMAT)
-ACCEPTED_RISK_MAX_DAYS = 90
 # Limits a hostile or broken file meets before it costs anything (README,
 # "Limits"): a trader's real inventory is a few KB with a few dozen rows.
 MAX_IMPORT_BYTES = 512 * 1024
@@ -574,7 +581,7 @@ class AutomationSection(ListSection):
             return None
         beat = Obj(value, obj.at("heartbeat"), ctx, required=("period_minutes", "grace_minutes"))
         schedule = {}
-        for key, low, high in (("period_minutes", 1, 10080), ("grace_minutes", 1, 1440)):
+        for key, (low, high) in (("period_minutes", HEARTBEAT_PERIOD_MINUTES), ("grace_minutes", HEARTBEAT_GRACE_MINUTES)):
             number = beat.value.get(key) if isinstance(beat.value, dict) else None
             if not isinstance(number, int) or isinstance(number, bool) or not low <= number <= high:
                 ctx.add(beat.at(key), f"must be a whole number of minutes from {low} to {high}")

@@ -12,6 +12,7 @@ from django.db import models
 from devices.models import OwnedQuerySet, Platform, choices
 from readiness import rules
 from readiness import vocabulary as words
+from readiness.validators import ACCEPTED_RISK_MAX_DAYS
 
 Region = choices("Region", words.REGIONS)
 
@@ -176,7 +177,7 @@ class AcceptedRisk(models.Model):
     the next best actions and is shown, with its reason, to the desk lead.
     """
 
-    MAX_DAYS = 90
+    MAX_DAYS = ACCEPTED_RISK_MAX_DAYS
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="accepted_risks")
     rule = models.CharField(max_length=40)

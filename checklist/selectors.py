@@ -127,14 +127,12 @@ def dashboard_for(user, as_of: date) -> Dashboard:
     ).values_list("date", "score", "level", Case(When(date=as_of, then="statuses"), output_field=ReadinessSnapshot._meta.get_field("statuses")))
     stored_today = next(((score, level, statuses) for day, score, level, statuses in rows if day == as_of), None)
     history = (*sorted((day, score, level) for day, score, level, _ in rows if day < as_of), (as_of, report.score, report.level))
-    # "Since last week": the newest score stored at least 7 days before today.
-    older = [(day, score) for day, score, _ in history if day <= as_of - timedelta(days=7)]
     due = rules.merge_due(rules.coming_due(inventory, as_of, lim))
     return Dashboard(
         inventory=inventory,
         report=report,
         history=history,
-        week_ago=older[-1] if older else None,
+        week_ago=rules.week_baseline(((day, score) for day, score, _ in history), as_of),
         due=due,
         next_due=next((i for i in rules.merge_due(rules.upcoming_dates(inventory, as_of, lim)) if i not in due and i.due_on > as_of), None),
         stored_today=stored_today,

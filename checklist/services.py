@@ -39,10 +39,6 @@ from .models import (
 from .selectors import DUE_SECTIONS, inventories_for, inventory_for, limits, profile_for
 
 SNAPSHOT_BATCH = 500
-CHANGE_DAYS = 7
-# The 7-day change compares with the newest score stored 7 to 14 days
-# earlier: a bounded read on (user, date), however long the history.
-CHANGE_LOOKBACK_DAYS = 7
 logger = logging.getLogger("gatecheck.readiness")
 
 
@@ -110,7 +106,7 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
             if behind[uid] == day:
                 newest[uid] = ReadinessSnapshot(user_id=uid, date=day, score=score, level=level, statuses=statuses)
                 newest[uid].reasons = kept.get(uid, {})
-    baselines = _baselines({uid: row.date - timedelta(days=CHANGE_DAYS) for uid, row in newest.items()})
+    baselines = _baselines({uid: row.date for uid, row in newest.items()})
     if inventories is None or not all(uid in inventories for uid in newest):
         inventories = inventories_for(list(newest), DUE_SECTIONS)
     lim = limits()
@@ -158,21 +154,20 @@ CURRENT_FIELDS = [
 ]
 
 
-def _baselines(targets: dict[int, date]) -> dict[int, int]:
-    """Each trader's newest score stored on or before their target day and at
-    most CHANGE_LOOKBACK_DAYS before it: one query bounded by date."""
-    if not targets:
+def _baselines(days: dict[int, date]) -> dict[int, int]:
+    """Each trader's score to compare their score of ``days[uid]`` with
+    (``rules.week_baseline``): one query bounded by date."""
+    if not days:
         return {}
-    low = min(targets.values()) - timedelta(days=CHANGE_LOOKBACK_DAYS)
-    rows = ReadinessSnapshot.objects.filter(user_id__in=list(targets), date__gte=low, date__lte=max(targets.values())).values_list(
-        "user_id", "date", "score"
-    )
-    found: dict[int, tuple[date, int]] = {}
+    reach = timedelta(days=rules.CHANGE_DAYS + rules.CHANGE_LOOKBACK_DAYS)
+    rows = ReadinessSnapshot.objects.filter(
+        user_id__in=list(days), date__gte=min(days.values()) - reach, date__lt=max(days.values())
+    ).values_list("user_id", "date", "score")
+    history: dict[int, list[tuple[date, int]]] = {}
     for uid, day, score in rows:
-        target = targets[uid]
-        if target - timedelta(days=CHANGE_LOOKBACK_DAYS) <= day <= target and (uid not in found or found[uid][0] < day):
-            found[uid] = (day, score)
-    return {uid: score for uid, (_, score) in found.items()}
+        history.setdefault(uid, []).append((day, score))
+    found = {uid: rules.week_baseline(history.get(uid, ()), day) for uid, day in days.items()}
+    return {uid: baseline[1] for uid, baseline in found.items() if baseline}
 
 
 def snapshot_refresh(user, as_of: date | None = None) -> rules.Report:

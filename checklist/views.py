@@ -110,7 +110,10 @@ def _due_groups(items, today: date) -> list[tuple[str, str, list[dict]]]:
     """Coming-due, told apart: never done, overdue, and coming up in N days."""
     groups: dict[str, list[dict]] = {"never": [], "overdue": [], "soon": []}
     for item in items:
-        entry = {"item": item, "href": reverse(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days}
+        entry = {
+            "item": item, "href": reverse(item.fix_url), "days": (item.due_on - today).days, "late": (today - item.due_on).days,
+            "soon": rules.due_soon(item.due_on, today),
+        }
         groups["never" if item.never else "overdue" if item.overdue(today) else "soon"].append(entry)
     titles = {"never": "Never done", "overdue": "Overdue", "soon": "Coming up"}
     return [(key, titles[key], entries) for key, entries in groups.items() if entries]
@@ -143,7 +146,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ],
         "due_groups": _due_groups(data.due, today),
         "next_due": data.next_due,
-        "points_to_ready": max(0, 85 - report.score),
+        "points_to_ready": rules.points_to_ready(report.score),
         "start_done": {
             "devices": bool(data.inventory.devices),
             "recovery": bool(data.inventory.recovery_methods),
@@ -475,7 +478,7 @@ def permission_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def risk_list(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     titles = {rule.id: rule.title for rule in rules.CATALOG}
-    risks = [(risk, titles.get(risk.rule, risk.rule), risk.until >= today) for risk in AcceptedRisk.objects.for_owner(request.user)]
+    risks = [(risk, titles.get(risk.rule, risk.rule), rules.risk_holds(risk.until, today)) for risk in AcceptedRisk.objects.for_owner(request.user)]
     return render(request, "checklist/risk_list.html", {"risks": risks, "today": today})
 
 

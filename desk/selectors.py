@@ -41,8 +41,6 @@ from readiness.masking import mask_text
 
 from .models import ReminderLog
 
-DUE_SOON_DAYS = 14
-CHANGE_DAYS = 7
 # The desk average's trend: one point a week over four weeks, then today.
 TREND_WEEKS = 4
 # Past days' averages do not change once stored: computed once an hour per scope.
@@ -221,7 +219,7 @@ def _filtered(traders: QuerySet[User], query: DeskQuery, as_of: date) -> QuerySe
         traders = traders.filter(current_score__next_due_on__lt=as_of)
     elif query.due == "due_soon":
         traders = traders.filter(
-            Q(current_score__next_due_on__lte=as_of + timedelta(days=DUE_SOON_DAYS)) | Q(current_score__due_now=True)
+            Q(current_score__next_due_on__lte=as_of + timedelta(days=rules.DUE_SOON_DAYS)) | Q(current_score__due_now=True)
         )
     return traders
 
@@ -295,7 +293,7 @@ def desk_row(values: dict, as_of: date) -> DeskRow:
     statuses = values["current_score__statuses"] or {}
     accepted = frozenset((values["accepted"] or "").split(",")) - {""}
     stored_due = [(date.fromisoformat(day) if day else None, kind) for day, kind in values["current_score__due"] or []]
-    overdue, due_soon, kinds = rules.due_tally(stored_due, as_of, DUE_SOON_DAYS)
+    overdue, due_soon, kinds = rules.due_tally(stored_due, as_of)
     score = values["current_score__score"]
     return DeskRow(
         id=values["id"],
@@ -586,7 +584,7 @@ def desk_export_count(*, viewer: User, as_of: date, query: DeskQuery) -> int:
     return _filtered(_traders(viewer, query), query, as_of).count()
 
 
-def previous_levels(user_ids: Iterable[int], before: date, lookback_days: int = CHANGE_DAYS) -> dict[int, tuple[date, int, str]]:
+def previous_levels(user_ids: Iterable[int], before: date, lookback_days: int = rules.CHANGE_DAYS) -> dict[int, tuple[date, int, str]]:
     """Each trader's newest (date, score, level) stored before ``before``, at
     most ``lookback_days`` earlier: one query bounded by date."""
     found: dict[int, tuple[date, int, str]] = {}
@@ -722,7 +720,7 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
     ]
     due = [
         DueLine(due_on=item.due_on, what=mask_text(item.what), overdue=item.overdue(as_of))
-        for item in rules.coming_due(inventory, as_of, lim, window_days=DUE_SOON_DAYS)
+        for item in rules.coming_due(inventory, as_of, lim)
     ]
     expired = sum(1 for k in rules.active_keys(inventory) if rules.is_expired(k, as_of))
     counts = {
@@ -758,7 +756,7 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
         .order_by("date")
         .values_list("date", "score")
     )
-    week_ago = [score for day, score in history if day <= as_of - timedelta(days=CHANGE_DAYS)]
+    baseline = rules.week_baseline(history, as_of)
     return TraderDetail(
         trader=trader,
         report=report,
@@ -771,6 +769,6 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
         regions=inventory.profile.regions_traded,
         drills=drills,
         history=history,
-        change=report.score - week_ago[-1] if week_ago else None,
+        change=report.score - baseline[1] if baseline else None,
         reminded_today=ReminderLog.objects.filter(recipient=trader, kind=ReminderLog.Kind.MANUAL, date=as_of).exists(),
     )

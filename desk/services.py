@@ -34,7 +34,6 @@ from readiness.masking import mask_text
 
 from .models import ReminderLog
 from .selectors import (
-    DUE_SOON_DAYS,
     LEVEL_LABELS,
     RULE_IDS,
     DeskQuery,
@@ -266,7 +265,7 @@ def reminder_items(inventory: rules.Inventory, as_of: date, lim: rules.Limits | 
     masked (e-mail travels further than the app does)."""
     return [
         ReminderItem(item.due_on, mask_text(item.what), item.overdue(as_of))
-        for item in rules.coming_due(inventory, as_of, lim or limits(), window_days=DUE_SOON_DAYS)
+        for item in rules.coming_due(inventory, as_of, lim or limits())
     ]
 
 
@@ -284,7 +283,7 @@ def _reminder_message(*, trader: User, items: list[ReminderItem], as_of: date, s
         "as_of": as_of,
         "overdue": overdue,
         "soon": soon,
-        "window": DUE_SOON_DAYS,
+        "window": rules.DUE_SOON_DAYS,
         "sender": sender,
         "dashboard_url": _site_url(reverse("checklist:dashboard"), request),
     }

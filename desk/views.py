@@ -22,6 +22,7 @@ from accounts.audit import record_read
 from accounts.decorators import desk_lead_required
 from accounts.selectors import desks_for, overseen_users
 from accounts.signin import enrolment_code_for
+from readiness import rules
 from readiness import vocabulary as words
 
 from . import services
@@ -344,11 +345,11 @@ def _sparkline(history: list[tuple]) -> SafeString:
         history[0][1],
         history[-1][1],
         width,
-        height * 0.15,
-        height * 0.15,
+        height * (1 - rules.READY_FROM / 100),
+        height * (1 - rules.READY_FROM / 100),
         width,
-        height * 0.4,
-        height * 0.4,
+        height * (1 - rules.AT_RISK_FROM / 100),
+        height * (1 - rules.AT_RISK_FROM / 100),
         points,
     )
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.forms import SecretScrubMixin
 from readiness.secrets import fingerprint_problem
-from readiness.validators import duplicate_message, duplicate_problem, future_problem
+from readiness.validators import HEARTBEAT_GRACE_MINUTES, HEARTBEAT_PERIOD_MINUTES, duplicate_message, duplicate_problem, future_problem
 
 from .models import ApiKey, Automation, Platform, RecoveryMethod, TrustedDevice
 from .selectors import broker_of
@@ -222,10 +222,10 @@ class HeartbeatForm(forms.Form):
     """A bot's check-in schedule, in minutes."""
 
     period_minutes = forms.IntegerField(
-        label="Checks in every (minutes)", min_value=1, max_value=10080,
+        label="Checks in every (minutes)", min_value=HEARTBEAT_PERIOD_MINUTES[0], max_value=HEARTBEAT_PERIOD_MINUTES[1],
         help_text="How often the bot pings after a successful token refresh or keep-alive.",
     )
     grace_minutes = forms.IntegerField(
-        label="Grace (minutes)", min_value=1, max_value=1440, initial=2,
+        label="Grace (minutes)", min_value=HEARTBEAT_GRACE_MINUTES[0], max_value=HEARTBEAT_GRACE_MINUTES[1], initial=2,
         help_text="How late a check-in may be before the bot counts as down.",
     )

@@ -15,6 +15,8 @@ from django.db.models.lookups import LessThanOrEqual
 
 from readiness import vocabulary as words
 from readiness.masking import mask_label
+from readiness.validators import HEARTBEAT_GRACE_MINUTES as GRACE
+from readiness.validators import HEARTBEAT_PERIOD_MINUTES as PERIOD
 
 
 def choices(name: str, labels: Mapping[str, str]) -> type[models.TextChoices]:
@@ -226,8 +228,10 @@ class Heartbeat(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(period_minutes__gte=1, period_minutes__lte=10080), name="heartbeat_period_range"),
-            models.CheckConstraint(condition=models.Q(grace_minutes__gte=1, grace_minutes__lte=1440), name="heartbeat_grace_range"),
+            models.CheckConstraint(
+                condition=models.Q(period_minutes__gte=PERIOD[0], period_minutes__lte=PERIOD[1]), name="heartbeat_period_range"
+            ),
+            models.CheckConstraint(condition=models.Q(grace_minutes__gte=GRACE[0], grace_minutes__lte=GRACE[1]), name="heartbeat_grace_range"),
         ]
 
     def __str__(self) -> str:

@@ -307,13 +307,44 @@ class RuleResult:
         return self.weight - self.points
 
 
+# The level thresholds of CHECKLIST.md: READY from 85, AT_RISK from 60.
+READY_FROM = 85
+AT_RISK_FROM = 60
+# An item due within this many days is "due soon" (dashboard, desk, reminders).
+DUE_SOON_DAYS = 14
+
+
 def level_for(score: int) -> str:
     """The readiness level for a whole-number score."""
-    if score >= 85:
+    if score >= READY_FROM:
         return READY
-    if score >= 60:
+    if score >= AT_RISK_FROM:
         return AT_RISK
     return NOT_READY
+
+
+# "Since last week": a score is compared with the newest one stored 7 to 14
+# days before it (none in that week: no change is shown). The dashboard, the
+# desk's column and the desk's trader page all read it from here.
+CHANGE_DAYS = 7
+CHANGE_LOOKBACK_DAYS = 7
+
+
+def week_baseline(history: Iterable[tuple[date, int]], as_of: date) -> tuple[date, int] | None:
+    """The (day, score) a score on ``as_of`` is compared with, from the stored ``history``."""
+    target = as_of - timedelta(days=CHANGE_DAYS)
+    older = [(day, score) for day, score in history if target - timedelta(days=CHANGE_LOOKBACK_DAYS) <= day <= target]
+    return max(older) if older else None
+
+
+def points_to_ready(score: int) -> int:
+    """How many points a score is short of READY (0 once there)."""
+    return max(0, READY_FROM - score)
+
+
+def due_soon(due_on: date, as_of: date) -> bool:
+    """Not overdue, and due within DUE_SOON_DAYS."""
+    return as_of <= due_on <= as_of + timedelta(days=DUE_SOON_DAYS)
 
 
 @dataclass(frozen=True)
@@ -992,9 +1023,15 @@ RULE_IDS: tuple[str, ...] = tuple(rule.id for rule in CATALOG)
 RULE_TITLES = {rule.id: rule.title for rule in CATALOG}
 
 
+def risk_holds(until: date, as_of: date) -> bool:
+    """An accepted risk holds through its ``until`` day, inclusive. (The
+    desk's stored read model asks the same in SQL: ``until >= as_of``.)"""
+    return as_of <= until
+
+
 def _accepted_until(inventory: Inventory, rule_id: str, as_of: date) -> date | None:
     """The latest ``until`` of a risk accepted for the rule that still holds on ``as_of``."""
-    dates = [r.until for r in inventory.accepted_risks if r.rule == rule_id and as_of <= r.until]
+    dates = [r.until for r in inventory.accepted_risks if r.rule == rule_id and risk_holds(r.until, as_of)]
     return max(dates) if dates else None
 
 
@@ -1182,7 +1219,7 @@ def due_stored(items: Iterable[DueItem]) -> tuple[StoredDue, ...]:
     return tuple((None if item.never else item.due_on, item.kind) for item in items)
 
 
-def due_tally(stored: Iterable[StoredDue], as_of: date, window_days: int = 14) -> tuple[int, int, tuple[str, ...]]:
+def due_tally(stored: Iterable[StoredDue], as_of: date, window_days: int = DUE_SOON_DAYS) -> tuple[int, int, tuple[str, ...]]:
     """(overdue, due soon, kinds overdue) on ``as_of`` from stored due dates,
     counted as :func:`coming_due` counts the items themselves."""
     horizon = as_of + timedelta(days=window_days)
@@ -1199,7 +1236,7 @@ def due_tally(stored: Iterable[StoredDue], as_of: date, window_days: int = 14) -
 
 
 def coming_due(
-    inventory: Inventory, as_of: date, limits: Limits = Limits(), window_days: int = 14
+    inventory: Inventory, as_of: date, limits: Limits = Limits(), window_days: int = DUE_SOON_DAYS
 ) -> tuple[DueItem, ...]:
     """Items overdue or due within the next ``window_days`` days, by date then label."""
     horizon = add_days(as_of, window_days)

@@ -15,6 +15,11 @@ from datetime import date, datetime
 
 from .secrets import find_secret, secret_message
 
+# Field limits shared by the form, the importer and the database constraint.
+HEARTBEAT_PERIOD_MINUTES = (1, 7 * 24 * 60)  # from a minute to a week
+HEARTBEAT_GRACE_MINUTES = (1, 24 * 60)  # from a minute to a day
+ACCEPTED_RISK_MAX_DAYS = 90  # a risk is accepted until at most 90 days ahead
+
 FUTURE = "This date is in the future. Enter the day it actually happened."
 CONTROL = "This text contains a control character. Remove it and type the text again."
 SURROGATE = "This text contains an invalid character (a broken Unicode escape). Type the text again."
