@@ -11,6 +11,9 @@ arguments must be JSON. Nothing secret goes into one: a password-reset link,
 a "this wasn't me" link and an e-mail confirmation link are made by the
 worker (``password_reset_payload``, ``linked_send``), so the task table never
 holds a working link.
+
+Whom a message may go to is decided here too (``confirmed_recipients``,
+``confirmed_addresses``), for every sender.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, mailers
+from django.db.models import QuerySet
 from django.tasks import TaskContext, task
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -36,6 +40,26 @@ from .background import mark_set, stop_point
 from .models import JobMark, User, has_verified_email
 
 logger = logging.getLogger("gatecheck.mail")
+
+
+# Security notices, alerts, reminders, digests, heartbeat alerts and reset
+# links go only to a confirmed address: an address nobody has proved to own
+# (a typo, or someone else's) must not receive the account's news, let alone
+# a link that is the account. Every sender asks one of the two functions
+# below. The one exception is the confirmation link itself
+# (``signin.email_verification_send``): it goes to the unconfirmed address
+# because following it is how the address becomes confirmed.
+
+
+def confirmed_recipients(users: QuerySet[User]) -> QuerySet[User]:
+    """The people among ``users`` who may be mailed, for senders that select in bulk."""
+    return users.filter(has_verified_email())
+
+
+def confirmed_addresses(users: Iterable[User]) -> list[str]:
+    """The addresses of the people among ``users`` (already loaded) who may
+    be mailed, in their order; empty when none may."""
+    return [user.email for user in users if user.email_verified]
 
 
 def payload(*, to: list[str], subject: str, body: str, html: str | None = None, kind: str = "notice") -> dict:
@@ -211,8 +235,8 @@ def password_reset_send(user_id: int, domain: str, site_name: str, use_https: bo
 
     Twice is safe: a second run sends a second working link to the same
     verified address, which the person asked for (nothing else changes)."""
-    # Only to a verified address: a reset link is the account.
-    user = User.objects.filter(has_verified_email(), pk=user_id, is_active=True).first()
+    # Checked here, in the worker: the address may have changed since the form was sent.
+    user = confirmed_recipients(User.objects.filter(pk=user_id, is_active=True)).first()
     if user is None:
         return False
     message = password_reset_payload(

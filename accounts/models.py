@@ -58,8 +58,9 @@ class User(AbstractUser):
 
 
 def has_verified_email() -> models.Q:
-    """For querysets of users: security notices, reminders and reset links go
-    only to a verified address."""
+    """For querysets of users: the address is the one its link confirmed (what
+    ``User.email_verified`` says of one user). Whom mail may go to is decided
+    in ``accounts.mail``."""
     return ~models.Q(email="") & models.Q(email=models.F("verified_email"))
 
 

@@ -359,10 +359,11 @@ def notify(user: User, subject: str, body: str) -> bool:
     wait for the mail server, nor fail with it (the change is already made;
     a failed send is logged and retried by the task). Returns whether a
     message was queued."""
-    if not user.email_verified:
+    to = mail.confirmed_addresses([user])
+    if not to:
         return False
     body = body + "\n\nIf this was not you, contact your desk lead now."
-    return mail.enqueue([mail.payload(to=[user.email], subject=f"[Gatecheck] {subject}", body=body, kind="security notice")])
+    return mail.enqueue([mail.payload(to=to, subject=f"[Gatecheck] {subject}", body=body, kind="security notice")])
 
 
 # --- Sign-in and sessions ---------------------------------------------------

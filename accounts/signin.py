@@ -285,14 +285,16 @@ def _new_browser_alert(request: HttpRequest, known: KnownBrowser, session_row: i
     alert = SignInAlert.objects.create(user=user, session_row=session_row or 0, known_browser=known)
     ip = client_ip(request) or "unknown"
     record_event(action="browser.new_alert", request=request, object_label=browser_summary(known.user_agent), details={"ip": ip})
-    if user.email_verified:
+    if mail.confirmed_addresses([user]):
         mail.linked_enqueue("not_me", alert.pk, request=request, extra={"ip": ip})
 
 
 def alert_message(alert_id: int, base: str, extra: dict) -> dict | None:
     """The new-browser e-mail, its "this wasn't me" link signed here (in the worker)."""
     alert = SignInAlert.objects.filter(pk=alert_id, used_at__isnull=True).select_related("user", "known_browser").first()
-    if alert is None or not alert.user.email_verified:
+    # Asked again in the worker: the address may have changed since the sign-in.
+    to = mail.confirmed_addresses([alert.user]) if alert is not None else []
+    if not to:
         return None
     token = signing.dumps({"a": alert.pk, "u": alert.user_id}, salt=ALERT_SALT)
     link = urljoin(base, reverse("accounts:not_me", args=[token]))
@@ -306,7 +308,7 @@ def alert_message(alert_id: int, base: str, extra: dict) -> dict | None:
         "locks your password and takes you to choose a new one.\n"
         f"{link}\n"
     )
-    return mail.payload(to=[alert.user.email], subject="[Gatecheck] Sign-in from a new browser", body=body, kind="new browser alert")
+    return mail.payload(to=to, subject="[Gatecheck] Sign-in from a new browser", body=body, kind="new browser alert")
 
 
 def alert_from_token(token: str) -> SignInAlert | None:
@@ -375,16 +377,16 @@ def email_verify(*, request: HttpRequest, token: str) -> User | None:
 def email_change(*, request: HttpRequest, user: User, email: str) -> None:
     """A new address: unverified until its link is followed. The old
     address, if verified, is told (it may be the only one the owner still reads)."""
-    old = user.email if user.email_verified else ""
+    old = [address for address in mail.confirmed_addresses([user]) if address != email]
     user.email = email
     user.save(update_fields=["email"])
     record_event(action="email.changed", request=request, object_label=user.username)
-    if old and old != email:
+    if old:
         body = (
             f"The e-mail address of your Gatecheck account {user.username} was changed; notices now go to the new "
             "address once it is confirmed.\n\nIf this was not you, contact your desk lead now."
         )
-        mail.enqueue([mail.payload(to=[old], subject="[Gatecheck] Your e-mail address was changed", body=body, kind="security notice")])
+        mail.enqueue([mail.payload(to=old, subject="[Gatecheck] Your e-mail address was changed", body=body, kind="security notice")])
     email_verification_send(request=request, user=user)
 
 

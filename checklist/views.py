@@ -86,14 +86,27 @@ class Card:
         return self.result.status in (rules.FAIL, rules.PARTIAL)
 
     @property
+    def first_findings(self) -> tuple:
+        return self.result.findings[:CARD_FINDINGS]
+
+    @property
+    def more_findings(self) -> tuple:
+        """Shown folded, after "and N more"."""
+        return self.result.findings[CARD_FINDINGS:]
+
+    @property
     def open_risk(self) -> bool:
         """Failing or partial and not accepted: the card offers to accept it
         (on its own page, which says what accepting means)."""
         return self.to_fix and self.result.accepted_until is None
 
 
+# Findings shown on a dashboard card before "and N more".
+CARD_FINDINGS = 3
+
+
 def _cards(report: rules.Report, inventory: rules.Inventory, today: date) -> list[Card]:
-    reasons = {r.rule: r.reason for r in inventory.accepted_risks if today <= r.until}
+    reasons = {r.rule: r.reason for r in inventory.accepted_risks if rules.risk_holds(r.until, today)}
     cards = []
     for result in report.results:
         cards.append(

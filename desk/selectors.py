@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import connection
@@ -602,6 +603,13 @@ def previous_levels(user_ids: Iterable[int], before: date, lookback_days: int = 
 # --------------------------------------------------------------------------
 
 
+class ShownFinding(NamedTuple):
+    """A finding as a lead reads it: worded about the trader, masked."""
+
+    severity: str
+    text: str
+
+
 @dataclass(frozen=True)
 class RuleCard:
     id: str
@@ -712,7 +720,7 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
             # Recovery labels come masked in the snapshot; this catches a
             # number or address typed into any other name.
             reason=mask_text(r.lead_reason),
-            findings=tuple((f.severity, mask_text(f.in_voice(rules.LEAD))) for f in r.findings),
+            findings=tuple(ShownFinding(f.severity, mask_text(f.in_voice(rules.LEAD))) for f in r.findings),
             accepted_until=accepted[r.id].until if r.id in accepted else None,
             accepted_reason=mask_text(accepted[r.id].reason) if r.id in accepted else "",
         )

@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts import mail
 from accounts.audit import record_event
 from accounts.background import stop_point
-from accounts.models import Desk, User, has_verified_email
+from accounts.models import Desk, User
 from accounts.services import mfa_reset
 from checklist.selectors import inventories_for, limits
 from readiness import rules
@@ -296,7 +296,7 @@ def reminder_send(*, request: HttpRequest, trader: User, as_of: date) -> Sent:
     The day's claim is taken here, so a second click says "already"; the
     e-mail itself leaves from a background task (``reminders_deliver``).
     """
-    if not trader.email_verified:
+    if not mail.confirmed_addresses([trader]):
         return Sent.NO_EMAIL
     items = reminder_items(inventories_for([trader.pk])[trader.pk], as_of)
     kind = ReminderLog.Kind.MANUAL
@@ -357,7 +357,7 @@ def reminders_send_daily(*, as_of: date) -> ReminderRun:
     """
     run = ReminderRun()
     kind = ReminderLog.Kind.DAILY
-    users = User.objects.filter(has_verified_email(), is_active=True).annotate(
+    users = mail.confirmed_recipients(User.objects.filter(is_active=True)).annotate(
         on_desk=Exists(Desk.members.through.objects.filter(user_id=OuterRef("pk")))
     ).order_by("pk")
     last = 0
@@ -450,7 +450,7 @@ def digests_send_daily(*, as_of: date, run: ReminderRun) -> None:
     batches of 10 (their desks are read whole), each batch one mail-server
     connection."""
     kind = ReminderLog.Kind.DIGEST
-    leads = User.objects.filter(has_verified_email(), is_active=True, led_desks__isnull=False).distinct().order_by("pk")
+    leads = mail.confirmed_recipients(User.objects.filter(is_active=True, led_desks__isnull=False)).distinct().order_by("pk")
     last = 0
     while batch := list(leads.filter(pk__gt=last)[:DIGEST_BATCH]):
         last = batch[-1].pk

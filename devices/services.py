@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts import mail as outgoing
 from accounts.audit import record_event, record_events
-from accounts.models import Desk
+from accounts.models import User
 from readiness.masking import mask_label
 from readiness.rules import heartbeat_status
 from readiness.secrets import find_secret
@@ -417,7 +417,7 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
     for beat, status in told:
         owner, name = beat.owner, beat.automation.name
         subject, body = NOTICES[status]
-        recipients = sorted(({owner.email} if owner.email_verified else set()) | leads.get(owner.pk, set()))
+        recipients = sorted(set(outgoing.confirmed_addresses([owner])) | leads.get(owner.pk, set()))
         if recipients:
             payloads.append(outgoing.payload(to=recipients, subject=f"[Gatecheck] {subject.format(name=name)}", body=body, kind="heartbeat alert"))
     if payloads:
@@ -430,10 +430,9 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
 def _lead_emails(owner_ids: list[int]) -> dict[int, set[str]]:
     """The confirmed e-mail addresses of the leads of each owner's desks, in one query."""
     found: dict[int, set[str]] = {}
-    rows = Desk.objects.filter(members__in=owner_ids).values_list("members", "leads__email", "leads__verified_email")
-    for member, email, verified in rows:
-        if email and email == verified:
-            found.setdefault(member, set()).add(email)
+    leads = outgoing.confirmed_recipients(User.objects.filter(led_desks__members__in=owner_ids))
+    for member, email in leads.values_list("led_desks__members", "email"):
+        found.setdefault(member, set()).add(email)
     return found
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from html import escape
-from urllib.parse import urlencode
 
 from django import template
-from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from readiness import vocabulary as words
@@ -149,66 +147,13 @@ def history_rows(chart) -> SafeString:
     )
 
 
-def _findings_html(findings, lead: bool = False) -> str:
-    """The findings of one item (or of what is missing) as the rules word
-    them, severity as a glyph and a word (readable without colour)."""
-    if not findings:
-        return ""
-    items = "".join(
-        f'<li class="finding finding-{escape(f.severity)}"><span class="tag tag-{"fail" if f.severity == "critical" else "partial"}">'
-        f'<span aria-hidden="true">{escape(severity_glyph(f.severity))}</span> {escape(severity_label(f.severity))}</span> '
-        f'<span class="finding-text">{escape(f.in_voice(LEAD if lead else TRADER))}</span></li>'
-        for f in findings
-    )
-    return f'<ul class="findings">{items}</ul>'
+@register.filter
+def severity_status(severity: str) -> str:
+    """The tag colour of a finding: critical reads as a fail, the rest as partial."""
+    return words.FAIL if severity == "critical" else words.PARTIAL
 
 
-@register.simple_tag
-def findings_list(findings, lead=False) -> SafeString:
-    """``_findings.html``: one implementation for every page that lists findings."""
-    return mark_safe(_findings_html(findings, bool(lead)))  # noqa: S308 - every value is escaped in _findings_html
-
-
-# Findings shown on a dashboard card before "and N more".
-CARD_FINDINGS = 3
-
-
-@register.simple_tag
-def rule_cards(cards) -> SafeString:
-    """The dashboard's rule cards (``checklist.views.Card``), built in one
-    pass: eleven cards of includes and filters were a third of the page."""
-    accept = reverse("checklist:risk_accept")
-    out = []
-    for card in cards:
-        r, slug = card.result, escape(card.slug)
-        glyph, word = card.status
-        if r.findings:
-            body = _findings_html(r.findings[:CARD_FINDINGS])
-            if len(r.findings) > CARD_FINDINGS:
-                body += (
-                    f'<details class="more-findings"><summary>and {len(r.findings) - CARD_FINDINGS} more</summary>'
-                    f"{_findings_html(r.findings[CARD_FINDINGS:])}</details>"
-                )
-        else:
-            body = f'<p class="dash-rule-reason">{escape(r.reason)}</p>'
-        if r.accepted_until:
-            body += (
-                f'<p class="risk-note"><span class="tag tag-accepted"><span aria-hidden="true">{escape(status_glyph("accepted"))}</span> '
-                f"Risk accepted</span> until {r.accepted_until.isoformat()}: {escape(card.accepted_reason)}</p>"
-            )
-        fix = (
-            f'<a class="btn btn-small btn-primary" href="{escape(card.href)}">Fix this</a>'
-            if card.to_fix
-            else f'<a class="btn btn-small" href="{escape(card.href)}">Review</a>'
-        )
-        if card.open_risk:
-            fix += f'<a class="btn btn-small btn-quiet" href="{accept}?{escape(urlencode({"rule": r.id}))}">Accept this risk…</a>'
-        status = escape(r.status)
-        out.append(
-            f'<article class="card dash-rule dash-rule-{status}" id="rule-{slug}" aria-labelledby="rule-{slug}-title">'
-            f'<div class="dash-rule-head"><h3 id="rule-{slug}-title">{escape(r.title)}</h3>'
-            f'<span class="tag tag-{status} rule-status"><span aria-hidden="true">{escape(glyph)}</span> {escape(word)}</span></div>'
-            f'<p class="dash-rule-points muted small">{escape(card.points_text)}</p>{body}'
-            f'<div class="dash-rule-foot">{fix}</div></article>'
-        )
-    return mark_safe("".join(out))  # noqa: S308 - every value is escaped above
+@register.filter
+def in_voice(finding, voice: str = "trader") -> str:
+    """A finding as the rules word it: to the trader, or (``"lead"``) about them."""
+    return finding.in_voice(LEAD if voice == "lead" else TRADER)
