@@ -41,10 +41,14 @@ class BackupProblem(Exception):
 
 
 def database_backup(path: Path) -> None:
-    """Write a consistent copy of the whole database to ``path``."""
+    """Write a consistent copy of the whole database to ``path``, readable by
+    its owner alone (it holds password hashes and authenticator seeds)."""
     partial = path.with_name(path.name + ".partial")
+    if connection.vendor == "sqlite" and path.resolve() in _sqlite_files():
+        raise BackupProblem(f"{path} is the live database (or its journal): choose another file.")
     partial.unlink(missing_ok=True)
     try:
+        os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         if connection.vendor == "sqlite":
             _sqlite_backup(partial)
         elif connection.vendor == "postgresql":
@@ -58,6 +62,11 @@ def database_backup(path: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
+def _sqlite_files() -> set[Path]:
+    live = Path(connection.settings_dict["NAME"]).resolve()
+    return {live, live.with_name(live.name + "-wal"), live.with_name(live.name + "-shm")}
+
+
 def database_restore(path: Path) -> None:
     """Replace the whole database with the backup at ``path``, all or nothing."""
     with open(path, "rb") as backup:
@@ -69,6 +78,8 @@ def database_restore(path: Path) -> None:
     elif connection.vendor == "postgresql":
         if not head.startswith(PG_MAGIC):
             raise BackupProblem(f"{path} is not a pg_dump archive (custom format).")
+        if not connection.settings_dict.get("NAME"):
+            raise BackupProblem("Set the database NAME (DATABASE_URL with a database name): pg_restore needs it.")
         connection.close()
         _pg_run("pg_restore", ["--clean", "--if-exists", "--no-owner", "--no-privileges",
                                "--single-transaction", "--exit-on-error", "--dbname"], [str(path)])

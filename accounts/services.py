@@ -76,8 +76,8 @@ def _device_nonce(request: HttpRequest, username: str) -> str | None:
     (a query only when the browser sends such a cookie)."""
     if signin.DEVICE_COOKIE not in request.COOKIES:
         return None
-    user_id = User.objects.filter(username=User.normalize_username(username)).values_list("pk", flat=True).first()
-    return signin.device_cookie_nonce(request, user_id)
+    user = User.objects.filter(username=User.normalize_username(username)).only("pk", "password").first()
+    return signin.device_cookie_nonce(request, user)
 
 
 def in_office_network(ip: str) -> bool:

@@ -223,24 +223,31 @@ def device_cookie_issue(request: HttpRequest, response: HttpResponse) -> None:
     this one. Only a complete sign-in earns it: handed out after the
     password alone, a guesser holding the password could collect fresh
     buckets for the code step at will."""
-    value = signing.dumps({"u": request.user.pk, "n": secrets.token_urlsafe(16)}, salt=DEVICE_SALT)
+    value = signing.dumps({"u": request.user.pk, "e": _device_epoch(request.user), "n": secrets.token_urlsafe(16)}, salt=DEVICE_SALT)
     response.set_cookie(
         DEVICE_COOKIE, value, max_age=DEVICE_COOKIE_AGE, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax", path="/"
     )
 
 
-def device_cookie_nonce(request: HttpRequest, user_id: int | None) -> str | None:
+def _device_epoch(user) -> str:
+    """Changes with the password: a reset, a change or "this wasn't me"
+    ends every device cookie of the account."""
+    return salted_hmac(DEVICE_SALT, user.password, algorithm="sha256").hexdigest()[:16]
+
+
+def device_cookie_nonce(request: HttpRequest, user) -> str | None:
     """The nonce of this browser's device cookie if it is valid for
-    ``user_id``; None for no cookie, a tampered or expired one, or another
-    account's (such a browser counts as unknown)."""
+    ``user``; None for no cookie, a tampered or expired one, another
+    account's, or one from before the password last changed (such a browser
+    counts as unknown)."""
     raw = request.COOKIES.get(DEVICE_COOKIE)
-    if not raw or user_id is None:
+    if not raw or user is None:
         return None
     try:
         data = signing.loads(raw, salt=DEVICE_SALT, max_age=DEVICE_COOKIE_AGE)
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict) or data.get("u") != user_id or not isinstance(data.get("n"), str):
+    if not isinstance(data, dict) or data.get("u") != user.pk or data.get("e") != _device_epoch(user) or not isinstance(data.get("n"), str):
         return None
     return data["n"]
 

@@ -55,8 +55,7 @@ _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for reason, pattern in (
         ("a private key or certificate block", r"-----BEGIN[A-Z0-9 ]*(?:PRIVATE KEY|CERTIFICATE|KEY BLOCK)[A-Z0-9 ]*-----"),
         ("an authenticator (otpauth://) link", r"(?i)otpauth(?:-migration)?://"),
-        # A plain word after "token" is prose ("token rotation"), not a value.
-        (WRITTEN_OUT, r"(?i)\b(?:bearer|basic|token)\s+(?![A-Za-z]+\b)[A-Za-z0-9._~+/=-]{8,}"),
+        (WRITTEN_OUT, r"(?i)\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
         (WRITTEN_OUT, r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s/@]+@"),  # user:password@host
         (KEY_SHAPE, r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),  # AWS key id
         (KEY_SHAPE, r"\bgh[pousr]_[A-Za-z0-9]{30,}"),  # GitHub tokens
@@ -247,11 +246,42 @@ def _uniform_groups(words: list[str]) -> list[str]:
 
 
 def _assigned_value(text: str) -> bool:
-    """``password: …``, unless what follows says where it is or that there is
-    none (``Password: stored in 1Password``, ``Seed: not applicable``)."""
+    """``password: …``, unless what follows is prose that says where it is or
+    that there is none (``Password: stored in 1Password``, ``Seed: not
+    applicable``): it starts with an ordinary word and holds nothing shaped
+    like a value (``Password: hint: hunter2``, ``PIN: card 4821`` do)."""
     for match in _ASSIGNMENT.finditer(text):
-        following = text[match.end() - 1 :].split(maxsplit=1)[0].strip(".,;:!?)(").lower()
-        if following not in _STOPWORDS:
+        words = text[match.end() - 1 :].split()[:8]
+        if words[0].strip(".,;:!?)(").lower() not in _STOPWORDS:
+            return True
+        for before, word in zip(words, words[1:], strict=False):
+            if _value_shaped(word) or (before.lower() in _CONNECTORS and word.strip(".,;!?)(").isalpha()):
+                return True
+    return False
+
+
+_BRAND = re.compile(r"^\d+[A-Z][a-z]+$")  # "1Password": a name, not a value
+
+
+def _value_shaped(word: str) -> bool:
+    """A word in prose that looks like a secret's value: four digits or more,
+    letters mixed with digits (not a name like 1Password), or a password's mix."""
+    value = word.strip("\"'()[]{}<>,;.:!?")
+    if value.isdigit():
+        return len(value) >= 4
+    mixed = any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value)
+    return (mixed and not _BRAND.match(value)) or _password_shaped(value)
+
+
+_TOKEN_WORD = re.compile(r"(?i)\btoken\s+([A-Za-z0-9._~+/=-]{8,})")
+
+
+def _token_value(text: str) -> bool:
+    """``token`` and a long run after it, unless the run is a plain
+    lower-case word (``token rotation``)."""
+    for match in _TOKEN_WORD.finditer(text):
+        run = match.group(1)
+        if not (run.isalpha() and run[1:].islower() and _wordlike(run)):
             return True
     return False
 
@@ -287,8 +317,10 @@ def _announced_value(text: str) -> bool:
 def _password_shaped(word: str) -> bool:
     """A single word mixing letters, digits and symbols, as passwords are made."""
     word = word.strip("\"'()[]{}<>,;.")
-    if not 8 <= len(word) <= 64 or "@" in word or "://" in word or _WINDOWS_PATH.match(word):
+    if not 8 <= len(word) <= 64 or "@" in word or "://" in word:
         return False
+    if _WINDOWS_PATH.match(word):  # a path is no password, but a file in it may be named like one
+        return any(_password_shaped(part) for part in word.split("\\")[1:])
     return (
         any(ch in _PASSWORD_SYMBOLS for ch in word)
         and any(ch.isalpha() for ch in word)
@@ -317,7 +349,7 @@ def find_secret(text: str) -> str | None:
     for reason, pattern in _SHAPES:
         if pattern.search(text):
             return reason
-    if _assigned_value(text) or _announced_value(text):
+    if _assigned_value(text) or _announced_value(text) or _token_value(text):
         return WRITTEN_OUT
     examined = _without_public_identifiers(text)
     if _backup_code_list(examined):

@@ -123,12 +123,13 @@ def test_a_traders_newest_score_is_kept_however_old(bob, settings):
 
 
 @pytest.mark.postgres
-def test_postgres_lets_only_the_prune_delete_audit_rows_and_none_younger_than_a_year(alice):
+def test_postgres_lets_only_the_prune_delete_audit_rows_and_none_younger_than_seven_years(alice):
     if connection.vendor != "postgresql":
         pytest.skip("The audit trigger exists on PostgreSQL only (DATABASE_URL=postgres://...).")
     now = timezone.now()
     ancient = AuditEvent.objects.create(action="logout", actor=alice, subject=alice, at=now - timedelta(days=3000))
-    recent = AuditEvent.objects.create(action="logout", actor=alice, subject=alice, at=now - timedelta(days=300))
+    # Past a year, within seven: the flag anyone can set deletes nothing.
+    recent = AuditEvent.objects.create(action="logout", actor=alice, subject=alice, at=now - timedelta(days=2000))
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM accounts_auditevent WHERE id = %s", [ancient.pk])
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
@@ -205,6 +206,7 @@ def test_a_backup_restored_into_an_empty_database_gives_back_every_trader(seeded
     done = manage(seeded, "backup", str(backup))
     assert done.returncode == 0, done.stderr
     assert backup.is_file() and not Path(f"{backup}.partial").exists()
+    assert backup.stat().st_mode & 0o077 == 0  # password hashes and authenticator seeds: the owner's eyes only
 
     empty = tmp_path / "new.sqlite3"
     done = manage(empty, "restore", str(backup))
@@ -270,3 +272,11 @@ def test_a_backup_waits_for_a_locked_database_only_so_long(alice, tmp_path, monk
     with pytest.raises(CommandError, match="stayed locked"):
         call_command("backup", str(tmp_path / "gatecheck.backup"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_backup_never_replaces_the_live_database(seeded):
+    before = seeded.read_bytes()
+    for target in (seeded, seeded.with_name(seeded.name + "-wal")):
+        done = manage(seeded, "backup", str(target))
+        assert done.returncode != 0 and "live database" in done.stderr
+    assert seeded.read_bytes() == before

@@ -169,3 +169,13 @@ def test_wrong_codes_from_alices_browser_count_apart_from_unknown_browsers(alice
     assert LOCKED in code_step(alices_browser, fresh_code(alice)).content.decode()
     # An unknown browser still has the account's own allowance.
     assert sign_in(Client(REMOTE_ADDR="198.51.100.7"), alice)["Location"] == "/"
+
+
+def test_a_new_password_ends_every_device_cookie(alice):
+    """A copied device cookie must not keep its own allowance after the
+    owner changes the password (a reset, "this wasn't me")."""
+    alices_browser = known_browser(alice)
+    alice.set_password("a brand-new passphrase 42")
+    alice.save()
+    guess_passwords("alice", 12)
+    assert LOCKED in password_step(alices_browser, password="a brand-new passphrase 42").content.decode()

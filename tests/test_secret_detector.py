@@ -326,6 +326,21 @@ def test_the_reason_never_quotes_the_text():
         assert text not in find_secret(text)
 
 
+# The review's misses after the held-out list's fixes: prose after a colon
+# that still carries a value, "Basic"/"Bearer" and a long token, a password
+# named as a file in a Windows path.
+AFTER_FIXES = [
+    "Password: hint: hunter2", "Password: it is hunter2", "PIN: card 4821", "Password: login hunter2",
+    "Secret: list hunter2", "Password: none yet, use hunter2", "Password: it is sunshine",
+    "Authorization: Basic dXNlcjpwYXNz", "Bearer abcdefghijkl", "token ABCDEFGHIJKLMNOP", "C:\\Users\\bob\\Pa$$w0rd1.txt",
+]
+
+
+@pytest.mark.parametrize("text", AFTER_FIXES)
+def test_prose_around_a_value_does_not_hide_it(text):
+    assert find_secret(text)
+
+
 # --- The held-out list ----------------------------------------------------------
 # tests/data/benign_free_text.txt was written by someone who never read the
 # detector or the corpus above, as traders, leads and ops people write

@@ -4,8 +4,10 @@
 GATECHECK_AUDIT_RETENTION_DAYS (seven years) and then deleted by the hourly
 prune (``accounts.services.audit_prune``), which marks its own transaction
 with ``SET LOCAL gatecheck.audit_prune = 'on'``. Even so the database deletes
-only rows older than a year: a mistaken setting, or a client that sets the
-flag by hand, can never remove recent history. UPDATE is still refused always.
+only rows older than the seven years themselves (2557 days, leap days
+included): the flag is an ordinary setting any session can set, so the age
+is the guard, and a client that sets it by hand can remove nothing the
+retention keeps. UPDATE is still refused always.
 """
 
 from django.db import migrations
@@ -15,7 +17,7 @@ CREATE OR REPLACE FUNCTION accounts_auditevent_append_only() RETURNS trigger AS 
 BEGIN
     IF TG_OP = 'DELETE'
        AND current_setting('gatecheck.audit_prune', true) = 'on'
-       AND OLD.at < now() - interval '365 days' THEN
+       AND OLD.at < now() - interval '2557 days' THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'Audit events are append-only (% refused).', TG_OP

@@ -186,11 +186,12 @@ GATECHECK_TASK_RESULT_DAYS = int(os.environ.get("GATECHECK_TASK_RESULT_DAYS", "1
 # Data lifecycle: each app's hourly task prunes its own rows past these ages,
 # a batch of GATECHECK_PRUNE_BATCH rows per short transaction.
 # The audit trail is kept seven years (leap days included), the usual record
-# keeping of a regulated firm; PostgreSQL refuses to delete any audit row
-# younger than a year (accounts migration 0009), so a shorter value is refused here.
+# keeping of a regulated firm. PostgreSQL refuses to delete any audit row
+# younger than that (accounts migration 0009: the database's own guard), so
+# a shorter value is refused here; a longer one keeps rows longer.
 GATECHECK_AUDIT_RETENTION_DAYS = int(os.environ.get("GATECHECK_AUDIT_RETENTION_DAYS", str(7 * 365 + 2)))
-if GATECHECK_AUDIT_RETENTION_DAYS < 365:
-    raise ValueError("GATECHECK_AUDIT_RETENTION_DAYS must be at least 365: audit events younger than a year are never deleted.")
+if GATECHECK_AUDIT_RETENTION_DAYS < 7 * 365 + 2:
+    raise ValueError("GATECHECK_AUDIT_RETENTION_DAYS must be at least 2557 (seven years): the database never deletes a younger audit event.")
 # Stored daily scores older than this are thinned to the last of each ISO
 # week per trader (a trader's newest is always kept). Pages chart 90 days and
 # compare with a week earlier, so every day they read stays.
