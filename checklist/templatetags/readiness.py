@@ -12,6 +12,7 @@ from html import escape
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
+from readiness import rules
 from readiness import vocabulary as words
 from readiness.masking import mask_label
 from readiness.rules import LEAD, TRADER, duration_text
@@ -145,6 +146,12 @@ def history_rows(chart) -> SafeString:
             f"<tr><td>{p.day.isoformat()}</td><td>{p.score}</td><td>{escape(level_label(p.level))}</td></tr>" for p in reversed(chart.points)
         )
     )
+
+
+@register.simple_tag
+def due_soon_days() -> int:
+    """The due-soon window, for the pages that say it (readiness.rules)."""
+    return rules.DUE_SOON_DAYS
 
 
 @register.filter
