@@ -111,6 +111,7 @@ logging.getLogger("django.tasks").setLevel(logging.WARNING)
 logging.getLogger("gatecheck.audit").setLevel(logging.WARNING)
 
 from django.conf import settings  # noqa: E402
+from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.core.signals import request_finished, request_started  # noqa: E402
 from django.db import close_old_connections, connection, transaction  # noqa: E402
@@ -120,12 +121,31 @@ from django.utils import timezone  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from accounts.models import Desk, User, UserSession  # noqa: E402
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription, TradingProfile  # noqa: E402
+from checklist import tallies  # noqa: E402
+from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile  # noqa: E402
 from checklist.services import snapshot_all  # noqa: E402
 from desk.services import reminders_send_daily  # noqa: E402
 from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice  # noqa: E402
 from devices.tasks import heartbeats_sweep  # noqa: E402
 from readiness import rules  # noqa: E402
+
+# Every sort key and every filter of the desk page (desk.forms.DeskFilterForm).
+SORTS = ("name", "score", "level", "change", "due", *rules.RULE_IDS)
+FILTERS = (
+    ("q", "Trader 0"),
+    *(("level", level) for level in ("ready", "at_risk", "not_ready")),
+    *(("failing", rid) for rid in rules.RULE_IDS),
+    *(("rule", rid) for rid in rules.RULE_IDS),
+    ("due", "overdue"),
+    ("due", "due_soon"),
+)
+
+
+def cold() -> None:
+    """Every cache of the desk page emptied: the trend (Django's cache) and the tallies."""
+    cache.clear()
+    tallies.forget()
+
 
 # The project's routes plus one view that does nothing, behind the same
 # middleware (bench/urls.py; the gunicorn of the HTTP part serves it too).
@@ -206,6 +226,45 @@ def _heartbeats(automations) -> None:
     Heartbeat.objects.bulk_create(beats)
 
 
+BIG = "trader-big"
+BIG_ITEMS = 20
+
+
+def big_inventory(today: date) -> User:
+    """A trader with 20 of each item (devices, recovery methods, keys, bots
+    with heartbeats, feeds, drills, permissions, accepted risks)."""
+    user = User.objects.create_user(BIG, email="big@example.com", verified_email="big@example.com")
+    n = range(BIG_ITEMS)
+    TrustedDevice.objects.bulk_create(
+        TrustedDevice(owner=user, name=f"Device {i}", kind="desktop", platforms=["tws"], validated_on=today - timedelta(days=i * 20)) for i in n
+    )
+    RecoveryMethod.objects.bulk_create(
+        RecoveryMethod(owner=user, kind="phone", label=f"+1 555 020 {i:04d}", last_verified_on=today - timedelta(days=i * 15)) for i in n
+    )
+    keys = ApiKey.objects.bulk_create(
+        ApiKey(owner=user, label=f"key {i}", scopes=["read"], created_on=today - timedelta(days=i * 10), expires_on=today + timedelta(days=i * 5 - 30))
+        for i in n
+    )
+    Automation.objects.bulk_create(Automation(owner=user, name=f"Bot {i}", api_key=k, token_refresh=i % 2 == 0) for i, k in enumerate(keys))
+    _heartbeats(Automation.objects.filter(owner=user).values_list("pk", "owner_id"))
+    regions = ["US", "CA", "EU", "UK", "CH", "HK", "JP", "AU", "SG", "IN"]
+    Subscription.objects.bulk_create(Subscription(owner=user, region=regions[i % 10], feed=f"Feed {i}", active=i % 3 != 0) for i in n)
+    now = datetime.now(UTC)
+    Drill.objects.bulk_create(
+        Drill(owner=user, lost_device="Phone", started_at=now - timedelta(days=i * 9), finished_at=now - timedelta(days=i * 9) + timedelta(minutes=12), completed=True)
+        for i in n
+    )
+    products = ["stocks", "options", "futures", "forex", "bonds"]
+    Permission.objects.bulk_create(
+        Permission(owner=user, product=products[i % 5], region=regions[i // 5], status=("granted", "pending")[i % 2]) for i in n
+    )
+    AcceptedRisk.objects.bulk_create(
+        AcceptedRisk(owner=user, rule=rid, reason="Bench", until=today + timedelta(days=10)) for rid in rules.RULE_IDS[:BIG_ITEMS]
+    )
+    TradingProfile.objects.create(owner=user, broker_mfa="ib_key", regions_traded=regions[:4], products_traded=products)
+    return user
+
+
 def analyze() -> None:
     """Fresh planner statistics, as a production database has after its
     routine maintenance, so that the plans measured are the real ones."""
@@ -279,6 +338,7 @@ def build(traders: int, days: int) -> tuple[User, User, User, dict]:
         desk.members.add(*users)
         _inventory(users, today, start)
         ids += [u.pk for u in users]
+    big_inventory(today)
     _history(ids, today, days)
     analyze()
     nightly = job(lambda: snapshot_all(today), traders)
@@ -289,6 +349,8 @@ def build(traders: int, days: int) -> tuple[User, User, User, dict]:
 def reuse(traders: int) -> tuple[User, User, User, dict | None]:
     """The firm an earlier run kept (its nightly job is not run again)."""
     assert User.objects.filter(username="boss").exists(), "--reuse needs a database seeded by an earlier run (BENCH_KEEP=1)"
+    if not User.objects.filter(username=BIG).exists():
+        big_inventory(timezone.localdate())
     analyze()
     return User.objects.get(username="lead001"), User.objects.get(username="boss"), User.objects.get(username="trader00000"), None
 
@@ -326,21 +388,26 @@ def counted():
         yield box
 
 
-def timed(client: Client, url, runs: int, yardstick: Client) -> tuple[float, float, int, int]:
+def timed(client: Client, url, runs: int, yardstick: Client, before=None) -> tuple[float, float, int, int]:
     """Median milliseconds of GET ``url`` (a string, or a callable giving the
     next URL: the pings rotate tokens), the median of the bare view measured
     in turn with it (``yardstick``'s session), response size and query count.
 
     Each request of the page follows one of the bare view, so that both see
     the same machine: on a shared one the bare view alone moved by 2x from
-    minute to minute, and a ratio of medians taken minutes apart with it."""
+    minute to minute, and a ratio of medians taken minutes apart with it.
+    ``before`` runs before each request of the page, untimed (the cold page
+    empties the caches)."""
     next_url = url if callable(url) else lambda: url
+    before = before or (lambda: None)
+    before()
     with counted() as queries:
         first = next_url()
         response = client.get(first)
     assert response.status_code == 200, f"{first} answered {response.status_code}"
     for _ in range(3):
         yardstick.get(BARE)
+        before()
         client.get(next_url())
     samples, bare = [], []
     for _ in range(runs):
@@ -348,6 +415,7 @@ def timed(client: Client, url, runs: int, yardstick: Client) -> tuple[float, flo
         yardstick.get(BARE)
         bare.append((time.perf_counter() - start) * 1000)
         target = next_url()
+        before()
         start = time.perf_counter()
         client.get(target)
         samples.append((time.perf_counter() - start) * 1000)
@@ -387,6 +455,8 @@ def sweep(people: int) -> dict:
 # --------------------------------------------------------------------------
 
 WRK = ["-t2", "-c16", "-d10s"]
+# The desk over HTTP: 8 connections, as issue 25 measures it.
+WRK_DESK = ["-t2", "-c8", "-d10s"]
 # wrk's Lua: each request pings the next token of the list, each thread from
 # its own place in it, so no token reaches its 30-a-minute limit.
 WRK_ROTATE = """local paths = {%s}
@@ -403,16 +473,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wrk(url: str, script: str | None = None, cookie: str = "") -> tuple[float, int]:
+def _wrk(url: str, script: str | None = None, cookie: str = "", load: list[str] = WRK) -> tuple[float, int]:
     """Requests per second and non-2xx answers of one wrk run."""
-    command = ["wrk", *WRK, *(["-s", script] if script else []), *(["-H", f"Cookie: {cookie}"] if cookie else []), url]
+    command = ["wrk", *load, *(["-s", script] if script else []), *(["-H", f"Cookie: {cookie}"] if cookie else []), url]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout  # noqa: S603 - our own arguments
     rps = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec:"))
     bad = next((int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line), 0)
     return rps, bad
 
 
-def over_http(tokens: list[str], session: Client) -> None:
+def over_http(tokens: list[str], session: Client, lead: Client) -> None:
     """The bare view (signed in with ``session``'s cookie, the yardstick of
     every in-process row, and without a session) and the ping through
     gunicorn (production settings, two workers, persistent connections)
@@ -430,6 +500,8 @@ def over_http(tokens: list[str], session: Client) -> None:
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "DJANGO_SSL_REDIRECT": "0", "DJANGO_HSTS_SECONDS": "0", "DJANGO_CONN_MAX_AGE": "600", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
     }
+    # Pages name their static files by the manifest, as in production.
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "collectstatic", "--noinput", "-v0"], env=env, check=True, timeout=300)  # noqa: S603
     gunicorn = Path(sys.executable).parent / "gunicorn"
     server = subprocess.Popen(  # noqa: S603 - our own arguments
         [
@@ -447,6 +519,9 @@ def over_http(tokens: list[str], session: Client) -> None:
         signed_rps, signed_bad = _wrk(f"{base}/bench/bare/", cookie=cookie)
         bare_rps, bare_bad = _wrk(f"{base}/bench/bare/")
         ping_rps, ping_bad = _wrk(base, str(script))
+        lead_cookie = f"{settings.SESSION_COOKIE_NAME}={lead.cookies[settings.SESSION_COOKIE_NAME].value}"
+        lead_bare_rps, _ = _wrk(f"{base}/bench/bare/", cookie=lead_cookie, load=WRK_DESK)
+        desk_rps, desk_bad = _wrk(f"{base}/desk/", cookie=lead_cookie, load=WRK_DESK)
     finally:
         server.terminate()
         try:
@@ -460,6 +535,9 @@ def over_http(tokens: list[str], session: Client) -> None:
     print(f"{'bare view, no session':<40} {bare_rps:>8.0f} {bare_rps / signed_rps:>8.2f} {bare_bad:>8}")
     print(f"{'ping, rotating over ' + format(len(tokens), ',') + ' tokens':<40} {ping_rps:>8.0f} {ping_rps / signed_rps:>8.2f} {ping_bad:>8}")
     print(f"(ping: {ping_rps / signed_rps:.2f} of the signed-in bare view's requests/s, {ping_rps / bare_rps:.2f} of the session-less one's)")
+    print(f"\nThe lead's desk over HTTP, wrk {' '.join(WRK_DESK)}, the lead's session:")
+    print(f"{'bare view, signed in':<40} {lead_bare_rps:>8.0f} {1:>8.2f}")
+    print(f"{'desk first page':<40} {desk_rps:>8.0f} {desk_rps / lead_bare_rps:>8.2f} {desk_bad:>8}")
     if ping_bad:
         print(f"(Too few tokens for this rate: {ping_bad} pings refused by the 30-a-minute limit; seed more traders.)")
     else:
@@ -545,27 +623,49 @@ def main() -> None:
     local = iter(tokens[::-1])
 
     with override_settings(ROOT_URLCONF=URLCONF):
+        big_client = signed_in(User.objects.get(username=BIG))
         pages = [
-            ("bare view", lead_client, BARE),
-            ("bare view, no session", anonymous, BARE),
-            ("ping (no session, rotating tokens)", anonymous, lambda: f"/ping/{next(local)}"),
-            (f"desk page, a lead's {min(DESK_SIZE, ARGS.traders)}", lead_client, "/desk/"),
-            (f"desk page, superuser, all {ARGS.traders}", boss_client, "/desk/"),
-            ("  same, sorted by a rule, page 9", boss_client, "/desk/?sort=drill.rehearsed&page=9"),
-            ("desk trader detail", lead_client, f"/desk/traders/{trader.pk}/"),
-            ("trader dashboard", trader_client, "/"),
+            ("bare view", lead_client, BARE, None),
+            ("bare view, no session", anonymous, BARE, None),
+            ("ping (no session, rotating tokens)", anonymous, lambda: f"/ping/{next(local)}", None),
+            (f"desk page, a lead's {min(DESK_SIZE, ARGS.traders)}", lead_client, "/desk/", None),
+            (f"desk page, superuser, all {ARGS.traders}", boss_client, "/desk/", None),
+            ("  same, every cache cold (tallies, trend)", boss_client, "/desk/", cold),
+            ("desk trader detail", lead_client, f"/desk/traders/{trader.pk}/", None),
+            ("trader dashboard", trader_client, "/", None),
+            (f"trader dashboard, {BIG_ITEMS} of each item", big_client, "/", None),
+            ("admin user list, lead", lead_client, "/admin/accounts/user/", None),
+            ("admin user list, superuser", boss_client, "/admin/accounts/user/", None),
         ]
-        results = [(label, *timed(client, url, ARGS.runs, lead_client)) for label, client, url in pages]
+        results = [(label, *timed(client, url, ARGS.runs, lead_client, before)) for label, client, url, before in pages]
 
         anonymous_base = results[1][1]
         print(f"\nMedian of {ARGS.runs} requests each, in-process through the full middleware stack, each after")
         print("a request of the signed-in bare view (the yardstick; 'x bare' is against those requests' median):\n")
-        print(f"{'page':<40} {'ms':>8} {'bare ms':>8} {'x bare':>8} {'queries':>8} {'KiB':>8}")
+        print(f"{'page':<44} {'ms':>8} {'bare ms':>8} {'x bare':>8} {'queries':>8} {'KiB':>8}")
         for label, ms, base, size, queries in results:
-            print(f"{label:<40} {ms:>8.1f} {base:>8.1f} {ms / base:>8.2f} {queries:>8} {size / 1024:>8.0f}")
+            print(f"{label:<44} {ms:>8.1f} {base:>8.1f} {ms / base:>8.2f} {queries:>8} {size / 1024:>8.0f}")
         ping, ping_base = next((ms, base) for label, ms, base, *_ in results if label.startswith("ping"))
         # A bot's ping carries no session cookie; the bare view is measured both ways.
         print(f"(ping: {ping / ping_base:.1f}x the bare view with a session, {ping / anonymous_base:.1f}x the bare view without one)")
+
+        variants = [(f"sort={key}&page=9", f"sort by {key}, page 9") for key in SORTS]
+        variants += [(f"sort=score&dir=desc&page=9", "sort by score going down, page 9")]
+        variants += [(f"{name}={value}&page=9", f"filter {name}={value}, page 9") for name, value in FILTERS]
+        print(f"\nThe superuser's desk (all {ARGS.traders}), every sort and every filter, page 9 (or the last page):\n")
+        print(f"{'query':<44} {'ms':>8} {'bare ms':>8} {'x bare':>8} {'queries':>8}")
+        worst = (0.0, "")
+        swept_rows = []
+        for query, label in variants:
+            ms, base, _, queries = timed(boss_client, f"/desk/?{query}", max(5, ARGS.runs // 2), lead_client)
+            swept_rows.append(base)
+            worst = max(worst, (ms / base, label))
+            print(f"{label:<44} {ms:>8.1f} {base:>8.1f} {ms / base:>8.2f} {queries:>8}")
+        print(f"(slowest: {worst[1]}, {worst[0]:.2f}x)")
+        bares = [base for _, _, base, *_ in results] + swept_rows
+        spread = max(bares) / min(bares)
+        noisy = "NOISY: compare ratios only" if spread > 1.3 else "quiet"
+        print(f"(the bare view's median moved from {min(bares):.1f} to {max(bares):.1f} ms across the rows, {spread:.2f}x: {noisy})")
 
         if ARGS.jobs:
             jobs = [("nightly scores (snapshot_all)", nightly)] if nightly else []
@@ -586,7 +686,7 @@ def main() -> None:
                 print(f"{label:<40} {r['s']:>8.1f} {r['queries_per_1000']:>8.1f} {r['peak_mib']:>9.1f}")
 
     checkpoint()
-    over_http(tokens[: len(tokens) - ARGS.runs - 4], signed_in(trader))  # all tokens but those the in-process pings used
+    over_http(tokens[: len(tokens) - ARGS.runs - 4], signed_in(trader), lead_client)  # all tokens but those the in-process pings used
 
 
 if __name__ == "__main__":
