@@ -250,9 +250,9 @@ def big_inventory(today: date) -> User:
     regions = ["US", "CA", "EU", "UK", "CH", "HK", "JP", "AU", "SG", "IN"]
     Subscription.objects.bulk_create(Subscription(owner=user, region=regions[i % 10], feed=f"Feed {i}", active=i % 3 != 0) for i in n)
     now = datetime.now(UTC)
+    starts = [now - timedelta(days=i * 9) for i in n]
     Drill.objects.bulk_create(
-        Drill(owner=user, lost_device="Phone", started_at=now - timedelta(days=i * 9), finished_at=now - timedelta(days=i * 9) + timedelta(minutes=12), completed=True)
-        for i in n
+        Drill(owner=user, lost_device="Phone", started_at=at, finished_at=at + timedelta(minutes=12), completed=True) for at in starts
     )
     products = ["stocks", "options", "futures", "forex", "bonds"]
     Permission.objects.bulk_create(
@@ -650,7 +650,7 @@ def main() -> None:
         print(f"(ping: {ping / ping_base:.1f}x the bare view with a session, {ping / anonymous_base:.1f}x the bare view without one)")
 
         variants = [(f"sort={key}&page=9", f"sort by {key}, page 9") for key in SORTS]
-        variants += [(f"sort=score&dir=desc&page=9", "sort by score going down, page 9")]
+        variants += [("sort=score&dir=desc&page=9", "sort by score going down, page 9")]
         variants += [(f"{name}={value}&page=9", f"filter {name}={value}, page 9") for name, value in FILTERS]
         print(f"\nThe superuser's desk (all {ARGS.traders}), every sort and every filter, page 9 (or the last page):\n")
         print(f"{'query':<44} {'ms':>8} {'bare ms':>8} {'x bare':>8} {'queries':>8}")

@@ -237,7 +237,6 @@ class CurrentScore(models.Model):
     level = models.CharField(max_length=10)
     level_rank = models.PositiveSmallIntegerField(help_text="readiness.vocabulary.LEVEL_ORDER, for sorting.")
     change = models.SmallIntegerField(null=True, blank=True, help_text="Score minus the newest one stored 7 to 14 days earlier.")
-    statuses = models.JSONField(default=dict)
     # Rule id -> the lead's one-line reason (masked), shown on the desk heatmap.
     reasons = models.JSONField(default=dict, blank=True)
     devices_trusted = _rule_column()
@@ -254,17 +253,11 @@ class CurrentScore(models.Model):
     next_due_on = models.DateField(null=True, blank=True, db_index=True)
     due_now = models.BooleanField(default=False)
     due = models.JSONField(default=list, help_text="[due day or null, kind] for every due date.")
-    # The trader's ``User.sort_name``, copied so that a page by score (ties
-    # by name) reads along one index: written with the row, and again when
-    # the user is renamed (checklist.services.on_user_saved).
-    sort_name = models.TextField(blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         indexes = [
-            # Going up and going down by score, ties by name then id, whatever the desk's size.
-            models.Index(fields=["score", "sort_name", "user"], name="current_score_name"),
-            models.Index(fields=["-score", "sort_name", "user"], name="current_score_desc_name"),
+            models.Index(fields=["score"], name="current_score"),
             models.Index(fields=["level_rank", "score"], name="current_level_score"),
             models.Index(fields=["change"], name="current_change"),
         ]

@@ -15,7 +15,7 @@ from django.db.models import Case, When
 
 from devices import selectors as devices_selectors
 from devices.models import TrustedDevice
-from devices.selectors import Compiled, Section, limits
+from devices.selectors import Section, limits
 from readiness import rules
 from readiness.vocabulary import ACCESS_POINTS, TASKS
 
@@ -37,15 +37,10 @@ ALL_SECTIONS = ("profile", *SECTIONS)
 DUE_SECTIONS = ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks", "permissions")
 
 
-_PROFILES = Compiled(
-    lambda ids: TradingProfile.objects.filter(owner_id__in=ids).values_list(
+def profiles_for(ids: list[int]) -> dict[int, rules.Profile]:
+    rows = TradingProfile.objects.filter(owner_id__in=ids).values_list(
         "owner_id", "broker", "broker_mfa", "regions_traded", "products_traded", *PLAN_FIELDS.values()
     )
-)
-
-
-def profiles_for(ids: list[int]) -> dict[int, rules.Profile]:
-    rows = _PROFILES.rows(ids)
     return {
         owner_id: rules.Profile(broker, mfa, tuple(regions or ()), tuple(zip(PLAN_FIELDS, plan, strict=True)), tuple(products or ()))
         for owner_id, broker, mfa, regions, products, *plan in rows

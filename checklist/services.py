@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -90,8 +90,9 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
     # Locked (PostgreSQL), in one order: two writes of one trader at once must
     # not both start from the same row, or the desks' tallies would count both changes.
     held = CurrentScore.objects.select_for_update().filter(user_id__in=ids).order_by("user_id")
-    was = {uid: (day, values) for uid, day, *values in held.values_list("user_id", "date", *tallies.COLUMNS)}
-    current = {uid: day for uid, (day, _) in was.items()}
+    current = dict(held.values_list("user_id", "date"))
+    today = timezone.localdate()
+    counted_before = tallies.count_each(ids, today)
     newest: dict[int, ReadinessSnapshot] = {}
     for row in rows:
         held = newest.get(row.user_id)
@@ -110,10 +111,9 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
     if inventories is None or not all(uid in inventories for uid in newest):
         inventories = inventories_for(list(newest), DUE_SECTIONS)
     lim = limits()
-    # Each trader's sort name and desks (a row per desk), for the current row and the desks' tallies.
-    names, desks = {}, {}
-    for uid, name, desk_id in get_user_model().objects.filter(pk__in=list(newest)).values_list("pk", "sort_name", "desks"):
-        names[uid] = name
+    # Each trader's desks (a row per desk), for the desks' tallies.
+    desks: dict[int, set[int]] = {}
+    for uid, desk_id in get_user_model().objects.filter(pk__in=list(newest)).values_list("pk", "desks"):
         desks.setdefault(uid, set()).update([desk_id] if desk_id is not None else [])
     current_rows = []
     for uid, row in newest.items():
@@ -128,28 +128,22 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
                 level=row.level,
                 level_rank=words.LEVEL_ORDER.get(row.level, 0),
                 change=row.score - before if before is not None else None,
-                statuses=row.statuses,
                 reasons=getattr(row, "reasons", {}),
                 next_due_on=min(dated) if dated else None,
                 due_now=any(day is None for day, _ in stored_due),
                 due=[[day.isoformat() if day else None, kind] for day, kind in stored_due],
                 **{column: row.statuses.get(rule, "") for rule, column in RULE_COLUMNS.items()},
-                sort_name=names.get(uid, ""),
             )
         )
     CurrentScore.objects.bulk_create(
         current_rows, update_conflicts=True, unique_fields=["user"], update_fields=CURRENT_FIELDS
     )
     # The desks' tiles and per-rule totals follow, in the same transaction.
-    tallies.apply(
-        {uid: tuple(values) for uid, (_, values) in was.items()},
-        {row.user_id: tuple(getattr(row, column) for column in tallies.COLUMNS) for row in current_rows},
-        desks,
-    )
+    tallies.apply(counted_before, tallies.count_each(ids, today), desks)
 
 
 CURRENT_FIELDS = [
-    "date", "score", "level", "level_rank", "change", "statuses", "reasons", "next_due_on", "due_now", "due", "sort_name", "updated_at",
+    "date", "score", "level", "level_rank", "change", "reasons", "next_due_on", "due_now", "due", "updated_at",
     *RULE_COLUMNS.values(),
 ]
 
@@ -449,17 +443,6 @@ def on_inventory_changed(*, owner, owners=(), **_) -> None:
         snapshot_refresh(owner)
     if owners:
         snapshots_refresh([o.pk for o in owners])
-
-
-def on_user_saved(*, instance, created: bool, update_fields=None, **_) -> None:
-    """Receiver of the user model's ``post_save``: a renamed trader's current
-    row takes the new sort name (the database computes it: one statement).
-    A rename that bypasses ``save()`` is caught by the nightly run, which
-    rewrites the current row of every active trader."""
-    if created or (update_fields is not None and not {"first_name", "last_name", "username"} & set(update_fields)):
-        return
-    names = get_user_model().objects.filter(pk=OuterRef("user_id")).values("sort_name")[:1]
-    CurrentScore.objects.filter(user_id=instance.pk).update(sort_name=Subquery(names))
 
 
 def on_broker_wanted(*, owner, **_) -> str | None:

@@ -9,32 +9,29 @@ sort, paging and the summary's counts all run in SQL, so a page costs the same
 few queries for a desk of 50 and for a superuser's 50,000 traders, and a long
 history changes nothing: the table reads no snapshot at all. For one desk or
 every desk the tiles and per-rule totals are that scope's tallies
-(``checklist.tallies``, kept in step with the current rows), and an
-unfiltered page by score or by name is read along an index, so the first
-page does not read every trader either.
+(``checklist.tallies``, kept in step with the current rows). Each page order
+is written once (``_ordered``), and each row read once (``desk_rows``, which
+the CSV export shares).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Case, CharField, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, StringAgg, Subquery, Sum, Value, When
 from django.db.models.functions import Concat
-from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Desk, User
 from accounts.selectors import overseen_users, traders_for
 from accounts.signin import enrolment_pending
 from checklist import tallies
-from checklist.models import RULE_COLUMNS, AcceptedRisk, CurrentScore, Drill, ReadinessSnapshot
+from checklist.models import RULE_COLUMNS, AcceptedRisk, Drill, ReadinessSnapshot
 from checklist.selectors import inventory_for, limits
 from readiness import rules
 from readiness import vocabulary as words
@@ -270,7 +267,7 @@ ROW_FIELDS = (
     "current_score__score",
     "current_score__level",
     "current_score__change",
-    "current_score__statuses",
+    *(f"current_score__{column}" for column in RULE_COLUMNS.values()),
     "current_score__due",
     "current_score__reasons",
     "accepted",
@@ -291,7 +288,6 @@ def _with_accepted(traders: QuerySet[User], as_of: date) -> QuerySet[User]:
 
 def desk_row(values: dict, as_of: date) -> DeskRow:
     """A row from one ``ROW_FIELDS`` record: stored statuses and due dates."""
-    statuses = values["current_score__statuses"] or {}
     accepted = frozenset((values["accepted"] or "").split(",")) - {""}
     stored_due = [(date.fromisoformat(day) if day else None, kind) for day, kind in values["current_score__due"] or []]
     overdue, due_soon, kinds = rules.due_tally(stored_due, as_of)
@@ -304,7 +300,7 @@ def desk_row(values: dict, as_of: date) -> DeskRow:
         level=values["current_score__level"],
         scored_on=values["current_score__date"],
         change=values["current_score__change"],
-        cells={rid: cell_status(statuses.get(rid), rid, accepted) for rid in RULE_IDS},
+        cells={rid: cell_status(values[f"current_score__{column}"] or None, rid, accepted) for rid, column in RULE_COLUMNS.items()},
         overdue=overdue,
         due_soon=due_soon,
         overdue_kinds=kinds,
@@ -316,59 +312,6 @@ def desk_row(values: dict, as_of: date) -> DeskRow:
 def desk_rows(traders: QuerySet[User], as_of: date) -> list[DeskRow]:
     """Rows for the given traders, in one query."""
     return [desk_row(values, as_of) for values in _with_accepted(traders, as_of).values(*ROW_FIELDS)]
-
-
-def _from_db(value, kind: str):
-    """A raw SQL value as the ORM would give it, on SQLite or PostgreSQL."""
-    if value is None or not isinstance(value, str):
-        if kind == "datetime" and value is not None and timezone.is_naive(value):
-            return timezone.make_aware(value, UTC)
-        return value
-    if kind == "json":
-        return json.loads(value)
-    if kind == "date":
-        return date.fromisoformat(value)
-    return _from_db(datetime.fromisoformat(value), kind)
-
-
-def page_rows(ids: list[int], as_of: date) -> list[DeskRow]:
-    """The desk page's rows for ``ids`` (at most a page), in one plain SQL
-    query by primary key: the ORM's compiling of this query and its two
-    subqueries cost more than running it."""
-    if not ids:
-        return []
-    user, current, risk, log = (m._meta.db_table for m in (User, CurrentScore, AcceptedRisk, ReminderLog))
-    joined = "group_concat(r.rule, ',')" if connection.vendor == "sqlite" else "string_agg(r.rule, ',')"
-    marks = ", ".join(["%s"] * len(ids))
-    # Our own tables and columns; every value is a parameter.
-    sql = (
-        f"SELECT u.id, u.username, u.first_name, u.last_name, c.date, c.score, c.level, c.change, c.statuses, c.due, c.reasons, "  # noqa: S608
-        f"(SELECT {joined} FROM {risk} r WHERE r.owner_id = u.id AND r.until >= %s), "
-        f"(SELECT m.sent_at FROM {log} m WHERE m.recipient_id = u.id AND m.kind = %s AND m.date = %s LIMIT 1) "
-        f"FROM {user} u LEFT JOIN {current} c ON c.user_id = u.id WHERE u.id IN ({marks})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (as_of, ReminderLog.Kind.MANUAL, as_of, *ids))
-        records = cursor.fetchall()
-    rows = []
-    for pk, username, first, last, day, score, level, change, statuses, due, reasons, accepted, sent in records:
-        values = {
-            "id": pk,
-            "username": username,
-            "first_name": first,
-            "last_name": last,
-            "current_score__date": _from_db(day, "date"),
-            "current_score__score": score,
-            "current_score__level": level,
-            "current_score__change": change,
-            "current_score__statuses": _from_db(statuses, "json"),
-            "current_score__due": _from_db(due, "json"),
-            "current_score__reasons": _from_db(reasons, "json"),
-            "accepted": accepted,
-            "reminded_at": _from_db(sent, "datetime"),
-        }
-        rows.append(desk_row(values, as_of))
-    return rows
 
 
 @dataclass(frozen=True)
@@ -383,42 +326,6 @@ class Summary:
     rule_totals: dict[str, tuple[int, int]] | None = None
 
 
-_TALLY_COLUMNS = ("pk", "current_score__user", "current_score__score", "current_score__level", "current_score__next_due_on")
-
-
-def _desk_counts(traders: QuerySet[User], as_of: date, *, tiles: bool, by_rule: bool) -> dict[str, int]:
-    """Counts over ``traders`` in one aggregate query: the desk's tiles
-    and/or, per rule, how many fail it and how many are partial (stored
-    status). Written as SQL around the queryset's own SQL, because Django's
-    ``aggregate()`` spent most of the page's time compiling thirty
-    conditional counts; the set of traders is still the queryset's."""
-    rule_columns = list(RULE_COLUMNS.items())
-    inner, params = traders.values_list(*_TALLY_COLUMNS, *(f"current_score__{col}" for _, col in rule_columns)).query.sql_with_params()
-    names, parts, outer = ["total"], ["COUNT(*)"], []
-
-    def count(name: str, condition: str, *values) -> None:
-        names.append(name)
-        parts.append(f"COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)")
-        outer.extend(values)
-
-    if tiles:
-        names += ["scored", "score_sum"]
-        parts += ["COUNT(scored)", "COALESCE(SUM(score), 0)"]
-        count("overdue", "next_due_on < %s", as_of)
-        count("bots_down", f"{RULE_COLUMNS['automation.alive']} = %s", rules.FAIL)
-        for level in LEVEL_LABELS:
-            count(f"level_{level}", "level = %s", level)
-    if by_rule:
-        for rid, col in rule_columns:
-            count(f"fail_{rid}", f"{col} = %s", rules.FAIL)
-            count(f"partial_{rid}", f"{col} = %s", rules.PARTIAL)
-    columns = ", ".join(["id", "scored", "score", "level", "next_due_on", *(col for _, col in rule_columns)])
-    sql = f"WITH t({columns}) AS ({inner}) SELECT {', '.join(parts)} FROM t"  # noqa: S608 - our own columns; values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*params, *outer))
-        return dict(zip(names, cursor.fetchone(), strict=True))
-
-
 def _rule_totals(totals: dict) -> dict[str, tuple[int, int]]:
     return {rid: (totals[f"fail_{rid}"], totals[f"partial_{rid}"]) for rid in RULE_IDS}
 
@@ -428,9 +335,9 @@ def desk_summary(traders: QuerySet[User], as_of: date, *, with_rules: bool = Fal
     not filtered: the same set of traders): the ``scope``'s tallies when it
     has one, kept in step with the current scores, else one aggregate query."""
     if scope is not None:
-        totals = tallies.read(scope, as_of, lambda: _desk_counts(traders, as_of, tiles=True, by_rule=True))
+        totals = tallies.read(scope, as_of, lambda: tallies.count(traders, as_of))
     else:
-        totals = _desk_counts(traders, as_of, tiles=True, by_rule=with_rules)
+        totals = tallies.count(traders, as_of, by_rule=with_rules)
     scored = totals["scored"]
     return Summary(
         total=totals["total"],
@@ -486,44 +393,6 @@ def _tally_scope(viewer: User, query: DeskQuery) -> str | None:
     return tallies.ALL if viewer.is_superuser and query.desks is None else None
 
 
-def _scope_page_ids(scope: str, query: DeskQuery, start: int, matching: int, unscored: int) -> list[int]:
-    """The page's primary keys for an unfiltered desk by score or by name,
-    read along an index in plain SQL, so a page costs about the same at 500
-    and at 50,000 traders: by name the users' (sort name, id) index; by
-    score the current rows' (score, sort name, user) ones, unscored traders
-    first going up (last going down), by name. The same order as
-    ``_ordered``. A desk's members are a list; every desk's (``all``) a test
-    of each row walked, which stops after a page."""
-    user, current, members = User._meta.db_table, CurrentScore._meta.db_table, Desk.members.through._meta.db_table
-    # Our own tables and columns; every value is a parameter.
-    if scope == tallies.ALL:
-        member, params = f"EXISTS (SELECT 1 FROM {members} m WHERE m.user_id = {{id}})", []  # noqa: S608
-    else:
-        member, params = f"{{id}} IN (SELECT m.user_id FROM {members} m WHERE m.desk_id = %s)", [int(scope[1:])]  # noqa: S608
-    way = "DESC" if query.descending else "ASC"
-
-    def read(sql: str, offset: int, limit: int) -> list[int]:
-        with connection.cursor() as cursor:
-            cursor.execute(f"{sql} LIMIT %s OFFSET %s", [*params, limit, offset])
-            return [pk for (pk,) in cursor.fetchall()]
-
-    if query.sort == "name":
-        return read(f"SELECT u.id FROM {user} u WHERE {member.format(id='u.id')} ORDER BY u.sort_name {way}, u.id {way}", start, PAGE_SIZE)  # noqa: S608
-    scored = f"SELECT c.user_id FROM {current} c WHERE {member.format(id='c.user_id')} ORDER BY c.score {way}, c.sort_name, c.user_id"  # noqa: S608
-    nobody = (
-        f"SELECT u.id FROM {user} u WHERE {member.format(id='u.id')} "  # noqa: S608
-        f"AND NOT EXISTS (SELECT 1 FROM {current} c WHERE c.user_id = u.id) ORDER BY u.sort_name, u.id"
-    )
-    first, second = (scored, nobody) if query.descending else (nobody, scored)
-    first_size = matching - unscored if query.descending else unscored
-    ids: list[int] = []
-    if start < first_size:
-        ids = read(first, start, min(PAGE_SIZE, first_size - start))
-    if len(ids) < PAGE_SIZE and matching > first_size:
-        ids += read(second, max(0, start - first_size), PAGE_SIZE - len(ids))
-    return ids
-
-
 def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
     """One page (50 rows) of the desk for ``viewer``, with the summary of all
     their traders: a few queries whatever the number of traders. A page past
@@ -536,7 +405,7 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
     summary = desk_summary(traders, as_of, with_rules=not query.filtered, scope=scope)
     matching_qs = SimpleLazyObject(lambda: _filtered(traders, query, as_of))
     if query.filtered:
-        counted = _desk_counts(matching_qs, as_of, tiles=False, by_rule=True)
+        counted = tallies.count(matching_qs, as_of, tiles=False)
         matching, rule_totals = counted["total"], _rule_totals(counted)
     else:
         matching, rule_totals = summary.total, summary.rule_totals
@@ -549,11 +418,8 @@ def desk_table(*, viewer: User, as_of: date, query: DeskQuery) -> DeskTable:
     shown = []
     if matching:
         # The sort reads only narrow columns; the page's 50 rows are then read whole.
-        if scope is not None and not query.filtered and query.sort in ("score", "name"):
-            ids = _scope_page_ids(scope, query, start, matching, summary.unscored)
-        else:
-            ids = list(_ordered(matching_qs, query, as_of).values_list("pk", flat=True)[start : start + PAGE_SIZE])
-        by_id = {row.id: row for row in page_rows(ids, as_of)}
+        ids = list(_ordered(matching_qs, query, as_of).values_list("pk", flat=True)[start : start + PAGE_SIZE])
+        by_id = {row.id: row for row in desk_rows(User.objects.filter(pk__in=ids), as_of)}
         shown = [by_id[pk] for pk in ids]
     return DeskTable(
         as_of=as_of,

@@ -3,8 +3,7 @@ the CSV export and the MFA reset of a locked-out trader."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from html import escape
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -13,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -57,108 +56,64 @@ def _filter_form(request: HttpRequest) -> DeskFilterForm:
     return form
 
 
-# The fixed parts of a heatmap cell, per status: built once.
-_CELL_OPEN = {status: f'<td class="hm hm-{status}"><a href="' for status in words.STATUS_WORDS}
-_CELL_WORD = {
-    status: f'<span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(word)}</a>'
-    for status, word in words.STATUS_WORDS.items()
-}
-_RULE_TIP = {rid: f"<strong>{escape(RULE_TITLES[rid])}</strong> " for rid in RULE_IDS}
-_NO_CELL = '<td class="hm hm-none">—</td>'
 # A short name without the soft hyphens the column heads break at.
 RULE_SHORT_PLAIN = {rid: RULE_SHORT[rid].replace("\u00ad", "") for rid in RULE_IDS}
-
-
-@lru_cache(maxsize=4096)
-def _tip(rid: str, reason: str) -> str:
-    """A tooltip's text, escaped once per process: most reasons repeat across traders."""
-    return f"{_RULE_TIP[rid]}{escape(reason or NO_REASON)}"
-
-
 NO_REASON = "Open the trader's page for the reason."
 
 
-def _cells(row: DeskRow, url: str) -> str:
-    """The row's heatmap cells. The rule is named by the column head
-    (``scope="col"``); each cell holds its glyph and status word (readable
-    without colour) as a link to the rule on the trader's page, and the
-    stored reason as a tooltip shown on hover and on focus (CSS only) that
-    is also the link's accessible description."""
+class ShownRow(NamedTuple):
+    """A desk row as the table shows it (``_partials.html#desk_rows``)."""
+
+    row: DeskRow
+    url: str
+    # The reminder's form action, when one can be sent today.
+    remind: str
+    level_status: str
+    level_label: str
+    change: str
+    change_class: str
+    overdue_text: str
+    due_soon_text: str
+    sent_text: str
+    # The phone's summary cell: (status, glyph, short rule names) for fails, then partials.
+    shortfalls: tuple[tuple[str, str, str], ...]
+    # Per rule: (status or None, glyph, word, rule id, tooltip id, rule title, reason).
+    cells: tuple[tuple, ...]
+
+
+def _shown(row: DeskRow, url: str, remind: str) -> ShownRow:
+    """What the row's markup needs, worded: the heatmap cells link to the
+    rule on the trader's page, with the stored reason as their tooltip."""
     reasons = row.reasons or {}
-    out = []
-    for n, rid in enumerate(RULE_IDS):
-        status = row.cells[rid]
-        if status is None:
-            out.append(_NO_CELL)
-            continue
-        tip = f"tip-{row.id}-{n}"
-        out.append(
-            f'{_CELL_OPEN[status]}{url}#rule-{rid}" aria-describedby="{tip}">{_CELL_WORD[status]}'
-            f'<span class="hm-tip" role="tooltip" id="{tip}">{_tip(rid, reasons.get(rid) or "")}</span></td>'
-        )
-    return "".join(out)
-
-
-def _phone_fails(row: DeskRow) -> str:
-    """The phone's summary cell: the rules the trader fails, then those only
-    partly met, by their short names (the full heatmap scrolls after it)."""
-    parts = []
-    for status in (words.FAIL, words.PARTIAL):
-        names = [RULE_SHORT_PLAIN[rid] for rid in RULE_IDS if row.cells[rid] == status]
-        if names:
-            parts.append(f'<span class="tot-{"fail" if status == words.FAIL else "partial"}">'
-                         f'<span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(", ".join(names))}</span>')
-    return f'<td class="phone-fails">{"<br>".join(parts) or words.STATUS_GLYPHS[words.PASS] + " all met"}</td>'
-
-
-def _tag(status: str, text: str) -> str:
-    return f'<span class="tag tag-{status}"><span aria-hidden="true">{words.STATUS_GLYPHS[status]}</span> {escape(text)}</span>'
-
-
-def _remind_html(row: DeskRow, action: str) -> str:
-    """Today's reminder, if a lead sent one; else the button (one form for
-    the page, see the template; each button posts to its trader)."""
-    if row.reminded_at is not None:
-        sent = timezone.localtime(row.reminded_at).strftime("%H:%M")
-        return (
-            f'<span class="tag tag-pass reminded"><span aria-hidden="true">✓</span> Reminder sent {sent}</span>'
-            '<button type="button" class="btn btn-small" disabled>Sent today</button>'
-        )
-    if not (row.overdue or row.due_soon):
-        return ""
-    return (
-        f'<button type="submit" form="remind-form" formaction="{escape(action)}" class="btn btn-small" '
-        f'>Remind<span class="visually-hidden"> {escape(row.display_name)} by e-mail</span></button>'
-    )
-
-
-def _row_html(row: DeskRow, url: str, remind: str) -> str:
-    """The whole ``<tr>`` of a trader, as a plain string: every value from the
-    database goes through ``html.escape`` here, and the caller marks the
-    joined rows safe once (Django's ``format_html`` per cell was most of the
-    page's time)."""
-    level = LEVEL_LABELS.get(row.level or "", "Not scored")
     if row.change is None:
         change, change_class = "—", "chg"
     else:
         change = f"{row.change:+d}" if row.change else "±0"
         change_class = "chg chg-up" if row.change > 0 else ("chg chg-down" if row.change < 0 else "chg")
-    tags = []
-    if row.overdue:
-        tags.append(_tag(words.FAIL, f"overdue {row.overdue}"))
-    if row.due_soon:
-        tags.append(_tag(words.PARTIAL, f"due soon {row.due_soon}"))
-    due = " ".join(tags) if tags else ("" if remind else '<span class="muted">—</span>')
-    status = words.level_status(row.level)
-    return (
-        f'<tr><th scope="row" class="who"><a href="{escape(url)}">{escape(row.display_name)}</a> '
-        f'<span class="muted small">{escape(row.username) if row.name else ""}</span></th>'
-        + _phone_fails(row) +
-        f'<td class="num">{"—" if row.score is None else row.score}</td><td>{_tag(status, level)}</td>'
-        f'<td class="{change_class}">{change}</td>'
-        f'<td class="due">{due}{remind}</td>'
-        + _cells(row, escape(url))
-        + "</tr>"
+    shortfalls = tuple(
+        (status, words.STATUS_GLYPHS[status], ", ".join(names))
+        for status in (words.FAIL, words.PARTIAL)
+        if (names := [RULE_SHORT_PLAIN[rid] for rid in RULE_IDS if row.cells[rid] == status])
+    )
+    cells = tuple(
+        (status, words.STATUS_GLYPHS[status], words.STATUS_WORDS[status], rid, f"tip-{row.id}-{n}", RULE_TITLES[rid], reasons.get(rid) or NO_REASON)
+        if (status := row.cells[rid]) is not None
+        else (None,) * 7
+        for n, rid in enumerate(RULE_IDS)
+    )
+    return ShownRow(
+        row=row,
+        url=url,
+        remind=remind if (row.overdue or row.due_soon) and row.reminded_at is None else "",
+        level_status=words.level_status(row.level),
+        level_label=LEVEL_LABELS.get(row.level or "", "Not scored"),
+        change=change,
+        change_class=change_class,
+        overdue_text=f"overdue {row.overdue}",
+        due_soon_text=f"due soon {row.due_soon}",
+        sent_text=f"Reminder sent {timezone.localtime(row.reminded_at):%H:%M}" if row.reminded_at else "",
+        shortfalls=shortfalls,
+        cells=cells,
     )
 
 
@@ -224,39 +179,6 @@ def _headers(form: DeskFilterForm, query) -> list[dict]:
     return out
 
 
-def _head_html(headers: list[dict], totals: list[dict], matching: int) -> SafeString:
-    """The table head: sortable column names, then the per-rule totals row.
-    Built as a string like the rows (the template loops and number
-    formatting of these 27 cells cost more than the rest of the page)."""
-    cols = []
-    for h in headers:
-        css = "rule-head" if h["rule"] else f"col-{h['key']}"
-        sort = f' aria-sort="{h["aria_sort"]}"' if h["aria_sort"] else ""
-        title = f' title="{escape(h["title"])}"' if h["title"] else ""
-        arrow = {"ascending": ' <span aria-hidden="true">▲</span>', "descending": ' <span aria-hidden="true">▼</span>'}.get(h["aria_sort"], "")
-        cols.append(f'<th scope="col" class="{css}"{sort}><a href="{escape(h["url"])}"{title}>{escape(h["label"])}{arrow}</a></th>')
-        if h is headers[0]:  # after the trader: the phone's summary column
-            cols.append('<th scope="col" class="phone-fails">Failing, then partial</th>')
-    cells = []
-    for t in totals:
-        active = ' aria-current="true"' if t["active"] else ""
-        # The link's name is its own text (visible numbers, hidden words), so
-        # what a speech user reads out is what the link is called.
-        cells.append(
-            f'<td class="rule-total{" is-active" if t["active"] else ""}"><a href="{escape(t["url"])}"{active}>'
-            f'<span class="visually-hidden">{escape(t["title"])}: </span>'
-            f'<span class="tot-fail{"" if t["fail"] else " zero"}">{t["fail"]}<span aria-hidden="true"> ✕</span>'
-            '<span class="visually-hidden"> failing,</span></span> '
-            f'<span class="tot-partial{"" if t["partial"] else " zero"}">{t["partial"]}<span aria-hidden="true"> ◐</span>'
-            '<span class="visually-hidden"> partial. Show them.</span></span></a></td>'
-        )
-    return mark_safe(  # noqa: S308 - every value escaped above
-        f"<tr>{''.join(cols)}</tr>"
-        '<tr class="rule-totals"><th scope="row" class="totals-head">Failing · partial</th><td class="phone-fails"></td>'
-        f'<td colspan="4" class="muted small totals-note">of the {matching} matching; pick a rule to list them</td>{"".join(cells)}</tr>'
-    )
-
-
 @desk_lead_required
 @never_cache
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -266,20 +188,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     detail = reverse("desk:trader_detail", args=[_PK_SLOT])
     remind_action = reverse("desk:trader_remind", args=[_PK_SLOT])
     slot = str(_PK_SLOT)
-    rows_html = []
-    for row in table.shown:
-        pk = str(row.id)
-        rows_html.append(_row_html(row, detail.replace(slot, pk), _remind_html(row, remind_action.replace(slot, pk))))
+    rows = [_shown(row, detail.replace(slot, str(row.id)), remind_action.replace(slot, str(row.id))) for row in table.shown]
     record_read(action="desk.viewed", request=request, details={"rows": len(table.shown), "page": table.page})
     return render(
         request,
         "desk/dashboard.html",
         {
             "form": form,
-            "fields": form.fields_html(),
+            "controls": form.controls(),
             "table": table,
-            "rows_html": mark_safe("".join(rows_html)),  # noqa: S308 - every value was escaped in _row_html
-            "head_html": _head_html(_headers(form, query), _rule_totals(form, table, query), table.matching),
+            "rows": rows,
+            "headers": _headers(form, query),
+            "totals": _rule_totals(form, table, query),
             "trend": _trend(table),
             "back_query": _query_string(form, page=table.page if table.page > 1 else None),
             "levels": [(level, label, table.level_counts[level], words.level_status(level)) for level, label in LEVEL_LABELS.items()],

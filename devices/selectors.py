@@ -13,10 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -39,52 +38,6 @@ def limits() -> rules.Limits:
     return rules.Limits(**settings.GATECHECK_LIMITS)
 
 
-class Compiled:
-    """A ``values_list`` query by owner ids, compiled to SQL once per number
-    of ids and database, then run with other ids: at one trader a page's
-    nine section queries spent more time in Django's compiler than in the
-    database. The rows come through the same converters as the ORM's."""
-
-    def __init__(self, make: Callable[[list[int]], models.QuerySet]) -> None:
-        self.make = make
-        self._shapes: dict[tuple[str, int], tuple[str, list, dict]] = {}
-
-    def _shape(self, n: int) -> tuple[str, list, dict]:
-        key = (connection.vendor, n)
-        if key not in self._shapes:
-            # Distinct negative ids mark where each id goes among the parameters.
-            marks = list(range(-1, -n - 1, -1))
-            compiler = self.make(marks).query.get_compiler(connection=connection)
-            sql, params = compiler.as_sql()
-            slots = [marks.index(p) if isinstance(p, int) and p in marks else None for p in params]
-            if sorted(i for i in slots if i is not None) != list(range(n)):
-                raise ValueError(f"{self.make}: the owner ids are not plain parameters of {sql}")
-            fields = [col[0] for col in compiler.select[: compiler.col_count]]
-            converters = compiler.get_converters(fields)
-            self._shapes[key] = (sql, list(zip(slots, params, strict=True)), converters)
-        return self._shapes[key]
-
-    # Pages read one trader; batches (hundreds of ids) compile afresh, as the ORM would.
-    KEEP_UP_TO = 4
-
-    def rows(self, ids: list[int]) -> list:
-        if not ids:
-            return []
-        if len(ids) > self.KEEP_UP_TO:
-            return list(self.make(ids))
-        sql, slots, converters = self._shape(len(ids))
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [ids[i] if i is not None else p for i, p in slots])
-            rows = [list(row) for row in cursor.fetchall()]
-        for pos, (convs, expression) in converters.items():
-            for row in rows:
-                value = row[pos]
-                for convert in convs:
-                    value = convert(value, expression, connection)
-                row[pos] = value
-        return rows
-
-
 @dataclass(frozen=True)
 class Section:
     """How one inventory section is read: which columns, in which order, into which dataclass.
@@ -101,12 +54,8 @@ class Section:
     def query(self, ids: list[int]) -> models.QuerySet:
         return self.model.objects.filter(owner_id__in=ids).order_by("owner_id", *self.order).values_list("owner_id", "id", *self.columns)
 
-    @cached_property
-    def compiled(self) -> Compiled:
-        return Compiled(self.query)
-
     def rows(self, ids: list[int]) -> list:
-        return self.compiled.rows(ids)
+        return list(self.query(ids)) if ids else []
 
 
 SECTIONS: Mapping[str, Section] = {

@@ -141,7 +141,9 @@ def test_nightly_scores_cost_a_fixed_number_of_queries_per_batch(floor):
     large = queries(snapshot_all)
     # 500 traders are one batch, 5,000 are ten; nothing is per trader.
     assert large - 1 <= 10 * (small - 1)
-    assert large / 5 <= 45  # queries per 1,000 traders, with one checkpoint write per batch
+    # Queries per 1,000 traders, with one checkpoint write per batch and the
+    # desks' counts taken before and after each batch's write (checklist.tallies.count_each).
+    assert large / 5 <= 47
     assert ReadinessSnapshot.objects.filter(date=today()).count() == 5001  # with alice and lena
 
 
@@ -222,21 +224,3 @@ def test_every_rule_has_a_column_on_the_current_score_row():
 
     assert set(RULE_COLUMNS) == set(rules.RULE_IDS)
     assert all(CurrentScore._meta.get_field(column) for column in RULE_COLUMNS.values())
-
-
-def test_compiled_section_queries_give_the_orms_rows(alice, bob, lena):
-    """The dashboard's section queries are compiled once and run again with
-    other ids (devices.selectors.Compiled): the rows, converted values
-    included (dates, JSON lists, booleans), are the ORM's own, for one to
-    four traders in any order, and for a batch past that."""
-    from checklist.selectors import _PROFILES, SECTIONS
-
-    build.prepared_trader(alice)
-    build.prepared_trader(bob)
-    build.device(bob, "Spare", kind="mobile", platforms=("mobile",))
-    for ids in ([alice.pk], [bob.pk, alice.pk], [alice.pk, lena.pk, bob.pk], [lena.pk], [alice.pk, bob.pk, lena.pk, 999999, 1000000]):
-        for name, section in SECTIONS.items():
-            assert [tuple(r) for r in section.rows(ids)] == list(section.query(ids)), (name, ids)
-        assert [tuple(r) for r in _PROFILES.rows(ids)] == list(_PROFILES.make(ids)), ids
-        # A second run with the same number of ids reuses the compiled SQL.
-        assert [tuple(r) for r in SECTIONS["devices"].rows(ids)] == list(SECTIONS["devices"].query(ids))

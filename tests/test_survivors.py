@@ -12,6 +12,9 @@ today's code, then passing again with the code restored:
    overdue (the SQL count says ``<``): the "with overdue items" tile of the
    lead's and the superuser's pages, moved by the tallies after a re-score,
    counted a trader whose item is due today; the overdue filter did not.
+   That Python twin is gone: the tallies now move by the one SQL count
+   (``checklist.tallies._count_sql``) taken per trader before and after the
+   write, and the same mutation there (``<=``) turns this test red too.
 3. ``checklist.tallies.apply`` adding every trader's change to the
    firm-wide scope (``ALL`` whether or not they are on a desk): a trader on
    no desk moved the superuser's tiles. (With a single desk the superuser's
