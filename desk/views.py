@@ -3,16 +3,18 @@ the CSV export and the MFA reset of a locked-out trader."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -59,22 +61,32 @@ def _filter_form(request: HttpRequest) -> DeskFilterForm:
 # A short name without the soft hyphens the column heads break at.
 RULE_SHORT_PLAIN = {rid: RULE_SHORT[rid].replace("\u00ad", "") for rid in RULE_IDS}
 NO_REASON = "Open the trader's page for the reason."
+# A heatmap cell's own words, escaped once: the template writes them as they are.
+CELL_WORDS = {status: (status, escape(words.STATUS_GLYPHS[status]), escape(word)) for status, word in words.STATUS_WORDS.items()}
+CELL_TITLES = {rid: escape(RULE_TITLES[rid]) for rid in RULE_IDS}
+
+
+@lru_cache(maxsize=1024)
+def status_tag(status: str, text: str, glyph: str = "", extra: str = "") -> SafeString:
+    """A status tag as ``_partials.html#tag`` writes it (the one place of its
+    markup), rendered once per process for each tag: a desk page shows few distinct ones."""
+    context = {"status": status, "text": text, "glyph": glyph, "extra": extra}
+    return mark_safe(render_to_string("_partials.html#tag", context))  # noqa: S308 - Django's escaping template output
 
 
 class ShownRow(NamedTuple):
-    """A desk row as the table shows it (``_partials.html#desk_rows``)."""
+    """A desk row as the heatmap shows it (``templates/jinja2/desk/heatmap.html``)."""
 
     row: DeskRow
     url: str
     # The reminder's form action, when one can be sent today.
     remind: str
-    level_status: str
-    level_label: str
+    level_tag: SafeString
     change: str
     change_class: str
-    overdue_text: str
-    due_soon_text: str
-    sent_text: str
+    # Overdue and due-soon tags, and today's reminder (empty when none).
+    due_tags: SafeString
+    sent_tag: SafeString
     # The phone's summary cell: (status, glyph, short rule names) for fails, then partials.
     shortfalls: tuple[tuple[str, str, str], ...]
     # Per rule: (status or None, glyph, word, rule id, tooltip id, rule title, reason).
@@ -96,25 +108,31 @@ def _shown(row: DeskRow, url: str, remind: str) -> ShownRow:
         if (names := [RULE_SHORT_PLAIN[rid] for rid in RULE_IDS if row.cells[rid] == status])
     )
     cells = tuple(
-        (status, words.STATUS_GLYPHS[status], words.STATUS_WORDS[status], rid, f"tip-{row.id}-{n}", RULE_TITLES[rid], reasons.get(rid) or NO_REASON)
+        (*CELL_WORDS[status], rid, f"tip-{row.id}-{n}", CELL_TITLES[rid], reasons.get(rid) or NO_REASON)
         if (status := row.cells[rid]) is not None
         else (None,) * 7
         for n, rid in enumerate(RULE_IDS)
     )
+    due = [status_tag(words.FAIL, f"overdue {row.overdue}")] if row.overdue else []
+    due += [status_tag(words.PARTIAL, f"due soon {row.due_soon}")] if row.due_soon else []
+    sent = f"Reminder sent {timezone.localtime(row.reminded_at):%H:%M}" if row.reminded_at else ""
     return ShownRow(
         row=row,
         url=url,
         remind=remind if (row.overdue or row.due_soon) and row.reminded_at is None else "",
-        level_status=words.level_status(row.level),
-        level_label=LEVEL_LABELS.get(row.level or "", "Not scored"),
+        level_tag=status_tag(words.level_status(row.level), LEVEL_LABELS.get(row.level or "", "Not scored")),
         change=change,
         change_class=change_class,
-        overdue_text=f"overdue {row.overdue}",
-        due_soon_text=f"due soon {row.due_soon}",
-        sent_text=f"Reminder sent {timezone.localtime(row.reminded_at):%H:%M}" if row.reminded_at else "",
+        due_tags=mark_safe(" ".join(due)),  # noqa: S308 - joined tags, each escaped by its template
+        sent_tag=status_tag(words.PASS, sent, "✓", "reminded") if sent else SafeString(""),
         shortfalls=shortfalls,
         cells=cells,
     )
+
+
+def _heatmap(form: DeskFilterForm, table, query, rows: list[ShownRow]) -> SafeString:
+    context = {"headers": _headers(form, query), "totals": _rule_totals(form, table, query), "matching": table.matching, "rows": rows}
+    return mark_safe(render_to_string("desk/heatmap.html", context, using="jinja2"))  # noqa: S308 - Jinja2 escapes (autoescape on)
 
 
 def _query_string(form: DeskFilterForm, **changes) -> str:
@@ -197,9 +215,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "form": form,
             "controls": form.controls(),
             "table": table,
-            "rows": rows,
-            "headers": _headers(form, query),
-            "totals": _rule_totals(form, table, query),
+            "heatmap": _heatmap(form, table, query, rows),
             "trend": _trend(table),
             "back_query": _query_string(form, page=table.page if table.page > 1 else None),
             "levels": [(level, label, table.level_counts[level], words.level_status(level)) for level, label in LEVEL_LABELS.items()],
