@@ -411,7 +411,7 @@ def desk_digests(desks: list[Desk], as_of: date) -> dict[int, DeskDigest]:
     for desk_id, user_id in Desk.members.through.objects.filter(desk_id__in=list(members)).values_list("desk_id", "user_id"):
         members[desk_id].append(user_id)
     everyone = {uid for ids in members.values() for uid in ids}
-    rows = {row.id: row for row in desk_rows(User.objects.filter(pk__in=everyone), as_of)}
+    rows = {row.id: row for row in desk_rows(everyone, as_of)}
     previous = previous_levels(everyone, as_of)
     out = {}
     for desk in desks:
