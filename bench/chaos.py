@@ -226,8 +226,8 @@ def expected_reminders() -> list[str]:
     from django.utils import timezone
 
     from accounts.models import User, has_verified_email
-    from checklist.selectors import inventories_for
     from desk.services import reminder_items
+    from devices.selectors import inventories_for
 
     today = timezone.localdate()
     people = list(User.objects.filter(has_verified_email(), is_active=True, desks__isnull=False).distinct().order_by("pk"))

@@ -10,15 +10,14 @@ class ChecklistConfig(AppConfig):
 
         from accounts.models import Desk
         from accounts.signals import access_revoked
-        from devices.signals import broker_wanted, inventory_changed
+        from devices.signals import inventory_changed
 
         from . import tallies
-        from .services import on_access_revoked, on_broker_wanted, on_desk_members_added, on_inventory_changed
+        from .services import on_access_revoked, on_desk_members_added, on_inventory_changed
 
         # The lower apps announce; this app reacts (re-score, void the feed token).
         inventory_changed.connect(on_inventory_changed, dispatch_uid="checklist_inventory_changed")
         access_revoked.connect(on_access_revoked, dispatch_uid="checklist_access_revoked")
-        broker_wanted.connect(on_broker_wanted, dispatch_uid="checklist_broker_wanted")
         # Desk membership and deletions keep the desks' tallies true.
         tallies.connect()
         m2m_changed.connect(on_desk_members_added, sender=Desk.members.through, dispatch_uid="checklist_desk_members_added")

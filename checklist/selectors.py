@@ -1,87 +1,17 @@
-"""Reads with logic: build immutable inventory snapshots for the rules engine.
-
-One call builds snapshots for one trader or many with a fixed number of
-queries (one per table), whatever the number of traders or items.
-``limits`` is re-exported from devices.selectors, where it is defined.
-"""
+"""What the trader's dashboard reads: today's report from the inventory's
+snapshot (devices.selectors, the one builder) and the stored history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Case, When
 
-from devices import selectors as devices_selectors
-from devices.models import TrustedDevice
-from devices.selectors import Section, limits
+from devices.selectors import inventory_for, limits
 from readiness import rules
-from readiness.vocabulary import ACCESS_POINTS, TASKS
 
-from .models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
-
-PLAN_FIELDS = {task: f"plan_{task}" for task in TASKS}
-
-SECTIONS: Mapping[str, Section] = {
-    **devices_selectors.SECTIONS,
-    "subscriptions": Section(Subscription, ("region", "feed", "active"), ("region", "feed"), lambda pk, *values: rules.Subscription(*values, id=pk)),
-    "drills": Section(Drill, ("started_at", "finished_at", "lost_device", "completed"), ("started_at",), lambda pk, *values: rules.Drill(*values, id=pk)),
-    "accepted_risks": Section(AcceptedRisk, ("rule", "reason", "until"), ("rule",), lambda pk, *values: rules.AcceptedRisk(*values, id=pk)),
-    "permissions": Section(
-        Permission, ("product", "region", "status", "requested_on"), ("product", "region"), lambda pk, *values: rules.Permission(*values, id=pk)
-    ),
-}
-ALL_SECTIONS = ("profile", *SECTIONS)
-# What due dates and accepted risks read: the desk table needs no more.
-DUE_SECTIONS = ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks", "permissions")
-
-
-def profiles_for(ids: list[int]) -> dict[int, rules.Profile]:
-    rows = TradingProfile.objects.filter(owner_id__in=ids).values_list(
-        "owner_id", "broker", "broker_mfa", "regions_traded", "products_traded", *PLAN_FIELDS.values()
-    )
-    return {
-        owner_id: rules.Profile(broker, mfa, tuple(regions or ()), tuple(zip(PLAN_FIELDS, plan, strict=True)), tuple(products or ()))
-        for owner_id, broker, mfa, regions, products, *plan in rows
-    }
-
-
-def inventories_for(user_ids: Iterable[int], sections: Iterable[str] = ALL_SECTIONS) -> dict[int, rules.Inventory]:
-    """Snapshots for many traders, one query per section asked for (see
-    devices.selectors.inventories_for, the one builder); sections not asked for stay empty."""
-    ids = list(user_ids)
-    wanted = set(sections)
-    profiles = profiles_for(ids) if "profile" in wanted else None
-    return devices_selectors.inventories_for(ids, {name: s for name, s in SECTIONS.items() if name in wanted}, profiles)
-
-
-def inventory_for(user) -> rules.Inventory:
-    return inventories_for([user.pk])[user.pk]
-
-
-def report_for(user, as_of: date) -> rules.Report:
-    """Score one trader on ``as_of``."""
-    return rules.evaluate(inventory_for(user), as_of, limits())
-
-
-def devices_unfit(user, catalog) -> list[tuple[str, list[str]]]:
-    """Devices with access points the broker does not offer, and those points."""
-    unfit = []
-    for name, platforms in TrustedDevice.objects.for_owner(user).order_by("name").values_list("name", "platforms"):
-        missing = [ACCESS_POINTS.get(code, code) for code in platforms or () if not catalog.offers(code)]
-        if missing:
-            unfit.append((name, missing))
-    return unfit
-
-
-def findings_for(user, section: str, as_of: date) -> dict[int | str | None, tuple[rules.Finding, ...]]:
-    """A section's findings for its page, keyed by row id (``None``: something missing)."""
-    return report_for(user, as_of).findings_by_ref(section)
-def profile_for(user) -> TradingProfile:
-    """The trader's profile, or an unsaved default one (saved on the first edit)."""
-    return TradingProfile.objects.for_owner(user).first() or TradingProfile(owner=user)
-
+from .models import ReadinessSnapshot
 
 HISTORY_DAYS = 90
 

@@ -31,16 +31,11 @@ from accounts import once
 from accounts.audit import record_read
 from accounts.decorators import public
 from accounts.views import email_banner_shown
-from devices.models import TrustedDevice
-from readiness import rules
-from readiness import vocabulary as words
-from readiness.recovery import duration_text, reentry_steps
-
-from . import charts, selectors, services
-from .forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, PermissionForm, ProfileForm, SubscriptionForm
-from .ical import feed_ical
-from .inventory import FORMAT as INVENTORY_FORMAT
-from .inventory import (
+from devices import selectors as devices_selectors
+from devices import services as devices_services
+from devices.forms import AcceptRiskForm, DrillStartForm, InventoryUploadForm, PermissionForm, ProfileForm, SubscriptionForm
+from devices.inventory import FORMAT as INVENTORY_FORMAT
+from devices.inventory import (
     MAX_IMPORT_BYTES,
     SECTION_TITLES,
     SECTIONS,
@@ -54,7 +49,14 @@ from .inventory import (
     preview,
     replace_inventory,
 )
-from .models import AcceptedRisk, CalendarFeed, Drill, Permission, Subscription
+from devices.models import AcceptedRisk, Drill, Permission, Subscription, TrustedDevice
+from readiness import rules
+from readiness import vocabulary as words
+from readiness.recovery import duration_text, reentry_steps
+
+from . import charts, selectors, services
+from .ical import feed_ical
+from .models import CalendarFeed
 
 
 @dataclass(frozen=True)
@@ -183,21 +185,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @never_cache
 @sensitive_post_parameters()
 def profile(request: HttpRequest) -> HttpResponse:
-    current = selectors.profile_for(request.user)
+    current = devices_selectors.profile_for(request.user)
     form = ProfileForm.for_profile(current, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        changes = services.profile_update(request=request, profile=current, data=form.cleaned_data)
+        changes = devices_services.profile_update(request=request, profile=current, data=form.cleaned_data)
         messages.success(request, "Profile saved." if changes else "Nothing changed.")
         if "broker" in changes:
             # Say which records no longer fit the new broker, rather than keep them silently.
-            for name, points in selectors.devices_unfit(request.user, form.catalog):
+            for name, points in devices_selectors.devices_unfit(request.user, form.catalog):
                 messages.warning(
                     request,
                     f"Device '{name}' uses {', '.join(points)}, which {form.catalog.name} does not offer: edit its access points.",
                 )
         return redirect("checklist:profile")
     feed = CalendarFeed.objects.filter(owner=request.user).first()
-    findings = selectors.findings_for(request.user, "profile", timezone.localdate()).get(None, ())
+    findings = devices_selectors.findings_for(request.user, "profile", timezone.localdate()).get(None, ())
     return render(request, "checklist/profile.html", {"form": form, "feed": feed, "missing": findings})
 
 
@@ -244,10 +246,10 @@ def calendar_feed(request: HttpRequest) -> HttpResponse:
     feed = CalendarFeed.objects.select_related("owner").filter(token=CalendarFeed.digest(token), owner__is_active=True).first()
     if feed is None:
         raise Http404
-    inventory = selectors.inventory_for(feed.owner)
+    inventory = devices_selectors.inventory_for(feed.owner)
     today = timezone.localdate()
     body = feed_ical(
-        rules.upcoming_dates(inventory, today, selectors.limits()),
+        rules.upcoming_dates(inventory, today, devices_selectors.limits()),
         owner_id=feed.owner.pk,
         link=lambda name: request.build_absolute_uri(reverse(name)),
     )
@@ -265,9 +267,9 @@ def calendar_feed(request: HttpRequest) -> HttpResponse:
 
 def subscription_list(request: HttpRequest) -> HttpResponse:
     subscriptions = list(Subscription.objects.for_owner(request.user))
-    regions = selectors.profile_for(request.user).regions_traded or []
+    regions = devices_selectors.profile_for(request.user).regions_traded or []
     # The gaps are the findings of marketdata.covered, each about a region.
-    gaps = selectors.findings_for(request.user, "subscriptions", timezone.localdate()).get(None, ())
+    gaps = devices_selectors.findings_for(request.user, "subscriptions", timezone.localdate()).get(None, ())
     return render(request, "checklist/subscription_list.html", {"subscriptions": subscriptions, "regions": regions, "gaps": gaps})
 
 
@@ -277,7 +279,7 @@ def subscription_add(request: HttpRequest) -> HttpResponse:
     form = SubscriptionForm(request.POST or None, owner=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
+            devices_services.subscription_create(request=request, owner=request.user, **form.cleaned_data)
         except IntegrityError:
             # A parallel request added the same feed after the form checked it.
             form.add_duplicate_error()
@@ -293,7 +295,7 @@ def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = SubscriptionForm(request.POST or None, owner=request.user, instance=subscription)
     if request.method == "POST" and form.is_valid():
         try:
-            services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
+            devices_services.subscription_update(request=request, subscription=subscription, data=form.cleaned_data)
         except IntegrityError:
             form.add_duplicate_error()
         else:
@@ -316,7 +318,7 @@ def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
                 "cancel_url": reverse("checklist:subscription_list"),
             },
         )
-    services.subscription_delete(request=request, subscription=subscription)
+    devices_services.subscription_delete(request=request, subscription=subscription)
     messages.success(request, f"Feed '{subscription.feed}' deleted.")
     return redirect("checklist:subscription_list")
 
@@ -327,7 +329,7 @@ def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def drill_list(request: HttpRequest) -> HttpResponse:
-    lim = selectors.limits()
+    lim = devices_selectors.limits()
     drills = list(Drill.objects.for_owner(request.user))
     done = [d for d in drills if d.completed and not d.too_fast][:10][::-1]
     trend = charts.drill_trend(
@@ -344,7 +346,7 @@ def drill_list(request: HttpRequest) -> HttpResponse:
         "faster_by": (previous.reentry - last.reentry) if previous else None,
         "target": timedelta(minutes=lim.drill_target_minutes),
         "devices_href": reverse("devices:device_list"),
-        "missing": selectors.findings_for(request.user, "drills", timezone.localdate()).get(None, ()),
+        "missing": devices_selectors.findings_for(request.user, "drills", timezone.localdate()).get(None, ()),
     }
     return render(request, "checklist/drill_list.html", context)
 
@@ -355,14 +357,14 @@ def drill_start(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose one of your active devices as the lost one.")
         return redirect("checklist:drill_list")
-    drill = services.drill_start(request=request, owner=request.user, lost_device=form.cleaned_data["lost_device"].name)
+    drill = devices_services.drill_start(request=request, owner=request.user, lost_device=form.cleaned_data["lost_device"].name)
     return redirect("checklist:drill_detail", pk=drill.pk)
 
 
 @never_cache
 def drill_detail(request: HttpRequest, pk: int) -> HttpResponse:
     drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
-    lim = selectors.limits()
+    lim = devices_selectors.limits()
     steps = list(drill.steps.all())
     next_step = next((s for s in steps if s.confirmed_at is None), None)
     now = timezone.now()
@@ -389,7 +391,7 @@ def drill_step(request: HttpRequest, pk: int) -> HttpResponse:
         position = int(request.POST.get("position", ""))
     except ValueError:
         position = -1
-    if services.drill_step_confirm(request=request, drill=drill, position=position) is None and drill.is_running:
+    if devices_services.drill_step_confirm(request=request, drill=drill, position=position) is None and drill.is_running:
         messages.error(request, "Confirm the steps in order: that one is not the next.")
     return redirect("checklist:drill_detail", pk=drill.pk)
 
@@ -399,8 +401,8 @@ def drill_finish(request: HttpRequest, pk: int) -> HttpResponse:
     drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
     if drill.is_running:
         try:
-            drill = services.drill_finish(request=request, drill=drill)
-        except services.StepsPending:
+            drill = devices_services.drill_finish(request=request, drill=drill)
+        except devices_services.StepsPending:
             messages.error(request, "Confirm every step first: “I’m back in” counts only once you have done each one.")
             return redirect("checklist:drill_detail", pk=drill.pk)
         messages.success(request, f"Back in after {duration_text(drill.reentry)}.")
@@ -411,7 +413,7 @@ def drill_finish(request: HttpRequest, pk: int) -> HttpResponse:
 def drill_abandon(request: HttpRequest, pk: int) -> HttpResponse:
     drill = get_object_or_404(Drill.objects.for_owner(request.user), pk=pk)
     if drill.is_running:
-        services.drill_abandon(request=request, drill=drill)
+        devices_services.drill_abandon(request=request, drill=drill)
         messages.info(request, "Drill abandoned. It does not count towards your score.")
     return redirect("checklist:drill_list")
 
@@ -423,8 +425,8 @@ def drill_abandon(request: HttpRequest, pk: int) -> HttpResponse:
 
 def permission_list(request: HttpRequest) -> HttpResponse:
     permissions = sorted(Permission.objects.for_owner(request.user), key=Permission.sort_key)
-    findings = selectors.findings_for(request.user, "permissions", timezone.localdate())
-    profile = selectors.profile_for(request.user)
+    findings = devices_selectors.findings_for(request.user, "permissions", timezone.localdate())
+    profile = devices_selectors.profile_for(request.user)
     context = {
         "rows": [(p, findings.get(p.pk, ())) for p in permissions],
         # Pairs traded with no permission row at all: one click from a pre-filled form.
@@ -439,9 +441,9 @@ def _permission_form_page(request: HttpRequest, form: PermissionForm, *, title: 
         data = form.cleaned_data
         try:
             if form.instance.pk:
-                services.permission_update(request=request, permission=form.instance, data=data)
+                devices_services.permission_update(request=request, permission=form.instance, data=data)
             else:
-                services.permission_create(request=request, owner=request.user, data=data)
+                devices_services.permission_create(request=request, owner=request.user, data=data)
         except IntegrityError:
             form.add_error("region", "You already have this permission; edit that one instead.")
         else:
@@ -478,7 +480,7 @@ def permission_delete(request: HttpRequest, pk: int) -> HttpResponse:
                 "cancel_url": reverse("checklist:permission_list"),
             },
         )
-    services.permission_delete(request=request, permission=permission)
+    devices_services.permission_delete(request=request, permission=permission)
     messages.success(request, "Permission deleted.")
     return redirect("checklist:permission_list")
 
@@ -501,7 +503,7 @@ def risk_accept(request: HttpRequest) -> HttpResponse:
     form = AcceptRiskForm(request.POST or None, initial={"rule": request.GET.get("rule", "")}, today=today)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        services.risk_accept(request=request, owner=request.user, rule=data["rule"], reason=data["reason"], until=data["until"])
+        devices_services.risk_accept(request=request, owner=request.user, rule=data["rule"], reason=data["reason"], until=data["until"])
         messages.success(request, f"Risk accepted until {data['until']:%Y-%m-%d}. It stays on your card and your desk lead sees it.")
         return redirect("checklist:dashboard")
     rule_id = form.data.get("rule") if form.is_bound else request.GET.get("rule")
@@ -514,7 +516,7 @@ def risk_accept(request: HttpRequest) -> HttpResponse:
 @require_POST
 def risk_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     risk = get_object_or_404(AcceptedRisk.objects.for_owner(request.user), pk=pk)
-    services.risk_withdraw(request=request, risk=risk)
+    devices_services.risk_withdraw(request=request, risk=risk)
     messages.success(request, "Accepted risk withdrawn; the rule is back in your next actions.")
     return redirect("checklist:risk_list")
 
@@ -527,9 +529,9 @@ def risk_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 def recovery_card(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
-    lim = selectors.limits()
-    inventory = selectors.inventory_for(request.user)
-    current = selectors.profile_for(request.user)
+    lim = devices_selectors.limits()
+    inventory = devices_selectors.inventory_for(request.user)
+    current = devices_selectors.profile_for(request.user)
     done = rules.completed_drills(inventory, today)
     qualifying = {d.name for d in rules.qualifying_devices(inventory, today, lim)}
     context = {
@@ -559,7 +561,7 @@ def api_readiness(request: HttpRequest) -> JsonResponse:
             as_of = date.fromisoformat(request.GET["as_of"])
         except ValueError:
             return HttpResponseBadRequest('{"error": "as_of must be YYYY-MM-DD"}', content_type="application/json")
-    report = selectors.report_for(request.user, as_of)
+    report = devices_selectors.report_for(request.user, as_of)
     return JsonResponse(report.as_dict(request.user.get_username()))
 
 
@@ -669,10 +671,10 @@ def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
             # Another tab uploaded a different file since this preview was shown.
             messages.error(request, "The file waiting to be imported changed. Check this preview again.")
             return redirect("checklist:inventory_import_confirm")
-        before = selectors.report_for(request.user, timezone.localdate()).score
+        before = devices_selectors.report_for(request.user, timezone.localdate()).score
         replace_inventory(user=request.user, plan=plan, request=request, source="upload")
         request.session.pop(PENDING_IMPORT, None)
-        after = selectors.report_for(request.user, timezone.localdate())
+        after = devices_selectors.report_for(request.user, timezone.localdate())
         messages.success(
             request, f"Your inventory was replaced with the imported file. Your score: {before} before, {after.score} now ({words.LEVEL_LABELS[after.level]})."
         )
@@ -683,6 +685,6 @@ def inventory_import_confirm(request: HttpRequest) -> HttpResponse:
         for section in SECTIONS
     ]
     changes = preview(
-        request.user, parse(text), as_of=timezone.localdate(), limits=selectors.limits(), before=selectors.inventory_for(request.user)
+        request.user, parse(text), as_of=timezone.localdate(), limits=devices_selectors.limits(), before=devices_selectors.inventory_for(request.user)
     )
     return render(request, "checklist/inventory_confirm.html", {"rows": rows, "preview": changes, "digest": _digest(text)})

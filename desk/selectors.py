@@ -31,8 +31,9 @@ from accounts.models import Desk, User
 from accounts.selectors import overseen_users, traders_for
 from accounts.signin import enrolment_pending
 from checklist import tallies
-from checklist.models import RULE_COLUMNS, AcceptedRisk, Drill, ReadinessSnapshot
-from checklist.selectors import inventory_for, limits
+from checklist.models import RULE_COLUMNS, ReadinessSnapshot
+from devices.models import AcceptedRisk, Drill
+from devices.selectors import inventory_for, limits
 from readiness import rules
 from readiness import vocabulary as words
 from readiness.masking import mask_text

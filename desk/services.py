@@ -27,7 +27,7 @@ from accounts.audit import record_event
 from accounts.background import stop_point
 from accounts.models import Desk, User
 from accounts.services import mfa_reset
-from checklist.selectors import inventories_for, limits
+from devices.selectors import inventories_for, limits
 from readiness import rules
 from readiness import vocabulary as words
 from readiness.masking import mask_text
@@ -56,10 +56,10 @@ LEAD_VIEW_MODELS = (
     ("devices", "recoverymethod"),
     ("devices", "apikey"),
     ("devices", "automation"),
-    ("checklist", "tradingprofile"),
-    ("checklist", "subscription"),
-    ("checklist", "drill"),
-    ("checklist", "acceptedrisk"),
+    ("devices", "tradingprofile"),
+    ("devices", "subscription"),
+    ("devices", "drill"),
+    ("devices", "acceptedrisk"),
     ("checklist", "readinesssnapshot"),
     ("desk", "reminderlog"),
 )

@@ -7,14 +7,17 @@ holds a secret: keys are metadata with at most a 4-character fingerprint.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
+from readiness import rules
 from readiness import vocabulary as words
 from readiness.masking import mask_label
+from readiness.validators import ACCEPTED_RISK_MAX_DAYS
 from readiness.validators import HEARTBEAT_GRACE_MINUTES as GRACE
 from readiness.validators import HEARTBEAT_PERIOD_MINUTES as PERIOD
 
@@ -261,3 +264,204 @@ class HeartbeatSignal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+# --------------------------------------------------------------------------
+# The rest of what a trader declares or records: profile, market data, drills,
+# permissions and accepted risks (in the checklist app's tables until 2026-12).
+# --------------------------------------------------------------------------
+
+
+Region = choices("Region", words.REGIONS)
+
+
+class TradingProfile(models.Model):
+    BrokerMfa = choices("BrokerMfa", words.BROKER_MFA)
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trading_profile")
+    broker = models.CharField(max_length=50, default="IBKR")
+    broker_mfa = models.CharField(max_length=20, choices=BrokerMfa.choices, null=True, blank=True)
+    regions_traded = models.JSONField(default=list, blank=True)
+    plan_complex_orders = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
+    plan_transfers_statements = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
+    plan_alerts_light_execution = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
+    products_traded = models.JSONField(default=list, blank=True)
+    support_contact = models.CharField(
+        max_length=200, blank=True, help_text="Your broker's support line, printed on your recovery card."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        # Moved from the checklist app; the table keeps its name.
+        db_table = "checklist_tradingprofile"
+
+    def __str__(self) -> str:
+        return f"{self.owner} @ {self.broker}"
+
+
+class Subscription(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions")
+    region = models.CharField(max_length=5, choices=Region.choices)
+    feed = models.CharField(max_length=120)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        # Moved from the checklist app; the table keeps its name.
+        db_table = "checklist_subscription"
+        ordering = ["region", "feed"]
+        constraints = [models.UniqueConstraint(fields=["owner", "feed"], name="subscription_feed_unique_per_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.region}: {self.feed}"
+
+
+class Drill(models.Model):
+    """A rehearsed device loss. Times come from the server clock, never the browser.
+
+    A drill is running until it is finished (``completed``, ``finished_at``)
+    or abandoned (``abandoned_at``; ``finished_at`` stays null as INVENTORY.md
+    requires for a drill that was not completed).
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drills")
+    lost_device = models.CharField(max_length=100)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    completed = models.BooleanField(default=False)
+    abandoned_at = models.DateTimeField(null=True, blank=True)
+    # True for a drill run in Gatecheck (its clock and steps were recorded on
+    # the server); False for one that came in from an inventory file.
+    recorded = models.BooleanField(default=False)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        # Moved from the checklist app; the table keeps its name.
+        db_table = "checklist_drill"
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(completed=False) | models.Q(finished_at__isnull=False), name="drill_completed_has_finish"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(completed=False) | models.Q(abandoned_at__isnull=True), name="drill_completed_not_abandoned"
+            ),
+            # One running drill per trader, whatever the number of parallel starts.
+            models.UniqueConstraint(
+                fields=["owner"], condition=models.Q(completed=False, abandoned_at__isnull=True), name="drill_one_running_per_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Drill: lost {self.lost_device} ({self.started_at:%Y-%m-%d %H:%M} UTC)"
+
+    @property
+    def is_running(self) -> bool:
+        return not self.completed and self.abandoned_at is None
+
+    @property
+    def reentry(self) -> timedelta | None:
+        """How long re-entry took; None unless the drill was completed."""
+        if not self.completed or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def too_fast(self) -> bool:
+        """Completed faster than a real re-entry can be (Catalog v2.1): it does not count."""
+        return self.reentry is not None and not rules.reentry_plausible(self.reentry)
+
+
+class DrillStep(models.Model):
+    """One step of a drill's way back in, confirmed by the trader at server time.
+
+    The steps are fixed when the drill starts (from the inventory as it was),
+    so a drill is evidence of what the trader really did, step by step.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drill_steps")
+    drill = models.ForeignKey(Drill, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=120)
+    detail = models.TextField(max_length=1000)
+    gap = models.BooleanField(default=False)
+    fix_url = models.CharField(max_length=60, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        # Moved from the checklist app; the table keeps its name.
+        db_table = "checklist_drillstep"
+        ordering = ["drill", "position"]
+        constraints = [models.UniqueConstraint(fields=["drill", "position"], name="drill_step_unique_position")]
+
+    def __str__(self) -> str:
+        return f"Step {self.position + 1}: {self.title}"
+
+
+Product = choices("Product", words.PRODUCTS)
+
+
+class Permission(models.Model):
+    """A trading permission of the account: a product in a region, and where the request stands."""
+
+    Status = choices("Status", words.PERMISSION_STATUSES)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="permissions")
+    product = models.CharField(max_length=10, choices=Product.choices)
+    region = models.CharField(max_length=5, choices=Region.choices)
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.NOT_REQUESTED)
+    requested_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        # Moved from the checklist app; the table keeps its name.
+        db_table = "checklist_permission"
+        ordering = ["product", "region"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "product", "region"], name="permission_unique_per_pair"),
+            models.CheckConstraint(condition=models.Q(status__in=list(words.PERMISSION_STATUSES)), name="permission_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_product_display()} in {self.region}"
+
+    def sort_key(self) -> tuple:
+        return (list(words.PRODUCTS).index(self.product) if self.product in words.PRODUCTS else 99, self.region, self.pk or 0)
+
+
+class AcceptedRisk(models.Model):
+    """A rule the trader knowingly leaves open until a date (at most 90 days ahead).
+
+    It never changes the rule's status or points; it only takes the rule out of
+    the next best actions and is shown, with its reason, to the desk lead.
+    """
+
+    MAX_DAYS = ACCEPTED_RISK_MAX_DAYS
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="accepted_risks")
+    rule = models.CharField(max_length=40)
+    reason = models.CharField(max_length=300)
+    until = models.DateField()
+    created_on = models.DateField(auto_now_add=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        # Moved from the checklist app; the table keeps its name.
+        db_table = "checklist_acceptedrisk"
+        ordering = ["rule"]
+        constraints = [models.UniqueConstraint(fields=["owner", "rule"], name="accepted_risk_unique_per_rule")]
+
+    def __str__(self) -> str:
+        return self.rule

@@ -2,9 +2,8 @@
 
 :func:`inventories_for` builds the :class:`readiness.rules.Inventory` of one
 trader or many with one query per section asked for, whatever the number of
-traders or items. The sections of this app are defined here; the checklist
-app passes its own sections along with these (it cannot be imported from
-here), so there is one builder, parameterised by what a page needs.
+traders or items: the whole inventory lives in this app, so every section
+and the profile are defined here, once.
 """
 
 from __future__ import annotations
@@ -22,15 +21,21 @@ from django.utils import timezone
 from readiness import rules
 from readiness.brokers import BrokerCatalog, catalog_for
 from readiness.masking import mask_label
+from readiness.vocabulary import ACCESS_POINTS, TASKS
 
-from .models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
-from .signals import broker_wanted
+from .models import AcceptedRisk, ApiKey, Automation, Drill, Heartbeat, Permission, RecoveryMethod, Subscription, TradingProfile, TrustedDevice
+
+PLAN_FIELDS = {task: f"plan_{task}" for task in TASKS}
 
 
 def broker_of(owner) -> BrokerCatalog:
-    """The catalog of the trader's broker (asked of the app that keeps the profile)."""
-    answers = [code for _, code in broker_wanted.send(sender=None, owner=owner) if code]
-    return catalog_for(answers[0] if answers else None)
+    """The catalog of the trader's broker, from their profile (none: the default broker)."""
+    return catalog_for(TradingProfile.objects.filter(owner=owner).values_list("broker", flat=True).first())
+
+
+def profile_for(user) -> TradingProfile:
+    """The trader's profile, or an unsaved default one (saved on the first edit)."""
+    return TradingProfile.objects.for_owner(user).first() or TradingProfile(owner=user)
 
 
 def limits() -> rules.Limits:
@@ -94,33 +99,70 @@ SECTIONS: Mapping[str, Section] = {
             heartbeat=None if beat is None else rules.heartbeat_status(kind or None, at, period, grace, timezone.now()),
         ),
     ),
+
+
+    "subscriptions": Section(Subscription, ("region", "feed", "active"), ("region", "feed"), lambda pk, *values: rules.Subscription(*values, id=pk)),
+    "drills": Section(Drill, ("started_at", "finished_at", "lost_device", "completed"), ("started_at",), lambda pk, *values: rules.Drill(*values, id=pk)),
+    "accepted_risks": Section(AcceptedRisk, ("rule", "reason", "until"), ("rule",), lambda pk, *values: rules.AcceptedRisk(*values, id=pk)),
+    "permissions": Section(
+        Permission, ("product", "region", "status", "requested_on"), ("product", "region"), lambda pk, *values: rules.Permission(*values, id=pk)
+    ),
 }
+ALL_SECTIONS = ("profile", *SECTIONS)
+# What due dates and accepted risks read: the desk table needs no more.
+DUE_SECTIONS = ("devices", "recovery_methods", "api_keys", "drills", "accepted_risks", "permissions")
 
 
-def inventories_for(
-    user_ids: Iterable[int],
-    sections: Mapping[str, Section] = SECTIONS,
-    profiles: Mapping[int, rules.Profile] | None = None,
-) -> dict[int, rules.Inventory]:
-    """Snapshots for many traders: one query per section given; the others stay empty."""
-    ids = list(user_ids)
-    parts: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    for name, section in sections.items():
-        for owner_id, pk, *values in section.rows(ids):
-            parts[name][owner_id].append(section.build(pk, *values))
-    profiles = profiles or {}
+def profiles_for(ids: list[int]) -> dict[int, rules.Profile]:
+    rows = TradingProfile.objects.filter(owner_id__in=ids).values_list(
+        "owner_id", "broker", "broker_mfa", "regions_traded", "products_traded", *PLAN_FIELDS.values()
+    )
     return {
-        uid: rules.Inventory(profile=profiles.get(uid, rules.Profile()), **{name: tuple(parts[name][uid]) for name in sections})
+        owner_id: rules.Profile(broker, mfa, tuple(regions or ()), tuple(zip(PLAN_FIELDS, plan, strict=True)), tuple(products or ()))
+        for owner_id, broker, mfa, regions, products, *plan in rows
+    }
+
+
+def inventories_for(user_ids: Iterable[int], sections: Iterable[str] = ALL_SECTIONS) -> dict[int, rules.Inventory]:
+    """Snapshots for many traders: one query per section asked for (and the
+    profile's, when asked for); the others stay empty."""
+    ids = list(user_ids)
+    wanted = set(sections)
+    parts: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for name, section in SECTIONS.items():
+        if name in wanted:
+            for owner_id, pk, *values in section.rows(ids):
+                parts[name][owner_id].append(section.build(pk, *values))
+    profiles = profiles_for(ids) if "profile" in wanted else {}
+    return {
+        uid: rules.Inventory(profile=profiles.get(uid, rules.Profile()), **{name: tuple(parts[name][uid]) for name in SECTIONS if name in wanted})
         for uid in ids
     }
 
 
+def inventory_for(user) -> rules.Inventory:
+    return inventories_for([user.pk])[user.pk]
+
+
+def report_for(user, as_of: date) -> rules.Report:
+    """Score one trader on ``as_of``."""
+    return rules.evaluate(inventory_for(user), as_of, limits())
+
+
 def findings_for(user, section: str, as_of: date) -> dict[int | str | None, tuple[rules.Finding, ...]]:
-    """The findings of one of this app's sections for a list page, keyed by row id
-    (``None``: about something missing). They depend only on this app's tables,
-    so the page reads four snapshot queries and agrees with the dashboard."""
-    report = rules.evaluate(inventories_for([user.pk])[user.pk], as_of, limits())
-    return report.findings_by_ref(section)
+    """A section's findings for its page, keyed by row id (``None``: about
+    something missing): the dashboard's own report, so the two agree."""
+    return report_for(user, as_of).findings_by_ref(section)
+
+
+def devices_unfit(user, catalog) -> list[tuple[str, list[str]]]:
+    """Devices with access points the broker does not offer, and those points."""
+    unfit = []
+    for name, platforms in TrustedDevice.objects.for_owner(user).order_by("name").values_list("name", "platforms"):
+        missing = [ACCESS_POINTS.get(code, code) for code in platforms or () if not catalog.offers(code)]
+        if missing:
+            unfit.append((name, missing))
+    return unfit
 
 
 def bots_by_state(now=None) -> dict[tuple[tuple[str, str], ...], float]:

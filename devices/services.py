@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -24,11 +24,26 @@ from accounts import mail as outgoing
 from accounts.audit import record_event, record_events
 from accounts.models import User
 from readiness.masking import mask_label
+from readiness.recovery import reentry_steps
 from readiness.rules import heartbeat_status
 from readiness.secrets import find_secret
 from readiness.validators import text_problem
 
-from .models import ApiKey, Automation, Heartbeat, HeartbeatSignal, RecoveryMethod, TrustedDevice
+from .models import (
+    AcceptedRisk,
+    ApiKey,
+    Automation,
+    Drill,
+    DrillStep,
+    Heartbeat,
+    HeartbeatSignal,
+    Permission,
+    RecoveryMethod,
+    Subscription,
+    TradingProfile,
+    TrustedDevice,
+)
+from .selectors import inventory_for, limits, profile_for
 from .signals import inventory_changed
 
 DEVICE_FIELDS = ("name", "kind", "platforms", "validated_on", "status", "browser_saved_password", "notes")
@@ -448,3 +463,160 @@ def signals_prune(*, now: datetime | None = None) -> int:
 
     now = now or timezone.now()
     return rows_delete_batched(HeartbeatSignal.objects.filter(at__lt=now - timedelta(days=settings.GATECHECK_SIGNAL_RETENTION_DAYS)))
+
+
+# --------------------------------------------------------------------------
+# The rest of the inventory, through the same write path (inventory_create,
+# inventory_update, inventory_delete: lock, audit diff, one re-score).
+# --------------------------------------------------------------------------
+
+PROFILE_FIELDS = (
+    "broker",
+    "broker_mfa",
+    "regions_traded",
+    "products_traded",
+    "plan_complex_orders",
+    "plan_transfers_statements",
+    "plan_alerts_light_execution",
+    "support_contact",
+)
+SUBSCRIPTION_FIELDS = ("region", "feed", "active")
+DRILL_FIELDS = ("lost_device", "started_at", "finished_at", "completed", "abandoned_at")
+RISK_FIELDS = ("rule", "reason", "until", "created_on")
+
+
+def profile_update(*, request: HttpRequest, profile: TradingProfile, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Save the trading profile (creating it on first save); returns the changes made."""
+    if profile.pk is None:
+        try:
+            created = inventory_create(request=request, owner=profile.owner, model=TradingProfile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
+        except IntegrityError:
+            # A parallel first save created the one profile (owner is unique)
+            # after this request read none: this save updates that one.
+            profile = TradingProfile.objects.get(owner=profile.owner)
+        else:
+            profile.pk = created.pk
+            for name in PROFILE_FIELDS:
+                setattr(profile, name, getattr(created, name))
+            return {name: {"old": None, "new": getattr(created, name)} for name in PROFILE_FIELDS if name in data}
+    return inventory_update(request=request, instance=profile, fields=PROFILE_FIELDS, action="profile.updated", data=data)
+
+
+def subscription_create(*, request: HttpRequest, owner, region: str, feed: str, active: bool = True) -> Subscription:
+    """Add a market-data feed."""
+    data = {"region": region, "feed": feed, "active": active}
+    return inventory_create(request=request, owner=owner, model=Subscription, fields=SUBSCRIPTION_FIELDS, action="subscription.created", data=data)
+
+
+def subscription_update(*, request: HttpRequest, subscription: Subscription, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Change a feed's region, name or active flag; returns the changes made."""
+    return inventory_update(request=request, instance=subscription, fields=SUBSCRIPTION_FIELDS, action="subscription.updated", data=data)
+
+
+def subscription_delete(*, request: HttpRequest, subscription: Subscription) -> None:
+    """Remove a feed."""
+    inventory_delete(request=request, instance=subscription, action="subscription.deleted")
+
+
+PERMISSION_FIELDS = ("product", "region", "status", "requested_on")
+
+
+def permission_create(*, request: HttpRequest, owner, data: dict[str, Any]) -> Permission:
+    return inventory_create(request=request, owner=owner, model=Permission, fields=PERMISSION_FIELDS, action="permission.created", data=data)
+
+
+def permission_update(*, request: HttpRequest, permission: Permission, data: dict[str, Any]) -> dict:
+    return inventory_update(request=request, instance=permission, fields=PERMISSION_FIELDS, action="permission.updated", data=data)
+
+
+def permission_delete(*, request: HttpRequest, permission: Permission) -> None:
+    inventory_delete(request=request, instance=permission, action="permission.deleted")
+
+
+def running_drill(owner) -> Drill | None:
+    return Drill.objects.for_owner(owner).filter(completed=False, abandoned_at__isnull=True).order_by("-started_at").first()
+
+
+class StepsPending(Exception):
+    """ "I'm back in" before every step of the drill was confirmed."""
+
+
+def drill_start(*, request: HttpRequest, owner, lost_device: str) -> Drill:
+    """Start a device-loss drill now (server time), with its steps fixed from
+    today's inventory; a drill already running is returned instead.
+
+    The database allows one running drill per trader (drill_one_running_per_owner):
+    when a parallel start wins the race, its drill is the one returned."""
+    current = running_drill(owner)
+    if current is not None:
+        return current
+    data = {"lost_device": lost_device, "started_at": timezone.now(), "recorded": True}
+    try:
+        with transaction.atomic():
+            drill = inventory_create(request=request, owner=owner, model=Drill, fields=(*DRILL_FIELDS, "recorded"), action="drill.started", data=data)
+            steps = reentry_steps(
+                inventory_for(owner), timezone.localdate(), limits(), lost_device=lost_device, support_contact=profile_for(owner).support_contact
+            )
+            DrillStep.objects.bulk_create(
+                DrillStep(owner=owner, drill=drill, position=i, title=s.title, detail=s.detail[:1000], gap=s.gap, fix_url=s.fix_url)
+                for i, s in enumerate(steps)
+            )
+    except IntegrityError:
+        current = running_drill(owner)
+        if current is None:
+            raise
+        return current
+    return drill
+
+
+@transaction.atomic
+def drill_step_confirm(*, request: HttpRequest, drill: Drill, position: int) -> DrillStep | None:
+    """Confirm the next step of a running drill at server time. Steps go in
+    order: confirming any other one (or one already done) changes nothing."""
+    drill = Drill.objects.select_for_update().get(pk=drill.pk)
+    step = drill.steps.filter(confirmed_at__isnull=True).order_by("position").first()
+    if not drill.is_running or step is None or step.position != position:
+        return None
+    inventory_update(request=request, instance=step, fields=("confirmed_at",), action="drill.step_confirmed", data={"confirmed_at": timezone.now()})
+    return step
+
+
+@transaction.atomic
+def drill_finish(*, request: HttpRequest, drill: Drill) -> Drill:
+    """"I'm back in": completes a running drill at server time, once every step
+    is confirmed (else StepsPending). A second press changes nothing."""
+    drill = Drill.objects.select_for_update().get(pk=drill.pk)
+    if drill.is_running:
+        if drill.steps.filter(confirmed_at__isnull=True).exists():
+            raise StepsPending
+        inventory_update(request=request, instance=drill, fields=DRILL_FIELDS, action="drill.finished", data={"finished_at": timezone.now(), "completed": True})
+    return drill
+
+
+@transaction.atomic
+def drill_abandon(*, request: HttpRequest, drill: Drill) -> Drill:
+    """Stop a running drill without a result; it does not count for the score."""
+    drill = Drill.objects.select_for_update().get(pk=drill.pk)
+    if drill.is_running:
+        inventory_update(request=request, instance=drill, fields=DRILL_FIELDS, action="drill.abandoned", data={"abandoned_at": timezone.now()})
+    return drill
+
+
+def risk_accept(*, request: HttpRequest, owner, rule: str, reason: str, until: date) -> AcceptedRisk:
+    """Accept the risk of one rule until ``until``; accepting it again replaces reason and date."""
+    data = {"rule": rule, "reason": reason, "until": until, "created_on": timezone.localdate()}
+    risk = AcceptedRisk.objects.for_owner(owner).filter(rule=rule).first()
+    if risk is None:
+        try:
+            return inventory_create(request=request, owner=owner, model=AcceptedRisk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+        except IntegrityError:
+            # A parallel request accepted the same rule first (one per rule and
+            # owner): accepting it again replaces reason and date, as in sequence.
+            risk = AcceptedRisk.objects.for_owner(owner).get(rule=rule)
+    inventory_update(request=request, instance=risk, fields=RISK_FIELDS, action="risk.accepted", data=data)
+    return risk
+
+
+def risk_withdraw(*, request: HttpRequest, risk: AcceptedRisk) -> None:
+    """End an accepted risk early: the rule returns to the next best actions."""
+    inventory_delete(request=request, instance=risk, action="risk.withdrawn")

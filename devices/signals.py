@@ -10,8 +10,3 @@ from django.dispatch import Signal
 # heartbeat sweep sends ``owner=None`` and ``owners`` (a batch) instead, and
 # they are re-scored together.
 inventory_changed = Signal()
-
-# Sent with ``owner`` to learn which broker the trader uses (the checklist app
-# keeps the trading profile and answers with the broker's code). No answer
-# means the default broker.
-broker_wanted = Signal()

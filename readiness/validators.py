@@ -2,7 +2,7 @@
 
 Each rule is a pure function that returns the message to show, or None when
 the value is fine, so that a form (accounts.forms, devices.forms,
-checklist.forms) and the importer (checklist.inventory) refuse the same
+devices.forms) and the importer (devices.inventory) refuse the same
 value with the same words. None of them ever quotes the value: it could be a
 secret pasted into the wrong field.
 """

@@ -25,9 +25,9 @@ from django.utils import timezone
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import Desk, User
-from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
+from checklist.models import ReadinessSnapshot
 from checklist.services import snapshots_store
-from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
+from devices.models import AcceptedRisk, ApiKey, Automation, Drill, Heartbeat, Permission, RecoveryMethod, Subscription, TradingProfile, TrustedDevice
 from readiness import rules
 from tests.conftest import make_user
 

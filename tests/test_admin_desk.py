@@ -18,9 +18,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import services
 from accounts.audit import record_event
 from accounts.models import AuditEvent, RecoveryCode, User, UserSession
-from checklist.models import AcceptedRisk, Drill, Subscription, TradingProfile
 from desk.models import ReminderLog
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from devices.models import AcceptedRisk, ApiKey, Automation, Drill, RecoveryMethod, Subscription, TradingProfile, TrustedDevice
 from tests import builders as build
 from tests.builders import lead_of, snapshot
 from tests.conftest import make_user, verify_client
@@ -43,14 +42,14 @@ def inventory(user: User, tail: str) -> dict[str, object]:
         "devices/automation": Automation.objects.create(
             owner=user, name=f"{name}-bot", api_key=key, token_refresh=True, fallback_contact="+1 555 777 0199", on_auth_failure="flatten"
         ),
-        "checklist/subscription": Subscription.objects.create(owner=user, region="US", feed=f"{name}-feed"),
-        "checklist/drill": Drill.objects.create(
+        "devices/subscription": Subscription.objects.create(owner=user, region="US", feed=f"{name}-feed"),
+        "devices/drill": Drill.objects.create(
             owner=user, lost_device=f"{name}-phone", started_at=start, finished_at=start + timedelta(minutes=10), completed=True
         ),
-        "checklist/acceptedrisk": AcceptedRisk.objects.create(
+        "devices/acceptedrisk": AcceptedRisk.objects.create(
             owner=user, rule="marketdata.covered", reason=f"{name} closed HK", until=day + timedelta(days=10)
         ),
-        "checklist/tradingprofile": TradingProfile.objects.create(owner=user, broker_mfa="ib_key", support_contact=f"{name}-support"),
+        "devices/tradingprofile": TradingProfile.objects.create(owner=user, broker_mfa="ib_key", support_contact=f"{name}-support"),
         "checklist/readinesssnapshot": snapshot(user, score=72),
         "desk/reminderlog": ReminderLog.objects.create(recipient=user, kind="daily", date=day),
         "accounts/auditevent": record_event(action="test.marker", subject=user, actor=user, object_label=f"{name}-marker {tail}"),
@@ -80,10 +79,10 @@ MODELS = [
     "devices/recoverymethod",
     "devices/apikey",
     "devices/automation",
-    "checklist/subscription",
-    "checklist/drill",
-    "checklist/acceptedrisk",
-    "checklist/tradingprofile",
+    "devices/subscription",
+    "devices/drill",
+    "devices/acceptedrisk",
+    "devices/tradingprofile",
     "checklist/readinesssnapshot",
     "desk/reminderlog",
     "accounts/auditevent",

@@ -11,7 +11,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from checklist.models import Drill
+from devices.models import Drill
 from tests import builders as build
 from tests.conftest import make_user, sign_in_browser
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from accounts.models import Desk
-from checklist.models import Drill
+from devices.models import Drill
 from readiness.rules import CATALOG
 from tests.builders import ready_inventory, snapshot
 from tests.conftest import make_user, sign_in_browser

@@ -12,7 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot
+from checklist.models import ReadinessSnapshot
+from devices.models import AcceptedRisk, Drill
 from readiness import rules
 from readiness.rules import add_days
 from tests.builders import api_key, device, lead_pages, prepared_trader, recovery, trader_pages
@@ -45,7 +46,7 @@ def test_add_days_holds_at_the_ends_of_the_calendar():
 
 def test_due_dates_of_end_of_calendar_values_are_computed(alice):
     poison(alice)
-    from checklist.selectors import inventory_for, limits
+    from devices.selectors import inventory_for, limits
 
     inventory = inventory_for(alice)
     for as_of in (date(2026, 12, 1), END, date.min):

@@ -12,7 +12,8 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from accounts.models import AuditEvent
-from checklist.models import CalendarFeed, ReadinessSnapshot, TradingProfile
+from checklist.models import CalendarFeed, ReadinessSnapshot
+from devices.models import TradingProfile
 from tests import builders as build
 
 pytestmark = pytest.mark.django_db

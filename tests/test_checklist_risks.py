@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist.models import AcceptedRisk
+from devices.models import AcceptedRisk
 from tests import builders as build
 
 pytestmark = pytest.mark.django_db

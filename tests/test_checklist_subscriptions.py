@@ -9,7 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist.models import ReadinessSnapshot, Subscription
+from checklist.models import ReadinessSnapshot
+from devices.models import Subscription
 from tests import builders as build
 from tests.conftest import verify_client
 

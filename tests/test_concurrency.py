@@ -20,8 +20,9 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent, SignInAlert
-from checklist.inventory import dumps, export_inventory
-from checklist.models import AcceptedRisk, CalendarFeed, Drill, Subscription, TradingProfile
+from checklist.models import CalendarFeed
+from devices.inventory import dumps, export_inventory
+from devices.models import AcceptedRisk, Drill, Subscription, TradingProfile
 from tests.builders import device, texts
 from tests.conftest import PASSWORD, current_code, make_user, verify_client
 from tests.test_checklist_profile import PROFILE_POST

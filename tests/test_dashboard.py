@@ -13,8 +13,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, Subscription
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from checklist.models import ReadinessSnapshot
+from devices.models import AcceptedRisk, ApiKey, Automation, Drill, RecoveryMethod, Subscription, TrustedDevice
 from readiness.rules import CATALOG
 from tests import builders as build
 from tests.conftest import make_user, verify_client

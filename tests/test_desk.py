@@ -21,10 +21,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Desk, User
-from checklist.models import AcceptedRisk, Drill, ReadinessSnapshot, TradingProfile
+from checklist.models import ReadinessSnapshot
 from checklist.services import snapshot_refresh, snapshots_store
 from desk.models import ReminderLog
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from devices.models import AcceptedRisk, ApiKey, Automation, Drill, RecoveryMethod, TradingProfile, TrustedDevice
 from readiness import rules
 from tests import builders as build
 from tests.builders import ALL_PASS, lead_of, ready_inventory, snapshot, today

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist.models import Drill, ReadinessSnapshot
+from checklist.models import ReadinessSnapshot
+from devices.models import Drill
 from tests import builders as build
 
 pytestmark = pytest.mark.django_db
@@ -249,7 +250,7 @@ def test_the_lead_sees_step_times_and_which_evidence_was_recorded(alice, alice_c
 
 
 def test_a_drill_finished_in_9_seconds_does_not_count_and_says_why(alice, alice_client, lena_client):
-    from checklist.selectors import inventory_for
+    from devices.selectors import inventory_for
     from readiness import rules
 
     build.prepared_trader(alice)
@@ -267,7 +268,7 @@ def test_a_drill_finished_in_9_seconds_does_not_count_and_says_why(alice, alice_
 
 
 def test_a_two_minute_drill_counts(alice):
-    from checklist.selectors import inventory_for
+    from devices.selectors import inventory_for
     from readiness import rules
 
     build.prepared_trader(alice)

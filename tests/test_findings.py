@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from accounts.models import Desk
 from checklist.models import ReadinessSnapshot
-from checklist.selectors import report_for
 from desk.selectors import DeskQuery, desk_table, trader_detail
 from devices import services as device_services
 from devices.models import ApiKey, Automation
+from devices.selectors import report_for
 from readiness.rules import CRITICAL, LEAD, WARNING, AcceptedRisk, Profile, evaluate
 from tests import builders as build
 from tests.conftest import make_user

@@ -10,9 +10,8 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import get_resolver
 
-from checklist.inventory import export_inventory
-from checklist.models import TradingProfile
-from devices.models import Automation
+from devices.inventory import export_inventory
+from devices.models import Automation, TradingProfile
 from tests import builders as build
 
 pytestmark = pytest.mark.django_db

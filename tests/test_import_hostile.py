@@ -16,8 +16,8 @@ from django.http.request import HttpRequest
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist.inventory import MAX_DEPTH, MAX_IMPORT_BYTES, MAX_ITEMS_PER_SECTION, MAX_PROBLEMS_SHOWN, InventoryInvalid, load
 from checklist.views import PENDING_IMPORT
+from devices.inventory import MAX_DEPTH, MAX_IMPORT_BYTES, MAX_ITEMS_PER_SECTION, MAX_PROBLEMS_SHOWN, InventoryInvalid, load
 from tests.builders import texts
 from tests.test_inventory import import_document, minimal_document, rich_document, stored
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from checklist.inventory import FORMAT, dumps, export_inventory
+from devices.inventory import FORMAT, dumps, export_inventory
 from readiness import rules
 from readiness import vocabulary as words
 from tests.builders import lead_pages, trader_pages

@@ -17,10 +17,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist.inventory import FORMAT, InventoryInvalid, dumps, export_inventory, load, replace_inventory
-from checklist.models import AcceptedRisk, Drill, TradingProfile
 from checklist.views import PENDING_IMPORT
-from devices.models import ApiKey, Automation, RecoveryMethod, TrustedDevice
+from devices.inventory import FORMAT, InventoryInvalid, dumps, export_inventory, load, replace_inventory
+from devices.models import AcceptedRisk, ApiKey, Automation, Drill, RecoveryMethod, TradingProfile, TrustedDevice
 from tests import builders as build
 
 pytestmark = pytest.mark.django_db
@@ -390,9 +389,8 @@ def test_import_command_reports_an_unreadable_file(alice, tmp_path):
 
 
 def test_import_command_exits_non_zero(alice_with_inventory, tmp_path, monkeypatch, capsys):
+    from devices.management.commands.import_inventory import Command
     from django.db import connections
-
-    from checklist.management.commands.import_inventory import Command
 
     before = stored(alice_with_inventory)
     path = tmp_path / "inventory.json"
@@ -588,7 +586,7 @@ def test_the_import_page_names_the_format_the_download_gives(alice_client):
 
 
 def test_the_preview_names_fields_by_label_and_confirming_lands_on_the_dashboard_with_both_scores(alice_with_inventory, alice_client):
-    from checklist.selectors import report_for
+    from devices.selectors import report_for
 
     before = report_for(alice_with_inventory, timezone.localdate()).score
     document = json.loads(stored(alice_with_inventory))

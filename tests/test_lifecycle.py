@@ -146,9 +146,9 @@ import json
 from django.apps import apps
 from django.utils import timezone
 from accounts.models import User
-from checklist.inventory import export_inventory
+from devices.inventory import export_inventory
 from checklist.models import CurrentScore, ReadinessSnapshot
-from checklist.selectors import report_for
+from devices.selectors import report_for
 
 day = timezone.localdate()
 state = {"rows": {m._meta.label: m._base_manager.count() for m in apps.get_models()}, "traders": {}}

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from checklist.models import Permission
+from devices.models import Permission
 from readiness.rules import Permission as P
 from readiness.rules import Profile, evaluate, upcoming_dates
 from tests import builders as build

@@ -14,9 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from checklist.inventory import export_inventory
-from checklist.models import Subscription
-from devices.models import TrustedDevice
+from devices.inventory import export_inventory
+from devices.models import Subscription, TrustedDevice
 from readiness.rules import CATALOG
 from tests import builders as build
 from tests.test_auth_login import password_step

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from checklist.models import ReadinessSnapshot
-from checklist.selectors import inventories_for
 from checklist.services import snapshot_all
 from devices.models import TrustedDevice
+from devices.selectors import inventories_for
 from readiness.rules import CATALOG
 from tests import builders as build
 
@@ -62,7 +62,7 @@ def test_readiness_json_matches_the_inventory_format_exactly(alice):
 
 
 def test_readiness_json_carries_the_accepted_until_date(alice):
-    from checklist.models import AcceptedRisk
+    from devices.models import AcceptedRisk
 
     AcceptedRisk.objects.create(owner=alice, rule="mfa.broker", reason="Switching to IB Key next week", until=date(2026, 12, 1))
     data = json.loads(run("readiness", "--user", "alice", "--as-of", "2026-11-25", "--json"))

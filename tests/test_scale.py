@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from accounts.models import Desk, User
 from checklist import tallies
-from checklist.models import Drill, ReadinessSnapshot, Subscription, TradingProfile
+from checklist.models import ReadinessSnapshot
 from checklist.services import snapshot_all
 from desk.services import reminders_send_daily
-from devices.models import RecoveryMethod, TrustedDevice
+from devices.models import Drill, RecoveryMethod, Subscription, TradingProfile, TrustedDevice
 from tests import builders as build
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Desk, User
-from checklist.models import Drill, ReadinessSnapshot
+from checklist.models import ReadinessSnapshot
+from devices.models import Drill
 from readiness import rules
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ today's code, then passing again with the code restored:
    firm-wide scope (``ALL`` whether or not they are on a desk): a trader on
    no desk moved the superuser's tiles. (With a single desk the superuser's
    page reads that desk's tallies, which is why this test has two desks.)
-4. ``checklist.inventory.AutomationSection._heartbeat`` with no upper bound
+4. ``devices.inventory.AutomationSection._heartbeat`` with no upper bound
    on the grace (``1440`` raised to ``10**9``): a grace the heartbeat form and
    the database refuse went through to the confirm page.
 5. ``devices.services._tell`` alarming only a bot never alarmed about before

@@ -10,8 +10,8 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.management.base import GatecheckCommand
-from checklist.selectors import report_for
 from checklist.templatetags.readiness import level_label, points, status_label
+from devices.selectors import report_for
 
 
 def parse_day(value: str) -> date:

@@ -23,11 +23,11 @@ from django.utils import timezone
 from accounts.management.base import GatecheckCommand
 from accounts.models import Desk, User
 from accounts.services import backup_codes_generate
-from checklist.models import AcceptedRisk, Drill, Permission, ReadinessSnapshot, Subscription, TradingProfile
-from checklist.selectors import inventories_for, limits
+from checklist.models import ReadinessSnapshot
 from checklist.services import snapshot_refresh
 from desk.models import ReminderLog
-from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
+from devices.models import AcceptedRisk, ApiKey, Automation, Drill, Heartbeat, Permission, RecoveryMethod, Subscription, TradingProfile, TrustedDevice
+from devices.selectors import inventories_for, limits
 from readiness import rules
 
 DESK_NAME = "Demo futures desk"

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from accounts.audit import record_read
 from accounts.management.base import GatecheckCommand
 from accounts.models import User
-from checklist.inventory import dumps, export_inventory
+from devices.inventory import dumps, export_inventory
 
 
 class Command(GatecheckCommand):

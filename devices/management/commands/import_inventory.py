@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from accounts.management.base import GatecheckCommand
 from accounts.models import User
-from checklist.inventory import MAX_IMPORT_BYTES, InventoryInvalid, load, replace_inventory
+from devices.inventory import MAX_IMPORT_BYTES, InventoryInvalid, load, replace_inventory
 
 
 class Command(GatecheckCommand):

@@ -28,7 +28,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
-from devices.models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
 from readiness.brokers import BROKER_CODES, DEFAULT_BROKER, BrokerCatalog, catalog_for
@@ -44,8 +43,8 @@ from readiness.validators import (
     text_problem,
 )
 
-from .models import AcceptedRisk, Drill, Permission, Region, Subscription, TradingProfile
-from .services import snapshot_refresh
+from .models import AcceptedRisk, ApiKey, Automation, Drill, Heartbeat, Permission, RecoveryMethod, Region, Subscription, TradingProfile, TrustedDevice
+from .signals import inventory_changed
 
 FORMAT = "gatecheck.inventory/2"
 # /1 files still import: what they lack gets the /2 defaults.
@@ -923,7 +922,8 @@ def replace_inventory(*, user, plan: Plan, request: HttpRequest | None = None, s
             object_label=f"{source}",
             details={"counts": counts},
         )
-        snapshot_refresh(user)
+        # The one re-score of every inventory write (the checklist app listens).
+        inventory_changed.send(sender=Plan, owner=user)
     return counts
 
 
