@@ -122,10 +122,21 @@ from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from accounts.models import Desk, User, UserSession  # noqa: E402
 from checklist import tallies  # noqa: E402
-from checklist.models import ReadinessSnapshot, TradingProfile  # noqa: E402
+from checklist.models import ReadinessSnapshot  # noqa: E402
 from checklist.services import snapshot_all  # noqa: E402
 from desk.services import reminders_send_daily  # noqa: E402
-from devices.models import AcceptedRisk, ApiKey, Automation, Drill, Heartbeat, Permission, RecoveryMethod, Subscription, TrustedDevice  # noqa: E402
+from devices.models import (  # noqa: E402
+    AcceptedRisk,
+    ApiKey,
+    Automation,
+    Drill,
+    Heartbeat,
+    Permission,
+    RecoveryMethod,
+    Subscription,
+    TradingProfile,
+    TrustedDevice,
+)
 from devices.tasks import heartbeats_sweep  # noqa: E402
 from readiness import rules  # noqa: E402
 
