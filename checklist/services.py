@@ -8,14 +8,17 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
-from django.db.models import OuterRef
+from django.db.models import Exists, OuterRef
+from django.db.models.functions import ExtractIsoYear, ExtractWeek
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import record_event
 from accounts.background import mark_get, mark_set, stop_point
+from accounts.services import rows_delete_batched
 from devices.selectors import DUE_SECTIONS, inventories_for, limits
 from readiness import rules
 from readiness import vocabulary as words
@@ -285,11 +288,7 @@ def snapshots_thin(*, as_of: date | None = None) -> int:
     how many went. A snapshot goes only when a later one of the same trader
     and week is past the horizon too, so a trader's newest is never deleted,
     and a second run finds nothing more."""
-    from django.conf import settings
-    from django.db.models import Exists
-    from django.db.models.functions import ExtractIsoYear, ExtractWeek
 
-    from accounts.services import rows_delete_batched
 
     horizon = (as_of or timezone.localdate()) - timedelta(days=settings.GATECHECK_SNAPSHOT_THIN_DAYS)
     old = ReadinessSnapshot.objects.filter(date__lt=horizon)

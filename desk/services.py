@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from django.conf import settings
@@ -26,7 +26,7 @@ from accounts import mail
 from accounts.audit import record_event
 from accounts.background import stop_point
 from accounts.models import Desk, User
-from accounts.services import mfa_reset
+from accounts.services import mfa_reset, rows_delete_batched
 from devices.selectors import inventories_for, limits
 from readiness import rules
 from readiness import vocabulary as words
@@ -561,9 +561,7 @@ def reminder_logs_prune(*, as_of: date | None = None) -> int:
     """Delete reminder logs of days older than GATECHECK_REMINDER_RETENTION_DAYS,
     for the hourly task; returns how many went. A log only keeps one day's
     reminder from going twice; older ones are kept a while to look at."""
-    from datetime import timedelta
 
-    from accounts.services import rows_delete_batched
 
     horizon = (as_of or timezone.localdate()) - timedelta(days=settings.GATECHECK_REMINDER_RETENTION_DAYS)
     return rows_delete_batched(ReminderLog.objects.filter(date__lt=horizon))

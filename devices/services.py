@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -23,6 +24,7 @@ from django.utils import timezone
 from accounts import mail as outgoing
 from accounts.audit import record_event, record_events
 from accounts.models import User
+from accounts.services import rows_delete_batched
 from readiness.masking import mask_label
 from readiness.recovery import reentry_steps
 from readiness.rules import heartbeat_status
@@ -457,9 +459,7 @@ def signals_prune(*, now: datetime | None = None) -> int:
     bot's history to its last few; this removes what a bot that stopped
     pinging long ago left behind. Its status reads the heartbeat row, which
     stays."""
-    from django.conf import settings
 
-    from accounts.services import rows_delete_batched
 
     now = now or timezone.now()
     return rows_delete_batched(HeartbeatSignal.objects.filter(at__lt=now - timedelta(days=settings.GATECHECK_SIGNAL_RETENTION_DAYS)))
