@@ -229,7 +229,9 @@ def test_a_silent_mail_server_costs_a_worker_seconds_and_the_mail_is_tried_again
 def test_a_task_past_its_time_limit_is_stopped_and_tried_again_later(fresh, silent_smtp):
     task_id = fresh.enqueue_mail("slow@example.com")
     fresh.start("worker", "--interval", "0.2", env={"DJANGO_EMAIL_PORT": str(silent_smtp), "GATECHECK_TASK_TIMEOUT_SECONDS": "2"})
-    wait_for(lambda: fresh.task(task_id)[0] == "READY" and fresh.task(task_id)[1], seconds=30, what="the time limit")
+    # Status and tries read together: read apart, the task's first READY (before
+    # the worker claimed it) and its tries (after) made a false "given back".
+    wait_for(lambda: (state := fresh.task(task_id))[0] == "READY" and state[1], seconds=30, what="the time limit")
     traceback = fresh.query(f"SELECT traceback FROM {TASKS} WHERE id = %s", (fresh.task_key(task_id),))[0][0]
     assert "TaskTimeout: ran longer than 2 s" in traceback
 
