@@ -288,8 +288,6 @@ def snapshots_thin(*, as_of: date | None = None) -> int:
     how many went. A snapshot goes only when a later one of the same trader
     and week is past the horizon too, so a trader's newest is never deleted,
     and a second run finds nothing more."""
-
-
     horizon = (as_of or timezone.localdate()) - timedelta(days=settings.GATECHECK_SNAPSHOT_THIN_DAYS)
     old = ReadinessSnapshot.objects.filter(date__lt=horizon)
     later_same_week = old.filter(

@@ -17,9 +17,10 @@ as ``ScoreTally`` rows:
   or a user deleted) forgets the scopes it touches, rebuilt on next read.
 
 "Overdue" depends on the day, so the counts name the day they were taken
-against and a new day starts afresh. Two writes of one trader are serialised
-by the lock on their current row; a write racing a build can leave a scope
-off by that one trader until its next build, at most an hour later.
+against and a new day starts afresh. Two writes of one trader already scored
+are serialised by the lock on their current row (two first scores at once
+have no row to lock and can both be counted); a write racing a build can
+leave a scope off by that trader until its next build, at most an hour later.
 
 A trader who joins a desk is scored at once, so a desk has unscored members
 only when their membership or score was written around the app.

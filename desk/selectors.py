@@ -269,14 +269,14 @@ ROWS_BATCH = 2000
 def _current_rows(ids: list[int]) -> list[tuple]:
     """The traders' names and current rows (``desk_row``'s record), in one
     plain SQL query: the ORM's ``values()`` of these 22 columns cost three
-    times the query. The date and the JSON come back as text on every
-    database (cast), so one decoding serves both."""
+    times the query. The JSON comes back as text on every database (cast),
+    so one decoding serves both; the date comes as the driver gives it."""
     user, current = User._meta.db_table, CurrentScore._meta.db_table
     statuses = ", ".join(f"c.{column}" for column in RULE_COLUMNS.values())
     marks = ", ".join(["%s"] * len(ids))
     # Our own tables and columns; every value is a parameter.
     sql = (
-        f"SELECT u.id, u.username, u.first_name, u.last_name, CAST(c.date AS TEXT), c.score, c.level, c.change, "  # noqa: S608
+        f"SELECT u.id, u.username, u.first_name, u.last_name, c.date, c.score, c.level, c.change, "  # noqa: S608
         f"CAST(c.due AS TEXT), CAST(c.reasons AS TEXT), {statuses} "
         f"FROM {user} u LEFT JOIN {current} c ON c.user_id = u.id WHERE u.id IN ({marks})"
     )
@@ -297,7 +297,8 @@ def desk_row(record: tuple, as_of: date, accepted: frozenset[str] = frozenset(),
         name=_full_name(first, last),
         score=score,
         level=level,
-        scored_on=date.fromisoformat(scored_on) if scored_on else None,
+        # SQLite gives the text, PostgreSQL a date (casting it to text would follow the server's DateStyle).
+        scored_on=date.fromisoformat(scored_on) if isinstance(scored_on, str) else scored_on,
         change=change,
         cells={rid: cell_status(status or None, rid, accepted) for rid, status in zip(RULE_COLUMNS, statuses, strict=True)},
         overdue=overdue,
@@ -466,7 +467,8 @@ def desk_export_rows(*, viewer: User, as_of: date, query: DeskQuery, chunk_size:
 
 def _in_order(ids: list[int], as_of: date) -> list[DeskRow]:
     by_id = {row.id: row for row in desk_rows(ids, as_of)}
-    return [by_id[pk] for pk in ids]
+    # A trader deleted between the order and the rows is left out, not an error.
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def desk_export_count(*, viewer: User, as_of: date, query: DeskQuery) -> int:

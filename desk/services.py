@@ -561,7 +561,5 @@ def reminder_logs_prune(*, as_of: date | None = None) -> int:
     """Delete reminder logs of days older than GATECHECK_REMINDER_RETENTION_DAYS,
     for the hourly task; returns how many went. A log only keeps one day's
     reminder from going twice; older ones are kept a while to look at."""
-
-
     horizon = (as_of or timezone.localdate()) - timedelta(days=settings.GATECHECK_REMINDER_RETENTION_DAYS)
     return rows_delete_batched(ReminderLog.objects.filter(date__lt=horizon))

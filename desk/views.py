@@ -79,6 +79,8 @@ class ShownRow(NamedTuple):
 
     row: DeskRow
     url: str
+    # The trader's page, escaped once: the heatmap's cells write it as it is.
+    cell_url: str
     # The reminder's form action, when one can be sent today.
     remind: str
     level_tag: SafeString
@@ -119,6 +121,7 @@ def _shown(row: DeskRow, url: str, remind: str) -> ShownRow:
     return ShownRow(
         row=row,
         url=url,
+        cell_url=escape(url),
         remind=remind if (row.overdue or row.due_soon) and row.reminded_at is None else "",
         level_tag=status_tag(words.level_status(row.level), LEVEL_LABELS.get(row.level or "", "Not scored")),
         change=change,

@@ -459,8 +459,6 @@ def signals_prune(*, now: datetime | None = None) -> int:
     bot's history to its last few; this removes what a bot that stopped
     pinging long ago left behind. Its status reads the heartbeat row, which
     stays."""
-
-
     now = now or timezone.now()
     return rows_delete_batched(HeartbeatSignal.objects.filter(at__lt=now - timedelta(days=settings.GATECHECK_SIGNAL_RETENTION_DAYS)))
 

@@ -389,8 +389,9 @@ def test_import_command_reports_an_unreadable_file(alice, tmp_path):
 
 
 def test_import_command_exits_non_zero(alice_with_inventory, tmp_path, monkeypatch, capsys):
-    from devices.management.commands.import_inventory import Command
     from django.db import connections
+
+    from devices.management.commands.import_inventory import Command
 
     before = stored(alice_with_inventory)
     path = tmp_path / "inventory.json"

@@ -3,6 +3,56 @@
 from django.conf import settings
 from django.db import migrations, models
 
+# Rule id -> its column on the current row (checklist.models.RULE_COLUMNS when this was written).
+COLUMNS = {
+    "devices.trusted": "devices_trusted",
+    "recovery.current": "recovery_current",
+    "credentials.segmented": "credentials_segmented",
+    "credentials.rotation": "credentials_rotation",
+    "interfaces.mapped": "interfaces_mapped",
+    "marketdata.covered": "marketdata_covered",
+    "drill.rehearsed": "drill_rehearsed",
+    "automation.failsafe": "automation_failsafe",
+    "mfa.broker": "mfa_broker",
+    "permissions.cleared": "permissions_cleared",
+    "automation.alive": "automation_alive",
+}
+BATCH = 2000
+
+
+def columns_from_json(apps, schema_editor):
+    """The desk now reads the per-rule columns only: a row written before a
+    column existed (automation_alive came later) gets it from the JSON copy
+    that is about to go."""
+    CurrentScore = apps.get_model("checklist", "CurrentScore")
+    rows = []
+    for row in CurrentScore.objects.only("user_id", "statuses", *COLUMNS.values()).iterator(chunk_size=BATCH):
+        statuses = row.statuses or {}
+        missing = {col: statuses[rid] for rid, col in COLUMNS.items() if not getattr(row, col) and statuses.get(rid)}
+        if missing:
+            for col, status in missing.items():
+                setattr(row, col, status)
+            rows.append(row)
+        if len(rows) >= BATCH:
+            CurrentScore.objects.bulk_update(rows, list(COLUMNS.values()))
+            rows = []
+    CurrentScore.objects.bulk_update(rows, list(COLUMNS.values()))
+
+
+def json_from_columns(apps, schema_editor):
+    """Going back: the JSON copy and the sort-name copy filled again from the
+    columns and the users, as the code before this migration expects."""
+    CurrentScore = apps.get_model("checklist", "CurrentScore")
+    rows = []
+    for row in CurrentScore.objects.select_related("user").iterator(chunk_size=BATCH):
+        row.statuses = {rid: getattr(row, col) for rid, col in COLUMNS.items() if getattr(row, col)}
+        row.sort_name = row.user.sort_name
+        rows.append(row)
+        if len(rows) >= BATCH:
+            CurrentScore.objects.bulk_update(rows, ["statuses", "sort_name"])
+            rows = []
+    CurrentScore.objects.bulk_update(rows, ["statuses", "sort_name"])
+
 
 class Migration(migrations.Migration):
 
@@ -12,6 +62,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # Reversed last, once both fields are back (its state still has them).
+        migrations.RunPython(columns_from_json, json_from_columns),
         migrations.RemoveIndex(
             model_name='currentscore',
             name='current_score_name',
