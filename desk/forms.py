@@ -33,7 +33,9 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
     """The GET form above the desk table. Gets the lead's desks in its
     constructor, so a desk of someone else is simply not a valid choice."""
 
-    q = forms.CharField(label="Search by name", required=False, max_length=100)
+    q = forms.CharField(
+        label="Search by name", required=False, max_length=100, widget=forms.SearchInput(attrs={"placeholder": "Name or username"})
+    )
     level = forms.ChoiceField(label="Level", required=False, choices=[("", "Any level"), *LEVEL_LABELS.items()])
     failing = forms.ChoiceField(
         label="Fails outright", required=False, choices=[("", "Any rule"), *((rid, RULE_TITLES[rid]) for rid in RULE_IDS)]
@@ -55,7 +57,6 @@ class DeskFilterForm(SecretScrubMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["desk"].queryset = desks
         self.desk_choices = list(desks)
-        self.fields["q"].widget.attrs.update({"type": "search", "placeholder": "Name or username"})
 
     class Control(NamedTuple):
         name: str

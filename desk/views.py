@@ -78,9 +78,8 @@ class ShownRow(NamedTuple):
     """A desk row as the heatmap shows it (``templates/jinja2/desk/heatmap.html``)."""
 
     row: DeskRow
-    url: str
     # The trader's page, escaped once: the heatmap's cells write it as it is.
-    cell_url: str
+    url: SafeString
     # The reminder's form action, when one can be sent today.
     remind: str
     level_tag: SafeString
@@ -120,8 +119,7 @@ def _shown(row: DeskRow, url: str, remind: str) -> ShownRow:
     sent = f"Reminder sent {timezone.localtime(row.reminded_at):%H:%M}" if row.reminded_at else ""
     return ShownRow(
         row=row,
-        url=url,
-        cell_url=escape(url),
+        url=escape(url),
         remind=remind if (row.overdue or row.due_soon) and row.reminded_at is None else "",
         level_tag=status_tag(words.level_status(row.level), LEVEL_LABELS.get(row.level or "", "Not scored")),
         change=change,
