@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from readiness.secrets import find_secret, secret_message
 from readiness.validators import text_problem
 
+from . import tokens
 from .mail import password_reset_send
 from .models import User
 
@@ -215,3 +216,21 @@ class QueuedPasswordResetForm(SecretScrubMixin, PasswordResetForm):
             # As for any e-mail: logged, never an error page (and never a
             # different page for a known address).
             logger.exception("Could not queue a password-reset e-mail")
+
+
+class ApiTokenForm(SecretScrubMixin, forms.Form):
+    """A new API token: what it is for, what it may do and how long it lives
+    (the rules themselves are in accounts.tokens, which says why it refuses)."""
+
+    name = forms.CharField(max_length=tokens.NAME_MAX, help_text="What will use it, such as \"deploy pipeline\".")
+    scope = forms.ChoiceField(widget=forms.RadioSelect)
+    days = forms.IntegerField(
+        label="Valid for (days)", min_value=1, max_value=tokens.MAX_DAYS, initial=tokens.DEFAULT_DAYS,
+        help_text=f"At most {tokens.MAX_DAYS} days; make a new token before it ends.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["scope"].choices = [(code, f"{code}: {text}") for code, text in tokens.scopes_for(user).items()]
+        self.fields["scope"].initial = "read"

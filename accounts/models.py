@@ -469,3 +469,43 @@ class MetricCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{{{self.labels}}} {self.value}"
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def live(self, now=None) -> ApiTokenQuerySet:
+        """Neither revoked nor expired, and the person still active."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now(), user__is_active=True)
+
+
+class ApiToken(models.Model):
+    """A bearer token for ``/api/v1/`` (SECURITY.md 33): 256 random bits,
+    shown once; only the SHA-256 is kept. ``scope`` is one of
+    ``accounts.tokens.SCOPES``. Revoking keeps the row (the audit trail and
+    the list say when and why); the digest of a revoked token never works."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=20)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The per-minute limit: the minute (seconds since the epoch // 60) and the requests counted in it.
+    window = models.BigIntegerField(default=0)
+    used_in_window = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=100, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def live(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

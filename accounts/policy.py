@@ -22,6 +22,11 @@ STEP_UP: dict[str, str] = {
     "accounts:session_end": NONE,
     "accounts:sessions_end_others": NONE,
     "accounts:trusted_browser_forget": NONE,
+    # An API token is a credential that outlives the session: making one
+    # needs a fresh code; revoking one only takes access away.
+    "accounts:api_token_add": RECENT,
+    "accounts:api_token_shown": NONE,
+    "accounts:api_token_revoke": NONE,
     "accounts:authenticator_add": RECENT,
     "accounts:authenticator_rename": RECENT,
     "accounts:authenticator_remove": RECENT,

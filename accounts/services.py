@@ -26,7 +26,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 from django_tasks_db.models import DBTaskResult
 
-from . import mail, once, signin
+from . import mail, once, signin, tokens
 from .audit import record_event
 from .background import stop_point
 from .models import AuditEvent, AuthFailure, JobMark, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession, WorkerBeat, token_digest
@@ -340,6 +340,7 @@ def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> str:
         for device in django_otp.devices_for_user(trader, confirmed=None):
             device.delete()
         access_revoke(user=trader)
+        tokens.revoke_all(user=trader, reason="MFA reset", request=request)
         code = signin.enrolment_code_issue(trader=trader, by=request.user)
         record_event(action="mfa.reset", request=request, subject=trader, object_label=trader.username, details={"reason": reason})
     notify(

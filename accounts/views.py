@@ -17,11 +17,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from . import background, metrics, once, services, signin
+from . import background, metrics, once, services, signin, tokens
 from .audit import record_event
 from .decorators import pending_login_allowed, public
-from .forms import CodeForm, EmailChangeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
-from .models import AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
+from .forms import ApiTokenForm, CodeForm, EmailChangeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
+from .models import ApiToken, AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
 from .net import client_ip
 
 
@@ -302,8 +302,40 @@ def security(request: HttpRequest) -> HttpResponse:
         "events": AuditEvent.objects.for_user(user).select_related("actor")[:20],
         "trusted_browsers": TrustedBrowser.objects.for_user(user).live(),
         "current_trust": signin.trust_cookie_row(request),
+        "api_tokens": ApiToken.objects.filter(user=user, revoked_at__isnull=True),
     }
     return render(request, "accounts/security.html", context)
+
+
+@never_cache
+def api_token_add(request: HttpRequest) -> HttpResponse:
+    """A new API token (behind step-up, accounts.policy); shown once on the next page."""
+    form = ApiTokenForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            token, secret = tokens.create(user=request.user, name=data["name"], scope=data["scope"], days=data["days"], request=request)
+        except tokens.TokenRefused as refused:
+            form.add_error(refused.field if refused.field in form.fields else None, str(refused))
+        else:
+            return once.show_once(request, "api_token", {"token": token.pk, "secret": secret}, "accounts:api_token_shown")
+    return render(request, "accounts/api_token_add.html", {"form": form})
+
+
+@never_cache
+def api_token_shown(request: HttpRequest) -> HttpResponse:
+    shown = once.take(request, "api_token")
+    token = ApiToken.objects.filter(user=request.user, pk=shown["token"]).first() if shown else None
+    response = render(request, "accounts/api_token_shown.html", {"token": token, "secret": shown["secret"] if token else None})
+    return once.forget(request, response, "api_token") if token else response
+
+
+@require_POST
+def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=pk)
+    tokens.revoke(token=token, reason="revoked on the security page", request=request)
+    messages.success(request, f"API token '{token.name}' revoked; it stops working at once.")
+    return redirect("accounts:security")
 
 
 def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:

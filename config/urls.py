@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/passkeys/", include("accounts.passkey_urls")),
     path("admin/", admin_site.urls),
+    path("api/v1/", include("config.api")),
     path("", include("devices.urls")),
     path("desk/", include("desk.urls")),
     path("", include("checklist.urls")),

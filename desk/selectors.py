@@ -34,7 +34,7 @@ from accounts.selectors import overseen_users, traders_for
 from accounts.signin import enrolment_pending
 from checklist import tallies
 from checklist.models import RULE_COLUMNS, CurrentScore, ReadinessSnapshot
-from devices.models import AcceptedRisk, Drill
+from devices.models import AcceptedRisk, ApiKey, Drill
 from devices.selectors import inventory_for, limits
 from readiness import rules
 from readiness import vocabulary as words
@@ -558,6 +558,17 @@ class DrillLine:
     steps: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class KeyLine:
+    """An active API key's rotation date and whether a pipeline recorded it
+    (the server's clock and the token's name) or the trader typed it."""
+
+    label: str
+    last_rotated_on: date | None
+    recorded_at: datetime | None
+    token: str
+
+
 @dataclass
 class TraderDetail:
     """What a lead may know about one trader: statuses, dates and counts,
@@ -572,6 +583,7 @@ class TraderDetail:
     expired_keys: int
     regions: tuple[str, ...]
     drills: list[DrillLine]
+    keys: list[KeyLine]
     history: list[tuple[date, int]]
     change: int | None
     reminded_today: bool
@@ -666,6 +678,10 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
         expired_keys=expired,
         regions=inventory.profile.regions_traded,
         drills=drills,
+        keys=[
+            KeyLine(mask_text(k.label), k.last_rotated_on, k.rotation_recorded_at, mask_text(k.rotation_token.name) if k.rotation_token else "")
+            for k in ApiKey.objects.filter(owner=trader, status=ApiKey.Status.ACTIVE).select_related("rotation_token").order_by("label", "pk")
+        ],
         history=history,
         change=report.score - baseline[1] if baseline else None,
         reminded_today=ReminderLog.objects.filter(recipient=trader, kind=ReminderLog.Kind.MANUAL, date=as_of).exists(),

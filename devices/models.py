@@ -128,6 +128,11 @@ class ApiKey(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     fingerprint = models.CharField(max_length=4, blank=True, help_text="At most the last 4 characters of the key.")
     ip_restricted = models.BooleanField(default=False)
+    # Set when a pipeline recorded the rotation through the API (recorded
+    # evidence: the server's clock and the token); cleared when the trader
+    # types a rotation date again (declared evidence).
+    rotation_recorded_at = models.DateTimeField(null=True, blank=True)
+    rotation_token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

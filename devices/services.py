@@ -212,9 +212,17 @@ def key_create(*, request: HttpRequest, data: dict[str, Any]) -> ApiKey:
     return _create(request=request, model=ApiKey, fields=KEY_FIELDS, action="key.created", data=data)
 
 
+# A rotation date typed by the trader is declared evidence: it drops the
+# mark of a rotation a pipeline recorded.
+DECLARED_ROTATION = {"rotation_recorded_at": None, "rotation_token": None}
+RECORDED_FIELDS = ("last_rotated_on", *DECLARED_ROTATION)
+
+
 def key_update(*, request: HttpRequest, key: ApiKey, data: dict[str, Any]) -> dict:
     """Change a key's record (not its status: revoking has its own action)."""
     fields = tuple(f for f in KEY_FIELDS if f != "status")
+    if "last_rotated_on" in data and data["last_rotated_on"] != key.last_rotated_on:
+        fields, data = (*fields, *DECLARED_ROTATION), {**data, **DECLARED_ROTATION}
     return inventory_update(request=request, instance=key, fields=fields, action="key.updated", data=data)
 
 
@@ -230,7 +238,21 @@ def key_delete(*, request: HttpRequest, key: ApiKey) -> None:
 
 
 def key_mark_rotated(*, request: HttpRequest, key: ApiKey, on: date | None = None) -> dict:
-    return inventory_update(request=request, instance=key, fields=KEY_FIELDS, action="key.rotated", data={"last_rotated_on": on or timezone.localdate()})
+    data = {"last_rotated_on": on or timezone.localdate(), **DECLARED_ROTATION}
+    return inventory_update(request=request, instance=key, fields=RECORDED_FIELDS, action="key.rotated", data=data)
+
+
+def key_rotation_record(*, request: HttpRequest, key: ApiKey, token, fingerprint: str | None = None, expires_on: date | None = None) -> dict:
+    """A pipeline rotated the key and says so with its API token: the
+    rotation date is today by the server's clock, marked recorded with the
+    token and the time. A new fingerprint or expiry may come with it."""
+    data: dict[str, Any] = {"last_rotated_on": timezone.localdate(), "rotation_recorded_at": timezone.now(), "rotation_token": token}
+    fields = RECORDED_FIELDS
+    if fingerprint is not None:
+        fields, data = (*fields, "fingerprint"), {**data, "fingerprint": fingerprint}
+    if expires_on is not None:
+        fields, data = (*fields, "expires_on"), {**data, "expires_on": expires_on}
+    return inventory_update(request=request, instance=key, fields=fields, action="key.rotation_recorded", data=data)
 
 
 def key_revoke(*, request: HttpRequest, key: ApiKey) -> dict:

@@ -29,7 +29,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEvent, Desk, TrustedBrowser, User, UserSession
+from accounts.models import ApiToken, AuditEvent, Desk, TrustedBrowser, User, UserSession
 from tests import builders as build
 from tests.conftest import make_user, verify_client
 
@@ -51,6 +51,10 @@ def _trusted_browser(user: User) -> TrustedBrowser:
     return TrustedBrowser.objects.create(
         user=user, secret_hash="0" * 64, device_id="x", fingerprint="0" * 64, expires_at=timezone.now() + timedelta(days=1)
     )
+
+
+def _api_token(user: User) -> ApiToken:
+    return ApiToken.objects.create(user=user, name="pipeline", scope="read", digest=secrets.token_hex(32), expires_at=timezone.now() + timedelta(days=1))
 
 
 def _desk_trader(user: User) -> User:
@@ -78,6 +82,7 @@ TARGETS: dict[str, Target] = {
     "accounts:authenticator_": Target(_authenticator),
     "accounts:session_": Target(_browser_session),
     "accounts:trusted_browser_": Target(_trusted_browser),
+    "accounts:api_token_": Target(_api_token),
     "accounts:passkey_": Target(lambda user: build.SoftPasskey(user).device),
     "devices:device_": Target(build.device),
     "devices:recovery_": Target(build.recovery),

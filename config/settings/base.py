@@ -49,6 +49,8 @@ THIRD_PARTY_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp_webauthn",
     "django_tasks_db",
+    # django-ninja: /api/v1/ and its reference page, served from its own static files (no CDN).
+    "ninja",
 ]
 LOCAL_APPS = [
     "accounts",
@@ -213,6 +215,11 @@ GATECHECK_SIGNAL_RETENTION_DAYS = int(os.environ.get("GATECHECK_SIGNAL_RETENTION
 GATECHECK_REMINDER_RETENTION_DAYS = int(os.environ.get("GATECHECK_REMINDER_RETENTION_DAYS", "90"))
 GATECHECK_PRUNE_BATCH = int(os.environ.get("GATECHECK_PRUNE_BATCH", "1000"))
 GATECHECK_RESET_LIMIT = 5
+# Requests one API token may make per minute; more are answered 429.
+GATECHECK_API_REQUESTS_PER_MINUTE = int(os.environ.get("GATECHECK_API_REQUESTS_PER_MINUTE", "120"))
+# The audit feed (/api/v1/audit-events) holds back events younger than this,
+# so that one whose transaction is still open cannot be skipped by a poller.
+GATECHECK_AUDIT_FEED_SETTLE_SECONDS = 5
 # Reset e-mails to one address per window, whoever asks.
 GATECHECK_RESET_RECIPIENT_LIMIT = 3
 # Readiness limits (CHECKLIST.md), in days except the drill target.

@@ -1,0 +1,189 @@
+"""What every ``/api/v1/`` route shares: the bearer token, the scope check,
+RFC 9457 problem details, and the audit-event feed.
+
+The routes of the other apps (``checklist.api``, ``devices.api``,
+``desk.api``) use these; ``config.api`` puts them together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Field, Query, Router, Schema
+from ninja.errors import AuthenticationError, HttpError, Throttled
+from ninja.security.http import HttpAuthBase
+
+from readiness.masking import mask_text
+
+from . import tokens
+from .models import AuditEvent
+from .net import client_ip
+from .selectors import traders_for
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> HttpResponse:
+    """An RFC 9457 problem details answer: ``type``, ``title``, ``status``, ``detail`` and any extra members."""
+    import json
+
+    body = {"type": "about:blank", "title": title, "status": status, **({"detail": detail} if detail else {}), **extra}
+    return HttpResponse(json.dumps(body), status=status, content_type=PROBLEM)
+
+
+class Problem(Schema):
+    """The shape of every error answer (RFC 9457)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+# What an operation may answer besides its success, for the schema.
+ERRORS = {400: Problem, 401: Problem, 403: Problem, 404: Problem, 422: Problem, 429: Problem}
+
+
+class BearerToken(HttpAuthBase):
+    """``Authorization: Bearer gc_...`` (accounts.tokens). The request then
+    acts as the token's person: ``request.user`` is set, so the audit trail
+    names them, and ``request.auth`` is the ``tokens.Caller``. The header's
+    value is never logged."""
+
+    openapi_scheme = "bearer"
+
+    def __call__(self, request: HttpRequest) -> tokens.Caller | None:
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            return None
+        try:
+            caller = tokens.authenticate(secret.strip(), ip=client_ip(request))
+        except tokens.RateLimited as limited:
+            raise Throttled(limited.retry_after) from None
+        if caller is not None:
+            request.user = caller.user
+        return caller
+
+
+def require(request: HttpRequest, scope: str) -> tokens.Caller:
+    """The caller, if its token's scope grants ``scope``; else a 403."""
+    caller: tokens.Caller = request.auth
+    if not caller.may(scope):
+        raise HttpError(403, f"This token's scope ({caller.token.scope}) does not allow this; it needs {scope}.")
+    return caller
+
+
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    titles = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 413: "Too large", 422: "Unprocessable content", 429: "Too many requests"}
+    if isinstance(exc, AuthenticationError):
+        response = problem(401, "Unauthorized", "Send a live API token as 'Authorization: Bearer <token>'.")
+        response["WWW-Authenticate"] = 'Bearer realm="gatecheck"'
+        return response
+    response = problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.message))
+    if isinstance(exc, Throttled) and exc.wait:
+        response["Retry-After"] = str(exc.wait)
+    return response
+
+
+def _validation_error(request: HttpRequest, exc) -> HttpResponse:
+    errors = [{"path": ".".join(str(part) for part in error.get("loc", ())), "message": error.get("msg", "")} for error in exc.errors]
+    return problem(422, "Unprocessable content", "The request's parameters or body are not valid.", errors=errors)
+
+
+def _not_found(request: HttpRequest, exc) -> HttpResponse:
+    return problem(404, "Not found", "No such object, or not yours.")
+
+
+def install_problem_handlers(api) -> None:
+    from django.http import Http404
+    from ninja.errors import ValidationError
+
+    api.add_exception_handler(HttpError, _http_error)
+    api.add_exception_handler(ValidationError, _validation_error)
+    api.add_exception_handler(Http404, _not_found)
+
+
+def unknown_route(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any other path under /api/v1/: a problem, not the site's HTML 404."""
+    return problem(404, "Not found", "No such API route; see /api/v1/openapi.json.")
+
+
+unknown_route.gatecheck_public = True  # type: ignore[attr-defined]
+
+
+# --- Audit events -----------------------------------------------------------------
+
+router = Router(tags=["audit"])
+
+AUDIT_PAGE_MAX = 500
+
+
+class AuditEventOut(Schema):
+    id: int
+    at: datetime
+    action: str
+    outcome: str
+    actor: str | None
+    subject: str | None
+    object_label: str
+    ip: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(Schema):
+    events: list[AuditEventOut]
+    # Pass as ``after`` to get the next page; the same value when nothing is new.
+    next_after: int
+
+
+class AuditQuery(Schema):
+    after: int = Field(0, ge=0, le=2**62, description="Return events with a larger id (the previous page's next_after).")
+    limit: int = Field(100, ge=1, le=AUDIT_PAGE_MAX)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
+
+
+@router.get("/audit-events", response={200: AuditPage, **ERRORS}, summary="Audit events, oldest first, cursor-paged")
+def audit_events(request: HttpRequest, params: Query[AuditQuery]):
+    """With a ``read`` token, your own events; with ``desk:read``, those of
+    the traders on your desks (every event for a superuser), with phone
+    numbers and addresses masked for a lead. Poll with ``after`` set to the
+    last ``next_after``: ids only grow, and events newer than a few seconds
+    wait for the next poll, so that one still being written cannot be skipped."""
+    caller: tokens.Caller = request.auth
+    user = caller.user
+    if caller.may("desk:read"):
+        events = AuditEvent.objects.all() if user.is_superuser else AuditEvent.objects.filter(subject__in=traders_for(user))
+    else:
+        require(request, "read")
+        events = AuditEvent.objects.for_user(user)
+    settled = timezone.now() - timedelta(seconds=settings.GATECHECK_AUDIT_FEED_SETTLE_SECONDS)
+    page = []
+    for event in events.filter(pk__gt=params.after).select_related("actor", "subject").order_by("pk")[: params.limit]:
+        if event.at > settled:
+            break  # this one and every later id wait for the next poll
+        page.append(event)
+    mask = not user.is_superuser and caller.may("desk:read")
+    out = [
+        {
+            "id": e.pk, "at": e.at, "action": e.action, "outcome": e.outcome,
+            "actor": e.actor.username if e.actor else None, "subject": e.subject.username if e.subject else None,
+            "object_label": mask_text(e.object_label) if mask else e.object_label, "ip": e.ip,
+            "details": _masked(e.details) if mask else e.details,
+        }
+        for e in page
+    ]
+    return {"events": out, "next_after": page[-1].pk if page else params.after}

@@ -1,0 +1,80 @@
+"""``/api/v1/desk/rows``: the desk table, paged, filtered and sorted exactly as ``/desk/``."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+from ninja import Field, Query, Router, Schema
+
+from accounts.api import ERRORS, problem, require
+from accounts.selectors import desks_for
+from readiness import rules
+
+from .forms import DeskFilterForm
+from .selectors import LEVEL_LABELS, SORT_KEYS, desk_table
+
+router = Router(tags=["desk"])
+
+Rule = Literal[tuple(rules.RULE_IDS)]  # type: ignore[valid-type]
+
+
+class DeskRowsQuery(Schema):
+    q: str = Field("", max_length=100, description="Part of a name or username.")
+    level: Literal[tuple(LEVEL_LABELS)] | None = None  # type: ignore[valid-type]
+    failing: Rule | None = Field(None, description="A rule that fails outright.")
+    rule: Rule | None = Field(None, description="A rule that fails or is partial.")
+    due: Literal["overdue", "due_soon"] | None = None
+    desk: int | None = Field(None, ge=1, le=2**62, description="One of your desks' ids.")
+    sort: Literal[tuple(SORT_KEYS)] = "score"  # type: ignore[valid-type]
+    dir: Literal["asc", "desc"] = "asc"
+    page: int = Field(1, ge=1, le=10**6)
+
+
+class DeskRowOut(Schema):
+    id: int
+    username: str
+    name: str
+    score: int | None
+    level: str | None
+    scored_on: date | None
+    change: int | None
+    rules: dict[str, str | None] = Field(description="Each rule's stored status (pass, partial, fail, na, accepted) or null.")
+    overdue: int
+    due_soon: int
+
+
+class DeskPage(Schema):
+    page: int
+    pages: int
+    matching: int
+    total: int
+    rows: list[DeskRowOut]
+
+
+@router.get("/desk/rows", response={200: DeskPage, **ERRORS}, summary="One page (50 rows) of your desks")
+def desk_rows(request: HttpRequest, params: Query[DeskRowsQuery]):
+    """The traders of the desks you lead (every desk for a superuser), with
+    the filters and sorts of the desk page. Needs a ``desk:read`` token."""
+    caller = require(request, "desk:read")
+    user = caller.user
+    if not (user.is_superuser or user.is_desk_lead):
+        return problem(403, "Forbidden", "You no longer lead a desk.")
+    data = {key: value for key, value in params.dict().items() if value not in (None, "")}
+    form = DeskFilterForm(desks_for(user), data)
+    if not form.is_valid():
+        if "desk" in form.errors:
+            raise Http404
+        return problem(422, "Unprocessable content", "The filters are not valid.",
+                       errors=[{"path": field, "message": str(errs[0])} for field, errs in form.errors.items()])
+    table = desk_table(viewer=user, as_of=timezone.localdate(), query=form.query())
+    rows = [
+        {
+            "id": row.id, "username": row.username, "name": row.name, "score": row.score, "level": row.level,
+            "scored_on": row.scored_on, "change": row.change, "rules": row.cells, "overdue": row.overdue, "due_soon": row.due_soon,
+        }
+        for row in table.shown
+    ]
+    return {"page": table.page, "pages": table.pages, "matching": table.matching, "total": table.total, "rows": rows}
