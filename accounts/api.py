@@ -7,8 +7,11 @@ The routes of the other apps (``checklist.api``, ``devices.api``,
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+import json
+import re
+from datetime import date, datetime, timedelta
+from http import HTTPStatus
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -16,6 +19,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.security.http import HttpAuthBase
+from pydantic import BeforeValidator
 
 from readiness.masking import mask_text
 
@@ -25,13 +29,23 @@ from .net import client_ip
 from .selectors import traders_for
 
 PROBLEM = "application/problem+json"
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def problem(status: int, title: str, detail: str = "", **extra: Any) -> HttpResponse:
-    """An RFC 9457 problem details answer: ``type``, ``title``, ``status``, ``detail`` and any extra members."""
-    import json
+def _iso_day_only(value: Any) -> Any:
+    """A day is written YYYY-MM-DD; pydantic alone would also take a number of seconds."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DAY.match(value)):
+        return value
+    raise ValueError("must be a date written YYYY-MM-DD")
 
-    body = {"type": "about:blank", "title": title, "status": status, **({"detail": detail} if detail else {}), **extra}
+
+# The type of every day an API request carries.
+Day = Annotated[date, BeforeValidator(_iso_day_only)]
+
+
+def problem(status: int, detail: str = "", **extra: Any) -> HttpResponse:
+    """An RFC 9457 problem details answer: ``type``, ``title`` (the status's phrase), ``status``, ``detail`` and any extra members."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, **({"detail": detail} if detail else {}), **extra}
     return HttpResponse(json.dumps(body), status=status, content_type=PROBLEM)
 
 
@@ -79,12 +93,11 @@ def require(request: HttpRequest, scope: str) -> tokens.Caller:
 
 
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    titles = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 413: "Too large", 422: "Unprocessable content", 429: "Too many requests"}
     if isinstance(exc, AuthenticationError):
-        response = problem(401, "Unauthorized", "Send a live API token as 'Authorization: Bearer <token>'.")
+        response = problem(401, "Send a live API token as 'Authorization: Bearer <token>'.")
         response["WWW-Authenticate"] = 'Bearer realm="gatecheck"'
         return response
-    response = problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.message))
+    response = problem(exc.status_code, str(exc.message))
     if isinstance(exc, Throttled) and exc.wait:
         response["Retry-After"] = str(exc.wait)
     return response
@@ -92,11 +105,11 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _validation_error(request: HttpRequest, exc) -> HttpResponse:
     errors = [{"path": ".".join(str(part) for part in error.get("loc", ())), "message": error.get("msg", "")} for error in exc.errors]
-    return problem(422, "Unprocessable content", "The request's parameters or body are not valid.", errors=errors)
+    return problem(422, "The request's parameters or body are not valid.", errors=errors)
 
 
 def _not_found(request: HttpRequest, exc) -> HttpResponse:
-    return problem(404, "Not found", "No such object, or not yours.")
+    return problem(404, "No such object, or not yours.")
 
 
 def install_problem_handlers(api) -> None:
@@ -110,7 +123,7 @@ def install_problem_handlers(api) -> None:
 
 def unknown_route(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Any other path under /api/v1/: a problem, not the site's HTML 404."""
-    return problem(404, "Not found", "No such API route; see /api/v1/openapi.json.")
+    return problem(404, "No such API route; see /api/v1/openapi.json.")
 
 
 unknown_route.gatecheck_public = True  # type: ignore[attr-defined]

@@ -79,7 +79,9 @@ def _checked(user: User, name: str, scope: str, days: int) -> str:
     return name
 
 
-def create(*, user: User, name: str, scope: str, days: int = DEFAULT_DAYS, request: HttpRequest | None = None, via: str = "security page") -> tuple[ApiToken, str]:
+def create(
+    *, user: User, name: str, scope: str, days: int = DEFAULT_DAYS, request: HttpRequest | None = None, via: str = "security page"
+) -> tuple[ApiToken, str]:
     """A new token for ``user``; returns the row and the secret, which is never stored nor shown again."""
     from .services import notify
 

@@ -20,7 +20,18 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from . import background, metrics, once, services, signin, tokens
 from .audit import record_event
 from .decorators import pending_login_allowed, public
-from .forms import ApiTokenForm, CodeForm, EmailChangeForm, EnrolForm, EnrolmentCodeForm, LoginCodeForm, LoginForm, QueuedPasswordResetForm, RenameForm, SignupForm
+from .forms import (
+    ApiTokenForm,
+    CodeForm,
+    EmailChangeForm,
+    EnrolForm,
+    EnrolmentCodeForm,
+    LoginCodeForm,
+    LoginForm,
+    QueuedPasswordResetForm,
+    RenameForm,
+    SignupForm,
+)
 from .models import ApiToken, AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
 from .net import client_ip
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
-from accounts.api import ERRORS, require
+from accounts.api import ERRORS, Day, require
 from devices import selectors as devices_selectors
 
 router = Router(tags=["readiness"])
 
 
 class ReadinessQuery(Schema):
-    as_of: date | None = None
+    as_of: Day | None = None
 
 
 @router.get("/readiness", response={200: dict[str, Any], **ERRORS}, summary="Your readiness report with findings")

@@ -18,6 +18,7 @@ from checklist.api import router as readiness_router
 from desk.api import router as desk_router
 from devices.api import router as devices_router
 
+
 class GatecheckAPI(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
         """Error answers are problem details: say so in the schema."""

@@ -61,13 +61,13 @@ def desk_rows(request: HttpRequest, params: Query[DeskRowsQuery]):
     caller = require(request, "desk:read")
     user = caller.user
     if not (user.is_superuser or user.is_desk_lead):
-        return problem(403, "Forbidden", "You no longer lead a desk.")
+        return problem(403, "You no longer lead a desk.")
     data = {key: value for key, value in params.dict().items() if value not in (None, "")}
     form = DeskFilterForm(desks_for(user), data)
     if not form.is_valid():
         if "desk" in form.errors:
             raise Http404
-        return problem(422, "Unprocessable content", "The filters are not valid.",
+        return problem(422, "The filters are not valid.",
                        errors=[{"path": field, "message": str(errs[0])} for field, errs in form.errors.items()])
     table = desk_table(viewer=user, as_of=timezone.localdate(), query=form.query())
     rows = [

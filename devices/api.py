@@ -11,9 +11,10 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema
+from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticError
 
-from accounts.api import ERRORS, problem, require
+from accounts.api import ERRORS, Day, Problem, problem, require
 from accounts.audit import record_read
 from readiness import rules
 from readiness.secrets import fingerprint_problem
@@ -51,7 +52,7 @@ class Replaced(Schema):
 
 
 @router.put(
-    "/inventory", tags=["inventory"], response={200: Replaced, **ERRORS, 413: dict[str, Any]},
+    "/inventory", tags=["inventory"], response={200: Replaced, **ERRORS, 413: Problem},
     summary="Replace your whole inventory",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": INVENTORY_SCHEMA}}}},
 )
@@ -61,12 +62,12 @@ def inventory_put(request: HttpRequest):
     unless the whole document is accepted."""
     caller = require(request, "inventory:write")
     if int(request.headers.get("Content-Length") or 0) > MAX_IMPORT_BYTES:
-        return problem(413, "Too large", f"An inventory is at most {MAX_IMPORT_BYTES // 1024} KB.")
+        return problem(413, f"An inventory is at most {MAX_IMPORT_BYTES // 1024} KB.")
     try:
         plan = load(request.body)
     except InventoryInvalid as invalid:
         errors = [{"path": p.path, "message": p.message} for p in invalid.problems]
-        return problem(422, "Unprocessable content", f"The document was refused ({invalid.total} problem{'s' if invalid.total != 1 else ''}); nothing changed.",
+        return problem(422, f"The document was refused ({invalid.total} problem{'s' if invalid.total != 1 else ''}); nothing changed.",
                        errors=errors, more=invalid.more)
     counts = replace_inventory(user=caller.user, plan=plan, request=request, source="api")
     report = selectors.report_for(caller.user, timezone.localdate())
@@ -101,9 +102,11 @@ def heartbeats(request: HttpRequest):
     return out
 
 
-class Rotation(Schema):
+class Rotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     fingerprint: str | None = Field(None, max_length=4, description="The new key's last characters (at most 4), never the key.")
-    expires_on: date | None = Field(None, description="The new key's expiry, if it has one.")
+    expires_on: Day | None = Field(None, description="The new key's expiry, if it has one.")
 
 
 class RotationOut(Schema):
@@ -129,12 +132,12 @@ def key_rotated(request: HttpRequest, label: str):
         rotation = Rotation.model_validate_json(request.body) if request.body.strip() else Rotation()
     except PydanticError as error:
         errors = [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
-        return problem(422, "Unprocessable content", "The body is not valid.", errors=errors)
+        return problem(422, "The body is not valid.", errors=errors)
     if rotation.fingerprint is not None and fingerprint_problem(rotation.fingerprint):
-        return problem(422, "Unprocessable content", "The fingerprint is refused.",
+        return problem(422, "The fingerprint is refused.",
                        errors=[{"path": "fingerprint", "message": f"The fingerprint {fingerprint_problem(rotation.fingerprint)}."}])
     if rotation.expires_on is not None and rotation.expires_on <= timezone.localdate():
-        return problem(422, "Unprocessable content", "The expiry is refused.", errors=[{"path": "expires_on", "message": "must be after today"}])
+        return problem(422, "The expiry is refused.", errors=[{"path": "expires_on", "message": "must be after today"}])
     services.key_rotation_record(request=request, key=key, token=caller.token, fingerprint=rotation.fingerprint, expires_on=rotation.expires_on)
     key.refresh_from_db()
     return {"label": key.label, "last_rotated_on": key.last_rotated_on, "recorded_at": key.rotation_recorded_at, "token": caller.token.name}
