@@ -229,8 +229,7 @@ class ApiTokenForm(SecretScrubMixin, forms.Form):
         help_text=f"At most {tokens.MAX_DAYS} days; make a new token before it ends.",
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
-        self.fields["scope"].choices = [(code, f"{code}: {text}") for code, text in tokens.scopes_for(user).items()]
+        self.fields["scope"].choices = [(code, f"{code}: {text}") for code, text in tokens.scopes_for(owner).items()]
         self.fields["scope"].initial = "read"

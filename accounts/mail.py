@@ -67,6 +67,20 @@ def payload(*, to: list[str], subject: str, body: str, html: str | None = None, 
     return {"to": list(to), "subject": subject, "body": body, "html": html, "kind": kind}
 
 
+def notify(user: User, subject: str, body: str) -> bool:
+    """Tell a user about a security change by e-mail, if they have a verified address.
+
+    The message is queued for the background worker: the request does not
+    wait for the mail server, nor fail with it (the change is already made;
+    a failed send is logged and retried by the task). Returns whether a
+    message was queued."""
+    to = confirmed_addresses([user])
+    if not to:
+        return False
+    body = body + "\n\nIf this was not you, contact your desk lead now."
+    return enqueue([payload(to=to, subject=f"[Gatecheck] {subject}", body=body, kind="security notice")])
+
+
 def message_id(*parts: object) -> str:
     """A Message-ID that is the same each time one message is sent: a run
     taken back from a killed worker may send again the one message that was

@@ -26,9 +26,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 from django_tasks_db.models import DBTaskResult
 
-from . import mail, once, signin, tokens
+from . import once, signin, tokens
 from .audit import record_event
 from .background import stop_point
+from .mail import notify
 from .models import AuditEvent, AuthFailure, JobMark, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession, WorkerBeat, token_digest
 from .net import client_ip
 from .signals import access_revoked
@@ -351,20 +352,6 @@ def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> str:
         "one-time enrolment code your desk lead gives you (valid for 24 hours).",
     )
     return code
-
-
-def notify(user: User, subject: str, body: str) -> bool:
-    """Tell a user about a security change by e-mail, if they have a verified address.
-
-    The message is queued for the background worker: the request does not
-    wait for the mail server, nor fail with it (the change is already made;
-    a failed send is logged and retried by the task). Returns whether a
-    message was queued."""
-    to = mail.confirmed_addresses([user])
-    if not to:
-        return False
-    body = body + "\n\nIf this was not you, contact your desk lead now."
-    return mail.enqueue([mail.payload(to=to, subject=f"[Gatecheck] {subject}", body=body, kind="security notice")])
 
 
 # --- Sign-in and sessions ---------------------------------------------------

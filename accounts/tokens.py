@@ -26,6 +26,7 @@ from django.utils import timezone
 from readiness.secrets import find_secret
 
 from .audit import record_event
+from .mail import notify
 from .models import ApiToken, User, token_digest
 
 PREFIX = "gc_"
@@ -83,8 +84,6 @@ def create(
     *, user: User, name: str, scope: str, days: int = DEFAULT_DAYS, request: HttpRequest | None = None, via: str = "security page"
 ) -> tuple[ApiToken, str]:
     """A new token for ``user``; returns the row and the secret, which is never stored nor shown again."""
-    from .services import notify
-
     name = _checked(user, name, scope, days)
     secret = PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()

@@ -321,7 +321,7 @@ def security(request: HttpRequest) -> HttpResponse:
 @never_cache
 def api_token_add(request: HttpRequest) -> HttpResponse:
     """A new API token (behind step-up, accounts.policy); shown once on the next page."""
-    form = ApiTokenForm(request.POST or None, user=request.user)
+    form = ApiTokenForm(request.POST or None, owner=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -120,6 +120,7 @@ from django.test.utils import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
+from accounts import tokens as api_tokens  # noqa: E402
 from accounts.models import Desk, User, UserSession  # noqa: E402
 from checklist import tallies  # noqa: E402
 from checklist.models import ReadinessSnapshot  # noqa: E402
@@ -633,7 +634,11 @@ def main() -> None:
     tokens = up_tokens(50000)
     local = iter(tokens[::-1])
 
-    with override_settings(ROOT_URLCONF=URLCONF):
+    # API clients: a trader's read token and the lead's desk token, unlimited for the run.
+    trader_api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {api_tokens.create(user=trader, name='bench', scope='read')[1]}")
+    lead_api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {api_tokens.create(user=lead, name='bench', scope='desk:read')[1]}")
+
+    with override_settings(ROOT_URLCONF=URLCONF, GATECHECK_API_REQUESTS_PER_MINUTE=10**9):
         big_client = signed_in(User.objects.get(username=BIG))
         pages = [
             ("bare view", lead_client, BARE, None),
@@ -647,6 +652,9 @@ def main() -> None:
             (f"trader dashboard, {BIG_ITEMS} of each item", big_client, "/", None),
             ("admin user list, lead", lead_client, "/admin/accounts/user/", None),
             ("admin user list, superuser", boss_client, "/admin/accounts/user/", None),
+            ("API readiness (session JSON, /api/readiness/)", trader_client, "/api/readiness/", None),
+            ("API readiness (token, /api/v1/readiness)", trader_api, "/api/v1/readiness", None),
+            ("API desk rows, a lead's first page (token)", lead_api, "/api/v1/desk/rows", None),
         ]
         results = [(label, *timed(client, url, ARGS.runs, lead_client, before)) for label, client, url, before in pages]
 
@@ -656,6 +664,11 @@ def main() -> None:
         print(f"{'page':<44} {'ms':>8} {'bare ms':>8} {'x bare':>8} {'queries':>8} {'KiB':>8}")
         for label, ms, base, size, queries in results:
             print(f"{label:<44} {ms:>8.1f} {base:>8.1f} {ms / base:>8.2f} {queries:>8} {size / 1024:>8.0f}")
+        ratio = {label: ms / base for label, ms, base, *_ in results}
+        api, desk_api = ratio["API readiness (token, /api/v1/readiness)"], ratio["API desk rows, a lead's first page (token)"]
+        print(f"(API, target at most 1.5x the matching page: readiness {api / ratio['trader dashboard']:.2f}x the trader dashboard, "
+              f"{api / ratio['API readiness (session JSON, /api/readiness/)']:.2f}x the session JSON; "
+              f"desk rows {desk_api / ratio[pages[3][0]]:.2f}x the lead's desk page)")
         ping, ping_base = next((ms, base) for label, ms, base, *_ in results if label.startswith("ping"))
         # A bot's ping carries no session cookie; the bare view is measured both ways.
         print(f"(ping: {ping / ping_base:.1f}x the bare view with a session, {ping / anonymous_base:.1f}x the bare view without one)")

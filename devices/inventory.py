@@ -334,6 +334,10 @@ class Section:
     def delete(self, user) -> None:
         raise NotImplementedError
 
+    def kept(self, user) -> Any:
+        """What of the stored rows outlives a replace (read before the delete)."""
+        return None
+
     def create(self, user, cleaned: Any, created: dict[str, Any]) -> None:
         raise NotImplementedError
 
@@ -495,6 +499,21 @@ class ApiKeySection(ListSection):
             "fingerprint": k.fingerprint,
             "ip_restricted": k.ip_restricted,
         }
+
+    def kept(self, user) -> dict[tuple[str, date | None], tuple[datetime, int | None]]:
+        """Rotations a pipeline recorded, by label and date: a file that
+        states the same date for the same label keeps the evidence recorded
+        (a file is declared data; another date is the trader's word)."""
+        rows = self.queryset(user).filter(rotation_recorded_at__isnull=False)
+        return {(k.label, k.last_rotated_on): (k.rotation_recorded_at, k.rotation_token_id) for k in rows}
+
+    def create(self, user, cleaned: list[dict[str, Any]], created: dict[str, Any]) -> None:
+        recorded = created.get(f"kept.{self.key}") or {}
+        rows = []
+        for row in cleaned:
+            at, token = recorded.get((row["label"], row["last_rotated_on"]), (None, None))
+            rows.append(self.model(owner=user, **row, rotation_recorded_at=at, rotation_token_id=token))
+        created[self.key] = self.model.objects.bulk_create(rows)
 
     def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
         items = _items(document, self.key, ctx)
@@ -908,9 +927,9 @@ def replace_inventory(*, user, plan: Plan, request: HttpRequest | None = None, s
     """
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        created: dict[str, Any] = {f"kept.{section.key}": section.kept(user) for section in SECTIONS}
         for section in reversed(SECTIONS):
             section.delete(user)
-        created: dict[str, Any] = {}
         for section in SECTIONS:
             section.create(user, plan.cleaned[section.key], created)
         counts = plan.counts()

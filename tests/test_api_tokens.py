@@ -361,3 +361,16 @@ def test_put_inventory_goes_through_the_importer(alice):
     assert refused.json()["errors"][0]["path"] == "api_keys[0].fingerprint"
     assert alice.api_keys.get().fingerprint == ""  # nothing changed
     assert call("PUT", "/api/v1/inventory", token_for(alice, "read"), body=document).status_code == 403
+
+
+def test_a_file_that_keeps_the_recorded_date_keeps_the_evidence(alice):
+    build.api_key(alice, label="algo-futures", created_on=timezone.localdate() - timedelta(days=200))
+    secret = token_for(alice, "inventory:write")
+    bare = Client().post("/api/v1/keys/algo-futures/rotated", content_type="application/json", **bearer(secret))  # no body at all
+    assert bare.status_code == 200, bare.content
+    document = call("GET", "/api/v1/inventory", secret).json()
+    assert call("PUT", "/api/v1/inventory", secret, body=document).status_code == 200
+    assert alice.api_keys.get().rotation_recorded_at is not None
+    document["api_keys"][0]["last_rotated_on"] = (timezone.localdate() - timedelta(days=1)).isoformat()
+    assert call("PUT", "/api/v1/inventory", secret, body=document).status_code == 200
+    assert alice.api_keys.get().rotation_recorded_at is None  # another date is the trader's word

@@ -51,11 +51,14 @@ def test_flows_that_handle_secrets_leave_none_in_the_logs(alice, alice_client, l
     bot = build.automation(alice, key=build.api_key(alice))
     made = alice_client.post(f"/automations/{bot.pk}/heartbeat/", {"period_minutes": 5, "grace_minutes": 2})
     ping = shown(alice_client, made, r"/ping/([\w-]{20,})").removeprefix("/ping/")
+    token = shown(alice_client, alice_client.post("/accounts/security/api-tokens/add/", {"name": "deploy", "scope": "read", "days": "30"}), r"gc_[\w-]{40,}")
+    for header in (f"Bearer {token}", f"Bearer {token}x", f"Token {token}", token):
+        Client().get("/api/v1/readiness", HTTP_AUTHORIZATION=header)
     enrolment = shown(lena_client, lena_client.post(f"/desk/traders/{alice.pk}/mfa-reset/", REASON), r"\b[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b")
     mail.outbox.clear()
     Client().post("/accounts/password/reset/", {"email": "alice@example.com"})
     reset = re.search(r"/accounts/password/reset/[^\s]+", mail.outbox[0].body).group(0)
-    secrets += [calendar, ping, enrolment, reset, reset.rstrip("/").rsplit("/", 1)[-1]]
+    secrets += [calendar, ping, token, enrolment, reset, reset.rstrip("/").rsplit("/", 1)[-1]]
     # Mistakes with secret addresses are logged (404s), and a ping is logged too.
     anonymous = Client()
     anonymous.get(f"/ping/{ping}")
@@ -63,7 +66,7 @@ def test_flows_that_handle_secrets_leave_none_in_the_logs(alice, alice_client, l
     anonymous.get(f"/ping/{ping}/nonsense")
     anonymous.get(f"/calendar/{calendar}x.ics")
     anonymous.get(reset + "x/")
-    assert len(secrets) >= 14 and all(len(s) >= 8 for s in secrets)
+    assert len(secrets) >= 15 and all(len(s) >= 8 for s in secrets)
 
     lines = json_log.getvalue().splitlines()
     assert len(lines) > 10
