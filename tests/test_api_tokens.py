@@ -32,7 +32,8 @@ def bearer(secret: str) -> dict[str, str]:
 
 
 def call(method: str, path: str, secret: str | None = None, body=None, **headers):
-    client = Client()
+    # CSRF checked as a browser would be: a token request needs no CSRF token.
+    client = Client(enforce_csrf_checks=True)
     kwargs = {**(bearer(secret) if secret else {}), **headers}
     if body is not None:
         kwargs.update(data=json.dumps(body), content_type="application/json")
@@ -266,6 +267,16 @@ def test_a_desk_token_sees_its_desks_only(alice, bob, lena, settings):
     build.api_key(alice, label="alice-key")
     subjects = {e["subject"] for e in call("GET", "/api/v1/audit-events", secret).json()["events"]}
     assert "bob" not in subjects
+
+
+def test_a_desk_token_follows_its_owners_lead_rights(alice, bob, lena):
+    secret = token_for(lena, "desk:read")
+    Desk.objects.get(name="Futures desk").leads.remove(lena)
+    assert call("GET", "/api/v1/desk/rows", secret).status_code == 403
+    boss = make_user("boss", is_superuser=True, is_staff=True)
+    Desk.objects.create(name="Rates desk").members.add(bob)
+    rows = call("GET", "/api/v1/desk/rows?sort=name", token_for(boss, "desk:read")).json()["rows"]
+    assert [r["username"] for r in rows] == ["alice", "bob"]
 
 
 def test_desk_rows_follow_the_desk_pages_filters_and_sorts(alice, lena):
