@@ -8,6 +8,7 @@ The routes of the other apps (``checklist.api``, ``devices.api``,
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import date, datetime, timedelta
 from http import HTTPStatus
@@ -24,11 +25,13 @@ from pydantic import BeforeValidator
 from readiness.masking import mask_text
 
 from . import tokens
+from .audit import record_read
 from .models import AuditEvent
 from .net import client_ip
-from .selectors import traders_for
+from .selectors import overseen_users
 
 PROBLEM = "application/problem+json"
+logger = logging.getLogger("gatecheck.api")
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -112,10 +115,16 @@ def _not_found(request: HttpRequest, exc) -> HttpResponse:
     return problem(404, "No such object, or not yours.")
 
 
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.error("api: %s on %s", type(exc).__name__, request.path, exc_info=exc)
+    return problem(500, "Something went wrong on our side; it was logged.")
+
+
 def install_problem_handlers(api) -> None:
     from django.http import Http404
     from ninja.errors import ValidationError
 
+    api.add_exception_handler(Exception, _server_error)
     api.add_exception_handler(HttpError, _http_error)
     api.add_exception_handler(ValidationError, _validation_error)
     api.add_exception_handler(Http404, _not_found)
@@ -159,16 +168,6 @@ class AuditQuery(Schema):
     limit: int = Field(100, ge=1, le=AUDIT_PAGE_MAX)
 
 
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item) for item in value]
-    return value
-
-
 @router.get("/audit-events", response={200: AuditPage, **ERRORS}, summary="Audit events, oldest first, cursor-paged")
 def audit_events(request: HttpRequest, params: Query[AuditQuery]):
     """With a ``read`` token, your own events; with ``desk:read``, those of
@@ -178,8 +177,10 @@ def audit_events(request: HttpRequest, params: Query[AuditQuery]):
     wait for the next poll, so that one still being written cannot be skipped."""
     caller: tokens.Caller = request.auth
     user = caller.user
-    if caller.may("desk:read"):
-        events = AuditEvent.objects.all() if user.is_superuser else AuditEvent.objects.filter(subject__in=traders_for(user))
+    lead = caller.may("desk:read")
+    if lead:
+        # A superuser's feed is the whole trail, events about no one (a failed sign-in) included.
+        events = AuditEvent.objects.all() if user.is_superuser else AuditEvent.objects.filter(subject__in=overseen_users(user))
     else:
         require(request, "read")
         events = AuditEvent.objects.for_user(user)
@@ -189,14 +190,22 @@ def audit_events(request: HttpRequest, params: Query[AuditQuery]):
         if event.at > settled:
             break  # this one and every later id wait for the next poll
         page.append(event)
-    mask = not user.is_superuser and caller.may("desk:read")
-    out = [
-        {
-            "id": e.pk, "at": e.at, "action": e.action, "outcome": e.outcome,
-            "actor": e.actor.username if e.actor else None, "subject": e.subject.username if e.subject else None,
-            "object_label": mask_text(e.object_label) if mask else e.object_label, "ip": e.ip,
-            "details": _masked(e.details) if mask else e.details,
-        }
-        for e in page
-    ]
-    return {"events": out, "next_after": page[-1].pk if page else params.after}
+    if lead:
+        record_read(action="audit.exported", request=request, details={"via": "api", "token": caller.token.pk, "events": len(page)})
+    shown = [_as_led(e) if lead and not user.is_superuser else _as_owner(e) for e in page]
+    return {"events": shown, "next_after": page[-1].pk if page else params.after}
+
+
+def _as_owner(e: AuditEvent) -> dict[str, Any]:
+    """An event as its own person (or a superuser) reads it."""
+    return {
+        "id": e.pk, "at": e.at, "action": e.action, "outcome": e.outcome,
+        "actor": e.actor.username if e.actor else None, "subject": e.subject.username if e.subject else None,
+        "object_label": e.object_label, "ip": e.ip, "details": e.details,
+    }
+
+
+def _as_led(e: AuditEvent) -> dict[str, Any]:
+    """An event as a desk lead may read it: what happened, to whom and when,
+    the label masked; never the address nor the details (free text, old values)."""
+    return {**_as_owner(e), "object_label": mask_text(e.object_label), "ip": None, "details": {}}

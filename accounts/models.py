@@ -475,6 +475,9 @@ class MetricCounter(models.Model):
 
 
 class ApiTokenQuerySet(models.QuerySet):
+    def for_user(self, user) -> ApiTokenQuerySet:
+        return self.filter(user=user)
+
     def live(self, now=None) -> ApiTokenQuerySet:
         """Neither revoked nor expired, and the person still active."""
         return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now(), user__is_active=True)

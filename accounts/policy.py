@@ -78,6 +78,9 @@ STEP_UP: dict[str, str] = {
     "devices:automation_heartbeat_rotate": RECENT,
     "devices:automation_heartbeat_token": NONE,
     "devices:automation_heartbeat_delete": RECENT,
+    # The ping key reaches every bot of the trader: a credential too.
+    "devices:ping_key_rotate": RECENT,
+    "devices:ping_key_shown": NONE,
     "checklist:inventory_export": NONE,
     # Uploading only stages the file in the session; replacing needs the code.
     "checklist:inventory_import": NONE,

@@ -313,7 +313,7 @@ def security(request: HttpRequest) -> HttpResponse:
         "events": AuditEvent.objects.for_user(user).select_related("actor")[:20],
         "trusted_browsers": TrustedBrowser.objects.for_user(user).live(),
         "current_trust": signin.trust_cookie_row(request),
-        "api_tokens": ApiToken.objects.filter(user=user, revoked_at__isnull=True),
+        "api_tokens": ApiToken.objects.for_user(user).filter(revoked_at__isnull=True),
     }
     return render(request, "accounts/security.html", context)
 
@@ -336,14 +336,14 @@ def api_token_add(request: HttpRequest) -> HttpResponse:
 @never_cache
 def api_token_shown(request: HttpRequest) -> HttpResponse:
     shown = once.take(request, "api_token")
-    token = ApiToken.objects.filter(user=request.user, pk=shown["token"]).first() if shown else None
+    token = ApiToken.objects.for_user(request.user).filter(pk=shown["token"]).first() if shown else None
     response = render(request, "accounts/api_token_shown.html", {"token": token, "secret": shown["secret"] if token else None})
     return once.forget(request, response, "api_token") if token else response
 
 
 @require_POST
 def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=pk)
+    token = get_object_or_404(ApiToken.objects.for_user(request.user), pk=pk)
     tokens.revoke(token=token, reason="revoked on the security page", request=request)
     messages.success(request, f"API token '{token.name}' revoked; it stops working at once.")
     return redirect("accounts:security")

@@ -10,26 +10,28 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
 from accounts.api import ERRORS, problem, require
+from accounts.audit import record_read
 from accounts.selectors import desks_for
-from readiness import rules
 
 from .forms import DeskFilterForm
-from .selectors import LEVEL_LABELS, SORT_KEYS, desk_table
+from .selectors import desk_table
 
 router = Router(tags=["desk"])
 
-Rule = Literal[tuple(rules.RULE_IDS)]  # type: ignore[valid-type]
+def _choices(name: str):
+    """The desk page's own choices for a filter, as a schema type (written once, in DeskFilterForm)."""
+    return Literal[tuple(str(value) for value, _ in DeskFilterForm.base_fields[name].choices if value != "")]  # type: ignore[misc]
 
 
 class DeskRowsQuery(Schema):
-    q: str = Field("", max_length=100, description="Part of a name or username.")
-    level: Literal[tuple(LEVEL_LABELS)] | None = None  # type: ignore[valid-type]
-    failing: Rule | None = Field(None, description="A rule that fails outright.")
-    rule: Rule | None = Field(None, description="A rule that fails or is partial.")
-    due: Literal["overdue", "due_soon"] | None = None
+    q: str = Field("", max_length=DeskFilterForm.base_fields["q"].max_length, description="Part of a name or username.")
+    level: _choices("level") | None = None  # type: ignore[valid-type]
+    failing: _choices("failing") | None = Field(None, description="A rule that fails outright.")  # type: ignore[valid-type]
+    rule: _choices("rule") | None = Field(None, description="A rule that fails or is partial.")  # type: ignore[valid-type]
+    due: _choices("due") | None = None  # type: ignore[valid-type]
     desk: int | None = Field(None, ge=1, le=2**62, description="One of your desks' ids.")
-    sort: Literal[tuple(SORT_KEYS)] = "score"  # type: ignore[valid-type]
-    dir: Literal["asc", "desc"] = "asc"
+    sort: _choices("sort") = "score"  # type: ignore[valid-type]
+    dir: _choices("dir") = "asc"  # type: ignore[valid-type]
     page: int = Field(1, ge=1, le=10**6)
 
 
@@ -70,6 +72,7 @@ def desk_rows(request: HttpRequest, params: Query[DeskRowsQuery]):
         return problem(422, "The filters are not valid.",
                        errors=[{"path": field, "message": str(errs[0])} for field, errs in form.errors.items()])
     table = desk_table(viewer=user, as_of=timezone.localdate(), query=form.query())
+    record_read(action="desk.viewed", request=request, details={"rows": len(table.shown), "page": table.page, "via": "api", "token": caller.token.pk})
     rows = [
         {
             "id": row.id, "username": row.username, "name": row.name, "score": row.score, "level": row.level,

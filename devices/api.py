@@ -18,6 +18,7 @@ from accounts.api import ERRORS, Day, Problem, problem, require
 from accounts.audit import record_read
 from readiness import rules
 from readiness.secrets import fingerprint_problem
+from readiness.validators import text_problem
 
 from . import selectors, services
 from .inventory import FORMAT, FORMATS, MAX_IMPORT_BYTES, SECTIONS, InventoryInvalid, export_inventory, load, replace_inventory
@@ -61,7 +62,10 @@ def inventory_put(request: HttpRequest):
     comes back with its JSON path in ``errors``, and nothing is written
     unless the whole document is accepted."""
     caller = require(request, "inventory:write")
-    if int(request.headers.get("Content-Length") or 0) > MAX_IMPORT_BYTES:
+    declared = request.headers.get("Content-Length", "0")
+    if not declared.isdigit():
+        return problem(400, "Content-Length must be a number of bytes.")
+    if int(declared) > MAX_IMPORT_BYTES:
         return problem(413, f"An inventory is at most {MAX_IMPORT_BYTES // 1024} KB.")
     try:
         plan = load(request.body)
@@ -105,7 +109,9 @@ def heartbeats(request: HttpRequest):
 class Rotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fingerprint: str | None = Field(None, max_length=4, description="The new key's last characters (at most 4), never the key.")
+    fingerprint: str | None = Field(
+        None, max_length=ApiKey._meta.get_field("fingerprint").max_length, description="The new key's last characters, never the key."
+    )
     expires_on: Day | None = Field(None, description="The new key's expiry, if it has one.")
 
 
@@ -133,11 +139,8 @@ def key_rotated(request: HttpRequest, label: str):
     except PydanticError as error:
         errors = [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
         return problem(422, "The body is not valid.", errors=errors)
-    if rotation.fingerprint is not None and fingerprint_problem(rotation.fingerprint):
-        return problem(422, "The fingerprint is refused.",
-                       errors=[{"path": "fingerprint", "message": f"The fingerprint {fingerprint_problem(rotation.fingerprint)}."}])
-    if rotation.expires_on is not None and rotation.expires_on <= timezone.localdate():
-        return problem(422, "The expiry is refused.", errors=[{"path": "expires_on", "message": "must be after today"}])
+    if rotation.fingerprint and (why := fingerprint_problem(rotation.fingerprint) or text_problem(rotation.fingerprint)):
+        return problem(422, "The fingerprint is refused.", errors=[{"path": "fingerprint", "message": why}])
     services.key_rotation_record(request=request, key=key, token=caller.token, fingerprint=rotation.fingerprint, expires_on=rotation.expires_on)
     key.refresh_from_db()
     return {"label": key.label, "last_rotated_on": key.last_rotated_on, "recorded_at": key.rotation_recorded_at, "token": caller.token.name}

@@ -502,8 +502,8 @@ class ApiKeySection(ListSection):
 
     def kept(self, user) -> dict[tuple[str, date | None], tuple[datetime, int | None]]:
         """Rotations a pipeline recorded, by label and date: a file that
-        states the same date for the same label keeps the evidence recorded
-        (a file is declared data; another date is the trader's word)."""
+        restates the date for the same label keeps the evidence recorded;
+        another date is declared (``devices.services.rotation_declared``)."""
         rows = self.queryset(user).filter(rotation_recorded_at__isnull=False)
         return {(k.label, k.last_rotated_on): (k.rotation_recorded_at, k.rotation_token_id) for k in rows}
 

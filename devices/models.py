@@ -253,13 +253,20 @@ class HeartbeatSignal(models.Model):
 
     SIGNALS_KEPT = 20
     TRIM_EVERY = 10
+    # Bytes of a ping's body kept (sent as the Ping-Body-Limit header).
+    BODY_LIMIT = 10_000
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="heartbeat_signals")
     heartbeat = models.ForeignKey(Heartbeat, on_delete=models.CASCADE, related_name="signals")
     at = models.DateTimeField()
     kind = models.CharField(max_length=10, choices=list(words.SIGNAL_KINDS.items()))
     source_ip = models.GenericIPAddressField(null=True, blank=True)
-    message = models.CharField(max_length=1000, blank=True)
+    # The POST body: at most BODY_LIMIT characters, line breaks kept, secrets masked in place.
+    message = models.TextField(blank=True)
+    # /ping/<token>/<0-255>: the exit status the signal came with.
+    exit_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # ?rid=<uuid>: the run a start and its end belong to.
+    rid = models.UUIDField(null=True, blank=True)
 
     objects = OwnedQuerySet.as_manager()
 
@@ -269,6 +276,21 @@ class HeartbeatSignal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class PingKey(models.Model):
+    """A trader's ping key: ``/ping/<key>/<slug>`` reaches any of their bots
+    by its slug, so one secret serves a fleet. 192 random bits, shown once;
+    only the SHA-256 is kept."""
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ping_key")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return "Ping key"
 
 
 # --------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from accounts.models import User
 from accounts.services import rows_delete_batched
 from readiness.masking import mask_label
 from readiness.recovery import reentry_steps
-from readiness.rules import heartbeat_status
-from readiness.secrets import find_secret
-from readiness.validators import text_problem
+from readiness.rules import heartbeat_status, ping_slug
+from readiness.secrets import mask_secrets
+from readiness.validators import storable_text
 
 from .models import (
     AcceptedRisk,
@@ -40,6 +40,7 @@ from .models import (
     Heartbeat,
     HeartbeatSignal,
     Permission,
+    PingKey,
     RecoveryMethod,
     Subscription,
     TradingProfile,
@@ -212,17 +213,29 @@ def key_create(*, request: HttpRequest, data: dict[str, Any]) -> ApiKey:
     return _create(request=request, model=ApiKey, fields=KEY_FIELDS, action="key.created", data=data)
 
 
-# A rotation date typed by the trader is declared evidence: it drops the
-# mark of a rotation a pipeline recorded.
+# A rotation date typed by the trader (the form, "mark rotated", a file) is
+# declared evidence: a date other than the stored one drops the mark of a
+# rotation a pipeline recorded; restating the same date keeps it.
 DECLARED_ROTATION = {"rotation_recorded_at": None, "rotation_token": None}
 RECORDED_FIELDS = ("last_rotated_on", *DECLARED_ROTATION)
+
+
+def rotation_declared(stored: date | None, declared: date | None) -> dict[str, Any]:
+    """The fields a declared rotation date sets beside itself."""
+    return {} if declared == stored else dict(DECLARED_ROTATION)
+
+
+def _stored_rotation(key: ApiKey) -> date | None:
+    # Read from the table: a bound ModelForm has already set the new value on ``key``.
+    return ApiKey.objects.filter(pk=key.pk).values_list("last_rotated_on", flat=True).first()
 
 
 def key_update(*, request: HttpRequest, key: ApiKey, data: dict[str, Any]) -> dict:
     """Change a key's record (not its status: revoking has its own action)."""
     fields = tuple(f for f in KEY_FIELDS if f != "status")
-    if "last_rotated_on" in data and data["last_rotated_on"] != key.last_rotated_on:
-        fields, data = (*fields, *DECLARED_ROTATION), {**data, **DECLARED_ROTATION}
+    if "last_rotated_on" in data:
+        dropped = rotation_declared(_stored_rotation(key), data["last_rotated_on"])
+        fields, data = (*fields, *dropped), {**data, **dropped}
     return inventory_update(request=request, instance=key, fields=fields, action="key.updated", data=data)
 
 
@@ -238,7 +251,8 @@ def key_delete(*, request: HttpRequest, key: ApiKey) -> None:
 
 
 def key_mark_rotated(*, request: HttpRequest, key: ApiKey, on: date | None = None) -> dict:
-    data = {"last_rotated_on": on or timezone.localdate(), **DECLARED_ROTATION}
+    day = on or timezone.localdate()
+    data = {"last_rotated_on": day, **rotation_declared(_stored_rotation(key), day)}
     return inventory_update(request=request, instance=key, fields=RECORDED_FIELDS, action="key.rotated", data=data)
 
 
@@ -341,10 +355,12 @@ def heartbeat_delete(*, request: HttpRequest | None, heartbeat: Heartbeat) -> No
     inventory_delete(request=request, instance=heartbeat, action="heartbeat.deleted")
 
 
-def _signal_record(beat: Heartbeat, *, kind: str, at: datetime, source_ip: str | None, message: str) -> None:
+def _signal_record(beat: Heartbeat, *, kind: str, at: datetime, source_ip: str | None, message: str, exit_status: int | None, rid) -> None:
     """One history row; every tenth of the heartbeat trims what falls past the signals kept."""
-    text = message[:1000] if message and not find_secret(message) and not text_problem(message) else ""
-    HeartbeatSignal.objects.create(owner_id=beat.owner_id, heartbeat=beat, at=at, kind=kind, source_ip=source_ip, message=text)
+    HeartbeatSignal.objects.create(
+        owner_id=beat.owner_id, heartbeat=beat, at=at, kind=kind, source_ip=source_ip,
+        message=mask_secrets(storable_text(message[: HeartbeatSignal.BODY_LIMIT])) if message else "", exit_status=exit_status, rid=rid,
+    )
     beat.signals_since_trim += 1
     if beat.signals_since_trim >= HeartbeatSignal.TRIM_EVERY:
         # Every tenth ping of this heartbeat, whatever its pace.
@@ -358,32 +374,70 @@ class PingRefused(Exception):
     """Too many pings for this token this minute (a success over the cap is still kept as the state)."""
 
 
-def heartbeat_ping(*, token: str, kind: str, source_ip: str | None, message: str = "", now: datetime | None = None) -> Heartbeat | None:
-    """Record one signal for the heartbeat whose token this is (None: unknown token).
+class SlugAmbiguous(Exception):
+    """Two of the trader's bots with a heartbeat share the slug: the ping is ignored (409, as healthchecks.io)."""
+
+
+# Signals that move a heartbeat's status; a start or a log is history only.
+STATUS_SIGNALS = ("success", "failure")
+
+
+def ping_key_rotate(*, request: HttpRequest | None, owner) -> str:
+    """A new ping key for ``owner`` (the old one stops working at once); returned once."""
+    key = secrets.token_urlsafe(24)  # 192 random bits
+    with transaction.atomic():
+        PingKey.objects.update_or_create(owner=owner, defaults={"digest": _token_digest(key)})
+        record_event(action="heartbeat.ping_key_rotated", request=request, subject=owner, object_label="ping key")
+    return key
+
+
+def slug_heartbeat(*, key: str, slug: str) -> int | None:
+    """The id of the heartbeat of the key owner's bot with this slug (None:
+    no such key or bot); SlugAmbiguous when two bots share it."""
+    owner = PingKey.objects.filter(digest=_token_digest(key)).values_list("owner_id", flat=True).first()
+    if owner is None:
+        return None
+    found = [pk for pk, name in Heartbeat.objects.filter(owner_id=owner).values_list("pk", "automation__name") if ping_slug(name) == slug]
+    if len(found) > 1:
+        raise SlugAmbiguous
+    return found[0] if found else None
+
+
+def heartbeat_ping(
+    *, token: str | None = None, heartbeat_id: int | None = None, kind: str, source_ip: str | None, message: str = "",
+    exit_status: int | None = None, rid=None, now: datetime | None = None,
+) -> Heartbeat | None:
+    """Record one signal for the heartbeat whose token this is, or whose id
+    (a ping key and slug found it); None when there is none.
 
     Constant work whatever the history: one locked row (its automation and
     owner are read only when there is something to tell), one insert, one
     update, and on every tenth ping of the heartbeat a delete of what falls
-    past the signals kept. A message that looks like a secret is not stored.
+    past the signals kept. A start or a log is kept in the history and
+    changes nothing else. Secrets in a message are masked before it is stored.
     """
     now = now or timezone.now()
+    where = {"token_digest": _token_digest(token)} if token is not None else {"pk": heartbeat_id}
     with transaction.atomic():
-        beat = next(iter(Heartbeat.objects.select_for_update().filter(token_digest=_token_digest(token)).order_by()[:1]), None)
+        beat = next(iter(Heartbeat.objects.select_for_update().filter(**where).order_by()[:1]), None)
         if beat is None:
             return None
         if beat.window_start is None or now - beat.window_start >= timedelta(minutes=1):
             beat.window_start, beat.window_count = now, 0
         if beat.window_count < PING_LIMIT_PER_MINUTE:
             beat.window_count += 1
-            _signal_record(beat, kind=kind, at=now, source_ip=source_ip, message=message)
+            _signal_record(beat, kind=kind, at=now, source_ip=source_ip, message=message, exit_status=exit_status, rid=rid)
         elif kind != "success":
             raise PingRefused
-        # Over the cap, a success still moves the bot's state (no history
-        # row): whoever floods a leaked address cannot make a live bot look down.
-        beat.last_kind, beat.last_at = kind, now
-        beat.deadline = now + timedelta(minutes=beat.period_minutes + beat.grace_minutes) if kind == "success" else None
-        beat.save(update_fields=["last_kind", "last_at", "deadline", "window_start", "window_count", "signals_since_trim", "updated_at"])
-        if not _tell([beat], now) and connection.vendor == "postgresql":
+        fields = ["window_start", "window_count", "signals_since_trim", "updated_at"]
+        if kind in STATUS_SIGNALS:
+            # Over the cap, a success still moves the bot's state (no history
+            # row): whoever floods a leaked address cannot make a live bot look down.
+            beat.last_kind, beat.last_at = kind, now
+            beat.deadline = now + timedelta(minutes=beat.period_minutes + beat.grace_minutes) if kind == "success" else None
+            fields += ["last_kind", "last_at", "deadline"]
+        beat.save(update_fields=fields)
+        if (kind not in STATUS_SIGNALS or not _tell([beat], now)) and connection.vendor == "postgresql":
             # A routine check-in need not wait for the disk: lost in a crash,
             # it would only make its bot look late for one period. A
             # transition (audit row, alert) is committed durably as usual.

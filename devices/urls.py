@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -34,6 +34,10 @@ urlpatterns = [
     path("automations/<int:pk>/heartbeat/rotate/", views.automation_heartbeat_rotate, name="automation_heartbeat_rotate"),
     path("automations/<int:pk>/heartbeat/address/", views.automation_heartbeat_token, name="automation_heartbeat_token"),
     path("automations/<int:pk>/heartbeat/delete/", views.automation_heartbeat_delete, name="automation_heartbeat_delete"),
+    path("automations/ping-key/", views.ping_key_rotate, name="ping_key_rotate"),
+    path("automations/ping-key/new/", views.ping_key_shown, name="ping_key_shown"),
     path("ping/<str:token>", views.ping, name="ping"),
     path("ping/<str:token>/fail", views.ping_fail, name="ping_fail"),
+    # Every other ping URL: suffixes, a trailing slash, a ping key and slug.
+    re_path(r"^ping/(?P<path>.+)$", views.ping_any, name="ping_any"),
 ]

@@ -10,6 +10,7 @@ trader back to.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -28,12 +29,12 @@ from django.views.decorators.http import require_http_methods
 from accounts import once
 from accounts.decorators import public
 from accounts.net import client_ip
-from readiness.rules import heartbeat_status
+from readiness.rules import heartbeat_status, ping_slug, run_durations
 from readiness.vocabulary import HEARTBEAT_STATUSES, HEARTBEAT_TAGS
 
 from . import services
 from .forms import ApiKeyForm, AutomationForm, HeartbeatForm, RecoveryMethodForm, TrustedDeviceForm
-from .models import ApiKey, Automation, Heartbeat, RecoveryMethod, TrustedDevice
+from .models import ApiKey, Automation, Heartbeat, HeartbeatSignal, PingKey, RecoveryMethod, TrustedDevice
 from .selectors import broker_of, findings_for
 
 # --- Shared shapes ----------------------------------------------------------
@@ -353,7 +354,8 @@ def automation_list(request: HttpRequest) -> HttpResponse:
     )
     now = timezone.now()
     beats = {a.pk: heartbeat_view(a, now) for a in automations}
-    return _list_page(request, "devices/automation_list.html", "automations", automations, beats=beats)
+    key = PingKey.objects.filter(owner=request.user).first()
+    return _list_page(request, "devices/automation_list.html", "automations", automations, beats=beats, ping_key=key)
 
 
 @sensitive_post_parameters()
@@ -473,25 +475,98 @@ def automation_heartbeat_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _ping(request: HttpRequest, token: str, kind: str) -> HttpResponse:
-    message = ""
-    if request.method == "POST":
-        message = request.body[:1000].decode("utf-8", "replace")
+def ping_key_rotate(request: HttpRequest) -> HttpResponse:
+    """Make (or replace) the trader's ping key, behind step-up; shown once on the next page."""
+    if request.method != "POST":
+        return render(request, "accounts/confirm.html", {
+            "title": "New ping key",
+            "body": "One key lets each of your bots ping by its slug. A new key replaces the old one: bots that use the old key stop reaching Gatecheck.",
+            "button": "Make a new ping key",
+        })
+    key = services.ping_key_rotate(request=request, owner=request.user)
+    return once.show_once(request, "ping_key", {"key": key}, "devices:ping_key_shown")
+
+
+@never_cache
+def ping_key_shown(request: HttpRequest) -> HttpResponse:
+    shown = once.take(request, "ping_key")
+    key = shown["key"] if shown else None
+    base = request.build_absolute_uri(reverse("devices:ping", args=["KEY"])).removesuffix("KEY")
+    bots = [(a.name, ping_slug(a.name)) for a in Automation.objects.for_owner(request.user).filter(heartbeat__isnull=False).order_by("name")]
+    response = render(request, "devices/ping_key.html", {"key": key, "base": base, "bots": bots})
+    return once.forget(request, response, "ping_key") if key else response
+
+
+# The last part of a ping URL and the signal it sends (INVENTORY.md "Ping protocol v2").
+PING_SUFFIXES = {"": "success", "start": "start", "fail": "failure", "log": "log"}
+
+
+def _ping_answer(text: str, status: int = 200) -> HttpResponse:
+    response = HttpResponse(text, status=status, content_type="text/plain")
+    # Any page may ping (a browser job, a status widget): the answer says nothing but OK or not.
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Ping-Body-Limit"] = str(HeartbeatSignal.BODY_LIMIT)
+    return response
+
+
+class _BadPing(ValueError):
+    pass
+
+
+def _signal_of(suffix: str) -> tuple[str, int | None] | None:
+    """(kind, exit status) of a URL's last part; None when it names no signal (it is a slug)."""
+    if suffix in PING_SUFFIXES:
+        return PING_SUFFIXES[suffix], None
+    if suffix.isascii() and suffix.isdigit() and len(suffix) <= 3:
+        status = int(suffix)
+        if status > 255:
+            raise _BadPing("Invalid exit status: 0 to 255")
+        return ("success" if status == 0 else "failure"), status
+    return None
+
+
+@public
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
+def ping_any(request: HttpRequest, path: str) -> HttpResponse:
+    """Every ping URL: ``<token>[/<signal>]`` or ``<ping key>/<slug>[/<signal>]``,
+    a trailing slash allowed, ``?rid=<uuid>``, a POST body kept as the message.
+    No session, cookie or CSRF token; the same answers and headers as healthchecks.io."""
+    parts = path.split("/")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()
     try:
-        beat = services.heartbeat_ping(token=token, kind=kind, source_ip=client_ip(request), message=message)
+        rid = uuid.UUID(request.GET["rid"]) if "rid" in request.GET else None
+    except ValueError:
+        return _ping_answer("Invalid rid: a UUID", 400)
+    message = request.read(HeartbeatSignal.BODY_LIMIT).decode("utf-8", "replace") if request.method == "POST" else ""
+    record = {"source_ip": client_ip(request), "message": message, "rid": rid}
+    try:
+        if len(parts) == 1 or (len(parts) == 2 and _signal_of(parts[1]) is not None):
+            kind, exit_status = _signal_of(parts[1] if len(parts) == 2 else "")
+            beat = services.heartbeat_ping(token=parts[0], kind=kind, exit_status=exit_status, **record)
+            if beat is not None or len(parts) == 1:
+                return _ping_answer("OK") if beat is not None else _ping_answer("Not found", 404)
+        if len(parts) in (2, 3):
+            signal = _signal_of(parts[2]) if len(parts) == 3 else ("success", None)
+            beat_id = services.slug_heartbeat(key=parts[0], slug=parts[1]) if signal else None
+            if beat_id is not None and services.heartbeat_ping(heartbeat_id=beat_id, kind=signal[0], exit_status=signal[1], **record):
+                return _ping_answer("OK")
+    except _BadPing as bad:
+        return _ping_answer(str(bad), 400)
+    except services.SlugAmbiguous:
+        return _ping_answer("Ambiguous slug: two bots share it; rename one", 409)
     except services.PingRefused:
-        return HttpResponse("Too many pings", status=429, content_type="text/plain")
-    if beat is None:
-        return HttpResponse("Not found", status=404, content_type="text/plain")
-    return HttpResponse("OK", content_type="text/plain")
+        return _ping_answer("Too many pings", 429)
+    return _ping_answer("Not found", 404)
 
 
 @public
 @csrf_exempt
 @require_http_methods(["GET", "HEAD", "POST"])
 def ping(request: HttpRequest, token: str) -> HttpResponse:
-    """A bot's check-in after a successful token refresh or keep-alive. No session, cookie or CSRF."""
-    return _ping(request, token, "success")
+    """A bot's check-in after a successful token refresh or keep-alive (the address heartbeat_url prints)."""
+    return ping_any(request, token)
 
 
 @public
@@ -499,7 +574,7 @@ def ping(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def ping_fail(request: HttpRequest, token: str) -> HttpResponse:
     """A bot saying its authentication failed and it ran its fail-safe."""
-    return _ping(request, token, "failure")
+    return ping_any(request, f"{token}/fail")
 
 
 def heartbeat_view(automation: Automation, now) -> dict | None:
@@ -508,6 +583,7 @@ def heartbeat_view(automation: Automation, now) -> dict | None:
     if beat is None:
         return None
     status = heartbeat_status(beat.last_kind or None, beat.last_at, beat.period_minutes, beat.grace_minutes, now)
-    signals = list(beat.signals.all())[:5]
+    history = list(beat.signals.all())
     return {"beat": beat, "status": status, "tag": HEARTBEAT_TAGS[status], "label": HEARTBEAT_STATUSES[status],
-            "ago": (now - beat.last_at) if beat.last_at else None, "signals": signals}
+            "ago": (now - beat.last_at) if beat.last_at else None, "signals": history[:5], "slug": ping_slug(automation.name),
+            "runs": run_durations((s.kind, s.at, s.rid) for s in history)[:3]}

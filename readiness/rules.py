@@ -16,6 +16,7 @@ The specification is ``CHECKLIST.md`` (rules, weights, terms, findings) and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -911,6 +912,46 @@ def check_mfa_broker(inventory: Inventory, as_of: date, limits: Limits) -> Check
             )
         )
     return Checked(found, lambda v: f"{v.Your} {broker} login uses {BROKER_MFA_WORDS.get(mfa or '', mfa)}")
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def ping_slug(name: str) -> str:
+    """An automation's slug for ``/ping/<ping key>/<slug>`` (INVENTORY.md):
+    its name lower-cased, each run of other characters one ``-``."""
+    return _NOT_SLUG.sub("-", name.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A bot's run: from a start to the success or failure that ended it."""
+
+    ended_at: datetime
+    took: timedelta
+    outcome: str  # "success" or "failure"
+    rid: object = None
+
+
+def run_durations(signals: Iterable[tuple[str, datetime, object]]) -> list[Run]:
+    """Runs found in ``(kind, at, rid)`` signals, newest first: a start pairs
+    with the next success or failure of the same ``rid``, or, for a start
+    without one, with the next success or failure at all (CHECKLIST.md
+    "Heartbeats v2"). A start never ended is no run."""
+    runs, open_by_rid, open_plain = [], {}, None
+    for kind, at, rid in sorted(signals, key=lambda s: s[1]):
+        if kind == "start":
+            if rid is None:
+                open_plain = at
+            else:
+                open_by_rid[rid] = at
+        elif kind in ("success", "failure"):
+            started = open_by_rid.pop(rid, None) if rid is not None else None
+            if started is None:
+                started, open_plain = open_plain, None
+            if started is not None:
+                runs.append(Run(at, at - started, kind, rid))
+    return runs[::-1]
 
 
 def heartbeat_status(last_kind: str | None, last_at: datetime | None, period_minutes: int, grace_minutes: int, now: datetime) -> str:

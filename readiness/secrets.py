@@ -373,3 +373,42 @@ def fingerprint_problem(value: str) -> str | None:
     if value and not value.isprintable():
         return "must be printable characters"
     return None
+
+
+MASK = "***"
+_WORDS = re.compile(r"(\s+)")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with whatever looks like a credential replaced by ``***`` in
+    place, the rest kept as written, line breaks included (a bot's ping
+    message: "token refreshed, next in 55 min" stays; the value after
+    "password:" goes).
+
+    Line by line: a word that is a secret by itself is masked; then, if the
+    line still reads as a credential told by its context ("PIN is 4711"),
+    the words after each announcing word are masked; and a line that still
+    reads as one after that is masked whole.
+    """
+    return "\n".join(_masked_line(line) for line in text.split("\n"))
+
+
+def _masked_line(line: str) -> str:
+    if find_secret(line) is None:
+        return line
+    parts = [MASK if part and not part.isspace() and find_secret(part) else part for part in _WORDS.split(line)]
+    line = "".join(parts)
+    if find_secret(line.replace(MASK, " ")) is None:
+        return line
+    # Told by its context: mask the value after each announcing word; what
+    # is left once each announcement is taken out must read as no secret.
+    residue = line
+    for match in reversed(list(_ANNOUNCED.finditer(line)) or list(_ASSIGNMENT.finditer(line))):
+        if match.re is _ANNOUNCED:
+            start, end = match.span(1)
+        else:  # "password: value": the value is the word after the sign
+            start = match.end() - 1
+            end = start + len(line[start:].split(None, 1)[0])
+        line = line[:start] + re.sub(r"[^\s:=]\S*", MASK, line[start:end]) + line[end:]
+        residue = residue[: match.start()] + " " + residue[end:]
+    return line if find_secret(residue.replace(MASK, " ")) is None else MASK

@@ -36,6 +36,16 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+_UNSTORABLE = re.compile(f"{_CONTROL.pattern}|{_BIDI.pattern}|{_SURROGATE.pattern}")
+
+
+def storable_text(value: str) -> str:
+    """Text received rather than typed (a bot's ping body), made storable:
+    line breaks as ``\\n``, every character ``text_problem`` refuses in
+    multi-line text turned into a space."""
+    return _UNSTORABLE.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def text_problem(value: str, *, multiline: bool = False) -> str | None:
     """Why ``value`` cannot be stored as text, or None. Tabs and line breaks
     are allowed only in multi-line fields (notes, reasons)."""

@@ -164,7 +164,8 @@ STRONG_MFA = frozenset({"hardware_key", "ib_key", "mobile_push", "authenticator_
 HEARTBEAT_STATUSES = MappingProxyType({"new": "New", "up": "Up", "late": "Late", "down": "Down", "failing": "Failing"})
 # The status a heartbeat's tag borrows its colour and glyph from.
 HEARTBEAT_TAGS = MappingProxyType({"new": NA, "up": PASS, "late": PARTIAL, "down": FAIL, "failing": FAIL})
-SIGNAL_KINDS = MappingProxyType({"success": "Check-in", "failure": "Auth failure"})
+# What a ping says (INVENTORY.md "Ping protocol v2"); a start and a log never change the status.
+SIGNAL_KINDS = MappingProxyType({"success": "Check-in", "failure": "Failure", "start": "Run started", "log": "Log"})
 
 # The third gate: what the account may trade (CHECKLIST.md "Brokers (v2)").
 PRODUCTS = MappingProxyType(

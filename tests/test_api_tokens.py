@@ -236,7 +236,24 @@ def test_scope_matrix(operation, scope, alice, lena):
         assert response.status_code == 403, response.content
         assert response.json()["status"] == 403
     # No answer is cached, none opens CORS.
+    assert "no-store" in response["Cache-Control"]
     assert "Access-Control-Allow-Origin" not in response
+
+
+@pytest.mark.parametrize("operation", sorted(NEEDS), ids=lambda op: f"{op[0]} {op[1]}")
+@pytest.mark.parametrize("death", ["revoked", "expired", "deactivated"])
+def test_a_dead_token_gets_401_on_every_route(operation, death, lena):
+    method, path = operation
+    secret = token_for(lena, "desk:read" if NEEDS[operation] == "desk:read" else "inventory:write")
+    token = ApiToken.objects.get(user=lena)
+    if death == "revoked":
+        tokens.revoke(token=token, reason="test")
+    elif death == "expired":
+        ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now())
+    else:
+        User.objects.filter(pk=lena.pk).update(is_active=False)  # even a bulk update, which skips the revoking receiver
+    response = call(method, path.replace("{label}", "algo-futures"), secret, body={} if method != "GET" else None)
+    assert response.status_code == 401 and response["Content-Type"] == "application/problem+json"
 
 
 # --- Isolation ------------------------------------------------------------------------
@@ -263,10 +280,18 @@ def test_a_desk_token_sees_its_desks_only(alice, bob, lena, settings):
     assert [row["username"] for row in page["rows"]] == ["alice"]
     assert call("GET", f"/api/v1/desk/rows?desk={other.pk}", secret).status_code == 404
     assert call("GET", "/api/v1/desk/rows?sort=nonsense", secret).status_code == 422
-    build.api_key(bob, label="bob-key")
-    build.api_key(alice, label="alice-key")
-    subjects = {e["subject"] for e in call("GET", "/api/v1/audit-events", secret).json()["events"]}
-    assert "bob" not in subjects
+    from accounts.audit import record_event
+
+    for person in (alice, bob):
+        record_event(action="mfa.step_up", subject=person, object_label="Phone +1 212 555 0142", details={"name": ["a", "b"]})
+    events = call("GET", "/api/v1/audit-events", secret).json()["events"]
+    assert [e["object_label"] for e in events if e["subject"] == "alice"] == ["Phone +1 *** *** 0142"]
+    assert "bob" not in {e["subject"] for e in events} and "alice" in {e["subject"] for e in events}
+    # A lead reads what happened, never the address or the details (old values, free text).
+    assert all(e["ip"] is None and e["details"] == {} for e in events)
+    # Lead reads through the API are audited like the desk page.
+    assert AuditEvent.objects.filter(action="desk.viewed", actor=lena, details__via="api").exists()
+    assert AuditEvent.objects.filter(action="audit.exported", actor=lena).exists()
 
 
 def test_a_desk_token_follows_its_owners_lead_rights(alice, bob, lena):
@@ -338,13 +363,17 @@ def test_a_recorded_rotation_changes_the_rule_and_shows_as_recorded(alice, lena_
     page = lena_client.get(f"/desk/traders/{alice.pk}/").content.decode()
     assert "Recorded by pipeline" in page and "read pipeline" not in page
     assert AuditEvent.objects.filter(action="key.rotation_recorded", subject=alice, actor=alice).exists()
-    # The trader typing a date again makes it declared.
+    # Through the edit form: the same date keeps the evidence, another date is the trader's word.
     key = alice.api_keys.get()
-    from devices.services import key_mark_rotated
-
-    key_mark_rotated(request=None, key=key)
+    form = {"label": key.label, "scopes": key.scopes, "created_on": key.created_on.isoformat(), "fingerprint": key.fingerprint,
+            "last_rotated_on": key.last_rotated_on.isoformat(), "expires_on": ""}
+    alice_client = verify_client(Client(), alice)
+    assert alice_client.post(f"/keys/{key.pk}/edit/", form).status_code == 302
+    assert alice.api_keys.get().rotation_recorded_at is not None
+    form["last_rotated_on"] = (timezone.localdate() - timedelta(days=2)).isoformat()
+    assert alice_client.post(f"/keys/{key.pk}/edit/", form).status_code == 302
     key.refresh_from_db()
-    assert key.rotation_recorded_at is None
+    assert key.last_rotated_on == timezone.localdate() - timedelta(days=2) and key.rotation_recorded_at is None
     assert "Recorded by pipeline" not in lena_client.get(f"/desk/traders/{alice.pk}/").content.decode()
 
 

@@ -94,11 +94,13 @@ def test_the_history_cap_is_per_token_and_a_flood_cannot_make_a_live_bot_look_do
     assert Client().get(other_url).status_code == 200  # another token has its own cap
 
 
-def test_a_message_that_looks_like_a_secret_is_not_stored(alice, alice_client):
+def test_a_secret_in_a_message_is_masked_in_place_and_the_rest_is_kept(alice, alice_client):
     beat, url = make_beat(alice, alice_client)
     Client().post(url, data="refreshed ok", content_type="text/plain")
-    Client().post(url, data="token=ghp_16C7e42F292c6912E7710c838347Ae178B4a", content_type="text/plain")
-    assert list(HeartbeatSignal.objects.filter(heartbeat=beat).order_by("id").values_list("message", flat=True)) == ["refreshed ok", ""]
+    Client().post(url, data="token refreshed\nnext at 09:31 token=ghp_16C7e42F292c6912E7710c838347Ae178B4a done", content_type="text/plain")
+    Client().post(url, data="login ok\r\npassword: hunter2 then restarted", content_type="text/plain")
+    kept = list(HeartbeatSignal.objects.filter(heartbeat=beat).order_by("id").values_list("message", flat=True))
+    assert kept == ["refreshed ok", "token refreshed\nnext at 09:31 *** done", "login ok\npassword: *** then restarted"]
 
 
 @pytest.mark.parametrize("new_minute", [True, False], ids=["a ping a minute", "a busy minute"])
