@@ -28,12 +28,20 @@ run: $(VENV)/.installed
 		RUN_PYTHON=$(PY) RUN_NOTICE_PORT=$(PORT) RUN_NOTICE="Gatecheck is up: open http://localhost:$(PORT)/ (localhost, not 127.0.0.1, for the authenticator and passkeys). Ctrl-C stops it." \
 		exec bin/run-together "$(MANAGE) runserver 127.0.0.1:$(PORT)" "$(MANAGE) worker --interval 2" "$(MANAGE) scheduler"
 
-test: $(VENV)/.installed
+# Outside clients the tests run as their own processes (tests/clients), in a
+# virtualenv of their own: their pins need not agree with the app's.
+CLIENTS := $(VENV)/clients
+$(CLIENTS)/.installed: tests/clients/requirements.txt $(VENV)/.installed
+	@test -x $(CLIENTS)/bin/python || { PYTHON=$$(bin/find-python) && "$$PYTHON" -m venv $(CLIENTS); }
+	@$(CLIENTS)/bin/python -m pip install --quiet -r tests/clients/requirements.txt
+	@touch $@
+
+test: $(VENV)/.installed $(CLIENTS)/.installed
 	@bin/ensure-chromium
 	@bin/ensure-axe
 	DJANGO_ALLOW_ASYNC_UNSAFE=true $(PY) -m pytest -q
 
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed $(CLIENTS)/.installed
 	$(PY) -m pytest -q -m "not browser"
 
 serve: $(VENV)/.installed
