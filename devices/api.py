@@ -16,7 +16,6 @@ from pydantic import ValidationError as PydanticError
 
 from accounts.api import ERRORS, Day, Problem, problem, require
 from accounts.audit import record_read
-from readiness import rules
 from readiness.secrets import fingerprint_problem
 from readiness.validators import text_problem
 
@@ -94,7 +93,7 @@ def heartbeats(request: HttpRequest):
     now = timezone.now()
     out = []
     for beat in Heartbeat.objects.for_owner(caller.user).select_related("automation").order_by("automation__name", "pk"):
-        status = rules.heartbeat_status(beat.last_kind or None, beat.last_at, beat.period_minutes, beat.grace_minutes, now)
+        status = beat.status_at(now)
         out.append({
             "automation": beat.automation.name,
             "status": "paused" if beat.automation.status == beat.automation.Status.PAUSED else status,

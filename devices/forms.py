@@ -22,6 +22,7 @@ from readiness.brokers import BROKER_LABELS, DEFAULT_BROKER, catalog_for
 from readiness.secrets import fingerprint_problem
 from readiness.validators import HEARTBEAT_GRACE_MINUTES, HEARTBEAT_PERIOD_MINUTES, duplicate_message, duplicate_problem, future_problem
 
+from . import schedules
 from .inventory import MAX_IMPORT_BYTES
 from .models import AcceptedRisk, ApiKey, Automation, Permission, Platform, RecoveryMethod, Region, Subscription, TradingProfile, TrustedDevice
 from .selectors import broker_of
@@ -228,8 +229,10 @@ class AutomationForm(OwnedForm):
             failure.error_messages["required"] = "Choose what the bot does when authentication fails."
 
 
-class HeartbeatForm(forms.Form):
-    """A bot's check-in schedule, in minutes."""
+class HeartbeatForm(SecretScrubMixin, forms.Form):
+    """A bot's check-in schedule (CHECKLIST.md "Heartbeats v2"): how often,
+    how late it may be, and when check-ins are expected at all. The
+    schedule's rules are ``devices.schedules.problems``; each shows next to its field."""
 
     period_minutes = forms.IntegerField(
         label="Checks in every (minutes)", min_value=HEARTBEAT_PERIOD_MINUTES[0], max_value=HEARTBEAT_PERIOD_MINUTES[1],
@@ -239,6 +242,52 @@ class HeartbeatForm(forms.Form):
         label="Grace (minutes)", min_value=HEARTBEAT_GRACE_MINUTES[0], max_value=HEARTBEAT_GRACE_MINUTES[1], initial=2,
         help_text="How late a check-in may be before the bot counts as down.",
     )
+    # Not required: a form posted without it (an older page, a script) keeps the simple schedule.
+    schedule_kind = forms.ChoiceField(
+        label="When", widget=forms.RadioSelect, initial="simple", required=False,
+        choices=[("simple", "Always: every period, day and night"), ("cron", "On a cron schedule"),
+                 ("market", "During an exchange's trading sessions (idle when it is closed)")],
+    )
+    cron = forms.CharField(label="Cron expression", required=False, max_length=100,
+                           help_text="Five fields: minute hour day month weekday, e.g. */5 9-16 * * 1-5.")
+    tz = forms.CharField(label="Time zone of the cron expression", required=False, max_length=64, initial="UTC",
+                         help_text="An IANA zone, e.g. America/New_York.")
+    exchange = forms.ChoiceField(label="Exchange", required=False)
+    before_open = forms.IntegerField(label="Minutes before the open", min_value=schedules.MARGIN_MINUTES[0],
+                                     max_value=schedules.MARGIN_MINUTES[1], initial=0, required=False)
+    after_close = forms.IntegerField(label="Minutes after the close", min_value=schedules.MARGIN_MINUTES[0],
+                                     max_value=schedules.MARGIN_MINUTES[1], initial=0, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["exchange"].choices = [("", "Choose an exchange (MIC)"), *((mic, mic) for mic in schedules.exchanges())]
+
+    def schedule(self) -> schedules.Schedule:
+        data = self.cleaned_data
+        kind = data.get("schedule_kind") or "simple"
+        return schedules.Schedule(
+            kind=kind,
+            cron=(data.get("cron") or "").strip() if kind == "cron" else "",
+            tz=(data.get("tz") or "UTC").strip() if kind == "cron" else "UTC",
+            exchange=data.get("exchange") or "" if kind == "market" else "",
+            before_open=data.get("before_open") or 0 if kind == "market" else 0,
+            after_close=data.get("after_close") or 0 if kind == "market" else 0,
+        )
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            for field, message in schedules.problems(self.schedule()).items():
+                if field == "exchange" and not data.get("exchange"):
+                    message = "is needed: choose the exchange whose sessions the bot follows"
+                self.add_error("schedule_kind" if field == "kind" else field, f"This {message}.")
+        return data
+
+    def schedule_data(self) -> dict:
+        """The model's schedule fields, from the checked form."""
+        schedule = self.schedule()
+        return {"schedule_kind": schedule.kind, "cron": schedule.cron, "tz": schedule.tz, "exchange": schedule.exchange,
+                "before_open": schedule.before_open, "after_close": schedule.after_close}
 
 
 NOT_CHOSEN = ("", "Not chosen yet")

@@ -43,6 +43,7 @@ from readiness.validators import (
     text_problem,
 )
 
+from . import schedules
 from .models import AcceptedRisk, ApiKey, Automation, Drill, Heartbeat, Permission, RecoveryMethod, Region, Subscription, TradingProfile, TrustedDevice
 from .signals import inventory_changed
 
@@ -563,9 +564,15 @@ class AutomationSection(ListSection):
             "fallback_contact": a.fallback_contact,
             "on_auth_failure": a.on_auth_failure,
             "status": a.status,
-            # The schedule only: ping tokens and observed signals never leave through the file.
-            "heartbeat": {"period_minutes": beat.period_minutes, "grace_minutes": beat.grace_minutes} if beat else None,
+            # The schedule only: ping tokens, ping keys and observed signals never leave through the file.
+            "heartbeat": self._beat(beat) if beat else None,
         }
+
+    @staticmethod
+    def _beat(beat: Heartbeat) -> dict[str, Any]:
+        # The default simple schedule is left out, so a file written before schedules reads back the same.
+        row: dict[str, Any] = {"period_minutes": beat.period_minutes, "grace_minutes": beat.grace_minutes}
+        return row | ({"schedule": beat.schedule.as_dict()} if beat.schedule_kind != "simple" else {})
 
     def check(self, document: dict, ctx: Context) -> list[dict[str, Any]]:
         items = _items(document, self.key, ctx)
@@ -597,22 +604,58 @@ class AutomationSection(ListSection):
         value = obj.value.get("heartbeat") if isinstance(obj.value, dict) else None
         if value is None:
             return None
-        beat = Obj(value, obj.at("heartbeat"), ctx, required=("period_minutes", "grace_minutes"))
-        schedule = {}
+        beat = Obj(value, obj.at("heartbeat"), ctx, required=("period_minutes", "grace_minutes"), optional=("schedule",))
+        checked: dict[str, Any] = {}
         for key, (low, high) in (("period_minutes", HEARTBEAT_PERIOD_MINUTES), ("grace_minutes", HEARTBEAT_GRACE_MINUTES)):
             number = beat.value.get(key) if isinstance(beat.value, dict) else None
             if not isinstance(number, int) or isinstance(number, bool) or not low <= number <= high:
                 ctx.add(beat.at(key), f"must be a whole number of minutes from {low} to {high}")
-            schedule[key] = number
-        return schedule
+            checked[key] = number
+        return checked | AutomationSection._schedule(beat, ctx)
+
+    # What each schedule kind holds, and its defaults (INVENTORY.md).
+    SCHEDULE_KEYS = {"simple": {}, "cron": {"cron": None, "tz": "UTC"}, "market": {"exchange": None, "before_open": 0, "after_close": 0}}
+
+    @staticmethod
+    def _schedule(beat: Obj, ctx: Context) -> dict[str, Any]:
+        """The model's schedule fields from ``heartbeat.schedule`` (default simple); each problem at its JSON path."""
+        value = beat.value.get("schedule", {"kind": "simple"}) if isinstance(beat.value, dict) else {"kind": "simple"}
+        at = beat.at("schedule")
+        if not isinstance(value, dict):
+            ctx.add(at, "must be an object with a kind")
+            return {}
+        kind = value.get("kind")
+        if kind not in AutomationSection.SCHEDULE_KEYS:
+            ctx.add(f"{at}.kind", f"must be one of {', '.join(AutomationSection.SCHEDULE_KEYS)}")
+            return {}
+        fields = AutomationSection.SCHEDULE_KEYS[kind]
+        for key in value:
+            if key != "kind" and key not in fields:
+                ctx.add(f"{at}.{_key_name(key)}", f"is not a field of a {kind} schedule")
+        given = {key: value.get(key, default) for key, default in fields.items()}
+        for key, default in fields.items():
+            if default is None and not isinstance(given[key], str):
+                ctx.add(f"{at}.{key}", "is required (a string)")
+                given[key] = ""
+            elif isinstance(default, int) and (not isinstance(given[key], int) or isinstance(given[key], bool)):
+                ctx.add(f"{at}.{key}", "must be a whole number of minutes")
+                given[key] = default
+        schedule = schedules.Schedule(kind=kind, **given)
+        for key, message in schedules.problems(schedule).items():
+            ctx.add(f"{at}.{key}", message)
+        return {"schedule_kind": kind, "cron": schedule.cron, "tz": schedule.tz, "exchange": schedule.exchange,
+                "before_open": schedule.before_open, "after_close": schedule.after_close}
 
     def create(self, user, cleaned: list[dict[str, Any]], created: dict[str, Any]) -> None:
         keys = {key.label: key for key in created.get("api_keys", [])}
         rows = [{k: v for k, v in row.items() if k != "heartbeat"} | {"api_key": keys[row["api_key"]] if row["api_key"] else None} for row in cleaned]
         super().create(user, rows, created)
-        Heartbeat.objects.bulk_create(
-            Heartbeat(owner=user, automation=bot, **row["heartbeat"]) for bot, row in zip(created[self.key], cleaned, strict=True) if row["heartbeat"]
-        )
+        now = timezone.now()
+        pairs = zip(created[self.key], cleaned, strict=True)
+        beats = [Heartbeat(owner=user, automation=bot, created_at=now, **row["heartbeat"]) for bot, row in pairs if row["heartbeat"]]
+        for beat in beats:
+            beat.deadline = beat.next_change(now)  # a cron or market bot that never checks in goes down
+        Heartbeat.objects.bulk_create(beats)
 
 
 class SubscriptionSection(ListSection):

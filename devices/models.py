@@ -7,12 +7,13 @@ holds a secret: keys are metadata with at most a 4-character fingerprint.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
+from django.utils import timezone
 
 from readiness import rules
 from readiness import vocabulary as words
@@ -20,6 +21,8 @@ from readiness.masking import mask_label
 from readiness.validators import ACCEPTED_RISK_MAX_DAYS
 from readiness.validators import HEARTBEAT_GRACE_MINUTES as GRACE
 from readiness.validators import HEARTBEAT_PERIOD_MINUTES as PERIOD
+
+from . import schedules
 
 
 def choices(name: str, labels: Mapping[str, str]) -> type[models.TextChoices]:
@@ -209,15 +212,23 @@ class Heartbeat(models.Model):
 
     The bot calls its secret ping URL after each successful token refresh or
     keep-alive, and its fail URL when authentication fails. Only a SHA-256 of
-    the ping token is kept. ``deadline`` is when the last success stops
-    counting (last success + period + grace), so the sweep finds heartbeats
-    that went down with one indexed query.
+    the ping token is kept. The schedule (``readiness.schedules``) says when
+    check-ins are expected; ``deadline`` is the next moment the status can
+    change without a ping (``schedules.next_change``: down, or a market bot's
+    window closing), so the sweep finds heartbeats to look at with one
+    indexed query, whatever their schedules.
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="heartbeats")
     automation = models.OneToOneField(Automation, on_delete=models.CASCADE, related_name="heartbeat")
     period_minutes = models.PositiveIntegerField()
     grace_minutes = models.PositiveIntegerField()
+    schedule_kind = models.CharField(max_length=10, default="simple", choices=[(k, k) for k in schedules.KINDS])
+    cron = models.CharField(max_length=100, blank=True)
+    tz = models.CharField("time zone", max_length=64, default="UTC")
+    exchange = models.CharField(max_length=10, blank=True)
+    before_open = models.PositiveSmallIntegerField(default=0)
+    after_close = models.PositiveSmallIntegerField(default=0)
     token_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
     last_kind = models.CharField(max_length=10, blank=True)
     last_at = models.DateTimeField(null=True, blank=True)
@@ -240,10 +251,34 @@ class Heartbeat(models.Model):
                 condition=models.Q(period_minutes__gte=PERIOD[0], period_minutes__lte=PERIOD[1]), name="heartbeat_period_range"
             ),
             models.CheckConstraint(condition=models.Q(grace_minutes__gte=GRACE[0], grace_minutes__lte=GRACE[1]), name="heartbeat_grace_range"),
+            one_of("schedule_kind", dict.fromkeys(schedules.KINDS), "heartbeat_schedule_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(before_open__lte=schedules.MARGIN_MINUTES[1], after_close__lte=schedules.MARGIN_MINUTES[1]),
+                name="heartbeat_margins_range",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Heartbeat of {self.automation}"
+
+    SCHEDULE_FIELDS = ("schedule_kind", "cron", "tz", "exchange", "before_open", "after_close")
+
+    @property
+    def schedule(self) -> schedules.Schedule:
+        return schedules.Schedule(self.schedule_kind, self.cron, self.tz, self.exchange, self.before_open, self.after_close)
+
+    def _observed(self) -> dict:
+        success = self.last_at if self.last_kind == "success" else None
+        return {"last_kind": self.last_kind or None, "last_success": success, "period_minutes": self.period_minutes,
+                "grace_minutes": self.grace_minutes, "created_at": self.created_at or timezone.now()}
+
+    def status_at(self, now: datetime) -> str:
+        """new, up, late, down, failing or idle (readiness.schedules)."""
+        return schedules.status(self.schedule, **self._observed(), now=now)
+
+    def next_change(self, now: datetime) -> datetime | None:
+        """What ``deadline`` should hold from ``now`` on."""
+        return schedules.next_change(self.schedule, **self._observed(), now=now)
 
 
 class HeartbeatSignal(models.Model):

@@ -26,6 +26,8 @@ from readiness.vocabulary import ACCESS_POINTS, TASKS
 from .models import AcceptedRisk, ApiKey, Automation, Drill, Heartbeat, Permission, RecoveryMethod, Subscription, TradingProfile, TrustedDevice
 
 PLAN_FIELDS = {task: f"plan_{task}" for task in TASKS}
+# What a heartbeat's status is computed from (Heartbeat.status_at), read with its automation.
+BEAT_FIELDS = ("last_kind", "last_at", "period_minutes", "grace_minutes", "created_at", *Heartbeat.SCHEDULE_FIELDS)
 
 
 def broker_of(owner) -> BrokerCatalog:
@@ -90,13 +92,13 @@ SECTIONS: Mapping[str, Section] = {
         Automation,
         (
             "name", "api_key__label", "token_refresh", "fallback_contact", "on_auth_failure", "status",
-            "heartbeat__id", "heartbeat__last_kind", "heartbeat__last_at", "heartbeat__period_minutes", "heartbeat__grace_minutes",
+            "heartbeat__id", *(f"heartbeat__{name}" for name in BEAT_FIELDS),
         ),
         ("name",),
-        lambda pk, name, key, refresh, contact, failure, status, beat, kind, at, period, grace: rules.Automation(
+        lambda pk, name, key, refresh, contact, failure, status, beat, *observed: rules.Automation(
             name, key, refresh, contact, failure, status, id=pk,
             # Observed, not declared: the status is computed now, whatever day is scored.
-            heartbeat=None if beat is None else rules.heartbeat_status(kind or None, at, period, grace, timezone.now()),
+            heartbeat=None if beat is None else Heartbeat(**dict(zip(BEAT_FIELDS, observed, strict=True))).status_at(timezone.now()),
         ),
     ),
 

@@ -27,7 +27,7 @@ from accounts.models import User
 from accounts.services import rows_delete_batched
 from readiness.masking import mask_label
 from readiness.recovery import reentry_steps
-from readiness.rules import heartbeat_status, ping_slug
+from readiness.rules import ping_slug
 from readiness.secrets import mask_secrets
 from readiness.validators import storable_text
 
@@ -311,7 +311,7 @@ def automation_resume(*, request: HttpRequest, automation: Automation) -> dict:
 
 # --- Heartbeats -----------------------------------------------------------------
 
-HEARTBEAT_FIELDS = ("period_minutes", "grace_minutes")
+HEARTBEAT_FIELDS = ("period_minutes", "grace_minutes", *Heartbeat.SCHEDULE_FIELDS)
 # Pings one token may record per minute; more are refused (429) without work.
 PING_LIMIT_PER_MINUTE = 30
 
@@ -325,7 +325,9 @@ def heartbeat_save(*, request: HttpRequest | None, automation: Automation, data:
     ping token, returned once (only its digest is stored)."""
     existing = Heartbeat.objects.filter(automation=automation).first()
     if existing is not None:
-        inventory_update(request=request, instance=existing, fields=HEARTBEAT_FIELDS, action="heartbeat.updated", data=data)
+        with transaction.atomic():
+            inventory_update(request=request, instance=existing, fields=HEARTBEAT_FIELDS, action="heartbeat.updated", data=data)
+            _deadline_reset(existing)
         return existing, None
     token = secrets.token_urlsafe(24)  # 192 random bits
     with transaction.atomic():
@@ -333,7 +335,14 @@ def heartbeat_save(*, request: HttpRequest | None, automation: Automation, data:
             request=request, owner=automation.owner, model=Heartbeat, fields=(*HEARTBEAT_FIELDS, "automation", "token_digest"),
             action="heartbeat.created", data={**data, "automation": automation, "token_digest": _token_digest(token)},
         )
+        _deadline_reset(beat)
     return beat, token
+
+
+def _deadline_reset(beat: Heartbeat) -> None:
+    """A new or changed schedule moves the next moment the sweep looks at the bot."""
+    beat.deadline = beat.next_change(timezone.now())
+    Heartbeat.objects.filter(pk=beat.pk).update(deadline=beat.deadline)
 
 
 def heartbeat_rotate(*, request: HttpRequest | None, heartbeat: Heartbeat) -> str:
@@ -434,7 +443,7 @@ def heartbeat_ping(
             # Over the cap, a success still moves the bot's state (no history
             # row): whoever floods a leaked address cannot make a live bot look down.
             beat.last_kind, beat.last_at = kind, now
-            beat.deadline = now + timedelta(minutes=beat.period_minutes + beat.grace_minutes) if kind == "success" else None
+            beat.deadline = beat.next_change(now)
             fields += ["last_kind", "last_at", "deadline"]
         beat.save(update_fields=fields)
         if (kind not in STATUS_SIGNALS or not _tell([beat], now)) and connection.vendor == "postgresql":
@@ -451,13 +460,14 @@ SWEEP_BATCH = 500
 
 
 def heartbeat_sweep(*, now: datetime | None = None) -> int:
-    """Find heartbeats whose last success is past period + grace and tell
-    about each once. One indexed query when none is due, whatever the
-    number of bots; those due are locked and told in batches of
-    ``SWEEP_BATCH``, each in a fixed number of queries plus one audit row
-    per bot told."""
+    """Find heartbeats whose deadline has passed (down now, or a market
+    window closed: ``Heartbeat.next_change``), tell about each change once,
+    and store each one's next deadline. One indexed query when none is due,
+    whatever the number of bots and their schedules; those due are locked
+    and handled in batches of ``SWEEP_BATCH``, each in a fixed number of
+    queries plus one audit row per bot told."""
     now = now or timezone.now()
-    due = Heartbeat.objects.filter(deadline__lt=now, last_kind="success").exclude(notified="down").order_by("pk")
+    due = Heartbeat.objects.filter(deadline__lt=now).order_by("pk")
     count, last = 0, 0
     while batch := list(due.filter(pk__gt=last).values_list("pk", flat=True)[:SWEEP_BATCH]):
         last = batch[-1]
@@ -465,6 +475,9 @@ def heartbeat_sweep(*, now: datetime | None = None) -> int:
             # Read again under the lock: a ping since keeps its bot up.
             beats = list(due.filter(pk__in=batch).select_for_update(of=("self",)).select_related("automation", "owner"))
             count += _tell(beats, now)
+            for beat in beats:
+                beat.deadline = beat.next_change(now)
+            Heartbeat.objects.bulk_update(beats, ["deadline"])
     return count
 
 
@@ -483,9 +496,9 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
     number of queries for any number of beats (the audit rows in one insert).
     Returns how many were told."""
     told: list[tuple[Heartbeat, str]] = []
-    first_up = []
+    quiet: dict[str, list[int]] = {"up": [], "idle": []}
     for beat in beats:
-        status = heartbeat_status(beat.last_kind or None, beat.last_at, beat.period_minutes, beat.grace_minutes, now)
+        status = beat.status_at(now)
         if status == "late":
             continue  # late is a warning on the page, not an alarm
         alarm = status in ("down", "failing")
@@ -493,9 +506,14 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
         if (alarm and beat.notified != status) or recovered:
             told.append((beat, status))
         elif status == "up" and beat.notified == "new":
-            first_up.append(beat.pk)
-    if first_up:
-        Heartbeat.objects.filter(pk__in=first_up).update(notified="up")
+            quiet["up"].append(beat.pk)
+        elif status == "idle" and beat.notified != "idle":
+            # The market closed: nothing is expected, nothing alerts, and a
+            # bot still dead at the next open is a new incident, told again.
+            quiet["idle"].append(beat.pk)
+    for status, pks in quiet.items():
+        if pks:
+            Heartbeat.objects.filter(pk__in=pks).update(notified=status)
     if not told:
         return 0
     for status in {status for _, status in told}:

@@ -29,10 +29,10 @@ from django.views.decorators.http import require_http_methods
 from accounts import once
 from accounts.decorators import public
 from accounts.net import client_ip
-from readiness.rules import heartbeat_status, ping_slug, run_durations
+from readiness.rules import ping_slug, run_durations
 from readiness.vocabulary import HEARTBEAT_STATUSES, HEARTBEAT_TAGS
 
-from . import services
+from . import schedules, services
 from .forms import ApiKeyForm, AutomationForm, HeartbeatForm, RecoveryMethodForm, TrustedDeviceForm
 from .models import ApiKey, Automation, Heartbeat, HeartbeatSignal, PingKey, RecoveryMethod, TrustedDevice
 from .selectors import broker_of, findings_for
@@ -426,15 +426,20 @@ def automation_heartbeat(request: HttpRequest, pk: int) -> HttpResponse:
     automation = _owned(Automation, request, pk)
     beat = Heartbeat.objects.filter(automation=automation).first()
     catalog = broker_of(request.user)
-    initial = {"period_minutes": beat.period_minutes, "grace_minutes": beat.grace_minutes} if beat else {"period_minutes": catalog.heartbeat_minutes or 5}
+    fields = ("period_minutes", "grace_minutes", *Heartbeat.SCHEDULE_FIELDS)
+    initial = {name: getattr(beat, name) for name in fields} if beat else {"period_minutes": catalog.heartbeat_minutes or 5}
     form = HeartbeatForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        beat, token = services.heartbeat_save(request=request, automation=automation, data=form.cleaned_data)
+        data = {"period_minutes": form.cleaned_data["period_minutes"], "grace_minutes": form.cleaned_data["grace_minutes"], **form.schedule_data()}
+        beat, token = services.heartbeat_save(request=request, automation=automation, data=data)
         if token:
             return once.show_once(request, "ping_token", {"automation": automation.pk, "token": token}, "devices:automation_heartbeat_token", automation.pk)
         messages.success(request, f"Heartbeat of '{automation.name}' saved.")
         return redirect("devices:automation_list")
-    context = {"form": form, "automation": automation, "beat": beat, "catalog": catalog}
+    shown = beat if beat is not None and not form.is_bound else None
+    upcoming = schedules.next_checkins(shown.schedule, shown.period_minutes, timezone.now()) if shown else []
+    context = {"form": form, "automation": automation, "beat": beat, "catalog": catalog, "upcoming": upcoming,
+               "schedule": shown.schedule.describe() if shown else ""}
     return render(request, "devices/heartbeat_form.html", context)
 
 
@@ -582,7 +587,7 @@ def heartbeat_view(automation: Automation, now) -> dict | None:
     beat = getattr(automation, "heartbeat", None)
     if beat is None:
         return None
-    status = heartbeat_status(beat.last_kind or None, beat.last_at, beat.period_minutes, beat.grace_minutes, now)
+    status = beat.status_at(now)
     history = list(beat.signals.all())
     return {"beat": beat, "status": status, "tag": HEARTBEAT_TAGS[status], "label": HEARTBEAT_STATUSES[status],
             "ago": (now - beat.last_at) if beat.last_at else None, "signals": history[:5], "slug": ping_slug(automation.name),

@@ -954,20 +954,6 @@ def run_durations(signals: Iterable[tuple[str, datetime, object]]) -> list[Run]:
     return runs[::-1]
 
 
-def heartbeat_status(last_kind: str | None, last_at: datetime | None, period_minutes: int, grace_minutes: int, now: datetime) -> str:
-    """A heartbeat's status at ``now`` (CHECKLIST.md): new, up, late, down or failing."""
-    if last_kind is None or last_at is None:
-        return "new"
-    if last_kind == "failure":
-        return "failing"
-    since = _utc(now) - _utc(last_at)
-    if since <= timedelta(minutes=period_minutes):
-        return "up"
-    if since <= timedelta(minutes=period_minutes + grace_minutes):
-        return "late"
-    return "down"
-
-
 def check_automation_alive(inventory: Inventory, as_of: date, limits: Limits) -> Checked | NotApplicable:
     """Every active automation checks in on its heartbeat."""
     automations = active_automations(inventory)

@@ -161,9 +161,9 @@ BROKER_MFA_WORDS = MappingProxyType(
 STRONG_MFA = frozenset({"hardware_key", "ib_key", "mobile_push", "authenticator_app"})
 
 # Live evidence: a bot's heartbeat (CHECKLIST.md catalog v2, *heartbeat*).
-HEARTBEAT_STATUSES = MappingProxyType({"new": "New", "up": "Up", "late": "Late", "down": "Down", "failing": "Failing"})
+HEARTBEAT_STATUSES = MappingProxyType({"new": "New", "up": "Up", "late": "Late", "down": "Down", "failing": "Failing", "idle": "Idle (market closed)"})
 # The status a heartbeat's tag borrows its colour and glyph from.
-HEARTBEAT_TAGS = MappingProxyType({"new": NA, "up": PASS, "late": PARTIAL, "down": FAIL, "failing": FAIL})
+HEARTBEAT_TAGS = MappingProxyType({"new": NA, "up": PASS, "late": PARTIAL, "down": FAIL, "failing": FAIL, "idle": NA})
 # What a ping says (INVENTORY.md "Ping protocol v2"); a start and a log never change the status.
 SIGNAL_KINDS = MappingProxyType({"success": "Check-in", "failure": "Failure", "start": "Run started", "log": "Log"})
 

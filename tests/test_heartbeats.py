@@ -17,7 +17,7 @@ from accounts.models import AuditEvent
 from checklist.models import ReadinessSnapshot
 from devices import services
 from devices.models import Heartbeat, HeartbeatSignal
-from readiness.rules import heartbeat_status
+from devices.schedules import Schedule, status
 from tests import builders as build
 from tests.conftest import make_user
 
@@ -25,13 +25,14 @@ NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("kind", "minutes_ago", "status"),
+    ("kind", "minutes_ago", "expected"),
     [(None, 0, "new"), ("success", 0, "up"), ("success", 5, "up"), ("success", 5.01, "late"), ("success", 7, "late"),
      ("success", 7.01, "down"), ("failure", 0, "failing")],
 )
-def test_status_at_every_boundary(kind, minutes_ago, status):
+def test_status_at_every_boundary(kind, minutes_ago, expected):
     last = NOON - timedelta(minutes=minutes_ago) if kind else None
-    assert heartbeat_status(kind, last, 5, 2, NOON) == status
+    assert status(Schedule(), last_kind=kind, last_success=last if kind == "success" else None, period_minutes=5, grace_minutes=2,
+                  created_at=NOON, now=NOON) == expected
 
 
 def make_beat(alice, client, *, period=5, grace=2) -> tuple[Heartbeat, str]:
