@@ -52,10 +52,11 @@ from devices.inventory import (
 from devices.models import AcceptedRisk, Drill, Permission, Subscription, TrustedDevice
 from readiness import rules
 from readiness import vocabulary as words
+from readiness.brokers import catalog_for
 from readiness.recovery import duration_text, reentry_steps
 
 from . import charts, selectors, services
-from .ical import feed_ical
+from .ical import feed_ical, quiet_windows
 from .models import CalendarFeed
 
 
@@ -248,10 +249,14 @@ def calendar_feed(request: HttpRequest) -> HttpResponse:
         raise Http404
     inventory = devices_selectors.inventory_for(feed.owner)
     today = timezone.localdate()
+    profile = devices_selectors.profile_for(feed.owner)
     body = feed_ical(
         rules.upcoming_dates(inventory, today, devices_selectors.limits()),
         owner_id=feed.owner.pk,
         link=lambda name: request.build_absolute_uri(reverse(name)),
+        quiet=quiet_windows(
+            catalog_for(profile.broker), owner_id=feed.owner.pk, restart_at=profile.platform_restart_at, restart_tz=profile.platform_restart_tz
+        ),
     )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="gatecheck.ics"'

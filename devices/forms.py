@@ -11,6 +11,7 @@ where things are, never a credential.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import available_timezones
 
 from django import forms
 from django.utils import timezone
@@ -333,6 +334,14 @@ class ProfileForm(SecretScrubMixin, forms.Form):
         help_text="The support phone line or page you would call after losing a device; printed on your recovery card.",
     )
 
+    platform_restart_at = forms.TimeField(
+        label="Daily restart of TWS or IB Gateway", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="The auto-restart time set in its Lock and Exit settings; your calendar feed marks it each day.",
+    )
+    platform_restart_tz = forms.CharField(
+        label="Time zone of that time", max_length=64, required=False, initial="America/New_York", help_text="An IANA zone, e.g. Europe/London."
+    )
+
     @classmethod
     def for_profile(cls, profile: TradingProfile, data=None) -> ProfileForm:
         initial = {name: getattr(profile, name) for name in cls.base_fields}
@@ -354,6 +363,12 @@ class ProfileForm(SecretScrubMixin, forms.Form):
             field.error_messages.update(message)
             suitable = sorted(self.catalog.point_name(p) for p in self.catalog.suitable[task])
             field.help_text = f"Suits: {' or '.join(suitable)}." if suitable else ""
+
+    def clean_platform_restart_tz(self) -> str:
+        zone = (self.cleaned_data.get("platform_restart_tz") or "").strip() or "America/New_York"
+        if zone not in available_timezones():
+            raise forms.ValidationError("This is not an IANA time zone such as America/New_York.")
+        return zone
 
     def clean(self):
         cleaned = super().clean()

@@ -348,6 +348,11 @@ class TradingProfile(models.Model):
     plan_transfers_statements = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
     plan_alerts_light_execution = models.CharField(max_length=20, choices=Platform.choices, null=True, blank=True)
     products_traded = models.JSONField(default=list, blank=True)
+    # When the trader's TWS or IB Gateway restarts each day (its Lock and Exit
+    # setting), in their own zone: a quiet window in the calendar feed. Not in
+    # the inventory file, and kept by an import, like the support contact.
+    platform_restart_at = models.TimeField(null=True, blank=True)
+    platform_restart_tz = models.CharField(max_length=64, default="America/New_York")
     support_contact = models.CharField(
         max_length=200, blank=True, help_text="Your broker's support line, printed on your recovery card."
     )

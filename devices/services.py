@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -68,7 +68,7 @@ class InUse(Exception):
 
 def _plain(value: Any) -> Any:
     """A JSON-friendly, non-secret form of a field value for the audit log."""
-    if isinstance(value, date | datetime):
+    if isinstance(value, date | datetime | time):
         return value.isoformat()
     if isinstance(value, models.Model):
         return str(value)
@@ -571,6 +571,8 @@ PROFILE_FIELDS = (
     "plan_transfers_statements",
     "plan_alerts_light_execution",
     "support_contact",
+    "platform_restart_at",
+    "platform_restart_tz",
 )
 SUBSCRIPTION_FIELDS = ("region", "feed", "active")
 DRILL_FIELDS = ("lost_device", "started_at", "finished_at", "completed", "abandoned_at")

@@ -59,6 +59,11 @@ class BrokerCatalog:
     sources: tuple[str, ...]  # URLs cited
     # Fields written generically because the broker's own pages did not say.
     unsourced: tuple[str, ...] = field(default=())
+    # A weekly moment the broker voids sessions, so a fresh login is needed
+    # after it: (RFC 5545 weekday, "HH:MM", IANA zone), or None.
+    weekly_reset: tuple[str, str, str] | None = None
+    # The platform a trader runs that restarts daily at a time they choose, or "".
+    daily_restart: str = ""
 
     def offers(self, access_point: str) -> bool:
         return access_point in self.access_points
@@ -140,8 +145,18 @@ IBKR = BrokerCatalog(
         "https://ibkr.info/pt-br/tag/account-security?page=1",
         "https://interactivebrokers.github.io/cpwebapi/",
         "https://ibkrguides.com/traderworkstation/auto-restart-considerations.htm",
+        "https://ibkrguides.com/traderworkstation/lock-and-exit.htm",
+        "https://ibkrguides.com/ibkrdesktop/login.htm",
     ),
     unsourced=("mfa:authenticator_app",),
+    # https://ibkrguides.com/traderworkstation/auto-restart-considerations.htm ("require manual
+    # authentication once a week, the first time you log into the platform after the security tokens
+    # have been invalidated, a security process that occurs each Sunday at 1:00 am ET")
+    weekly_reset=("SU", "01:00", "America/New_York"),
+    # https://ibkrguides.com/traderworkstation/lock-and-exit.htm (Global Configuration > Lock and Exit:
+    # "Set Auto Log Off Time - Specify a time of day for the system to automatically log off") and
+    # https://ibkrguides.com/ibkrdesktop/login.htm ("Auto logoff at... or Auto restart at...")
+    daily_restart="TWS or IB Gateway",
 )
 
 # --- Charles Schwab -----------------------------------------------------------
