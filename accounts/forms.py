@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from readiness.secrets import find_secret, secret_message
 from readiness.validators import text_problem
 
-from . import tokens
+from . import channels, tokens
 from .mail import password_reset_send
 from .models import User
 
@@ -233,3 +233,24 @@ class ApiTokenForm(SecretScrubMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["scope"].choices = [(code, f"{code}: {text}") for code, text in tokens.scopes_for(owner).items()]
         self.fields["scope"].initial = "read"
+
+
+class AlertChannelForm(SecretScrubMixin, forms.Form):
+    """A new alert channel: an apprise URL (a credential: never echoed back
+    after an error), a name, and the events it gets."""
+
+    # The URL is a credential: checked by apprise, sealed, never shown again in full.
+    secret_exempt = ("url",)
+
+    url = forms.CharField(
+        label="Apprise URL", max_length=2000, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="As apprise writes it: slack://TokenA/TokenB/TokenC, msteams://..., tgram://bottoken/chatid, ntfy://topic, "
+        "pover://user@token, json://host/path, mailto://...",
+    )
+    name = forms.CharField(max_length=100, required=False, help_text="Your own label, e.g. \"Desk Slack\".")
+    events = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, initial=list(channels.DEFAULT_EVENTS),
+                                       choices=list(channels.EVENTS.items()))
+
+
+class AlertEventsForm(forms.Form):
+    events = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=list(channels.EVENTS.items()))

@@ -515,3 +515,30 @@ class ApiToken(models.Model):
     @property
     def live(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class AlertChannel(models.Model):
+    """One of a person's alert channels: an apprise URL (Slack, Teams,
+    Telegram, Discord, ntfy, Pushover, PagerDuty, Opsgenie, a JSON webhook,
+    e-mail...) and the events it gets (``accounts.channels.EVENTS``).
+
+    The URL holds a credential: it is stored encrypted (``url_sealed``,
+    accounts.channels), shown only in apprise's privacy form (``url_shown``),
+    never exported nor logged."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_channels")
+    name = models.CharField(max_length=100)
+    url_sealed = models.TextField()
+    url_shown = models.CharField(max_length=300)
+    events = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    # Deliveries that failed in a row since the last that worked; at FAILING_AFTER the person is e-mailed once.
+    failures = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

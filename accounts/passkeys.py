@@ -34,7 +34,7 @@ def passkey_added(*, request: HttpRequest, device: WebAuthnCredential) -> None:
         device.save(update_fields=["name"])
     record_event(action="mfa.passkey_added", request=request, object_label=device.name)
     signin.trust_void(user=device.user, reason="passkey added", request=request)
-    services.notify(device.user, "A new passkey was added", "A passkey or security key was added to your Gatecheck account.")
+    services.security_notice(device.user, "A new passkey was added", "A passkey or security key was added to your Gatecheck account.")
 
 
 def passkey_rename(*, request: HttpRequest, device: WebAuthnCredential, name: str) -> None:
@@ -51,4 +51,4 @@ def passkey_remove(*, request: HttpRequest, device: WebAuthnCredential) -> None:
     device.delete()
     record_event(action="mfa.passkey_removed", request=request, object_label=name)
     signin.trust_void(user=request.user, reason="passkey removed", request=request)
-    services.notify(request.user, "A passkey was removed", f"The passkey '{name}' was removed from your Gatecheck account.")
+    services.security_notice(request.user, "A passkey was removed", f"The passkey '{name}' was removed from your Gatecheck account.")

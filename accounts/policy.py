@@ -25,6 +25,12 @@ STEP_UP: dict[str, str] = {
     # An API token is a credential that outlives the session: making one
     # needs a fresh code; revoking one only takes access away.
     "accounts:api_token_add": RECENT,
+    # Alert channels: where alerts go is a security setting (adding one sends
+    # your notices somewhere new; removing or narrowing one silences alarms).
+    "accounts:alerts": RECENT,
+    "accounts:alert_channel_events": RECENT,
+    "accounts:alert_channel_remove": RECENT,
+    "accounts:alert_channel_test": NONE,
     "accounts:api_token_shown": NONE,
     "accounts:api_token_revoke": NONE,
     "accounts:authenticator_add": RECENT,

@@ -29,7 +29,7 @@ from django_tasks_db.models import DBTaskResult
 from . import once, signin, tokens
 from .audit import record_event
 from .background import stop_point
-from .mail import notify
+from .channels import security_notice
 from .models import AuditEvent, AuthFailure, JobMark, KnownBrowser, RecoveryCodeDevice, SignInAlert, TrustedBrowser, User, UserSession, WorkerBeat, token_digest
 from .net import client_ip
 from .signals import access_revoked
@@ -310,7 +310,7 @@ def totp_confirm(*, request: HttpRequest, device: TOTPDevice, token: str, name: 
     session_mark_verified(request, verified)
     record_event(action="mfa.authenticator_added", request=request, object_label=verified.name)
     signin.trust_void(user=device.user, reason="authenticator added", request=request)
-    notify(device.user, "A new authenticator was added", f"The authenticator '{verified.name}' was added to your Gatecheck account.")
+    security_notice(device.user, "A new authenticator was added", f"The authenticator '{verified.name}' was added to your Gatecheck account.")
     return True
 
 
@@ -321,7 +321,7 @@ def authenticator_remove(*, request: HttpRequest, device: TOTPDevice) -> None:
     device.delete()
     record_event(action="mfa.authenticator_removed", request=request, object_label=name)
     signin.trust_void(user=request.user, reason="authenticator removed", request=request)
-    notify(request.user, "An authenticator was removed", f"The authenticator '{name}' was removed from your Gatecheck account.")
+    security_notice(request.user, "An authenticator was removed", f"The authenticator '{name}' was removed from your Gatecheck account.")
 
 
 def authenticator_rename(*, request: HttpRequest, device: TOTPDevice, name: str) -> None:
@@ -344,7 +344,7 @@ def mfa_reset(*, request: HttpRequest, trader: User, reason: str) -> str:
         tokens.revoke_all(user=trader, reason="MFA reset", request=request)
         code = signin.enrolment_code_issue(trader=trader, by=request.user)
         record_event(action="mfa.reset", request=request, subject=trader, object_label=trader.username, details={"reason": reason})
-    notify(
+    security_notice(
         trader,
         "Your two-factor authentication was reset",
         f"{request.user.get_username()} reset the authenticators on your Gatecheck account. "
@@ -588,7 +588,7 @@ def password_changed(*, request: HttpRequest, user: User) -> None:
         session_track(request)
     access_revoke(user=user, keep=session_row_id(request) if own else None)
     record_event(action="password.changed", request=request, subject=user, object_label=user.username)
-    notify(user, "Your password was changed", "The password of your Gatecheck account was changed.")
+    security_notice(user, "Your password was changed", "The password of your Gatecheck account was changed.")
 
 
 def login_failed(*, request: HttpRequest, username: str, step: str, action: str | None = None) -> None:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from readiness.secrets import find_secret
 
 from .audit import record_event
-from .mail import notify
+from .channels import security_notice
 from .models import ApiToken, User, token_digest
 
 PREFIX = "gc_"
@@ -95,7 +95,7 @@ def create(
             action="api_token.created", request=request, actor=request.user if request else None, subject=user,
             object_label=name, details={"scope": scope, "days": days, "via": via, "token": token.pk},
         )
-    notify(
+    security_notice(
         user,
         "A new API token was created",
         f"An API token named '{name}' with the scope {scope} was created for your Gatecheck account ({via}). "

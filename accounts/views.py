@@ -17,10 +17,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from . import background, metrics, once, services, signin, tokens
+from . import background, channels, metrics, once, services, signin, tokens
 from .audit import record_event
 from .decorators import pending_login_allowed, public
 from .forms import (
+    AlertChannelForm,
+    AlertEventsForm,
     ApiTokenForm,
     CodeForm,
     EmailChangeForm,
@@ -32,7 +34,7 @@ from .forms import (
     RenameForm,
     SignupForm,
 )
-from .models import ApiToken, AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
+from .models import AlertChannel, ApiToken, AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
 from .net import client_ip
 
 
@@ -341,6 +343,61 @@ def api_token_shown(request: HttpRequest) -> HttpResponse:
     return once.forget(request, response, "api_token") if token else response
 
 
+@never_cache
+def alerts(request: HttpRequest) -> HttpResponse:
+    """The person's alert channels: add one (a fresh code), choose its events, test it, remove it."""
+    form = AlertChannelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            channel = channels.add(user=request.user, url=data["url"], name=data["name"], events=data["events"], request=request)
+        except channels.ChannelRefused as refused:
+            form.add_error(refused.field if refused.field in form.fields else None, str(refused))
+        else:
+            messages.success(request, f"Channel '{channel.name}' added. Send it a test to see it arrive.")
+            return redirect("accounts:alerts")
+    rows = [(c, AlertEventsForm(initial={"events": c.events}, prefix=f"c{c.pk}")) for c in AlertChannel.objects.filter(user=request.user)]
+    return render(request, "accounts/alerts.html", {"form": form, "rows": rows, "failing_after": channels.FAILING_AFTER})
+
+
+def _own_channel(request: HttpRequest, pk: int) -> AlertChannel:
+    return get_object_or_404(AlertChannel.objects.filter(user=request.user), pk=pk)
+
+
+@require_POST
+def alert_channel_test(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = _own_channel(request, pk)
+    channels.channel_send.enqueue(channel.pk, "[Gatecheck] Test message", f"This is a test of your alert channel '{channel.name}'. It works.")
+    messages.success(request, f"A test is on its way to '{channel.name}'. If it does not arrive, check the URL; the page shows each failure.")
+    return redirect("accounts:alerts")
+
+
+@require_POST
+def alert_channel_events(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = _own_channel(request, pk)
+    form = AlertEventsForm(request.POST, prefix=f"c{channel.pk}")
+    if form.is_valid():
+        channels.events_set(channel=channel, events=form.cleaned_data["events"], request=request)
+        messages.success(request, f"Events of '{channel.name}' saved.")
+    else:
+        messages.error(request, f"Choose at least one event for '{channel.name}'.")
+    return redirect("accounts:alerts")
+
+
+def alert_channel_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = _own_channel(request, pk)
+    if request.method != "POST":
+        return render(request, "accounts/confirm.html", {
+            "title": f"Remove alert channel '{channel.name}'",
+            "body": "Alerts stop going there at once.",
+            "button": "Remove channel",
+            "danger": True,
+        })
+    channels.remove(channel=channel, request=request)
+    messages.success(request, f"Channel '{channel.name}' removed.")
+    return redirect("accounts:alerts")
+
+
 @require_POST
 def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken.objects.for_user(request.user), pk=pk)
@@ -357,7 +414,7 @@ def backup_codes_regenerate(request: HttpRequest) -> HttpResponse:
             "button": "Regenerate codes",
         })
     codes = services.backup_codes_generate(user=request.user, request=request)
-    services.notify(request.user, "New backup codes", "New backup codes were generated; the old ones no longer work.")
+    services.security_notice(request.user, "New backup codes", "New backup codes were generated; the old ones no longer work.")
     return _show_codes(request, codes, first=False)
 
 

@@ -16,6 +16,7 @@ from django.db.models.functions import ExtractIsoYear, ExtractWeek
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import channels
 from accounts.audit import record_event
 from accounts.background import mark_get, mark_set, stop_point
 from accounts.services import rows_delete_batched
@@ -79,7 +80,9 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
     # Locked (PostgreSQL), in one order: two writes of one trader at once must
     # not both start from the same row, or the desks' tallies would count both changes.
     held = CurrentScore.objects.select_for_update().filter(user_id__in=ids).order_by("user_id")
-    current = dict(held.values_list("user_id", "date"))
+    current, ranks = {}, {}
+    for uid, day, rank in held.values_list("user_id", "date", "level_rank"):
+        current[uid], ranks[uid] = day, rank
     today = timezone.localdate()
     counted_before = tallies.count_each(ids, today)
     newest: dict[int, ReadinessSnapshot] = {}
@@ -129,6 +132,17 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
     )
     # The desks' tiles and per-rule totals follow, in the same transaction.
     tallies.apply(counted_before, tallies.count_each(ids, today), desks)
+    _tell_level_drops([row for row in current_rows if row.user_id in ranks and row.level_rank < ranks[row.user_id]])
+
+
+def _tell_level_drops(rows: list[CurrentScore]) -> None:
+    """A trader whose readiness fell a level hears it on the channels that take it."""
+    messages = {}
+    for row in rows:
+        label = words.LEVEL_LABELS.get(row.level, row.level)
+        messages[row.user_id] = (f"Your readiness fell to {label} ({row.score})",
+                                 f"Your login readiness is now {label}, {row.score} of 100. Open Gatecheck to see what changed.")
+    channels.send_each(messages, "level_dropped")
 
 
 CURRENT_FIELDS = [

@@ -21,6 +21,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import channels
 from accounts import mail as outgoing
 from accounts.audit import record_event, record_events
 from accounts.models import User
@@ -481,6 +482,8 @@ def heartbeat_sweep(*, now: datetime | None = None) -> int:
     return count
 
 
+# The alert-channel event of each status told (accounts.channels.EVENTS).
+CHANNEL_EVENTS = {"down": "bot_down", "failing": "bot_failing", "up": "bot_recovered"}
 NOTICES = {
     "down": ("Automation '{name}' stopped checking in",
              "Its last check-in was more than its period and grace ago: its broker login may have died. Check it now."),
@@ -534,6 +537,15 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
     if payloads:
         # Leave through the mail task, like every e-mail: the sweep never waits for the mail server.
         outgoing.enqueue(payloads)
+    # Each owner's channels, one query per kind of change however many bots changed.
+    for status in {status for _, status in told}:
+        messages: dict[int, tuple[str, str]] = {}
+        for beat, _ in (pair for pair in told if pair[1] == status):
+            subject, body = NOTICES[status]
+            earlier = messages.get(beat.owner_id)
+            line = subject.format(name=beat.automation.name)
+            messages[beat.owner_id] = (f"{earlier[0]}; {line}" if earlier else line, body)
+        channels.send_each(messages, CHANNEL_EVENTS[status])
     inventory_changed.send(sender=Heartbeat, owner=None, owners=list(owners.values()))
     return len(told)
 

@@ -217,6 +217,11 @@ GATECHECK_PRUNE_BATCH = int(os.environ.get("GATECHECK_PRUNE_BATCH", "1000"))
 GATECHECK_RESET_LIMIT = 5
 # Requests one API token may make per minute; more are answered 429.
 GATECHECK_API_REQUESTS_PER_MINUTE = int(os.environ.get("GATECHECK_API_REQUESTS_PER_MINUTE", "120"))
+# Fernet keys that seal alert-channel URLs (accounts.channels): the first
+# seals, all open; the word SECRET_KEY stands for the key derived from it,
+# the default. Rotation: new key first, old key after it, `manage.py
+# alert_channel rekey`, then drop the old.
+GATECHECK_CHANNEL_KEYS = env_list("GATECHECK_CHANNEL_KEYS")
 # The audit feed (/api/v1/audit-events) holds back events younger than this,
 # so that one whose transaction is still open cannot be skipped by a poller.
 GATECHECK_AUDIT_FEED_SETTLE_SECONDS = 5
