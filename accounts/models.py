@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 from django.utils import timezone
@@ -70,6 +71,8 @@ class Desk(models.Model):
     name = models.CharField(max_length=100, unique=True)
     leads = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="led_desks", blank=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="desks", blank=True)
+    # A bot down or failing and not acknowledged for this long reaches the desk's leads' channels.
+    escalation_minutes = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)])
 
     class Meta:
         ordering = ["name"]

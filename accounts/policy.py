@@ -91,7 +91,8 @@ STEP_UP: dict[str, str] = {
     # Uploading only stages the file in the session; replacing needs the code.
     "checklist:inventory_import": NONE,
     "checklist:inventory_import_confirm": RECENT,
-    # The desk: exports and MFA resets.
+    # The desk: exports and MFA resets. Saying "I'm on it" only claims work.
+    "desk:incident_ack": NONE,
     "desk:dashboard": NONE,
     "desk:export": RECENT,
     "desk:trader_detail": NONE,

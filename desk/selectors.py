@@ -34,7 +34,7 @@ from accounts.selectors import overseen_users, traders_for
 from accounts.signin import enrolment_pending
 from checklist import tallies
 from checklist.models import RULE_COLUMNS, CurrentScore, ReadinessSnapshot
-from devices.models import AcceptedRisk, ApiKey, Drill
+from devices.models import AcceptedRisk, ApiKey, Drill, Incident
 from devices.selectors import inventory_for, limits
 from readiness import rules
 from readiness import vocabulary as words
@@ -558,6 +558,18 @@ class DrillLine:
     steps: tuple[tuple[str, str], ...] = ()
 
 
+INCIDENTS_SHOWN = 20
+
+
+def open_incidents(viewer: User) -> list[Incident]:
+    """The bot incidents still open among the traders ``viewer`` oversees, oldest first, in one query."""
+    return list(
+        Incident.objects.filter(closed_at__isnull=True, owner__in=overseen_users(viewer))
+        .select_related("heartbeat__automation", "owner", "acked_by")
+        .order_by("opened_at", "pk")[:INCIDENTS_SHOWN]
+    )
+
+
 @dataclass(frozen=True)
 class KeyLine:
     """An active API key's rotation date and whether a pipeline recorded it
@@ -584,6 +596,7 @@ class TraderDetail:
     regions: tuple[str, ...]
     drills: list[DrillLine]
     keys: list[KeyLine]
+    incidents: list[Incident]
     history: list[tuple[date, int]]
     change: int | None
     reminded_today: bool
@@ -682,6 +695,7 @@ def trader_detail(trader: User, as_of: date) -> TraderDetail:
             KeyLine(mask_text(k.label), k.last_rotated_on, k.rotation_recorded_at, mask_text(k.rotation_token.name) if k.rotation_token else "")
             for k in ApiKey.objects.filter(owner=trader, status=ApiKey.Status.ACTIVE).select_related("rotation_token").order_by("label", "pk")
         ],
+        incidents=list(Incident.objects.filter(owner=trader).select_related("heartbeat__automation", "acked_by")[:10]),
         history=history,
         change=report.score - baseline[1] if baseline else None,
         reminded_today=ReminderLog.objects.filter(recipient=trader, kind=ReminderLog.Kind.MANUAL, date=as_of).exists(),

@@ -23,6 +23,8 @@ from accounts.audit import record_read
 from accounts.decorators import desk_lead_required
 from accounts.selectors import desks_for, overseen_users
 from accounts.signin import enrolment_code_for
+from devices import incidents
+from devices.models import Incident
 from readiness import rules
 from readiness import vocabulary as words
 
@@ -36,6 +38,7 @@ from .selectors import (
     DeskRow,
     can_reset_mfa,
     desk_table,
+    open_incidents,
     trader_detail,
 )
 
@@ -224,6 +227,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "pager": _pager(form, table),
             "filtered": bool(query.filtered or query.desks),
             "many_desks": len(form.desk_choices) > 1,
+            "incidents": open_incidents(request.user),
         },
     )
 
@@ -311,6 +315,19 @@ def trader_remind(request: HttpRequest, pk: int) -> HttpResponse:
         params = urlencode([(key, value) for key in DeskFilterForm.base_fields if key != "trader" for value in back.getlist(key)])
         return redirect(reverse("desk:dashboard") + (f"?{params}" if params else ""))
     return redirect("desk:trader_detail", pk=trader.pk)
+
+
+@desk_lead_required
+@require_POST
+def incident_ack(request: HttpRequest, pk: int) -> HttpResponse:
+    """A lead says "I'm on it" for a bot incident of one of their traders."""
+    incident = get_object_or_404(Incident.objects.filter(owner__in=overseen_users(request.user)).select_related("heartbeat__automation"), pk=pk)
+    name = incident.heartbeat.automation.name
+    if incidents.acknowledge(incident=incident, by=request.user, request=request, via="desk"):
+        messages.success(request, f"You are on '{name}': the desk sees it, and it will not be escalated.")
+    else:
+        messages.info(request, f"'{name}' was acknowledged already, or is over.")
+    return redirect(request.POST.get("next") == "trader" and reverse("desk:trader_detail", args=[incident.owner_id]) or reverse("desk:dashboard"))
 
 
 @desk_lead_required

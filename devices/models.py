@@ -313,6 +313,48 @@ class HeartbeatSignal(models.Model):
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
+class Incident(models.Model):
+    """A bot that went down or failing: open until it checks in again.
+    Acknowledged ("I'm on it") by its owner or a lead through a link each
+    of them got; unacknowledged past its desk's escalation time, it reaches
+    the desk's leads' channels (devices.incidents)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="incidents")
+    heartbeat = models.ForeignKey(Heartbeat, on_delete=models.CASCADE, related_name="incidents")
+    status = models.CharField(max_length=10)  # down or failing
+    opened_at = models.DateTimeField(default=timezone.now)
+    acked_at = models.DateTimeField(null=True, blank=True)
+    acked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [models.Index(fields=["closed_at", "acked_at", "escalated_at", "opened_at"], name="incident_open")]
+        constraints = [
+            # At most one open incident per bot.
+            models.UniqueConstraint(fields=["heartbeat"], condition=models.Q(closed_at__isnull=True), name="incident_one_open_per_bot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.opened_at:%Y-%m-%d %H:%M}"
+
+
+class AckLink(models.Model):
+    """One recipient's "I'm on it" link of an incident (SECURITY.md 34):
+    192 random bits, only the SHA-256 kept, valid 24 hours, good once."""
+
+    LIFETIME = timedelta(hours=24)
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="links")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
 class PingKey(models.Model):
     """A trader's ping key: ``/ping/<key>/<slug>`` reaches any of their bots
     by its slug, so one secret serves a fleet. 192 random bits, shown once;

@@ -32,6 +32,7 @@ from readiness.rules import ping_slug
 from readiness.secrets import mask_secrets
 from readiness.validators import storable_text
 
+from . import incidents
 from .models import (
     AcceptedRisk,
     ApiKey,
@@ -479,6 +480,8 @@ def heartbeat_sweep(*, now: datetime | None = None) -> int:
             for beat in beats:
                 beat.deadline = beat.next_change(now)
             Heartbeat.objects.bulk_update(beats, ["deadline"])
+    # Alarms nobody said they are on reach the desks' leads.
+    incidents.escalate(now)
     return count
 
 
@@ -517,8 +520,13 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
     for status, pks in quiet.items():
         if pks:
             Heartbeat.objects.filter(pk__in=pks).update(notified=status)
+    # A bot back up, or its market closed, ends its incident.
+    if ended := [beat.pk for beat, status in told if status == "up"] + quiet["idle"]:
+        incidents.closed(ended, now)
     if not told:
         return 0
+    # Each alarm opens (or updates) its incident; the owner's alert carries their "I'm on it" link.
+    acks = {beat.pk: incidents.link_for(incidents.opened(beat, status, now), beat.owner_id, now) for beat, status in told if status != "up"}
     for status in {status for _, status in told}:
         Heartbeat.objects.filter(pk__in=[beat.pk for beat, s in told if s == status]).update(notified=status)
     owners = {beat.owner_id: beat.owner for beat, _ in told}
@@ -531,9 +539,12 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
     for beat, status in told:
         owner, name = beat.owner, beat.automation.name
         subject, body = NOTICES[status]
-        recipients = sorted(set(outgoing.confirmed_addresses([owner])) | leads.get(owner.pk, set()))
-        if recipients:
-            payloads.append(outgoing.payload(to=recipients, subject=f"[Gatecheck] {subject.format(name=name)}", body=body, kind="heartbeat alert"))
+        title = f"[Gatecheck] {subject.format(name=name)}"
+        if mine := outgoing.confirmed_addresses([owner]):
+            payloads.append(outgoing.payload(to=mine, subject=title, body=_with_ack(body, acks.get(beat.pk)), kind="heartbeat alert"))
+        if theirs := sorted(leads.get(owner.pk, set()) - set(mine)):
+            desk_note = "\n\nAcknowledge it on the trader's desk page if you are on it." if beat.pk in acks else ""
+            payloads.append(outgoing.payload(to=theirs, subject=title, body=body + desk_note, kind="heartbeat alert"))
     if payloads:
         # Leave through the mail task, like every e-mail: the sweep never waits for the mail server.
         outgoing.enqueue(payloads)
@@ -544,10 +555,14 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
             subject, body = NOTICES[status]
             earlier = messages.get(beat.owner_id)
             line = subject.format(name=beat.automation.name)
-            messages[beat.owner_id] = (f"{earlier[0]}; {line}" if earlier else line, body)
+            messages[beat.owner_id] = (f"{earlier[0]}; {line}" if earlier else line, _with_ack(earlier[1] if earlier else body, acks.get(beat.pk)))
         channels.send_each(messages, CHANNEL_EVENTS[status])
     inventory_changed.send(sender=Heartbeat, owner=None, owners=list(owners.values()))
     return len(told)
+
+
+def _with_ack(body: str, link: str | None) -> str:
+    return f"{body}\n\nI'm on it: {link}" if link else body
 
 
 def _lead_emails(owner_ids: list[int]) -> dict[int, set[str]]:

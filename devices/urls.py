@@ -36,6 +36,7 @@ urlpatterns = [
     path("automations/<int:pk>/heartbeat/delete/", views.automation_heartbeat_delete, name="automation_heartbeat_delete"),
     path("automations/ping-key/", views.ping_key_rotate, name="ping_key_rotate"),
     path("automations/ping-key/new/", views.ping_key_shown, name="ping_key_shown"),
+    path("ack/<str:token>/", views.incident_ack, name="incident_ack"),
     path("ping/<str:token>", views.ping, name="ping"),
     path("ping/<str:token>/fail", views.ping_fail, name="ping_fail"),
     # Every other ping URL: suffixes, a trailing slash, a ping key and slug.

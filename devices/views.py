@@ -32,7 +32,7 @@ from accounts.net import client_ip
 from readiness.rules import ping_slug, run_durations
 from readiness.vocabulary import HEARTBEAT_STATUSES, HEARTBEAT_TAGS
 
-from . import schedules, services
+from . import incidents, schedules, services
 from .forms import ApiKeyForm, AutomationForm, HeartbeatForm, RecoveryMethodForm, TrustedDeviceForm
 from .models import ApiKey, Automation, Heartbeat, HeartbeatSignal, PingKey, RecoveryMethod, TrustedDevice
 from .selectors import broker_of, findings_for
@@ -500,6 +500,24 @@ def ping_key_shown(request: HttpRequest) -> HttpResponse:
     bots = [(a.name, ping_slug(a.name)) for a in Automation.objects.for_owner(request.user).filter(heartbeat__isnull=False).order_by("name")]
     response = render(request, "devices/ping_key.html", {"key": key, "base": base, "bots": bots})
     return once.forget(request, response, "ping_key") if key else response
+
+
+@public
+@never_cache
+@sensitive_post_parameters()
+def incident_ack(request: HttpRequest, token: str) -> HttpResponse:
+    """An "I'm on it" link (devices.incidents): GET asks, POST acknowledges,
+    so a mail scanner that follows links acknowledges nothing. The link is
+    the credential: good once, for 24 hours, for its incident only."""
+    try:
+        link = incidents.link_incident(token)
+    except incidents.LinkInvalid:
+        return render(request, "devices/incident_ack.html", {"invalid": True}, status=404)
+    incident = link.incident
+    if request.method == "POST":
+        incidents.acknowledge(incident=incident, by=link.recipient, request=request, via="link")
+        return render(request, "devices/incident_ack.html", {"incident": incident, "done": True, "who": link.recipient})
+    return render(request, "devices/incident_ack.html", {"incident": incident, "who": link.recipient})
 
 
 # The last part of a ping URL and the signal it sends (INVENTORY.md "Ping protocol v2").

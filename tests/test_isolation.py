@@ -57,6 +57,21 @@ def _api_token(user: User) -> ApiToken:
     return ApiToken.objects.create(user=user, name="pipeline", scope="read", digest=secrets.token_hex(32), expires_at=timezone.now() + timedelta(days=1))
 
 
+def _alert_channel(user: User):
+    from accounts.models import AlertChannel
+
+    return AlertChannel.objects.create(user=user, name="Slack", url_sealed="x", url_shown="slack://...", events=["bot_down"])
+
+
+def _incident(user: User):
+    """An open incident of a bot of ``user``, who is put on another lead's desk."""
+    from devices.models import Heartbeat, Incident
+
+    _desk_trader(user)
+    beat = Heartbeat.objects.create(owner=user, automation=build.automation(user, key=build.api_key(user)), period_minutes=5, grace_minutes=2)
+    return Incident.objects.create(owner=user, heartbeat=beat, status="down")
+
+
 def _desk_trader(user: User) -> User:
     """The trader himself: alice is on the requesting lead's desk, anyone
     else is put on another desk with another lead."""
@@ -83,6 +98,7 @@ TARGETS: dict[str, Target] = {
     "accounts:session_": Target(_browser_session),
     "accounts:trusted_browser_": Target(_trusted_browser),
     "accounts:api_token_": Target(_api_token),
+    "accounts:alert_channel_": Target(_alert_channel),
     "accounts:passkey_": Target(lambda user: build.SoftPasskey(user).device),
     "devices:device_": Target(build.device),
     "devices:recovery_": Target(build.recovery),
@@ -94,6 +110,7 @@ TARGETS: dict[str, Target] = {
     "checklist:risk_": Target(build.accepted_risk),
     "checklist:permission_": Target(build.permission),
     "desk:trader_": Target(_desk_trader, requester="lead"),
+    "desk:incident_": Target(_incident, requester="lead"),
 }
 
 

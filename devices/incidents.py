@@ -1,0 +1,130 @@
+"""Bot incidents: acknowledge ("I'm on it") and escalate (issue "Live evidence v2", part 4).
+
+An incident opens when a bot is told down or failing and closes when it
+checks in again. Its owner's alert carries an "I'm on it" link; a link is a
+credential of one recipient (SECURITY.md 34): 192 random bits, only the
+SHA-256 kept, valid 24 hours, good once, never printed by a command nor
+logged. A lead acknowledges from the desk instead (signed in, MFA). An
+incident nobody acknowledged within the shortest escalation time of its
+owner's desks (``Desk.escalation_minutes``, default 15) reaches the leads'
+channels once, each lead with a link of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import channels
+from accounts.audit import record_event
+from accounts.models import Desk, User
+
+from .models import AckLink, Heartbeat, Incident
+
+DEFAULT_ESCALATION_MINUTES = Desk._meta.get_field("escalation_minutes").default
+ESCALATE_BATCH = 500
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def site() -> str:
+    return (settings.GATECHECK_SITE_URL or "http://127.0.0.1:8000").rstrip("/")
+
+
+def link_for(incident: Incident, recipient_id: int, now: datetime) -> str:
+    """A new "I'm on it" address for one recipient of this incident."""
+    token = secrets.token_urlsafe(24)
+    AckLink.objects.create(incident=incident, recipient_id=recipient_id, digest=_digest(token), expires_at=now + AckLink.LIFETIME)
+    return site() + reverse("devices:incident_ack", args=[token])
+
+
+def opened(beat: Heartbeat, status: str, now: datetime) -> Incident:
+    """The bot's open incident (its status brought up to date), or a new one."""
+    current = Incident.objects.filter(heartbeat=beat, closed_at__isnull=True).first()
+    if current is not None:
+        if current.status != status:
+            Incident.objects.filter(pk=current.pk).update(status=status)
+        return current
+    try:
+        with transaction.atomic():
+            return Incident.objects.create(owner_id=beat.owner_id, heartbeat=beat, status=status, opened_at=now)
+    except IntegrityError:  # another process opened it a moment ago
+        return Incident.objects.get(heartbeat=beat, closed_at__isnull=True)
+
+
+def closed(beat_ids: list[int], now: datetime) -> int:
+    """Bots checking in again: their incidents end, and their links with them."""
+    return Incident.objects.filter(heartbeat_id__in=beat_ids, closed_at__isnull=True).update(closed_at=now)
+
+
+class LinkInvalid(Exception):
+    """Unknown, used, expired, or its incident is over."""
+
+
+def link_incident(token: str) -> AckLink:
+    """The live link of this token, with its incident and bot."""
+    link = AckLink.objects.select_related("incident__heartbeat__automation", "recipient").filter(digest=_digest(token)).first()
+    if link is None or not hmac.compare_digest(link.digest, _digest(token)):
+        raise LinkInvalid
+    if link.used_at is not None or link.expires_at <= timezone.now() or link.incident.closed_at is not None:
+        raise LinkInvalid
+    return link
+
+
+def acknowledge(*, incident: Incident, by: User, request: HttpRequest | None = None, via: str) -> bool:
+    """Mark the incident acknowledged by ``by``; False when someone did already."""
+    now = timezone.now()
+    with transaction.atomic():
+        done = Incident.objects.filter(pk=incident.pk, acked_at__isnull=True, closed_at__isnull=True).update(acked_at=now, acked_by=by)
+        # Every link of the incident is spent: one acknowledgement is enough.
+        AckLink.objects.filter(incident=incident, used_at__isnull=True).update(used_at=now)
+        if done:
+            record_event(action="incident.acknowledged", request=request, actor=by, subject=incident.owner,
+                         object_label=incident.heartbeat.automation.name, details={"via": via, "status": incident.status})
+    return bool(done)
+
+
+def escalate(now: datetime) -> int:
+    """Incidents open and unacknowledged past their desks' escalation time
+    go to the desks' leads' channels, once. A fixed number of queries per
+    batch, one link per lead and incident."""
+    oldest = now - timedelta(minutes=1)
+    waiting = list(
+        Incident.objects.filter(closed_at__isnull=True, acked_at__isnull=True, escalated_at__isnull=True, opened_at__lte=oldest)
+        .select_related("heartbeat__automation", "owner")
+        .order_by("opened_at")[:ESCALATE_BATCH]
+    )
+    if not waiting:
+        return 0
+    owners = {incident.owner_id for incident in waiting}
+    limit: dict[int, int] = {}
+    leads: dict[int, set[int]] = {}
+    for member, minutes, lead in Desk.objects.filter(members__in=owners).values_list("members", "escalation_minutes", "leads"):
+        limit[member] = min(minutes, limit.get(member, minutes))
+        if lead is not None and lead != member:
+            leads.setdefault(member, set()).add(lead)
+    due = [i for i in waiting if i.opened_at <= now - timedelta(minutes=limit.get(i.owner_id, DEFAULT_ESCALATION_MINUTES))]
+    with transaction.atomic():
+        for incident in due:
+            Incident.objects.filter(pk=incident.pk).update(escalated_at=now)
+            name = incident.heartbeat.automation.name
+            minutes = limit.get(incident.owner_id, DEFAULT_ESCALATION_MINUTES)
+            messages = {
+                lead: (f"Escalated: automation '{name}' is {incident.status}, unacknowledged for {minutes} min",
+                       f"A trader on your desk has a bot that is {incident.status} and nobody has said they are on it.\n\n"
+                       f"I'm on it: {link_for(incident, lead, now)}")
+                for lead in leads.get(incident.owner_id, ())
+            }
+            channels.send_each(messages, "bot_down" if incident.status == "down" else "bot_failing")
+            record_event(action="incident.escalated", subject=incident.owner, object_label=name, details={"leads": len(messages)})
+    return len(due)
