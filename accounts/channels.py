@@ -123,7 +123,8 @@ def add(*, user: User, url: str, name: str = "", events: Iterable[str] = DEFAULT
     if not events:
         raise ChannelRefused("Choose at least one event.", "events")
     plugin = _plugin(url)
-    shown = plugin.url(privacy=True)[:300]
+    # Apprise's privacy form, without its options (they repeat defaults and may carry a value).
+    shown = plugin.url(privacy=True).split("?", 1)[0][:300]
     name = (name.strip() or shown.split("://", 1)[0])[:NAME_MAX]
     if find_secret(name):
         raise ChannelRefused("The name looks like a secret; describe the channel instead.", "name")

@@ -115,6 +115,7 @@ from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.core.signals import request_finished, request_started  # noqa: E402
 from django.db import close_old_connections, connection, transaction  # noqa: E402
+from django.db.models import Count, F  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -132,6 +133,7 @@ from devices.models import (  # noqa: E402
     Automation,
     Drill,
     Heartbeat,
+    Incident,
     Permission,
     RecoveryMethod,
     Subscription,
@@ -223,18 +225,24 @@ def ping_token(automation_id: int) -> str:
     return f"bench-ping-token-{automation_id:08d}"
 
 
+# Live bots' schedules in turn (Heartbeats v2): every period, a cron, an exchange's sessions.
+SCHEDULES = ({}, {"schedule_kind": "cron", "cron": "*/15 * * * *", "tz": "America/New_York"},
+             {"schedule_kind": "market", "exchange": "XNYS", "before_open": 30, "after_close": 15})
+
+
 def _heartbeats(automations) -> None:
     now = timezone.now()
     beats = []
     for pk, owner_id in automations:
         down = pk % 100 == 0
         period, last_at = (DOWN_PERIOD, now - timedelta(hours=1)) if down else (UP_PERIOD, now - timedelta(minutes=1))
-        beats.append(
-            Heartbeat(
-                owner_id=owner_id, automation_id=pk, period_minutes=period, grace_minutes=10, token_digest=hashlib.sha256(ping_token(pk).encode()).hexdigest(),
-                last_kind="success", last_at=last_at, deadline=last_at + timedelta(minutes=period + 10), notified="up",
-            )
+        beat = Heartbeat(
+            owner_id=owner_id, automation_id=pk, period_minutes=period, grace_minutes=10, token_digest=hashlib.sha256(ping_token(pk).encode()).hexdigest(),
+            last_kind="success", last_at=last_at, notified="up", created_at=now - timedelta(days=1), **({} if down else SCHEDULES[pk % 3]),
         )
+        # What a ping stores: the next moment this bot's status can change.
+        beat.deadline = last_at + timedelta(minutes=period + 10) if down else beat.next_change(now)
+        beats.append(beat)
     Heartbeat.objects.bulk_create(beats)
 
 
@@ -446,7 +454,10 @@ def sweep(people: int) -> dict:
     each run they are marked up again, so each run has the same work."""
 
     def reset() -> None:
-        Heartbeat.objects.filter(period_minutes=DOWN_PERIOD).update(notified="up", last_kind="success")
+        Heartbeat.objects.filter(period_minutes=DOWN_PERIOD).update(
+            notified="up", last_kind="success", deadline=F("last_at") + timedelta(minutes=DOWN_PERIOD + 10)
+        )
+        Incident.objects.all().delete()
 
     with override_settings(MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}):
         reset()
@@ -702,7 +713,8 @@ def main() -> None:
             jobs.append((f"CSV of all {ARGS.traders} (superuser)", job(lambda: rows.append(csv_all(boss_client)), ARGS.traders)))
             assert rows[0] == ARGS.traders, rows
             swept = sweep(ARGS.traders)
-            print(f"\nHeartbeat sweep over {Heartbeat.objects.count():,} automations: {swept['went_down']} went down, "
+            kinds = ", ".join(f"{n:,} {kind}" for kind, n in Heartbeat.objects.values_list("schedule_kind").annotate(n=Count("pk")).order_by("schedule_kind"))
+            print(f"\nHeartbeat sweep over {Heartbeat.objects.count():,} automations ({kinds}): {swept['went_down']} went down, "
                   f"{swept['s']:.1f} s, {swept['queries']} queries, peak {swept['peak_mib']:.1f} MiB")
             print(f"\nBackground jobs and the full export, {ARGS.traders} traders:\n")
             print(f"{'job':<40} {'s':>8} {'q/1000':>8} {'peak MiB':>9}")

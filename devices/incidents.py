@@ -18,7 +18,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -48,18 +48,29 @@ def link_for(incident: Incident, recipient_id: int, now: datetime) -> str:
     return site() + reverse("devices:incident_ack", args=[token])
 
 
-def opened(beat: Heartbeat, status: str, now: datetime) -> Incident:
-    """The bot's open incident (its status brought up to date), or a new one."""
-    current = Incident.objects.filter(heartbeat=beat, closed_at__isnull=True).first()
-    if current is not None:
-        if current.status != status:
-            Incident.objects.filter(pk=current.pk).update(status=status)
-        return current
-    try:
-        with transaction.atomic():
-            return Incident.objects.create(owner_id=beat.owner_id, heartbeat=beat, status=status, opened_at=now)
-    except IntegrityError:  # another process opened it a moment ago
-        return Incident.objects.get(heartbeat=beat, closed_at__isnull=True)
+def opened_with_links(alarms: list[tuple[Heartbeat, str]], now: datetime) -> dict[int, str]:
+    """Open (or bring up to date) the incident of each bot told down or
+    failing, and make its owner's "I'm on it" link: a fixed number of
+    queries however many bots. Returns each heartbeat id's link."""
+    if not alarms:
+        return {}
+    status_of = {beat.pk: status for beat, status in alarms}
+    current = {i.heartbeat_id: i for i in Incident.objects.filter(heartbeat_id__in=list(status_of), closed_at__isnull=True)}
+    changed = [i for i in current.values() if i.status != status_of[i.heartbeat_id]]
+    for incident in changed:
+        incident.status = status_of[incident.heartbeat_id]
+    Incident.objects.bulk_update(changed, ["status"])
+    fresh = [Incident(owner_id=beat.owner_id, heartbeat=beat, status=status, opened_at=now) for beat, status in alarms if beat.pk not in current]
+    # Another process may have opened one a moment ago: the partial unique index keeps one, read back below.
+    Incident.objects.bulk_create(fresh, ignore_conflicts=True)
+    if fresh:
+        current |= {i.heartbeat_id: i for i in Incident.objects.filter(heartbeat_id__in=[i.heartbeat_id for i in fresh], closed_at__isnull=True)}
+    tokens = {beat.pk: secrets.token_urlsafe(24) for beat, _ in alarms}
+    AckLink.objects.bulk_create(
+        AckLink(incident=current[beat.pk], recipient_id=beat.owner_id, digest=_digest(tokens[beat.pk]), expires_at=now + AckLink.LIFETIME)
+        for beat, _ in alarms
+    )
+    return {pk: site() + reverse("devices:incident_ack", args=[token]) for pk, token in tokens.items()}
 
 
 def closed(beat_ids: list[int], now: datetime) -> int:

@@ -526,7 +526,7 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
     if not told:
         return 0
     # Each alarm opens (or updates) its incident; the owner's alert carries their "I'm on it" link.
-    acks = {beat.pk: incidents.link_for(incidents.opened(beat, status, now), beat.owner_id, now) for beat, status in told if status != "up"}
+    acks = incidents.opened_with_links([(beat, status) for beat, status in told if status != "up"], now)
     for status in {status for _, status in told}:
         Heartbeat.objects.filter(pk__in=[beat.pk for beat, s in told if s == status]).update(notified=status)
     owners = {beat.owner_id: beat.owner for beat, _ in told}

@@ -151,7 +151,7 @@ def test_superuser_edits_of_users_and_desks_are_audited(root_client, rows):
     from accounts.models import AuditEvent, Desk
 
     desk = Desk.objects.first()
-    response = root_client.post(f"/admin/accounts/desk/{desk.pk}/change/", {"name": "Renamed desk", "leads": [], "members": []})
+    response = root_client.post(f"/admin/accounts/desk/{desk.pk}/change/", {"name": "Renamed desk", "leads": [], "members": [], "escalation_minutes": 15})
     assert response.status_code == 302
     event = AuditEvent.objects.filter(action="admin.desk.changed").get()
     assert "name" in event.details["fields"]

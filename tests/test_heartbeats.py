@@ -139,16 +139,18 @@ def test_going_down_and_recovering_each_mail_the_trader_and_leads_once(alice, le
     Heartbeat.objects.filter(pk=beat.pk).update(last_at=ago, deadline=ago + timedelta(minutes=7))
     assert services.heartbeat_sweep() == 1
     assert services.heartbeat_sweep() == 0  # told once
-    [down] = mail.outbox
-    assert "stopped checking in" in down.subject and set(down.to) == {alice.email, lena.email}
+    # The trader's e-mail carries their "I'm on it" link; the lead's says to acknowledge on the desk.
+    mine, leads = sorted(mail.outbox, key=lambda m: m.to != [alice.email])
+    assert "stopped checking in" in mine.subject and mine.to == [alice.email] and "I'm on it: " in mine.body
+    assert leads.subject == mine.subject and leads.to == [lena.email] and "desk page" in leads.body
     assert AuditEvent.objects.filter(action="heartbeat.down", subject=alice).count() == 1
     # The stored score (the desk's) was refreshed by the transition.
     stored = ReadinessSnapshot.objects.get(user=alice, date=timezone.localdate()).statuses
     assert stored["automation.alive"] == "fail"
     Client().get(url)  # back up
-    assert [m.subject for m in mail.outbox][1:] == ["[Gatecheck] Automation 'ES spread bot' is checking in again"]
+    assert [m.subject for m in mail.outbox][2:] == ["[Gatecheck] Automation 'ES spread bot' is checking in again"] * 2
     Client().get(url)
-    assert len(mail.outbox) == 2
+    assert len(mail.outbox) == 4
 
 
 def test_the_sweep_command_runs(alice, alice_client):
@@ -235,7 +237,7 @@ def test_the_sweep_costs_the_same_queries_at_50_and_500_bots(lena):
     desk = lena.led_desks.get()
     _fleet(0, 50, down=3, desk=desk)
     told, small = _swept()
-    assert told == 3 and _swept() == (0, 1)  # nothing due: one indexed query
+    assert told == 3 and _swept() == (0, 2)  # nothing due: two indexed queries (deadlines passed, incidents to escalate)
     _fleet(50, 450, down=3, desk=desk)
     assert _swept() == (3, small)
 
@@ -245,7 +247,7 @@ def test_the_sweep_tells_a_batch_in_fixed_queries_whatever_the_number_going_down
     _fleet(0, 60, down=5, desk=desk)
     mail.outbox.clear()
     told, few = _swept()
-    assert told == 5 and len(mail.outbox) == 5
+    assert told == 5 and len(mail.outbox) == 10  # each trader's, with their link, and their lead's
     down = Heartbeat.objects.filter(notified="up").order_by("pk")[:45]
     ago = timezone.now() - timedelta(minutes=10)
     Heartbeat.objects.filter(pk__in=[b.pk for b in down]).update(last_at=ago, deadline=ago + timedelta(minutes=7))
@@ -253,7 +255,7 @@ def test_the_sweep_tells_a_batch_in_fixed_queries_whatever_the_number_going_down
     told, many = _swept()
     assert told == 45 and many == few  # the audit rows go in one insert
     assert AuditEvent.objects.filter(action="heartbeat.down").count() == 50
-    assert all(set(m.to) == {m.to[0], lena.email} for m in mail.outbox) and len(mail.outbox) == 45
+    assert len(mail.outbox) == 90 and sum(m.to == [lena.email] for m in mail.outbox) == 45
     # Every trader told about has a fresh stored score that says so.
     owners = Heartbeat.objects.filter(notified="down").values_list("owner_id", flat=True)
     stored = ReadinessSnapshot.objects.filter(user_id__in=owners, date=timezone.localdate())
