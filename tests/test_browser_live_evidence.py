@@ -14,6 +14,12 @@ from tests.test_alert_channels import Receiver
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture
+def browser_context_args(browser_context_args):
+    # A trader in Tokyo: the next check-ins must read in their zone, not the server's.
+    return {**browser_context_args, "timezone_id": "Asia/Tokyo", "locale": "en-US"}
+
+
 def test_market_schedule_next_check_ins_and_a_channel_test(live_server, page, allow_async_unsafe):
     receiver = Receiver()
     try:
@@ -23,7 +29,7 @@ def test_market_schedule_next_check_ins_and_a_channel_test(live_server, page, al
         sign_in_browser(page, live_server, alice, url)
         page.get_by_label("Checks in every (minutes)").fill("5")
         page.get_by_label("During an exchange's trading sessions (idle when it is closed)").check()
-        page.get_by_label("Exchange").select_option("XNYS")
+        page.get_by_label("Exchange", exact=True).select_option("XNYS")
         page.get_by_label("Minutes before the open").fill("30")
         page.get_by_label("Minutes after the close").fill("15")
         page.get_by_role("button", name="Create heartbeat").click()
@@ -33,12 +39,15 @@ def test_market_schedule_next_check_ins_and_a_channel_test(live_server, page, al
         page.goto(f"{live_server.url}{url}")
         times = page.locator("time[data-local-time]")
         assert times.count() == 5
-        # The script wrote each time in the browser's zone; the server's UTC text stays as the title.
-        assert times.first.get_attribute("title").endswith("UTC") and not times.first.inner_text().endswith(" UTC")
+        # The script wrote each time in the browser's zone (UTC+9); the server's UTC text stays as the title.
+        utc_text, shown = times.first.get_attribute("title"), times.first.inner_text()
+        assert utc_text.endswith("UTC") and "GMT+9" in shown
+        hour = int(utc_text.split()[2].split(":")[0])
+        assert f"{(hour + 9) % 12 or 12:02d}:" in shown
 
         page.goto(f"{live_server.url}/accounts/alerts/")
         page.get_by_label("Apprise URL").fill(receiver.url)
-        page.get_by_label("Name").fill("Desk webhook")
+        page.get_by_label("Name", exact=True).fill("Desk webhook")
         page.get_by_role("button", name="Add channel").click()
         assert page.get_by_text("Channel 'Desk webhook' added.").is_visible()
         page.get_by_role("button", name="Send a test").click()
