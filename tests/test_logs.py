@@ -10,12 +10,17 @@ import io
 import json
 import logging
 import re
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from accounts.logs import ContextFilter, JsonFormatter
+from accounts.models import AlertChannel
+from devices import services
+from devices.models import Heartbeat
 from tests import builders as build
 from tests.test_shown_once import REASON
 
@@ -54,11 +59,23 @@ def test_flows_that_handle_secrets_leave_none_in_the_logs(alice, alice_client, l
     token = shown(alice_client, alice_client.post("/accounts/security/api-tokens/add/", {"name": "deploy", "scope": "read", "days": "30"}), r"gc_[\w-]{40,}")
     for header in (f"Bearer {token}", f"Bearer {token}x", f"Token {token}", token):
         Client().get("/api/v1/readiness", HTTP_AUTHORIZATION=header)
+    # An alert channel whose URL holds a credential, tried against a closed port (its failure is logged).
+    hook = f"json://127.0.0.1:9/hook?token={'s3cr3tHookValue' * 2}"
+    alice_client.post("/accounts/alerts/", {"url": hook, "name": "Hook", "events": ["bot_down"]})
+    alice_client.post(f"/accounts/alerts/{AlertChannel.objects.get(user=alice).pk}/test/")
+    # A bot down: its "I'm on it" link, followed with a mistake (a logged 404) and for real.
+    ago = timezone.now() - timedelta(minutes=9)
+    Heartbeat.objects.filter(pk=bot.heartbeat.pk).update(last_kind="success", last_at=ago, deadline=ago + timedelta(minutes=7), notified="up")
+    services.heartbeat_sweep()
+    ack = re.search(r"/ack/[\w-]+/", next(m.body for m in mail.outbox if "I'm on it" in m.body)).group(0)
+    anonymous_ack = Client()
+    anonymous_ack.get(ack[:-2] + "x/")
+    anonymous_ack.post(ack)
     enrolment = shown(lena_client, lena_client.post(f"/desk/traders/{alice.pk}/mfa-reset/", REASON), r"\b[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b")
     mail.outbox.clear()
     Client().post("/accounts/password/reset/", {"email": "alice@example.com"})
     reset = re.search(r"/accounts/password/reset/[^\s]+", mail.outbox[0].body).group(0)
-    secrets += [calendar, ping, token, enrolment, reset, reset.rstrip("/").rsplit("/", 1)[-1]]
+    secrets += [calendar, ping, token, "s3cr3tHookValue", ack.strip("/").rsplit("/", 1)[1], enrolment, reset, reset.rstrip("/").rsplit("/", 1)[-1]]
     # Mistakes with secret addresses are logged (404s), and a ping is logged too.
     anonymous = Client()
     anonymous.get(f"/ping/{ping}")
@@ -66,7 +83,7 @@ def test_flows_that_handle_secrets_leave_none_in_the_logs(alice, alice_client, l
     anonymous.get(f"/ping/{ping}/nonsense")
     anonymous.get(f"/calendar/{calendar}x.ics")
     anonymous.get(reset + "x/")
-    assert len(secrets) >= 15 and all(len(s) >= 8 for s in secrets)
+    assert len(secrets) >= 17 and all(len(s) >= 8 for s in secrets)
 
     lines = json_log.getvalue().splitlines()
     assert len(lines) > 10

@@ -369,5 +369,6 @@ LOGGING = {
     "formatters": {"json": {"()": "accounts.logs.JsonFormatter"}, "text": {"()": "accounts.logs.TextFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "apscheduler": {"level": "WARNING"}},
+    # apprise's debug lines spell out the URLs it posts to (channel credentials): never below WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "apscheduler": {"level": "WARNING"}, "apprise": {"level": "WARNING"}},
 }
