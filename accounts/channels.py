@@ -33,6 +33,7 @@ from django.utils.crypto import salted_hmac
 
 from readiness.secrets import find_secret
 
+from . import mail
 from .audit import record_event
 from .mail import notify
 from .models import AlertChannel, User
@@ -180,40 +181,53 @@ def _failed(channel: AlertChannel, why: str) -> None:
 
 
 @task
-def channel_send(channel_id: int, title: str, body: str, attempt: int = 0) -> bool:
+def channel_send(channel_id: int, title: str, body: str, attempt: int = 0, link: tuple[str, int] | None = None) -> bool:
     """Deliver one alert to one channel; on failure try again after 1, 2 and
-    4 minutes. Twice is safe enough: a worker killed mid-send can repeat one
-    alert, never lose it (an alert is a nudge, not a record)."""
+    4 minutes. ``link`` names a link made here, for the channel's person
+    (the task table never holds a working link). Twice is safe enough: a
+    worker killed mid-send can repeat one alert, never lose it (an alert is
+    a nudge, not a record)."""
     channel = AlertChannel.objects.select_related("user").filter(pk=channel_id, user__is_active=True).first()
     if channel is None:
         return False
-    why = deliver(channel, title, body)
+    text = mail.with_link({"body": body, "link": [link[0], link[1], channel.user_id] if link else None})["body"]
+    why = deliver(channel, title, text)
     if why is None:
         AlertChannel.objects.filter(pk=channel.pk).update(failures=0, last_error="", last_sent_at=timezone.now())
         return True
     _failed(channel, why)
     if attempt < RETRIES and channel_send.get_backend().supports_defer:
-        channel_send.using(run_after=timezone.now() + timedelta(minutes=2**attempt)).enqueue(channel_id, title, body, attempt + 1)
+        channel_send.using(run_after=timezone.now() + timedelta(minutes=2**attempt)).enqueue(channel_id, title, body, attempt + 1, link)
     return False
 
 
 def send_event(user_ids: Iterable[int], event: str, title: str, body: str) -> int:
     """Queue ``title``/``body`` to every channel of these people that takes
     ``event``, once the current transaction commits; returns how many."""
-    return send_each({uid: (title, body) for uid in user_ids}, event)
+    return send_each([(uid, title, body, None) for uid in user_ids], event)
 
 
-def send_each(messages: dict[int, tuple[str, str]], event: str) -> int:
-    """Each person's own (title, body) to their channels that take ``event``:
-    one query for any number of people, a task per channel after the commit."""
+# One message: to whom, its title and body, and the link it carries (kind, ref) or None.
+Message = tuple[int, str, str, "tuple[str, int] | None"]
+
+
+def send_each(messages: list[Message], event: str) -> int:
+    """Each message to its person's channels that take ``event``: one query
+    for any number of people, a task per channel and message after the commit."""
     if not messages:
         return 0
     # A person keeps at most MAX_CHANNELS: their events are read here, not matched in SQL (SQLite has no JSON containment).
-    rows = AlertChannel.objects.filter(user_id__in=list(messages), user__is_active=True).values_list("pk", "user_id", "events")
-    chosen = [(pk, messages[uid]) for pk, uid, events in rows if event in events]
-    for channel_id, (title, body) in chosen:
-        transaction.on_commit(lambda cid=channel_id, t=title, b=body: channel_send.enqueue(cid, f"[Gatecheck] {t}", b))
-    return len(chosen)
+    rows = AlertChannel.objects.filter(user_id__in={m[0] for m in messages}, user__is_active=True).values_list("pk", "user_id", "events")
+    taking: dict[int, list[int]] = {}
+    for pk, uid, events in rows:
+        if event in events:
+            taking.setdefault(uid, []).append(pk)
+    sent = 0
+    for uid, title, body, link in messages:
+        for channel_id in taking.get(uid, ()):
+            transaction.on_commit(lambda c=channel_id, t=title, b=body, k=link: channel_send.enqueue(c, f"[Gatecheck] {t}", b, 0, k))
+            sent += 1
+    return sent
 
 
 def security_notice(user: User, subject: str, body: str) -> bool:

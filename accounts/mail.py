@@ -62,9 +62,27 @@ def confirmed_addresses(users: Iterable[User]) -> list[str]:
     return [user.email for user in users if user.email_verified]
 
 
-def payload(*, to: list[str], subject: str, body: str, html: str | None = None, kind: str = "notice") -> dict:
-    """A message as task arguments can carry it; ``kind`` names it in logs."""
-    return {"to": list(to), "subject": subject, "body": body, "html": html, "kind": kind}
+def payload(*, to: list[str], subject: str, body: str, html: str | None = None, kind: str = "notice", link: list | None = None) -> dict:
+    """A message as task arguments can carry it; ``kind`` names it in logs.
+    ``link`` names a one-recipient link, ``[maker, ref, recipient id]``
+    (``LINK_MAKERS``), made only when the message leaves, so the task table
+    never holds a working link."""
+    return {"to": list(to), "subject": subject, "body": body, "html": html, "kind": kind, "link": link}
+
+
+# maker -> (ref, recipient id) -> a new working URL, or None when there is
+# nothing left to act on; filled in by the app that owns the link
+# (devices.incidents), for e-mail here and for alert channels alike.
+LINK_MAKERS: dict[str, Callable[[int, int], str | None]] = {}
+
+
+def with_link(data: dict) -> dict:
+    """The message with its link made now (in the worker), if it names one."""
+    if not data.get("link"):
+        return data
+    maker, ref, recipient = data["link"]
+    url = LINK_MAKERS[maker](ref, recipient)
+    return {**data, "body": f"{data['body']}\n\nI'm on it: {url}"} if url else data
 
 
 def notify(user: User, subject: str, body: str) -> bool:
@@ -223,7 +241,7 @@ def mail_send(context: TaskContext, payloads: list[dict], attempt: int = 0) -> d
             progress["failed"].append(start + position)
         mark_set(key, progress)
 
-    todo = [{"message_id": message_id(context.task_result.id, start + i), **data} for i, data in enumerate(payloads[start:])]
+    todo = [{"message_id": message_id(context.task_result.id, start + i), **with_link(data)} for i, data in enumerate(payloads[start:])]
     unsent = deliver(todo, tried=tried)  # tried is not told when the server cannot be reached
     failed = [payloads[i] for i in sorted(set(progress["failed"]) | {start + i for i in unsent})]
     if failed and not progress.get("retried"):

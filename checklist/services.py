@@ -137,11 +137,11 @@ def _current_sync(rows: list[ReadinessSnapshot], inventories: dict[int, rules.In
 
 def _tell_level_drops(rows: list[CurrentScore]) -> None:
     """A trader whose readiness fell a level hears it on the channels that take it."""
-    messages = {}
+    messages = []
     for row in rows:
         label = words.LEVEL_LABELS.get(row.level, row.level)
-        messages[row.user_id] = (f"Your readiness fell to {label} ({row.score})",
-                                 f"Your login readiness is now {label}, {row.score} of 100. Open Gatecheck to see what changed.")
+        messages.append((row.user_id, f"Your readiness fell to {label} ({row.score})",
+                         f"Your login readiness is now {label}, {row.score} of 100. Open Gatecheck to see what changed.", None))
     channels.send_each(messages, "level_dropped")
 
 

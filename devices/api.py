@@ -79,7 +79,7 @@ def inventory_put(request: HttpRequest):
 
 class HeartbeatOut(Schema):
     automation: str
-    status: str = Field(description="new, up, late, down or failing (CHECKLIST.md); paused when the automation is paused")
+    status: str = Field(description="new, up, late, down, failing or idle (outside its market window) (CHECKLIST.md); paused when the automation is paused")
     last_ping_kind: str | None
     last_ping_at: datetime | None
     period_minutes: int

@@ -8,6 +8,7 @@ class DevicesConfig(AppConfig):
     def ready(self) -> None:
         from accounts import metrics
 
+        from . import incidents  # noqa: F401 (registers the "I'm on it" links with accounts' mail and channels)
         from .selectors import bots_by_state
 
         metrics.gauge("bots", "Automations' heartbeats by state (up, down, failing, new).")(bots_by_state)

@@ -12,7 +12,6 @@ channels once, each lead with a link of their own.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
@@ -23,9 +22,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import channels
+from accounts import channels, mail
 from accounts.audit import record_event
-from accounts.models import Desk, User
+from accounts.models import Desk, User, token_digest
 
 from .models import AckLink, Heartbeat, Incident
 
@@ -33,25 +32,29 @@ DEFAULT_ESCALATION_MINUTES = Desk._meta.get_field("escalation_minutes").default
 ESCALATE_BATCH = 500
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def site() -> str:
     return (settings.GATECHECK_SITE_URL or "http://127.0.0.1:8000").rstrip("/")
 
 
-def link_for(incident: Incident, recipient_id: int, now: datetime) -> str:
-    """A new "I'm on it" address for one recipient of this incident."""
-    token = secrets.token_urlsafe(24)
-    AckLink.objects.create(incident=incident, recipient_id=recipient_id, digest=_digest(token), expires_at=now + AckLink.LIFETIME)
+def ack_url(incident_id: int, recipient_id: int) -> str | None:
+    """A new "I'm on it" address of this incident for one recipient, made
+    when the message leaves (in the worker), or None when the incident is over."""
+    incident = Incident.objects.filter(pk=incident_id, closed_at__isnull=True).first()
+    if incident is None:
+        return None
+    token = secrets.token_urlsafe(24)  # 192 random bits
+    AckLink.objects.create(incident=incident, recipient_id=recipient_id, digest=token_digest(token), expires_at=timezone.now() + AckLink.LIFETIME)
     return site() + reverse("devices:incident_ack", args=[token])
 
 
-def opened_with_links(alarms: list[tuple[Heartbeat, str]], now: datetime) -> dict[int, str]:
+# Links leave only from the worker: the task table names them, never holds them.
+mail.LINK_MAKERS["incident_ack"] = ack_url
+
+
+def opened(alarms: list[tuple[Heartbeat, str]], now: datetime) -> dict[int, Incident]:
     """Open (or bring up to date) the incident of each bot told down or
-    failing, and make its owner's "I'm on it" link: a fixed number of
-    queries however many bots. Returns each heartbeat id's link."""
+    failing: a fixed number of queries however many bots. Returns each
+    heartbeat id's incident."""
     if not alarms:
         return {}
     status_of = {beat.pk: status for beat, status in alarms}
@@ -65,12 +68,7 @@ def opened_with_links(alarms: list[tuple[Heartbeat, str]], now: datetime) -> dic
     Incident.objects.bulk_create(fresh, ignore_conflicts=True)
     if fresh:
         current |= {i.heartbeat_id: i for i in Incident.objects.filter(heartbeat_id__in=[i.heartbeat_id for i in fresh], closed_at__isnull=True)}
-    tokens = {beat.pk: secrets.token_urlsafe(24) for beat, _ in alarms}
-    AckLink.objects.bulk_create(
-        AckLink(incident=current[beat.pk], recipient_id=beat.owner_id, digest=_digest(tokens[beat.pk]), expires_at=now + AckLink.LIFETIME)
-        for beat, _ in alarms
-    )
-    return {pk: site() + reverse("devices:incident_ack", args=[token]) for pk, token in tokens.items()}
+    return current
 
 
 def closed(beat_ids: list[int], now: datetime) -> int:
@@ -84,8 +82,8 @@ class LinkInvalid(Exception):
 
 def link_incident(token: str) -> AckLink:
     """The live link of this token, with its incident and bot."""
-    link = AckLink.objects.select_related("incident__heartbeat__automation", "recipient").filter(digest=_digest(token)).first()
-    if link is None or not hmac.compare_digest(link.digest, _digest(token)):
+    link = AckLink.objects.select_related("incident__heartbeat__automation", "recipient").filter(digest=token_digest(token)).first()
+    if link is None or not hmac.compare_digest(link.digest, token_digest(token)):
         raise LinkInvalid
     if link.used_at is not None or link.expires_at <= timezone.now() or link.incident.closed_at is not None:
         raise LinkInvalid
@@ -125,17 +123,20 @@ def escalate(now: datetime) -> int:
         if lead is not None and lead != member:
             leads.setdefault(member, set()).add(lead)
     due = [i for i in waiting if i.opened_at <= now - timedelta(minutes=limit.get(i.owner_id, DEFAULT_ESCALATION_MINUTES))]
+    told = 0
     with transaction.atomic():
         for incident in due:
-            Incident.objects.filter(pk=incident.pk).update(escalated_at=now)
+            # Only if still unacknowledged and not escalated: a second sweep, or an acknowledgement just now, wins.
+            if not Incident.objects.filter(pk=incident.pk, acked_at__isnull=True, escalated_at__isnull=True, closed_at__isnull=True).update(escalated_at=now):
+                continue
             name = incident.heartbeat.automation.name
             minutes = limit.get(incident.owner_id, DEFAULT_ESCALATION_MINUTES)
-            messages = {
-                lead: (f"Escalated: automation '{name}' is {incident.status}, unacknowledged for {minutes} min",
-                       f"A trader on your desk has a bot that is {incident.status} and nobody has said they are on it.\n\n"
-                       f"I'm on it: {link_for(incident, lead, now)}")
-                for lead in leads.get(incident.owner_id, ())
-            }
+            messages = [
+                (lead, f"Escalated: automation '{name}' is {incident.status}, unacknowledged for {minutes} min",
+                 f"A trader on your desk has a bot that is {incident.status} and nobody has said they are on it.", ("incident_ack", incident.pk))
+                for lead in sorted(leads.get(incident.owner_id, ()))
+            ]
             channels.send_each(messages, "bot_down" if incident.status == "down" else "bot_failing")
             record_event(action="incident.escalated", subject=incident.owner, object_label=name, details={"leads": len(messages)})
-    return len(due)
+            told += 1
+    return told

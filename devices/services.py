@@ -525,8 +525,8 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
         incidents.closed(ended, now)
     if not told:
         return 0
-    # Each alarm opens (or updates) its incident; the owner's alert carries their "I'm on it" link.
-    acks = incidents.opened_with_links([(beat, status) for beat, status in told if status != "up"], now)
+    # Each alarm opens (or updates) its incident; the owner's alert carries their "I'm on it" link, made in the worker.
+    opened = incidents.opened([(beat, status) for beat, status in told if status != "up"], now)
     for status in {status for _, status in told}:
         Heartbeat.objects.filter(pk__in=[beat.pk for beat, s in told if s == status]).update(notified=status)
     owners = {beat.owner_id: beat.owner for beat, _ in told}
@@ -541,28 +541,24 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
         subject, body = NOTICES[status]
         title = f"[Gatecheck] {subject.format(name=name)}"
         if mine := outgoing.confirmed_addresses([owner]):
-            payloads.append(outgoing.payload(to=mine, subject=title, body=_with_ack(body, acks.get(beat.pk)), kind="heartbeat alert"))
+            link = ["incident_ack", opened[beat.pk].pk, owner.pk] if beat.pk in opened else None
+            payloads.append(outgoing.payload(to=mine, subject=title, body=body, kind="heartbeat alert", link=link))
         if theirs := sorted(leads.get(owner.pk, set()) - set(mine)):
-            desk_note = "\n\nAcknowledge it on the trader's desk page if you are on it." if beat.pk in acks else ""
+            desk_note = "\n\nAcknowledge it on the trader's desk page if you are on it." if beat.pk in opened else ""
             payloads.append(outgoing.payload(to=theirs, subject=title, body=body + desk_note, kind="heartbeat alert"))
     if payloads:
         # Leave through the mail task, like every e-mail: the sweep never waits for the mail server.
         outgoing.enqueue(payloads)
     # Each owner's channels, one query per kind of change however many bots changed.
     for status in {status for _, status in told}:
-        messages: dict[int, tuple[str, str]] = {}
+        messages = []
         for beat, _ in (pair for pair in told if pair[1] == status):
             subject, body = NOTICES[status]
-            earlier = messages.get(beat.owner_id)
-            line = subject.format(name=beat.automation.name)
-            messages[beat.owner_id] = (f"{earlier[0]}; {line}" if earlier else line, _with_ack(earlier[1] if earlier else body, acks.get(beat.pk)))
+            link = ("incident_ack", opened[beat.pk].pk) if beat.pk in opened else None
+            messages.append((beat.owner_id, subject.format(name=beat.automation.name), body, link))
         channels.send_each(messages, CHANNEL_EVENTS[status])
     inventory_changed.send(sender=Heartbeat, owner=None, owners=list(owners.values()))
     return len(told)
-
-
-def _with_ack(body: str, link: str | None) -> str:
-    return f"{body}\n\nI'm on it: {link}" if link else body
 
 
 def _lead_emails(owner_ids: list[int]) -> dict[int, set[str]]:
