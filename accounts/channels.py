@@ -117,15 +117,38 @@ def _plugin(url: str):
     return plugin
 
 
+def _masked_part(part: str) -> str:
+    return f"{part[0]}…{part[-1]}" if len(part) > 4 else "…"
+
+
+def masked(url: str) -> str:
+    """How a channel URL is shown: the service and a host name kept, every
+    other part cut to its first and last character (a webhook path, a
+    topic, a token, a user), the options left out. Apprise's own privacy
+    form leaves a webhook's path and an ntfy topic whole."""
+    scheme, _, rest = url.strip().partition("://")
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    authority, _, path = rest.partition("/")
+    host = authority.rsplit("@", 1)[-1]
+    name, _, port = host.partition(":")
+    # A host name or address is kept; anything else in its place (a token, a topic, a chat id) is not.
+    is_host = name == "localhost" or ("." in name and all(label for label in name.split(".")))
+    if port and not port.isdigit():
+        is_host, port = False, ""
+    shown_host = (name if is_host else _masked_part(host)) + (f":{port}" if port else "")
+    user = "…@" if "@" in authority else ""
+    parts = [_masked_part(p) for p in path.split("/") if p]
+    return f"{scheme}://{user}{shown_host}" + ("/" + "/".join(parts) if parts else "")
+
+
 def add(*, user: User, url: str, name: str = "", events: Iterable[str] = DEFAULT_EVENTS, request: HttpRequest | None = None) -> AlertChannel:
     events = list(dict.fromkeys(events))
     if unknown := [e for e in events if e not in EVENTS]:
         raise ChannelRefused(f"Unknown event(s): {', '.join(unknown)}; choose from {', '.join(EVENTS)}.", "events")
     if not events:
         raise ChannelRefused("Choose at least one event.", "events")
-    plugin = _plugin(url)
-    # Apprise's privacy form, without its options (they repeat defaults and may carry a value).
-    shown = plugin.url(privacy=True).split("?", 1)[0][:300]
+    _plugin(url)  # refused here if apprise does not know it
+    shown = masked(url)
     name = (name.strip() or shown.split("://", 1)[0])[:NAME_MAX]
     if find_secret(name):
         raise ChannelRefused("The name looks like a secret; describe the channel instead.", "name")

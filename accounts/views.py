@@ -343,6 +343,7 @@ def api_token_shown(request: HttpRequest) -> HttpResponse:
     return once.forget(request, response, "api_token") if token else response
 
 
+@sensitive_post_parameters("url")
 @never_cache
 def alerts(request: HttpRequest) -> HttpResponse:
     """The person's alert channels: add one (a fresh code), choose its events, test it, remove it."""

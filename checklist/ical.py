@@ -56,6 +56,8 @@ def feed_ical(items: Iterable[DueItem], *, owner_id: int, link: Callable[[str], 
     for event in quiet:
         event.add("dtstamp", stamp)
         calendar.add_component(event)
+    # A TZID needs its VTIMEZONE (RFC 5545 3.2.19), or a calendar may guess the hour.
+    calendar.add_missing_timezones()
     return calendar.to_ical()
 
 

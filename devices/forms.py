@@ -11,7 +11,6 @@ where things are, never a credential.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from zoneinfo import available_timezones
 
 from django import forms
 from django.utils import timezone
@@ -366,7 +365,7 @@ class ProfileForm(SecretScrubMixin, forms.Form):
 
     def clean_platform_restart_tz(self) -> str:
         zone = (self.cleaned_data.get("platform_restart_tz") or "").strip() or "America/New_York"
-        if zone not in available_timezones():
+        if not schedules.is_zone(zone):
             raise forms.ValidationError("This is not an IANA time zone such as America/New_York.")
         return zone
 

@@ -625,7 +625,7 @@ class AutomationSection(ListSection):
             ctx.add(at, "must be an object with a kind")
             return {}
         kind = value.get("kind")
-        if kind not in AutomationSection.SCHEDULE_KEYS:
+        if not isinstance(kind, str) or kind not in AutomationSection.SCHEDULE_KEYS:
             ctx.add(f"{at}.kind", f"must be one of {', '.join(AutomationSection.SCHEDULE_KEYS)}")
             return {}
         fields = AutomationSection.SCHEDULE_KEYS[kind]
@@ -654,7 +654,7 @@ class AutomationSection(ListSection):
         pairs = zip(created[self.key], cleaned, strict=True)
         beats = [Heartbeat(owner=user, automation=bot, created_at=now, **row["heartbeat"]) for bot, row in pairs if row["heartbeat"]]
         for beat in beats:
-            beat.deadline = beat.next_change(now)  # a cron or market bot that never checks in goes down
+            beat.deadline = now  # the next sweep looks, and stores when each can next change
         Heartbeat.objects.bulk_create(beats)
 
 

@@ -278,7 +278,7 @@ class Heartbeat(models.Model):
 
     def next_change(self, now: datetime) -> datetime | None:
         """What ``deadline`` should hold from ``now`` on."""
-        return schedules.next_change(self.schedule, **self._observed(), now=now)
+        return schedules.next_change(self.schedule, **self._observed(), now=now, told=self.notified)
 
 
 class HeartbeatSignal(models.Model):

@@ -60,10 +60,14 @@ class Schedule:
 
 @lru_cache(maxsize=1)
 def exchanges() -> tuple[str, ...]:
-    """Every MIC exchange-calendars knows (XNAS, an alias of XNYS, included), sorted."""
+    """Every MIC (ISO 10383) exchange-calendars knows, sorted; XNAS, its alias of XNYS, included."""
     import exchange_calendars
 
-    return tuple(sorted(name for name in exchange_calendars.get_calendar_names(include_aliases=True) if name.isalpha() and name.isupper()))
+    canonical = set(exchange_calendars.get_calendar_names(include_aliases=False))
+    aliases = set(exchange_calendars.get_calendar_names(include_aliases=True)) - canonical
+    # MICs are four capitals; of the aliases only MICs such as XNAS (NYSE, LSE or CME are not MICs).
+    mic = {name for name in canonical if len(name) == 4 and name.isalpha() and name.isupper()}
+    return tuple(sorted(mic | {name for name in aliases if len(name) == 4 and name.isalpha() and name.startswith("X")}))
 
 
 def problems(schedule: Schedule) -> dict[str, str]:
@@ -74,12 +78,15 @@ def problems(schedule: Schedule) -> dict[str, str]:
     if schedule.kind == "cron":
         from croniter import croniter
 
-        if len(schedule.cron.split()) != 5 or not croniter.is_valid(schedule.cron):
+        cron = schedule.cron if isinstance(schedule.cron, str) else ""
+        if not 0 < len(cron) <= CRON_MAX or len(cron.split()) != 5 or not croniter.is_valid(cron):
             found["cron"] = "is not a five-field cron expression (minute hour day month weekday)"
-        if schedule.tz not in _zones():
+        elif not _fires(cron):
+            found["cron"] = "never comes round (such as 30 February)"
+        if not is_zone(schedule.tz):
             found["tz"] = "is not an IANA time zone such as America/New_York"
     if schedule.kind == "market":
-        if schedule.exchange not in exchanges():
+        if not isinstance(schedule.exchange, str) or schedule.exchange not in exchanges():
             found["exchange"] = "is not an exchange code (MIC) known to exchange-calendars, such as XNYS"
         for name in ("before_open", "after_close"):
             value = getattr(schedule, name)
@@ -88,9 +95,27 @@ def problems(schedule: Schedule) -> dict[str, str]:
     return found
 
 
+CRON_MAX = 100
+
+
+def _fires(cron: str) -> bool:
+    from croniter import CroniterError
+
+    try:
+        cron_after(Schedule(kind="cron", cron=cron), datetime.now(UTC))
+    except (CroniterError, ValueError):
+        return False
+    return True
+
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
+
+
+def is_zone(name: object) -> bool:
+    """An IANA time zone name (the one check, for schedules and the profile)."""
+    return isinstance(name, str) and name in _zones()
 
 
 # --- Expected times ------------------------------------------------------------------------
@@ -203,11 +228,12 @@ def _by_delay(since: timedelta, period: timedelta, grace: timedelta) -> str:
 
 
 def next_change(schedule: Schedule, *, last_kind: str | None, last_success: datetime | None, period_minutes: int, grace_minutes: int,
-                created_at: datetime, now: datetime) -> datetime | None:
-    """The next moment after ``now`` at which, with no ping, the status turns
-    ``down``, or (a market bot that is down) turns ``idle`` at the window's
-    close; None when nothing changes without a ping (down, failing, or a
-    simple bot that never checked in)."""
+                created_at: datetime, now: datetime, told: str = "") -> datetime | None:
+    """The next moment the sweep must look at the bot: when, with no ping,
+    its status turns ``down``; ``now`` when it is down already and nobody was
+    told (``told`` is the last status told); for a market bot told down, the
+    window's close (it turns ``idle``); None when nothing changes without a
+    ping (told down, failing, or a simple bot that never checked in)."""
     now = _utc(now)
     period, grace = timedelta(minutes=period_minutes), timedelta(minutes=grace_minutes)
     if last_kind == "failure":
@@ -218,13 +244,17 @@ def next_change(schedule: Schedule, *, last_kind: str | None, last_success: date
             down_at = since + period + grace
             if down_at >= closes:
                 continue  # this window closes before the bot could be down
-            return down_at if down_at > now else closes
+            if down_at > now:
+                return down_at
+            return closes if told == "down" else now
         return None
     if schedule.kind == "cron":
         base = last_success if last_success is not None else created_at
         down_at = cron_after(schedule, base) + grace
-        return down_at if down_at > now else None
-    if last_success is None:
+    elif last_success is None:
         return None
-    down_at = _utc(last_success) + period + grace
-    return down_at if down_at > now else None
+    else:
+        down_at = _utc(last_success) + period + grace
+    if down_at > now:
+        return down_at
+    return None if told == "down" else now

@@ -121,6 +121,10 @@ def inventory_update(*, request: HttpRequest | None, instance: Any, fields: tupl
         # Re-read under a lock so the audit's old values are the stored ones.
         fresh = type(instance).objects.select_for_update().get(pk=instance.pk)
         before = _snapshot(fresh, fields)
+        # Only ``fields`` are this write's: every other column keeps what is stored now (a ping may have moved it).
+        for other in instance._meta.concrete_fields:
+            if other.name not in fields and not other.primary_key:
+                setattr(instance, other.attname, getattr(fresh, other.attname))
         for field, value in data.items():
             if field in fields:
                 setattr(instance, field, value)
@@ -342,9 +346,10 @@ def heartbeat_save(*, request: HttpRequest | None, automation: Automation, data:
 
 
 def _deadline_reset(beat: Heartbeat) -> None:
-    """A new or changed schedule moves the next moment the sweep looks at the bot."""
-    beat.deadline = beat.next_change(timezone.now())
-    Heartbeat.objects.filter(pk=beat.pk).update(deadline=beat.deadline)
+    """A new or changed schedule: the next sweep looks at the bot at once,
+    tells what its status now is (a bot now down, or back up or idle with an
+    incident open) and stores its next deadline."""
+    Heartbeat.objects.filter(pk=beat.pk).update(deadline=timezone.now())
 
 
 def heartbeat_rotate(*, request: HttpRequest | None, heartbeat: Heartbeat) -> str:
@@ -520,6 +525,13 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
     for status, pks in quiet.items():
         if pks:
             Heartbeat.objects.filter(pk__in=pks).update(notified=status)
+    # What was told, in memory too: the sweep computes each next deadline from it.
+    told_now = {beat.pk: status for beat, status in told} | {pk: status for status, pks in quiet.items() for pk in pks}
+    for beat in beats:
+        beat.notified = told_now.get(beat.pk, beat.notified)
+    if quiet["idle"] and not told:
+        # A bot told down whose market closed counts as alive again: the stored scores follow.
+        inventory_changed.send(sender=Heartbeat, owner=None, owners=[beat.owner for beat in beats if beat.pk in quiet["idle"]])
     # A bot back up, or its market closed, ends its incident.
     if ended := [beat.pk for beat, status in told if status == "up"] + quiet["idle"]:
         incidents.closed(ended, now)
@@ -557,7 +569,8 @@ def _tell(beats: list[Heartbeat], now: datetime) -> int:
             link = ("incident_ack", opened[beat.pk].pk) if beat.pk in opened else None
             messages.append((beat.owner_id, subject.format(name=beat.automation.name), body, link))
         channels.send_each(messages, CHANNEL_EVENTS[status])
-    inventory_changed.send(sender=Heartbeat, owner=None, owners=list(owners.values()))
+    idle_owners = [beat.owner for beat in beats if beat.pk in quiet["idle"] and beat.owner_id not in owners]
+    inventory_changed.send(sender=Heartbeat, owner=None, owners=list(owners.values()) + idle_owners)
     return len(told)
 
 

@@ -146,3 +146,20 @@ def test_the_command_adds_lists_tests_and_removes(alice, receiver, capsys):
 
     with pytest.raises(CommandError, match="Unknown event"):
         call_command("alert_channel", "--user", "alice", "add", receiver.url, "--events", "everything")
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("json://hooks.example.com/hooks/catch/123/abcdefSECRET987", "abcdefSECRET987"),
+        ("ntfy://ntfy.sh/my-secret-topic-xyz", "my-secret-topic-xyz"),
+        ("ntfy://my-secret-topic", "my-secret-topic"),
+        ("tgram://123456789:AABBccddEEffGG/987654321", "AABBccddEEffGG"),
+        ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general", "TIiajkdnlazkcOXrIdevi7FQ"),
+        ("json://user:hunter2pass@127.0.0.1:8080/hook?token=abcdef123", "hunter2pass"),
+    ],
+)
+def test_a_channel_is_shown_without_its_credential(alice, url, secret):
+    channel = channels.add(user=alice, url=url)
+    assert secret not in channel.url_shown and secret[1:-1] not in channel.url_shown
+    assert channel.url_shown.split("://")[0] == url.split("://")[0]

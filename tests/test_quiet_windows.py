@@ -23,7 +23,12 @@ def feed(owner) -> list:
     token = services.calendar_feed_rotate(request=None, owner=owner)
     answer = Client().get(f"/calendar.ics?token={token}")
     assert answer.status_code == 200
-    return [e for e in Calendar.from_ical(answer.content).walk("VEVENT") if "rrule" in e]
+    calendar = Calendar.from_ical(answer.content)
+    events = [e for e in calendar.walk("VEVENT") if "rrule" in e]
+    # Each TZID used has its VTIMEZONE (RFC 5545 3.2.19).
+    zones = {str(z["TZID"]) for z in calendar.walk("VTIMEZONE")}
+    assert {e["dtstart"].params["TZID"] for e in events} <= zones
+    return events
 
 
 def profile_form(**changes) -> dict:

@@ -56,9 +56,11 @@ def test_market_windows_know_holidays_early_closes_and_weekends():
     # The sweep's next look: Monday's window start + period + grace, nothing before.
     assert next_change(XNYS, last_kind="success", last_success=eve, period_minutes=5, grace_minutes=2,
                        created_at=eve, now=utc(2026, 12, 24, 18, 16)) == utc(2026, 12, 28, 14, 7)
-    # A bot that is down inside a window next changes at the window's close (it turns idle).
+    # A bot down inside a window: looked at now until it is told, then at the window's close (it turns idle).
     assert next_change(XNYS, last_kind="success", last_success=eve, period_minutes=5, grace_minutes=2,
-                       created_at=eve, now=utc(2026, 12, 24, 18, 0)) == utc(2026, 12, 24, 18, 15)
+                       created_at=eve, now=utc(2026, 12, 24, 18, 0)) == utc(2026, 12, 24, 18, 0)
+    assert next_change(XNYS, last_kind="success", last_success=eve, period_minutes=5, grace_minutes=2,
+                       created_at=eve, now=utc(2026, 12, 24, 18, 0), told="down") == utc(2026, 12, 24, 18, 15)
 
 
 def test_a_failure_stays_failing_inside_and_outside_the_window():
@@ -96,6 +98,7 @@ def test_good_schedules_pass():
 # --- Through the app: the form, the file and the sweep ------------------------------------------
 
 from django.core import mail  # noqa: E402
+from django.utils import timezone  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from devices import services  # noqa: E402
@@ -155,3 +158,53 @@ def test_a_market_bot_is_idle_when_closed_and_alerts_once_per_session(alice):
     assert services.heartbeat_sweep(now=utc(2026, 12, 26, 12, 0)) == 0  # the weekend: nothing due
     assert services.heartbeat_sweep(now=utc(2026, 12, 28, 14, 38)) == 1  # still dead at Monday's open: a new incident
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db
+def test_a_quiet_bot_whose_period_is_shortened_is_told_down(alice, mailoutbox):
+    bot = build.automation(alice, key=build.api_key(alice))
+    beat = Heartbeat.objects.create(owner=alice, automation=bot, period_minutes=60, grace_minutes=5)
+    ago = timezone.now() - timedelta(minutes=20)
+    Heartbeat.objects.filter(pk=beat.pk).update(last_kind="success", last_at=ago, deadline=ago + timedelta(minutes=65), notified="up")
+    client = verify_client(Client(), alice)
+    client.post(f"/automations/{bot.pk}/heartbeat/", {"period_minutes": 5, "grace_minutes": 2, "schedule_kind": "simple"})
+    beat.refresh_from_db()
+    assert beat.last_at == ago  # the form wrote the schedule only
+    assert services.heartbeat_sweep(now=timezone.now() + timedelta(seconds=1)) == 1
+    assert Heartbeat.objects.get(pk=beat.pk).notified == "down"
+
+
+@pytest.mark.django_db
+def test_a_market_bot_imported_mid_session_that_never_checks_in_is_told_down(alice):
+    document = {"format": "gatecheck.inventory/2", "automations": [{
+        "name": "Open bot", "api_key": None, "token_refresh": True, "fallback_contact": "", "on_auth_failure": "flatten", "status": "active",
+        "heartbeat": {"period_minutes": 5, "grace_minutes": 2, "schedule": {"kind": "market", "exchange": "XNYS"}}}]}
+    full = export_inventory(alice) | document
+    replace_inventory(user=alice, plan=load(__import__("json").dumps(full)))
+    tuesday = utc(2026, 12, 8, 16, 0)  # inside Tuesday's session
+    assert services.heartbeat_sweep(now=tuesday) == 1
+    assert Heartbeat.objects.get().notified == "down"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "path"),
+    [({"kind": []}, "kind"), ({"kind": "cron", "cron": "0 0 30 2 *", "tz": "UTC"}, "cron"), ({"kind": "cron", "cron": "* * * * *", "tz": []}, "tz"),
+     ({"kind": "cron", "cron": "* * * * * " + "1" * 120, "tz": "UTC"}, "cron")],
+)
+def test_a_bad_schedule_in_a_file_is_refused_at_its_path_without_a_crash(schedule, path):
+    document = {"format": "gatecheck.inventory/2", "automations": [{
+        "name": "Bot", "api_key": None, "token_refresh": True, "fallback_contact": "", "on_auth_failure": "flatten", "status": "active",
+        "heartbeat": {"period_minutes": 5, "grace_minutes": 2, "schedule": schedule}}]}
+    with pytest.raises(InventoryInvalid) as refused:
+        load(__import__("json").dumps(document))
+    assert f"automations[0].heartbeat.schedule.{path}" in {p.path for p in refused.value.problems}
+
+
+def test_a_cron_that_never_comes_round_is_refused():
+    assert "cron" in problems(Schedule(kind="cron", cron="0 0 30 2 *"))
+
+
+def test_only_mic_codes_are_exchanges():
+    from devices.schedules import exchanges
+
+    assert "XNAS" in exchanges() and "NYSE" not in exchanges() and "LSE" not in exchanges()
