@@ -98,8 +98,8 @@ def test_good_schedules_pass():
 # --- Through the app: the form, the file and the sweep ------------------------------------------
 
 from django.core import mail  # noqa: E402
-from django.utils import timezone  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from devices import services  # noqa: E402
 from devices.inventory import InventoryInvalid, export_inventory, load, replace_inventory  # noqa: E402
