@@ -27,7 +27,8 @@ STEP_UP: dict[str, str] = {
     "accounts:api_token_add": RECENT,
     # Alert channels: where alerts go is a security setting (adding one sends
     # your notices somewhere new; removing or narrowing one silences alarms).
-    "accounts:alerts": RECENT,
+    "accounts:alerts": NONE,  # the list, masked
+    "accounts:alert_channel_add": RECENT,
     "accounts:alert_channel_events": RECENT,
     "accounts:alert_channel_remove": RECENT,
     "accounts:alert_channel_test": NONE,

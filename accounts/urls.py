@@ -24,6 +24,7 @@ urlpatterns = [
     path("security/sessions/<int:pk>/end/", views.session_end, name="session_end"),
     path("security/sessions/end-others/", views.sessions_end_others, name="sessions_end_others"),
     path("alerts/", views.alerts, name="alerts"),
+    path("alerts/add/", views.alert_channel_add, name="alert_channel_add"),
     path("alerts/<int:pk>/test/", views.alert_channel_test, name="alert_channel_test"),
     path("alerts/<int:pk>/events/", views.alert_channel_events, name="alert_channel_events"),
     path("alerts/<int:pk>/remove/", views.alert_channel_remove, name="alert_channel_remove"),

@@ -343,12 +343,20 @@ def api_token_shown(request: HttpRequest) -> HttpResponse:
     return once.forget(request, response, "api_token") if token else response
 
 
-@sensitive_post_parameters("url")
 @never_cache
 def alerts(request: HttpRequest) -> HttpResponse:
-    """The person's alert channels: add one (a fresh code), choose its events, test it, remove it."""
-    form = AlertChannelForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    """The person's alert channels (masked) with their events, tests and removal."""
+    return _alerts_page(request, AlertChannelForm())
+
+
+@sensitive_post_parameters("url")
+@never_cache
+def alert_channel_add(request: HttpRequest) -> HttpResponse:
+    """Add a channel (behind a fresh code: alerts and security notices will go somewhere new)."""
+    if request.method != "POST":
+        return redirect("accounts:alerts")
+    form = AlertChannelForm(request.POST)
+    if form.is_valid():
         data = form.cleaned_data
         try:
             channel = channels.add(user=request.user, url=data["url"], name=data["name"], events=data["events"], request=request)
@@ -357,6 +365,10 @@ def alerts(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Channel '{channel.name}' added. Send it a test to see it arrive.")
             return redirect("accounts:alerts")
+    return _alerts_page(request, form)
+
+
+def _alerts_page(request: HttpRequest, form: AlertChannelForm) -> HttpResponse:
     rows = [(c, AlertEventsForm(initial={"events": c.events}, prefix=f"c{c.pk}")) for c in AlertChannel.objects.filter(user=request.user)]
     return render(request, "accounts/alerts.html", {"form": form, "rows": rows, "failing_after": channels.FAILING_AFTER})
 

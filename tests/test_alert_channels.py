@@ -82,9 +82,10 @@ def test_a_bot_going_down_and_recovering_reaches_the_channel_once_per_change(ali
 
 def test_the_page_adds_behind_step_up_masks_the_url_and_sends_a_test(alice, stale_mfa, receiver):
     form = {"url": receiver.url, "name": "Desk webhook", "events": ["bot_down", "security"]}
-    assert stale_mfa.post("/accounts/alerts/", form)["Location"].startswith("/accounts/mfa/confirm/")
+    assert stale_mfa.post("/accounts/alerts/add/", form)["Location"].startswith("/accounts/mfa/confirm/")
+    assert stale_mfa.get("/accounts/alerts/").status_code == 200  # the masked list needs no fresh code
     client = verify_client(Client(), alice)
-    assert client.post("/accounts/alerts/", form).status_code == 302
+    assert client.post("/accounts/alerts/add/", form).status_code == 302
     channel = AlertChannel.objects.get(user=alice)
     page = client.get("/accounts/alerts/").content.decode()
     assert "s3cr3t-hook-token" not in page and "Desk webhook" in page and "json://127.0.0.1" in page
@@ -96,7 +97,7 @@ def test_the_page_adds_behind_step_up_masks_the_url_and_sends_a_test(alice, stal
     tokens.create(user=alice, name="deploy", scope="read")
     assert receiver.received[-1]["title"] == "[Gatecheck] A new API token was created"
     # A refused URL is an error next to the field, and is not shown back.
-    refused = client.post("/accounts/alerts/", {"url": "nonsense://s3cr3t-other", "events": ["bot_down"]})
+    refused = client.post("/accounts/alerts/add/", {"url": "nonsense://s3cr3t-other", "events": ["bot_down"]})
     assert "url" in refused.context["form"].errors and "s3cr3t-other" not in refused.content.decode()
 
 

@@ -61,7 +61,7 @@ def test_flows_that_handle_secrets_leave_none_in_the_logs(alice, alice_client, l
         Client().get("/api/v1/readiness", HTTP_AUTHORIZATION=header)
     # An alert channel whose URL holds a credential, tried against a closed port (its failure is logged).
     hook = f"json://127.0.0.1:9/hook?token={'s3cr3tHookValue' * 2}"
-    alice_client.post("/accounts/alerts/", {"url": hook, "name": "Hook", "events": ["bot_down"]})
+    alice_client.post("/accounts/alerts/add/", {"url": hook, "name": "Hook", "events": ["bot_down"]})
     alice_client.post(f"/accounts/alerts/{AlertChannel.objects.get(user=alice).pk}/test/")
     # A bot down: its "I'm on it" link, followed with a mistake (a logged 404) and for real.
     ago = timezone.now() - timedelta(minutes=9)
