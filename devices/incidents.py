@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import channels, mail
-from accounts.audit import record_event
+from accounts.audit import record_event, record_events
 from accounts.models import Desk, User, token_digest
 
 from .models import AckLink, Heartbeat, Incident
@@ -63,7 +63,11 @@ def opened(alarms: list[tuple[Heartbeat, str]], now: datetime) -> dict[int, Inci
     for incident in changed:
         incident.status = status_of[incident.heartbeat_id]
     Incident.objects.bulk_update(changed, ["status"])
-    fresh = [Incident(owner_id=beat.owner_id, heartbeat=beat, status=status, opened_at=now) for beat, status in alarms if beat.pk not in current]
+    waits = escalation_minutes({beat.owner_id for beat, _ in alarms if beat.pk not in current})
+    fresh = [
+        Incident(owner_id=beat.owner_id, heartbeat=beat, status=status, opened_at=now, escalate_at=now + timedelta(minutes=waits[beat.owner_id]))
+        for beat, status in alarms if beat.pk not in current
+    ]
     # Another process may have opened one a moment ago: the partial unique index keeps one, read back below.
     Incident.objects.bulk_create(fresh, ignore_conflicts=True)
     if fresh:
@@ -103,40 +107,50 @@ def acknowledge(*, incident: Incident, by: User, request: HttpRequest | None = N
     return bool(done)
 
 
+def escalation_minutes(owner_ids: set[int]) -> dict[int, int]:
+    """Each owner's wait before their leads hear: the shortest of their desks' times, else the default; one query."""
+    waits = dict.fromkeys(owner_ids, DEFAULT_ESCALATION_MINUTES)
+    found: dict[int, int] = {}
+    for member, minutes in Desk.objects.filter(members__in=owner_ids).values_list("members", "escalation_minutes"):
+        found[member] = min(minutes, found.get(member, minutes))
+    return waits | found
+
+
 def escalate(now: datetime) -> int:
-    """Incidents open and unacknowledged past their desks' escalation time
-    go to the desks' leads' channels, once. A fixed number of queries per
-    batch, one link per lead and incident."""
-    oldest = now - timedelta(minutes=1)
-    waiting = list(
-        Incident.objects.filter(closed_at__isnull=True, acked_at__isnull=True, escalated_at__isnull=True, opened_at__lte=oldest)
+    """Incidents nobody acknowledged by their ``escalate_at`` go to the
+    desks' leads' channels, once, oldest due first: a fixed number of
+    queries per batch of ``ESCALATE_BATCH``, however many incidents and
+    leads (one task per lead's channel)."""
+    due = list(
+        Incident.objects.filter(closed_at__isnull=True, acked_at__isnull=True, escalated_at__isnull=True, escalate_at__lte=now)
         .select_related("heartbeat__automation", "owner")
-        .order_by("opened_at")[:ESCALATE_BATCH]
+        .order_by("escalate_at", "pk")[:ESCALATE_BATCH]
     )
-    if not waiting:
+    if not due:
         return 0
-    owners = {incident.owner_id for incident in waiting}
-    limit: dict[int, int] = {}
-    leads: dict[int, set[int]] = {}
-    for member, minutes, lead in Desk.objects.filter(members__in=owners).values_list("members", "escalation_minutes", "leads"):
-        limit[member] = min(minutes, limit.get(member, minutes))
-        if lead is not None and lead != member:
-            leads.setdefault(member, set()).add(lead)
-    due = [i for i in waiting if i.opened_at <= now - timedelta(minutes=limit.get(i.owner_id, DEFAULT_ESCALATION_MINUTES))]
-    told = 0
     with transaction.atomic():
+        # Claimed only while still waiting: a second sweep, or an acknowledgement just now, wins.
+        ids = [incident.pk for incident in due]
+        Incident.objects.filter(pk__in=ids, acked_at__isnull=True, escalated_at__isnull=True, closed_at__isnull=True).update(escalated_at=now)
+        claimed = set(Incident.objects.filter(pk__in=ids, escalated_at=now).values_list("pk", flat=True))
+        due = [incident for incident in due if incident.pk in claimed]
+        leads: dict[int, set[int]] = {}
+        for member, lead in Desk.objects.filter(members__in={i.owner_id for i in due}).values_list("members", "leads"):
+            if lead is not None and lead != member:
+                leads.setdefault(member, set()).add(lead)
+        messages: dict[str, list] = {"down": [], "failing": []}
+        events = []
         for incident in due:
-            # Only if still unacknowledged and not escalated: a second sweep, or an acknowledgement just now, wins.
-            if not Incident.objects.filter(pk=incident.pk, acked_at__isnull=True, escalated_at__isnull=True, closed_at__isnull=True).update(escalated_at=now):
-                continue
             name = incident.heartbeat.automation.name
-            minutes = limit.get(incident.owner_id, DEFAULT_ESCALATION_MINUTES)
-            messages = [
+            minutes = round((incident.escalate_at - incident.opened_at).total_seconds() / 60)
+            mine = sorted(leads.get(incident.owner_id, ()))
+            messages[incident.status] += [
                 (lead, f"Escalated: automation '{name}' is {incident.status}, unacknowledged for {minutes} min",
                  f"A trader on your desk has a bot that is {incident.status} and nobody has said they are on it.", ("incident_ack", incident.pk))
-                for lead in sorted(leads.get(incident.owner_id, ()))
+                for lead in mine
             ]
-            channels.send_each(messages, "bot_down" if incident.status == "down" else "bot_failing")
-            record_event(action="incident.escalated", subject=incident.owner, object_label=name, details={"leads": len(messages)})
-            told += 1
-    return told
+            events.append({"action": "incident.escalated", "subject": incident.owner, "object_label": name, "details": {"leads": len(mine)}})
+        channels.send_each(messages["down"], "bot_down")
+        channels.send_each(messages["failing"], "bot_failing")
+        record_events(events)
+    return len(due)

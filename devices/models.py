@@ -325,6 +325,8 @@ class Incident(models.Model):
     opened_at = models.DateTimeField(default=timezone.now)
     acked_at = models.DateTimeField(null=True, blank=True)
     acked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # When it goes to the leads if nobody acknowledged it: the shortest escalation time of its owner's desks, set when it opens.
+    escalate_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -332,7 +334,13 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["-opened_at", "-id"]
-        indexes = [models.Index(fields=["closed_at", "acked_at", "escalated_at", "opened_at"], name="incident_open")]
+        indexes = [
+            # The sweep's question each minute: which incidents waiting for someone are due to escalate.
+            models.Index(
+                fields=["escalate_at"], name="incident_to_escalate",
+                condition=models.Q(closed_at__isnull=True, acked_at__isnull=True, escalated_at__isnull=True),
+            ),
+        ]
         constraints = [
             # At most one open incident per bot.
             models.UniqueConstraint(fields=["heartbeat"], condition=models.Q(closed_at__isnull=True), name="incident_one_open_per_bot"),

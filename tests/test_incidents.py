@@ -141,3 +141,23 @@ def test_the_task_table_never_holds_a_working_link(alice, lena, settings, receiv
     stored = list(DBTaskResult.objects.values_list("args_kwargs", flat=True))
     assert stored and all("/ack/" not in str(args) for args in stored)
     assert any("incident_ack" in str(args) for args in stored)
+
+
+def test_each_desk_escalates_on_its_own_time(alice, bob, lena, receivers):
+    """An incident waits its own desk's time, not the oldest incident's: a slow desk never holds a quick one back."""
+    leads = receivers()
+    channels.add(user=lena, url=leads.url)
+    Desk.objects.filter(name="Futures desk").update(escalation_minutes=5)
+    slow = Desk.objects.create(name="Rates desk", escalation_minutes=60)
+    slow.members.add(bob)
+    slow.leads.add(lena)
+    now = timezone.now()
+    down_bot(bob, now=now - timedelta(minutes=1))  # opened first, on the slow desk
+    services.heartbeat_sweep(now=now - timedelta(minutes=1))
+    down_bot(alice, now=now)
+    services.heartbeat_sweep(now=now)
+    services.heartbeat_sweep(now=now + timedelta(minutes=6))
+    assert [m["title"] for m in leads.received] == ["[Gatecheck] Escalated: automation 'ES spread bot' is down, unacknowledged for 5 min"]
+    assert Incident.objects.get(owner=alice).escalated_at is not None and Incident.objects.get(owner=bob).escalated_at is None
+    services.heartbeat_sweep(now=now + timedelta(minutes=62))
+    assert len(leads.received) == 2
