@@ -37,7 +37,7 @@ def desk_lead_required(view):
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not (request.user.is_superuser or request.user.is_desk_lead):
+        if not request.user.oversees_desks:
             raise PermissionDenied
         # The header's nav asks the same question: answered once per request.
         request.gatecheck_desk_lead = True

@@ -57,6 +57,11 @@ class User(AbstractUser):
     def is_desk_lead(self) -> bool:
         return self.led_desks.exists()
 
+    @property
+    def oversees_desks(self) -> bool:
+        """A lead of at least one desk, or a superuser (who oversees every desk)."""
+        return self.is_superuser or self.is_desk_lead
+
 
 def has_verified_email() -> models.Q:
     """For querysets of users: the address is the one its link confirmed (what

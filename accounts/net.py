@@ -53,3 +53,9 @@ class ProxyHeaderCheckMiddleware:
                 request.META.get("REMOTE_ADDR"),
             )
         return self.get_response(request)
+
+
+def site_base() -> str:
+    """The site's address for links made without a request (a command, the
+    worker): GATECHECK_SITE_URL, else the address ``make run`` serves."""
+    return (settings.GATECHECK_SITE_URL or "http://127.0.0.1:8000").rstrip("/")

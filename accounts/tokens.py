@@ -58,7 +58,7 @@ class TokenRefused(ValueError):
 
 def scopes_for(user: User) -> dict[str, str]:
     """The scopes ``user`` may hold: desk tokens are for leads and superusers."""
-    return {code: text for code, text in SCOPES.items() if code != "desk:read" or user.is_superuser or user.is_desk_lead}
+    return {code: text for code, text in SCOPES.items() if code != "desk:read" or user.oversees_desks}
 
 
 def _checked(user: User, name: str, scope: str, days: int) -> str:

@@ -62,7 +62,7 @@ def desk_rows(request: HttpRequest, params: Query[DeskRowsQuery]):
     the filters and sorts of the desk page. Needs a ``desk:read`` token."""
     caller = require(request, "desk:read")
     user = caller.user
-    if not (user.is_superuser or user.is_desk_lead):
+    if not user.oversees_desks:
         return problem(403, "You no longer lead a desk.")
     data = {key: value for key, value in params.dict().items() if value not in (None, "")}
     form = DeskFilterForm(desks_for(user), data)

@@ -89,7 +89,7 @@ def can_reset_mfa(actor: User, trader: User) -> bool:
         return False
     if actor.is_superuser:
         return True
-    if trader.is_superuser or trader.is_desk_lead:
+    if trader.oversees_desks:
         return False
     return traders_for(actor).filter(pk=trader.pk).exists()
 

@@ -327,7 +327,9 @@ def incident_ack(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"You are on '{name}': the desk sees it, and it will not be escalated.")
     else:
         messages.info(request, f"'{name}' was acknowledged already, or is over.")
-    return redirect(request.POST.get("next") == "trader" and reverse("desk:trader_detail", args=[incident.owner_id]) or reverse("desk:dashboard"))
+    if request.POST.get("next") == "trader":
+        return redirect("desk:trader_detail", pk=incident.owner_id)
+    return redirect("desk:dashboard")
 
 
 @desk_lead_required

@@ -16,7 +16,6 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -25,15 +24,12 @@ from django.utils import timezone
 from accounts import channels, mail
 from accounts.audit import record_event, record_events
 from accounts.models import Desk, User, token_digest
+from accounts.net import site_base
 
 from .models import AckLink, Heartbeat, Incident
 
 DEFAULT_ESCALATION_MINUTES = Desk._meta.get_field("escalation_minutes").default
 ESCALATE_BATCH = 500
-
-
-def site() -> str:
-    return (settings.GATECHECK_SITE_URL or "http://127.0.0.1:8000").rstrip("/")
 
 
 def ack_url(incident_id: int, recipient_id: int) -> str | None:
@@ -44,7 +40,7 @@ def ack_url(incident_id: int, recipient_id: int) -> str | None:
         return None
     token = secrets.token_urlsafe(24)  # 192 random bits
     AckLink.objects.create(incident=incident, recipient_id=recipient_id, digest=token_digest(token), expires_at=timezone.now() + AckLink.LIFETIME)
-    return site() + reverse("devices:incident_ack", args=[token])
+    return site_base() + reverse("devices:incident_ack", args=[token])
 
 
 # Links leave only from the worker: the task table names them, never holds them.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.management.base import CommandError
 from django.urls import reverse
 
 from accounts.management.base import GatecheckCommand
 from accounts.models import User
+from accounts.net import site_base
 from devices import services
 from devices.models import Automation, Heartbeat
 
@@ -30,6 +30,6 @@ class Command(GatecheckCommand):
         if beat is None:
             raise CommandError(f"Automation {automation!r} has no heartbeat schedule yet: set one on its page or in an inventory file first.")
         token = services.heartbeat_rotate(request=None, heartbeat=beat)
-        site = (settings.GATECHECK_SITE_URL or "http://127.0.0.1:8000").rstrip("/")
+        site = site_base()
         self.stdout.write(site + reverse("devices:ping", args=[token]))
         self.stdout.write(site + reverse("devices:ping_fail", args=[token]))
