@@ -174,6 +174,23 @@ class SignupForm(SecretScrubMixin, UserCreationForm):
         fields = ("username", "email")
 
 
+class InvitationAcceptForm(SecretScrubMixin, UserCreationForm):
+    """A new account for an invited address: the address is the invitation's."""
+
+    secret_exempt = ("password1", "password2")
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "first_name", "last_name")
+
+    def __init__(self, *args, invitation, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("username", invitation.email.split("@")[0])
+        for name in ("first_name", "last_name"):
+            self.fields[name].required = True
+
+
 class EmailChangeForm(SecretScrubMixin, forms.Form):
     email = forms.EmailField(
         label="New e-mail address",

@@ -136,6 +136,19 @@ ACTION_LABELS = {
     "password.reset": "Password reset by e-mail link",
     "session.ended": "Another session signed out",
     "session.ended_others": "All other sessions signed out",
+    "login.sso": "Signed on with the firm's identity provider",
+    "login.sso_failure": "Single sign-on refused",
+    "sso.linked": "Single sign-on linked",
+    "sso.unlinked": "Single sign-on unlinked",
+    "invitation.sent": "Invitation sent",
+    "invitation.resent": "Invitation sent again",
+    "invitation.revoked": "Invitation revoked",
+    "invitation.accepted": "Invitation accepted",
+    "user.deactivated": "Account deactivated",
+    "desk.member_removed": "Removed from a desk",
+    "leaver.item_done": "Leaver checklist item done",
+    "scim_token.created": "SCIM token created",
+    "scim_token.revoked": "SCIM token revoked",
 }
 
 
@@ -550,3 +563,87 @@ class AlertChannel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open(self) -> InvitationQuerySet:
+        """Neither accepted nor revoked (an expired one is still open: inviting
+        the address again renews it)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+    def pending(self, now=None) -> InvitationQuerySet:
+        return self.open().filter(expires_at__gt=now or timezone.now())
+
+
+class Invitation(models.Model):
+    """An invitation of one address to one desk (SECURITY.md 34).
+
+    Its link is made by the worker when the e-mail leaves: a signed value
+    naming the row and a secret of 256 random bits of which only the SHA-256
+    is kept here. Sending again makes a new secret, so only the newest link
+    works; accepting or revoking spends it."""
+
+    LIFETIME = timedelta(days=7)
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    email = models.EmailField()  # lower-cased
+    desk = models.ForeignKey(Desk, on_delete=models.CASCADE, related_name="invitations")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    digest = models.CharField(max_length=64, blank=True, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["desk", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_desk_and_address",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} to {self.desk}"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return self.Status.ACCEPTED
+        if self.revoked_at:
+            return self.Status.REVOKED
+        return self.Status.PENDING if self.expires_at > timezone.now() else self.Status.EXPIRED
+
+    def get_status_display(self) -> str:
+        return self.Status(self.status).label
+
+
+class ExternalIdentity(models.Model):
+    """An account at the firm's identity provider, linked to one Gatecheck
+    account: only through an invitation to its verified address, or by the
+    signed-in owner after a fresh code (SECURITY.md 32)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=300)
+    subject = models.CharField(max_length=255)
+    email = models.EmailField(blank=True)
+    linked_at = models.DateTimeField(default=timezone.now)
+    linked_via = models.CharField(max_length=20)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="external_identity_once")]
+
+    def __str__(self) -> str:
+        return f"{self.email or self.subject} at {self.issuer}"

@@ -101,6 +101,21 @@ STEP_UP: dict[str, str] = {
     "desk:trader_mfa_reset": RECENT,
     # Shows the code of the reset just made, once; nothing to show otherwise.
     "desk:trader_enrolment_code": NONE,
+    # A firm's people (issue 22): bringing someone in, sending a working
+    # link, taking someone off a desk or deactivating them need a fresh code;
+    # revoking an invitation and ticking a leaver item only take access away
+    # or record work done.
+    "desk:invitations": NONE,
+    "desk:invite": RECENT,
+    "desk:invitation_resend": RECENT,
+    "desk:invitation_revoke": NONE,
+    "desk:trader_remove": RECENT,
+    "desk:trader_deactivate": RECENT,
+    "desk:leavers": NONE,
+    "desk:leaver_item_done": NONE,
+    # Single sign-on: linking an identity to one's account is a new way in.
+    "accounts:sso_link": RECENT,
+    "accounts:sso_unlink": NONE,
     # Readiness inputs. A new calendar token is a credential; turning the
     # feed off only takes access away.
     "checklist:dashboard": NONE,

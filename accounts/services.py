@@ -402,7 +402,7 @@ def session_problem(data, *, verified: bool, now: float) -> str | None:
     return None
 
 
-def password_step_complete(*, request: HttpRequest, user: User) -> None:
+def password_step_complete(*, request: HttpRequest, user: User, action: str = "login.password") -> None:
     """Sign the user in after the password; the session is not MFA-verified yet.
 
     The session key changes, and the password is never kept. A second
@@ -419,7 +419,7 @@ def password_step_complete(*, request: HttpRequest, user: User) -> None:
     if same_pending:
         request.session.cycle_key()
         session_track(request)
-        record_event(action="login.password", request=request, subject=user, object_label=user.username)
+        record_event(action=action, request=request, subject=user, object_label=user.username)
         return
     previous = session_row_id(request)
     key_before = request.session.session_key
@@ -440,7 +440,7 @@ def password_step_complete(*, request: HttpRequest, user: User) -> None:
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
     )
     request.session[SESSION_ROW] = row.pk
-    record_event(action="login.password", request=request, subject=user, object_label=user.username)
+    record_event(action=action, request=request, subject=user, object_label=user.username)
 
 
 def session_mark_verified(request: HttpRequest, device: Device) -> None:

@@ -8,3 +8,8 @@ from django.dispatch import Signal
 # Sent with ``user`` after a password change or reset, a factor change or an
 # MFA reset: every other credential the user holds must stop working.
 access_revoked = Signal()
+
+# Sent with ``user``, ``by`` (or None) and ``desks`` (the desks they were a
+# member of) once a person is deactivated and their access is gone
+# (accounts.offboarding): the apps that hold their bots and desks react.
+user_deactivated = Signal()

@@ -163,11 +163,3 @@ def authenticate(secret: str, *, ip: str | None) -> Caller | None:
         window=minute,
     )
     return Caller(token)
-
-
-def on_deactivated(sender, instance: User, **kwargs) -> None:
-    """pre_save receiver: a person made inactive, by any path, loses every token."""
-    if instance.pk is None or instance.is_active:
-        return
-    if User.objects.filter(pk=instance.pk, is_active=True).exists():
-        revoke_all(user=instance, reason="person deactivated")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import passkey_views, views
+from . import join_views, passkey_views, views
 
 app_name = "accounts"
 
@@ -10,6 +10,11 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("login/not-me/<str:token>/", views.not_me, name="not_me"),
     path("signup/", views.signup, name="signup"),
+    path("invitation/<str:token>/", join_views.invitation_accept, name="invitation_accept"),
+    path("sso/start/", join_views.sso_start, name="sso_start"),
+    path("sso/callback/", join_views.sso_callback, name="sso_callback"),
+    path("security/sso/link/", join_views.sso_link, name="sso_link"),
+    path("security/sso/<int:pk>/unlink/", join_views.sso_unlink, name="sso_unlink"),
     path("mfa/setup/", views.mfa_setup, name="mfa_setup"),
     path("mfa/confirm/", views.step_up, name="step_up"),
     path("security/", views.security, name="security"),

@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from . import background, channels, metrics, once, services, signin, tokens
+from . import background, channels, metrics, once, services, signin, sso, tokens
 from .audit import record_event
 from .decorators import pending_login_allowed, public
 from .forms import (
@@ -34,7 +34,7 @@ from .forms import (
     RenameForm,
     SignupForm,
 )
-from .models import AlertChannel, ApiToken, AuditEvent, RecoveryCodeDevice, TrustedBrowser, User, UserSession
+from .models import AlertChannel, ApiToken, AuditEvent, ExternalIdentity, RecoveryCodeDevice, TrustedBrowser, User, UserSession
 from .net import client_ip
 
 
@@ -119,7 +119,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 services.password_step_complete(request=request, user=user)
                 step = "accounts:login_code" if services.has_confirmed_factor(user) else "accounts:mfa_setup"
                 return redirect(f"{reverse(step)}?{urlencode({'next': next_url})}")
-    return render(request, "accounts/login.html", {"form": form, "next": next_url, "signup_open": settings.GATECHECK_SIGNUP_OPEN})
+    return render(request, "accounts/login.html", {"form": form, "next": next_url, "signup_open": settings.GATECHECK_SIGNUP_OPEN, "sso": sso.button()})
 
 
 @pending_login_allowed
@@ -316,6 +316,8 @@ def security(request: HttpRequest) -> HttpResponse:
         "trusted_browsers": TrustedBrowser.objects.for_user(user).live(),
         "current_trust": signin.trust_cookie_row(request),
         "api_tokens": ApiToken.objects.for_user(user).filter(revoked_at__isnull=True),
+        "identities": ExternalIdentity.objects.filter(user=user),
+        "sso": sso.button(),
     }
     return render(request, "accounts/security.html", context)
 

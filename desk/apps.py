@@ -8,7 +8,9 @@ class DeskConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.models import Desk
+        from accounts.signals import user_deactivated
 
+        from .leavers import on_user_deactivated
         from .services import on_desk_deleted, on_desk_deleting, on_desk_leads_changed
 
         # Whoever changes a desk's leads (admin, shell, fixture), the lead's
@@ -17,3 +19,5 @@ class DeskConfig(AppConfig):
         # Deleting a desk removes its lead rows without an m2m signal.
         pre_delete.connect(on_desk_deleting, sender=Desk, dispatch_uid="desk_deleting")
         post_delete.connect(on_desk_deleted, sender=Desk, dispatch_uid="desk_deleted")
+        # A leaver's desks get the list of what to revoke at the broker.
+        user_deactivated.connect(on_user_deactivated, dispatch_uid="desk_leaver_checklist")

@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from accounts.forms import SecretScrubMixin
+from accounts.invitations import MAX_PER_BATCH, addresses_from
 from accounts.models import Desk
 
 from .selectors import LEVEL_LABELS, RULE_IDS, RULE_TITLES, SORT_KEYS, DeskQuery
@@ -110,3 +111,42 @@ class MfaResetForm(SecretScrubMixin, forms.Form):
         label="I confirmed the trader's identity out of band (in person or by calling a number we already hold).",
         required=True,
     )
+
+
+class InviteForm(SecretScrubMixin, forms.Form):
+    """One address, a pasted list, or a CSV file (up to 500 addresses)."""
+
+    desk = forms.ModelChoiceField(queryset=Desk.objects.none(), empty_label=None)
+    addresses = forms.CharField(
+        label="E-mail addresses",
+        required=False,
+        max_length=40_000,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "ana@example.com, ben@example.com"}),
+        help_text="One or more, separated by commas, spaces or lines. Up to 500 at a time.",
+    )
+    csv_file = forms.FileField(label="Or a CSV file", required=False, help_text="Every cell holding an address is read.")
+
+    def __init__(self, *args, desks: QuerySet[Desk], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["desk"].queryset = desks
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data.get("csv_file")
+        if upload and upload.size > 200_000:
+            raise forms.ValidationError("The file is larger than 200 KB; 500 addresses fit in far less.")
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("csv_file")
+        found = addresses_from(data.get("addresses") or "", upload.read() if upload else None)
+        if not found and not self.errors:
+            self.add_error("addresses", "Enter at least one e-mail address, or choose a CSV file.")
+        elif len(found) > MAX_PER_BATCH:
+            self.add_error("addresses", f"At most {MAX_PER_BATCH} addresses at a time; this holds {len(found)}.")
+        data["found"] = found
+        return data
+
+
+class OffboardForm(SecretScrubMixin, forms.Form):
+    confirm = forms.BooleanField(label="I understand", required=True)

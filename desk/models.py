@@ -44,3 +44,40 @@ class ReminderLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.recipient} on {self.date}"
+
+
+class LeaverCheck(models.Model):
+    """What a desk must revoke at the broker for a person who left: opened
+    when they are deactivated (accounts.offboarding), from the inventory
+    Gatecheck holds; a lead ticks each item off."""
+
+    desk = models.ForeignKey("accounts.Desk", on_delete=models.CASCADE, related_name="leaver_checks")
+    leaver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    opened_at = models.DateTimeField(default=timezone.now)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-opened_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Leaver checklist of {self.leaver} on {self.desk}"
+
+
+class LeaverItem(models.Model):
+    class Kind(models.TextChoices):
+        KEY = "key", "API key"
+        BOT = "bot", "Bot"
+        DEVICE = "device", "Trusted device"
+
+    check_list = models.ForeignKey(LeaverCheck, on_delete=models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    label = models.CharField(max_length=100)
+    detail = models.CharField(max_length=200, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["kind", "label", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.label}"

@@ -79,13 +79,16 @@ SORT_KEYS = ("name", "score", "level", "change", "due", *RULE_IDS)
 
 
 def can_reset_mfa(actor: User, trader: User) -> bool:
-    """A lead may reset a trader of their own desk; a superuser anyone's.
+    """Who may reset a trader's factors (``can_act_on``), and not again while
+    the last reset's enrolment code can still be used."""
+    return can_act_on(actor, trader) and not enrolment_pending(trader)
 
-    Never one's own factors, and a lead never resets another lead (or a
-    superuser): those accounts can reach other traders' data. Not again while
-    the last reset's enrolment code can still be used.
-    """
-    if actor.pk == trader.pk or enrolment_pending(trader):
+
+def can_act_on(actor: User, trader: User) -> bool:
+    """Whom a lead may reset, deactivate or remove: a trader of their own
+    desk; a superuser anyone. Never oneself, and a lead never another lead
+    (or a superuser): those accounts can reach other traders' data."""
+    if actor.pk == trader.pk:
         return False
     if actor.is_superuser:
         return True

@@ -26,7 +26,7 @@ from accounts.audit import record_event, record_events
 from accounts.models import Desk, User, token_digest
 from accounts.net import site_base
 
-from .models import AckLink, Heartbeat, Incident
+from .models import AckLink, Heartbeat, Incident, PingKey
 
 DEFAULT_ESCALATION_MINUTES = Desk._meta.get_field("escalation_minutes").default
 ESCALATE_BATCH = 500
@@ -150,3 +150,14 @@ def escalate(now: datetime) -> int:
         channels.send_each(messages["failing"], "bot_failing")
         record_events(events)
     return len(due)
+
+
+def on_user_deactivated(sender, user: User, **kwargs) -> None:
+    """accounts.signals.user_deactivated receiver: a leaver's bots stop
+    answering to their ping tokens and ping key, leave the sweep, and their
+    open incidents end (nobody is left to tell; the desk's leaver checklist
+    lists the bots to stop at the broker)."""
+    now = timezone.now()
+    Heartbeat.objects.filter(owner=user).update(token_digest=None, deadline=None)
+    PingKey.objects.filter(owner=user).delete()
+    Incident.objects.filter(owner=user, closed_at__isnull=True).update(closed_at=now)

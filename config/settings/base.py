@@ -222,6 +222,17 @@ GATECHECK_API_REQUESTS_PER_MINUTE = int(os.environ.get("GATECHECK_API_REQUESTS_P
 # the default. Rotation: new key first, old key after it, `manage.py
 # alert_channel rekey`, then drop the old.
 GATECHECK_CHANNEL_KEYS = env_list("GATECHECK_CHANNEL_KEYS")
+# Single sign-on with OpenID Connect (accounts.sso): off until the issuer
+# and client are set. The amr values that count as a second factor done at
+# the identity provider; a first sign-in makes an account only for an
+# invited address, or (with CREATE_USERS) an address in an allowed domain.
+GATECHECK_OIDC_ISSUER = os.environ.get("GATECHECK_OIDC_ISSUER", "").rstrip("/")
+GATECHECK_OIDC_CLIENT_ID = os.environ.get("GATECHECK_OIDC_CLIENT_ID", "")
+GATECHECK_OIDC_CLIENT_SECRET = os.environ.get("GATECHECK_OIDC_CLIENT_SECRET", "")
+GATECHECK_OIDC_NAME = os.environ.get("GATECHECK_OIDC_NAME", "your firm's sign-on")
+GATECHECK_OIDC_MFA_AMR = env_list("GATECHECK_OIDC_MFA_AMR") or ["mfa", "hwk", "swk", "otp"]
+GATECHECK_OIDC_ALLOWED_DOMAINS = [d.lower() for d in env_list("GATECHECK_OIDC_ALLOWED_DOMAINS")]
+GATECHECK_OIDC_CREATE_USERS = env_bool("GATECHECK_OIDC_CREATE_USERS", False)
 # The audit feed (/api/v1/audit-events) holds back events younger than this,
 # so that one whose transaction is still open cannot be skipped by a poller.
 GATECHECK_AUDIT_FEED_SETTLE_SECONDS = 5

@@ -1,0 +1,222 @@
+"""Single sign-on with OpenID Connect (issue "A firm can adopt it", part 2;
+SECURITY.md 32).
+
+Authlib does the protocol: authorization code with PKCE (S256), ``state``
+and ``nonce`` kept in the session, the ID token's signature checked against
+the provider's published keys, and its issuer, audience, expiry and nonce.
+(Chosen over django-allauth, which would bring its own account, e-mail and
+MFA models beside ours, and mozilla-django-oidc, which signs the user in
+itself through an authentication backend, where the password step stands.)
+
+What an identity proves here, and what it does not:
+
+- it stands for the password step: the session is pending, as after a password;
+- an ID token whose ``amr`` names a second factor (GATECHECK_OIDC_MFA_AMR)
+  skips Gatecheck's code at sign-in, like a trusted browser: the session is
+  bound to the account's own factor and gets no ``mfa_at``, so step-up and
+  the admin still ask for Gatecheck's own code. Every account keeps a factor
+  of its own (a first sign-in enrols one);
+- an identity is linked to an account only through an invitation to the
+  identity's verified address, or by the signed-in owner after a fresh code;
+  never by an address alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+
+import django_otp
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.django_client import OAuth
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from joserfc.errors import JoseError
+
+from . import invitations
+from .audit import record_event
+from .models import AuditEvent, ExternalIdentity, Invitation, User
+
+logger = logging.getLogger("gatecheck.sso")
+
+INTENT = "gatecheck_sso"
+SSO_SESSION = "gatecheck_sso_session"  # the code step was skipped on the provider's amr
+
+
+class Refused(Exception):
+    """A sign-in the provider or our rules refused; the message is for the person."""
+
+
+def configured() -> bool:
+    return bool(settings.GATECHECK_OIDC_ISSUER and settings.GATECHECK_OIDC_CLIENT_ID)
+
+
+def button() -> str | None:
+    """The login page's button label, or None when single sign-on is off."""
+    return settings.GATECHECK_OIDC_NAME if configured() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _client(issuer: str, client_id: str, client_secret: str):
+    oauth = OAuth()
+    return oauth.register(
+        "firm",
+        client_id=client_id,
+        client_secret=client_secret,
+        server_metadata_url=f"{issuer}/.well-known/openid-configuration",
+        client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256", "timeout": 10},
+    )
+
+
+def client():
+    return _client(settings.GATECHECK_OIDC_ISSUER, settings.GATECHECK_OIDC_CLIENT_ID, settings.GATECHECK_OIDC_CLIENT_SECRET)
+
+
+def begin(request: HttpRequest, *, next_url: str = "/", invitation: str = "", link: bool = False) -> HttpResponse:
+    """Send the browser to the provider; what the sign-in is for waits in the session."""
+    request.session[INTENT] = {
+        "next": next_url,
+        "invitation": invitation,
+        "link": request.user.pk if link else None,
+    }
+    callback = request.build_absolute_uri(reverse("accounts:sso_callback"))
+    return client().authorize_redirect(request, callback, nonce=secrets.token_urlsafe(24))
+
+
+def finish(request: HttpRequest) -> tuple[dict, dict]:
+    """The verified ID token's claims and the intent, or Refused."""
+    intent = request.session.pop(INTENT, None) or {}
+    try:
+        token = client().authorize_access_token(request)
+    except (OAuthError, JoseError, ValueError) as error:
+        raise Refused(f"The sign-on could not be verified ({type(error).__name__}).") from error
+    claims = token.get("userinfo")
+    if not claims or not claims.get("sub"):
+        raise Refused("The identity provider sent no ID token.")
+    return dict(claims), intent
+
+
+def idp_mfa(claims: dict) -> bool:
+    """Whether the ID token says a second factor was used at the provider."""
+    amr = claims.get("amr")
+    return isinstance(amr, list) and bool(set(map(str, amr)) & set(settings.GATECHECK_OIDC_MFA_AMR))
+
+
+def _verified_email(claims: dict) -> str:
+    email = str(claims.get("email") or "").strip().lower()
+    return email if email and claims.get("email_verified") is True else ""
+
+
+def account_for(request: HttpRequest, claims: dict, intent: dict) -> User:
+    """The account this identity signs in to, linking or creating it where
+    the rules allow; Refused otherwise."""
+    issuer, subject = settings.GATECHECK_OIDC_ISSUER, str(claims["sub"])
+    identity = ExternalIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    if identity is not None:
+        if not identity.user.is_active:
+            raise Refused("This account is deactivated.")
+        ExternalIdentity.objects.filter(pk=identity.pk).update(last_used_at=timezone.now())
+        return identity.user
+    email = _verified_email(claims)
+    invitation = invitations.from_token(intent.get("invitation") or "")
+    if invitation is not None:
+        if email != invitation.email:
+            raise Refused("The identity provider's verified address is not the invited one.")
+        user = invitations.account_for(invitation) or _create(request, email, claims)
+        _link(request, user, claims, via="invitation")
+        invitations.accept(invitation=invitation, user=user, request=request, via="sso")
+        return user
+    if email and Invitation.objects.pending().filter(email=email).exists() and invitations.account_for_address(email) is None:
+        return _join_pending(request, email, claims)
+    if email and settings.GATECHECK_OIDC_CREATE_USERS and email.rpartition("@")[2] in settings.GATECHECK_OIDC_ALLOWED_DOMAINS:
+        if invitations.account_for_address(email) is not None:
+            raise Refused("An account with this address exists: sign in with your password, then link single sign-on on your security page.")
+        user = _create(request, email, claims)
+        _link(request, user, claims, via="allowed domain")
+        return user
+    raise Refused("This identity is not linked to a Gatecheck account. Ask your desk lead for an invitation.")
+
+
+def _join_pending(request: HttpRequest, email: str, claims: dict) -> User:
+    """A first sign-in by an invited address without the link: the account
+    is made and joins every desk that invited it."""
+    user = _create(request, email, claims)
+    _link(request, user, claims, via="invitation")
+    for invitation in Invitation.objects.pending().select_related("desk").filter(email=email):
+        invitations.accept(invitation=invitation, user=user, request=request, via="sso")
+    return user
+
+
+def _create(request: HttpRequest, email: str, claims: dict) -> User:
+    base = User.normalize_username(email.partition("@")[0])[:140] or "trader"
+    username, n = base, 1
+    while User.objects.filter(username=username).exists():
+        n += 1
+        username = f"{base}{n}"
+    user = User(username=username, email=email, verified_email=email,
+                first_name=str(claims.get("given_name") or "")[:150], last_name=str(claims.get("family_name") or "")[:150])
+    user.set_unusable_password()
+    user.save()
+    record_event(action="account.created", request=request, actor=user, subject=user, object_label=user.username, details={"via": "sso"})
+    return user
+
+
+def _link(request: HttpRequest, user: User, claims: dict, *, via: str) -> ExternalIdentity:
+    try:
+        with transaction.atomic():
+            identity = ExternalIdentity.objects.create(
+                user=user, issuer=settings.GATECHECK_OIDC_ISSUER, subject=str(claims["sub"]), email=_verified_email(claims), linked_via=via
+            )
+    except IntegrityError as error:
+        raise Refused("This identity is already linked to another account.") from error
+    record_event(action="sso.linked", request=request, actor=user, subject=user, object_label=identity.email or identity.subject, details={"via": via})
+    return identity
+
+
+def link_owner(request: HttpRequest, claims: dict, intent: dict) -> ExternalIdentity:
+    """The signed-in owner links this identity to their account (the link
+    was started behind a fresh code, in this same session)."""
+    user = request.user
+    if not (user.is_authenticated and user.is_verified() and intent.get("link") == user.pk):
+        raise Refused("Linking single sign-on must start from your security page.")
+    return _link(request, user, claims, via="owner")
+
+
+def unlink(request: HttpRequest, identity: ExternalIdentity) -> None:
+    identity.delete()
+    record_event(action="sso.unlinked", request=request, object_label=identity.email or identity.subject)
+
+
+def refused(request: HttpRequest, why: str, claims: dict | None = None) -> None:
+    record_event(
+        action="login.sso_failure",
+        request=request,
+        actor=None,
+        subject=None,
+        object_label=str((claims or {}).get("email") or "(unknown identity)")[:150],
+        outcome=AuditEvent.Outcome.FAILURE,
+        details={"reason": why},
+    )
+
+
+def session_mark_idp_verified(request: HttpRequest) -> bool:
+    """After an ID token whose amr names a second factor: the pending session
+    is bound to the account's own factor, without ``mfa_at`` (so step-up and
+    the admin ask for Gatecheck's code). False when the account has no
+    confirmed factor of its own yet (it enrols one first)."""
+    from .services import session_track
+
+    device = next(iter(django_otp.devices_for_user(request.user, confirmed=True)), None)
+    if device is None:
+        return False
+    django_otp.login(request, device)
+    request.session.cycle_key()
+    request.session.pop("mfa_at", None)
+    request.session[SSO_SESSION] = True
+    request.session.save()
+    session_track(request)
+    return True
