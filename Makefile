@@ -36,12 +36,18 @@ $(CLIENTS)/.installed: tests/clients/requirements.txt $(VENV)/.installed
 	@$(CLIENTS)/bin/python -m pip install --quiet -r tests/clients/requirements.txt
 	@touch $@
 
-test: $(VENV)/.installed $(CLIENTS)/.installed
+# The OpenID provider the single sign-on tests run as its own process (tests/idp).
+IDP := tests/idp/node_modules/.installed
+$(IDP): tests/idp/package-lock.json
+	@npm ci --prefix tests/idp --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.installed $(CLIENTS)/.installed $(IDP)
 	@bin/ensure-chromium
 	@bin/ensure-axe
 	DJANGO_ALLOW_ASYNC_UNSAFE=true $(PY) -m pytest -q
 
-test-fast: $(VENV)/.installed $(CLIENTS)/.installed
+test-fast: $(VENV)/.installed $(CLIENTS)/.installed $(IDP)
 	$(PY) -m pytest -q -m "not browser"
 
 serve: $(VENV)/.installed

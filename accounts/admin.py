@@ -31,7 +31,7 @@ from .audit import record_event
 from .decorators import mfa_is_recent
 from .models import AuditEvent, Desk, RecoveryCodeDevice, User
 from .selectors import desks_for, traders_for
-from .signin import TRUSTED_SESSION
+from .signin import code_skipped
 from .views import logout_view, safe_next
 
 
@@ -48,10 +48,11 @@ class GatecheckAdminSite(OTPAdminSite):
     index_template = "admin/gatecheck_index.html"
 
     def has_permission(self, request):
-        # A session whose code step a trusted browser skipped never reaches
-        # the admin until a fresh code is given (SECURITY.md 18).
-        trusted = request.session.get(TRUSTED_SESSION) and not mfa_is_recent(request)
-        return super().has_permission(request) and not trusted
+        # A session whose code step was skipped (a trusted browser, the
+        # identity provider's amr) never reaches the admin until a fresh
+        # Gatecheck code is given (SECURITY.md 18, 32).
+        skipped = code_skipped(request) and not mfa_is_recent(request)
+        return super().has_permission(request) and not skipped
 
     def login(self, request, extra_context=None):
         # Only MFA-verified users get here (accounts.middleware sends the

@@ -99,9 +99,8 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
             user = sso.account_for(request, claims, intent)
     except sso.Refused as why:
         sso.refused(request, str(why), claims)
-        form = LoginForm()
-        form.add_error(None, f"Single sign-on did not sign you in: {why}")
-        return render(request, "accounts/login.html", {"form": form, "next": "/", "sso": sso.button()}, status=403)
+        context = {"form": LoginForm(), "next": "/", "sso": sso.button(), "sso_error": f"Single sign-on did not sign you in: {why}"}
+        return render(request, "accounts/login.html", context, status=403)
     services.password_step_complete(request=request, user=user, action="login.sso")
     next_url = intent.get("next") or "/"
     if sso.idp_mfa(claims) and sso.session_mark_idp_verified(request):

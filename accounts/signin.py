@@ -96,6 +96,15 @@ TRUST_SALT = "accounts.signin.trusted_browser"
 # In the session of a browser whose code step was skipped: such a session
 # counts as verified for pages, never as a recent step-up nor for the admin.
 TRUSTED_SESSION = "gatecheck_trusted_browser"
+# In the session of a sign-on whose ID token's amr named a second factor
+# (accounts.sso): the same standing as a trusted browser's.
+SSO_SESSION = "gatecheck_sso_session"
+
+
+def code_skipped(request) -> bool:
+    """Whether this session skipped Gatecheck's code at sign-in: it counts
+    as verified for pages, never as a recent step-up nor for the admin."""
+    return bool(request.session.get(TRUSTED_SESSION) or request.session.get(SSO_SESSION))
 
 
 def trust_offered(user: User) -> bool:

@@ -37,14 +37,13 @@ from django.urls import reverse
 from django.utils import timezone
 from joserfc.errors import JoseError
 
-from . import invitations
+from . import invitations, signin
 from .audit import record_event
 from .models import AuditEvent, ExternalIdentity, Invitation, User
 
 logger = logging.getLogger("gatecheck.sso")
 
 INTENT = "gatecheck_sso"
-SSO_SESSION = "gatecheck_sso_session"  # the code step was skipped on the provider's amr
 
 
 class Refused(Exception):
@@ -216,7 +215,7 @@ def session_mark_idp_verified(request: HttpRequest) -> bool:
     django_otp.login(request, device)
     request.session.cycle_key()
     request.session.pop("mfa_at", None)
-    request.session[SSO_SESSION] = True
+    request.session[signin.SSO_SESSION] = True
     request.session.save()
     session_track(request)
     return True
