@@ -82,6 +82,29 @@ def _desk_trader(user: User) -> User:
     return user
 
 
+def _external_identity(user: User):
+    from accounts.models import ExternalIdentity
+
+    return ExternalIdentity.objects.create(user=user, issuer="https://idp.example", subject=f"s{user.pk}", linked_via="owner")
+
+
+def _invitation(user: User):
+    """An invitation to the desk of ``user``, which another lead leads."""
+    from accounts.models import Invitation
+
+    _desk_trader(user)
+    return Invitation.objects.create(email=f"new{user.pk}@example.com", desk=user.desks.first(), expires_at=timezone.now() + timedelta(days=7))
+
+
+def _leaver_item(user: User):
+    """An item of a leaver checklist on the desk of ``user``, which another lead leads."""
+    from desk.models import LeaverCheck, LeaverItem
+
+    _desk_trader(user)
+    check = LeaverCheck.objects.create(desk=user.desks.first(), leaver=user)
+    return LeaverItem.objects.create(check_list=check, kind="key", label="algo")
+
+
 @dataclass(frozen=True)
 class Target:
     build: Callable[[User], models.Model]
@@ -111,6 +134,9 @@ TARGETS: dict[str, Target] = {
     "checklist:permission_": Target(build.permission),
     "desk:trader_": Target(_desk_trader, requester="lead"),
     "desk:incident_": Target(_incident, requester="lead"),
+    "accounts:sso_": Target(_external_identity),
+    "desk:invitation_": Target(_invitation, requester="lead"),
+    "desk:leaver_": Target(_leaver_item, requester="lead"),
 }
 
 
