@@ -60,7 +60,7 @@ class GatecheckUserAdmin(DeskScopedAdmin, UserAdmin):
     list_filter = (DeskFilter, LevelFilter, "is_active", "is_staff", "is_superuser")
     search_fields = ("username", "first_name", "last_name", "email")
     ordering = ("username",)
-    actions = ("export_readiness", "send_reminders", "reset_mfa")
+    actions = ("export_readiness", "send_reminders", "reset_mfa", "remove_from_desk", "deactivate")
     lead_fieldsets = (
         (None, {"fields": ("username", "first_name", "last_name", "masked_email", "is_active")}),
         ("Desk and readiness", {"fields": ("desk_names", "readiness_score", "readiness_level")}),
@@ -144,6 +144,29 @@ class GatecheckUserAdmin(DeskScopedAdmin, UserAdmin):
         # who may reset whom.
         return HttpResponseRedirect(reverse("desk:trader_mfa_reset", args=[users[0].pk]))
 
+    # Removing and deactivating go through the desk's pages too: a
+    # confirmation, a fresh code, the same rule of who may act on whom, and
+    # for a leaver the same offboarding and checklist.
+    @admin.action(description="Remove from my desk (one trader)", permissions=["view"])
+    def remove_from_desk(self, request, queryset):
+        return self._one_to(request, queryset, "desk:trader_remove")
+
+    @admin.action(description="Deactivate (one trader): end their access, open a leaver checklist", permissions=["view"])
+    def deactivate(self, request, queryset):
+        return self._one_to(request, queryset, "desk:trader_deactivate")
+
+    def _one_to(self, request, queryset, view: str):
+        users = list(queryset[:2])
+        if len(users) != 1:
+            self.message_user(request, "Select exactly one trader.", messages.ERROR)
+            return None
+        return HttpResponseRedirect(reverse(view, args=[users[0].pk]))
+
+    def save_model(self, request, obj, form, change):
+        # A superuser unticking "active": the offboarding knows who did it.
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            obj._offboarding = {"by": request.user, "request": request, "via": "admin"}
+        super().save_model(request, obj, form, change)
 
 
 

@@ -108,34 +108,36 @@ def test_deactivating_needs_a_fresh_code_and_a_lead_never_deactivates_a_lead(len
     assert User.objects.get(pk=other_lead.pk).is_active and User.objects.get(pk=lena.pk).is_active
 
 
+def _admin_untick_active(admin: Client, user: User) -> None:
+    """Post the admin's change form of ``user`` as shown, with "active" unticked."""
+    form = admin.get(f"/admin/accounts/user/{user.pk}/change/").context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if field.disabled or value in (None, False) or name == "is_active":
+            continue
+        if hasattr(field.widget, "widgets"):  # a split date and time
+            data |= {f"{name}_{i}": part for i, part in enumerate(field.widget.decompress(value))}
+        else:
+            data[name] = [str(getattr(v, "pk", v)) for v in value] if isinstance(value, (list, tuple)) else value
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+
+
 def test_the_admin_checkbox_offboards_too(alice, leaver, lena):
     """A superuser unticks "active" in the admin: the same offboarding."""
     root = make_user("root", is_superuser=True, is_staff=True)
     admin = verify_client(Client(), root)
     alice_browser = verify_client(Client(), alice)
     TrustedBrowser.objects.create(user=alice, secret_hash="x" * 64, device_id="d", fingerprint="f", expires_at="2099-01-01T00:00Z")
-    page = admin.get(f"/admin/accounts/user/{alice.pk}/change/")
-    assert page.status_code == 200
-    form = page.context["adminform"].form
-    data = {}
-    for name, field in form.fields.items():
-        value = form[name].value()
-        if field.disabled or value is None or value is False:
-            continue
-        if hasattr(field.widget, "widgets"):  # a split date and time
-            for i, part in enumerate(field.widget.decompress(value)):
-                data[f"{name}_{i}"] = part
-            continue
-        data[name] = [str(v.pk if hasattr(v, "pk") else v) for v in value] if isinstance(value, (list, tuple)) else value
-    data.pop("is_active", None)  # unticked
-    response = admin.post(f"/admin/accounts/user/{alice.pk}/change/", data)
-    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    _admin_untick_active(admin, alice)
     alice.refresh_from_db()
     assert not alice.is_active
     assert alice_browser.get("/")["Location"].startswith("/accounts/login/")
     assert not TrustedBrowser.objects.filter(user=alice).exists()
     assert LeaverCheck.objects.filter(leaver=alice, desk__name="Futures desk").exists()
-    assert AuditEvent.objects.get(action="user.deactivated", subject=alice).details["via"] == "admin"
+    event = AuditEvent.objects.get(action="user.deactivated", subject=alice)
+    assert event.details["via"] == "admin" and event.actor == root
 
 
 def test_a_lead_who_leaves_loses_lead_rights(lena, alice):
@@ -156,3 +158,26 @@ def test_remove_from_desk_keeps_the_account(lena_client, alice, alice_client):
     assert AuditEvent.objects.filter(action="desk.member_removed", subject=alice).exists()
     # She is no longer the lead's to see.
     assert lena_client.get(f"/desk/traders/{alice.pk}/").status_code == 404
+
+
+def test_the_leads_admin_invites_removes_and_deactivates_through_the_desk(lena_client, alice, bob):
+    """The lead's admin (view-only models) offers the three people actions;
+    each goes through the desk's page: a fresh code, the same rule of whom."""
+
+    def action(name, *users):
+        return lena_client.post("/admin/accounts/user/", {"action": name, "_selected_action": [u.pk for u in users], "index": 0})
+
+    changelist = lena_client.get("/admin/accounts/user/").content.decode()
+    assert "/desk/invitations/" in changelist and "Deactivate (one trader)" in changelist
+    assert action("deactivate", alice)["Location"] == f"/desk/traders/{alice.pk}/deactivate/"
+    assert action("remove_from_desk", alice)["Location"] == f"/desk/traders/{alice.pk}/remove/"
+    # bob is on no desk of lena's: the changelist does not even list him.
+    assert action("deactivate", bob)["Location"] == "/admin/accounts/user/"
+    # The desk page asks for a fresh code after 15 minutes.
+    session = lena_client.session
+    session["mfa_at"] = time.time() - 3600
+    session.save()
+    response = lena_client.post(f"/desk/traders/{alice.pk}/deactivate/", {"confirm": "on"})
+    assert response["Location"].startswith("/accounts/mfa/confirm/")
+    alice.refresh_from_db()
+    assert alice.is_active
