@@ -24,6 +24,7 @@ from .views import safe_next
 @public
 @sensitive_post_parameters("password1", "password2")
 @never_cache
+@sso.form_may_reach_provider
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """Opening the link changes nothing (a mail scanner may open it). A new
     address chooses a username and password, then enrols a second factor; an
@@ -82,6 +83,7 @@ def sso_unlink(request: HttpRequest, pk: int) -> HttpResponse:
 
 @public
 @never_cache
+@sso.form_may_reach_provider
 def sso_callback(request: HttpRequest) -> HttpResponse:
     """Where the provider sends the browser back. A verified identity stands
     for the password step; the code step follows unless the ID token's amr

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+from urllib.parse import urlsplit
 
 import django_otp
 from authlib.integrations.base_client import OAuthError
@@ -57,6 +58,23 @@ def configured() -> bool:
 def button() -> str | None:
     """The login page's button label, or None when single sign-on is off."""
     return settings.GATECHECK_OIDC_NAME if configured() else None
+
+
+def form_may_reach_provider(view):
+    """For a page with a sign-on button: its CSP lets a form's redirect go on
+    to the provider (``form-action`` governs redirects after a submission
+    too), and nowhere else new."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if configured():
+            origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.GATECHECK_OIDC_ISSUER))
+            policy = getattr(response, "_csp_config", None) or settings.SECURE_CSP
+            response._csp_config = {**policy, "form-action": [*policy.get("form-action", []), origin]}
+        return response
+
+    return wrapped
 
 
 @functools.lru_cache(maxsize=4)

@@ -97,6 +97,7 @@ def background_status(request: HttpRequest) -> HttpResponse:
 @public
 @sensitive_post_parameters("password")
 @never_cache
+@sso.form_may_reach_provider
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = safe_next(request)
     if request.user.is_authenticated and request.user.is_verified():
@@ -304,6 +305,7 @@ def step_up(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@sso.form_may_reach_provider
 def security(request: HttpRequest) -> HttpResponse:
     user = request.user
     backup = RecoveryCodeDevice.objects.filter(user=user).first()

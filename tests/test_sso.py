@@ -69,11 +69,16 @@ def _invite(email: str = "nina@example.com") -> str:
     return re.search(r"https?://[^/\s]+(/accounts/invitation/[^/\s]+/)", mail.outbox[-1].body).group(1)
 
 
-def test_login_page_shows_the_button_only_when_configured(client, settings):
-    assert "Sign in with Firm SSO" in client.get("/accounts/login/").content.decode()
+def test_login_page_shows_the_button_only_when_configured(client, settings, idp):
+    page = client.get("/accounts/login/")
+    assert "Sign in with Firm SSO" in page.content.decode()
+    # The button's redirect may go on to the provider, and nowhere else.
+    assert f"form-action 'self' {idp.url};" in page["Content-Security-Policy"]
     settings.GATECHECK_OIDC_ISSUER = ""
-    html = client.get("/accounts/login/").content.decode()
+    page = client.get("/accounts/login/")
+    html = page.content.decode()
     assert "Sign in with" not in html and "sso" not in html
+    assert "form-action 'self';" in page["Content-Security-Policy"]
     assert client.post("/accounts/sso/start/").status_code == 404
 
 
