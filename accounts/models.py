@@ -42,6 +42,14 @@ class User(AbstractUser):
         db_persist=True,
     )
 
+    # SCIM (accounts.scim): the provisioning client's own id for the person;
+    # when the client created the account; when it deleted it (the account
+    # stays, deactivated, with its inventory and audit trail, but SCIM no
+    # longer shows it).
+    scim_external_id = models.CharField(max_length=254, blank=True)
+    scim_provisioned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scim_removed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta(AbstractUser.Meta):
         indexes = [models.Index(fields=["sort_name", "id"], name="user_sort_name")]
 
@@ -78,6 +86,7 @@ class Desk(models.Model):
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="desks", blank=True)
     # A bot down or failing and not acknowledged for this long reaches the desk's leads' channels.
     escalation_minutes = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)])
+    scim_external_id = models.CharField(max_length=254, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -647,3 +656,27 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email or self.subject} at {self.issuer}"
+
+
+class ScimToken(models.Model):
+    """A bearer token of the firm's provisioning client for /scim/v2/
+    (SECURITY.md 33): made by ``manage.py scim_token``, shown once, only
+    its SHA-256 kept; named, expiring, revocable, its last use recorded."""
+
+    name = models.CharField(max_length=100, unique=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def live(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

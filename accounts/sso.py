@@ -17,8 +17,10 @@ What an identity proves here, and what it does not:
   the admin still ask for Gatecheck's own code. Every account keeps a factor
   of its own (a first sign-in enrols one);
 - an identity is linked to an account only through an invitation to the
-  identity's verified address, or by the signed-in owner after a fresh code;
-  never by an address alone.
+  identity's verified address, by the signed-in owner after a fresh code, or
+  to an account the firm's SCIM client provisioned for that address (the
+  provisioning stands for the invitation); never to any other account by an
+  address alone.
 """
 
 from __future__ import annotations
@@ -147,10 +149,20 @@ def account_for(request: HttpRequest, claims: dict, intent: dict) -> User:
         _link(request, user, claims, via="invitation")
         invitations.accept(invitation=invitation, user=user, request=request, via="sso")
         return user
-    if email and Invitation.objects.pending().filter(email=email).exists() and invitations.account_for_address(email) is None:
+    existing = invitations.account_for_address(email) if email else None
+    if existing is not None and existing.scim_provisioned_at and not existing.external_identities.exists():
+        # The firm's provisioning client made this account for this address:
+        # its first sign-on links it, as an invitation would.
+        if not existing.is_active:
+            raise Refused("This account is deactivated.")
+        _link(request, existing, claims, via="provisioning")
+        if not existing.email_verified:
+            User.objects.filter(pk=existing.pk).update(verified_email=existing.email)
+        return existing
+    if email and existing is None and Invitation.objects.pending().filter(email=email).exists():
         return _join_pending(request, email, claims)
     if email and settings.GATECHECK_OIDC_CREATE_USERS and email.rpartition("@")[2] in settings.GATECHECK_OIDC_ALLOWED_DOMAINS:
-        if invitations.account_for_address(email) is not None:
+        if existing is not None:
             raise Refused("An account with this address exists: sign in with your password, then link single sign-on on your security page.")
         user = _create(request, email, claims)
         _link(request, user, claims, via="allowed domain")

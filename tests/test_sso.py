@@ -258,3 +258,18 @@ def test_a_callback_without_our_state_is_refused(linked):
     assert client.get(callback.removeprefix("http://testserver")).status_code == 302
     assert client.get("/").status_code == 200
     assert client.get(callback.removeprefix("http://testserver")).status_code == 403
+
+
+def test_an_account_the_firms_scim_client_made_is_linked_at_its_first_sign_on(db):
+    from django.utils import timezone
+
+    provisioned = User.objects.create(username="pat@example.com", email="pat@example.com", scim_provisioned_at=timezone.now())
+    client = Client()
+    response = sso_sign_in(client, "pat@example.com", "mfa")
+    assert response["Location"].startswith("/accounts/mfa/setup/")  # its own factor first
+    identity = ExternalIdentity.objects.get()
+    assert identity.user == provisioned and identity.linked_via == "provisioning"
+    assert User.objects.get(pk=provisioned.pk).email_verified
+    # Only once: a second identity with that address links nothing.
+    ExternalIdentity.objects.filter(pk=identity.pk).update(subject="someone-else")
+    assert sso_sign_in(Client(), "pat@example.com", "mfa").status_code == 403
