@@ -158,6 +158,8 @@ ACTION_LABELS = {
     "leaver.item_done": "Leaver checklist item done",
     "scim_token.created": "SCIM token created",
     "scim_token.revoked": "SCIM token revoked",
+    "scim.user_updated": "Changed by the firm's provisioning (SCIM)",
+    "scim.group_updated": "Desk changed by the firm's provisioning (SCIM)",
 }
 
 

@@ -49,6 +49,7 @@ from scim2_server.storage import ScimStorage, SearchPage
 from scim2_server.utils import load_json_resource, parametrize
 
 from . import offboarding, scim_tokens
+from .audit import record_event
 from .decorators import public
 from .models import Desk, User
 from .net import client_ip
@@ -223,6 +224,7 @@ class Storage(ScimStorage):
         leaving = bool(user.pk and user.is_active and resource.active is False)
         if not leaving and resource.active is not None:
             user.is_active = resource.active
+        created = user.pk is None
         if User.objects.exclude(pk=user.pk).filter(username=user.username).exists():
             raise UniquenessException(detail="userName is taken")
         try:
@@ -230,6 +232,8 @@ class Storage(ScimStorage):
                 user.save()
         except IntegrityError as error:
             raise UniquenessException(detail="userName is taken") from error
+        record_event(action="account.created" if created else "scim.user_updated", actor=None, subject=user, object_label=user.username,
+                     details={"via": "scim", "active": user.is_active})
         if leaving:
             offboarding.deactivate(user=user, by=None, via="scim")
         return self._dump(self._get("User", user.pk))
@@ -246,6 +250,7 @@ class Storage(ScimStorage):
         with transaction.atomic():
             desk.save()
             desk.members.set(users)  # joining scores the newcomers; the desk's tallies follow
+            record_event(action="scim.group_updated", actor=None, object_label=desk.name, details={"members": len(users)})
         return self._dump(self._get("Group", desk.pk))
 
 

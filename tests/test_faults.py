@@ -310,10 +310,10 @@ def _try(call):
 
 @pytest.fixture
 def full_disk(tmp_path):
-    """A SQLite database on a 4 MB file system that is then filled up."""
+    """A SQLite database on a 6 MB file system that is then filled up."""
     mount = tmp_path / "small"
     mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
     made = World(f"sqlite:///{mount / 'db.sqlite3'}", tmp_path)

@@ -16,6 +16,7 @@ import json
 import logging
 from datetime import date
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
 import pytest
 from django import forms
@@ -41,6 +42,8 @@ EXEMPT = {
     ("EnrolmentCodeForm", "code"),  # compared with its hash, never stored
     ("SignupForm", "password1"),  # stored only as a slow hash
     ("SignupForm", "password2"),
+    ("InvitationAcceptForm", "password1"),
+    ("InvitationAcceptForm", "password2"),
     ("AlertChannelForm", "url"),  # a credential by design: sealed at rest, shown masked, never echoed (test_alert_channels.py)
 }
 
@@ -82,7 +85,7 @@ def test_every_form_with_a_text_field_uses_the_detector(cls):
 def build(cls, data: dict, owner):
     """A bound form, whatever its constructor wants."""
     params = set().union(*(inspect.signature(k.__init__).parameters for k in cls.__mro__ if "__init__" in vars(k)))
-    extra = {"owner": owner, "today": date.today(), "desks": Desk.objects.none()}
+    extra = {"owner": owner, "today": date.today(), "desks": Desk.objects.none(), "invitation": SimpleNamespace(email="new@example.com")}
     return cls(data=data, **{key: value for key, value in extra.items() if key in params})
 
 
