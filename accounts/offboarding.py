@@ -8,7 +8,8 @@ of them can skip a step. What happens:
 
 - every session ends on the server (the next request is signed out), every
   trusted browser, API token and calendar token dies, lead rights go;
-- the inventory and the audit trail stay;
+- the inventory and the audit trail stay; the person leaves their desks'
+  tables and totals;
 - the desks' leads are told, and the apps above (``user_deactivated``)
   disable the person's ping tokens and open each desk's leaver checklist.
 """
@@ -66,6 +67,9 @@ def offboard(user: User, *, by: User | None, request: HttpRequest | None, via: s
         details={"via": via, "desks": [d.name for d in desks], "led": led, "sessions_ended": sessions},
     )
     user_deactivated.send(sender=User, user=user, by=by, desks=desks)
+    if desks:
+        # Off the desks' tables and totals; each desk keeps the leaver checklist.
+        user.desks.remove(*desks)
     leads = mail.confirmed_addresses({lead.pk: lead for desk in desks for lead in desk.leads.all() if lead.pk != user.pk}.values())
     if leads:
         name = user.get_full_name() or user.username

@@ -181,3 +181,14 @@ def test_the_leads_admin_invites_removes_and_deactivates_through_the_desk(lena_c
     assert response["Location"].startswith("/accounts/mfa/confirm/")
     alice.refresh_from_db()
     assert alice.is_active
+
+
+def test_a_leaver_leaves_the_desks_table_and_totals(lena_client, alice, bob):
+    Desk.objects.get(name="Futures desk").members.add(bob)
+    assert "alice" in lena_client.get("/desk/").content.decode()
+    lena_client.post(f"/desk/traders/{alice.pk}/deactivate/", {"confirm": "on"})
+    page = lena_client.get("/desk/").content.decode()
+    assert "1 trader ·" in page and f"/desk/traders/{alice.pk}/" not in page
+    # The checklist stays with the desk.
+    assert "Leaver checklists" in lena_client.get("/desk/leavers/").content.decode()
+    assert LeaverCheck.objects.filter(leaver=alice, desk__name="Futures desk").exists()
