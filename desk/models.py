@@ -77,7 +77,7 @@ class LeaverItem(models.Model):
     done_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
-        ordering = ["kind", "label", "pk"]
+        ordering = ["pk"]  # as listed: keys, bots, devices
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.label}"

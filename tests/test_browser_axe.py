@@ -18,6 +18,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from django.utils import timezone
 
+from accounts import invitations, offboarding
+from accounts.models import Desk, Invitation
 from tests import builders as build
 from tests.conftest import make_user, sign_in_browser
 
@@ -53,6 +55,15 @@ def _world():
     bob = make_user("bob")
     build.device(bob)
     lena = build.lead_of("Futures desk", "lena", alice, bob)
+    # A leaver with a checklist, and invitations in each state but revoked.
+    carl = make_user("carl")
+    build.api_key(carl, label="carl-algo", fingerprint="7a1b")
+    build.device(carl, name="Carl's laptop")
+    desk = Desk.objects.get(name="Futures desk")
+    desk.members.add(carl)
+    offboarding.deactivate(user=carl, by=lena, via="desk")
+    invitations.invite(desk=desk, addresses=["nina@example.com", "omar@example.com"], by=lena)
+    Invitation.objects.filter(email="omar@example.com").update(expires_at=timezone.now() - timedelta(days=1))
     return alice, lena
 
 
@@ -128,10 +139,17 @@ def test_every_desk_lead_page_has_no_axe_violation(live_server, page, allow_asyn
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
-def test_the_signed_out_pages_have_no_axe_violation(live_server, page, width):
+def test_the_signed_out_pages_have_no_axe_violation(live_server, page, width, settings, mailoutbox):
     page.set_viewport_size({"width": width, "height": 900})
+    # The sign-on button shows (no provider is asked until it is pressed).
+    settings.GATECHECK_OIDC_ISSUER, settings.GATECHECK_OIDC_CLIENT_ID = "https://idp.example", "gatecheck"
+    lena = make_user("lena")
+    desk = Desk.objects.create(name="Rates desk")
+    desk.leads.add(lena)
+    invitations.invite(desk=desk, addresses=["ann@example.com"], by=lena)
+    invited = re.search(r"https?://\S+(/accounts/invitation/\S+/)", mailoutbox[-1].body).group(1)
     problems = []
-    for path in ("/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"):
+    for path in ("/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", invited, "/accounts/invitation/bad/"):
         page.goto(f"{live_server.url}{path}")
         problems += _violations(page)
     page.goto(f"{live_server.url}/accounts/login/")

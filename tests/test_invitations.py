@@ -176,3 +176,17 @@ def test_inviting_500_takes_bounded_queries(lena_client, desk):
     assert len(many) / 490 <= len(few) / 10, (len(few), len(many))
     assert len(many) / 490 <= 10
     assert Invitation.objects.count() == 500
+
+
+def test_the_link_is_never_logged(lena_client, desk, caplog):
+    caplog.set_level("DEBUG")
+    _invite(lena_client, desk, "quinn@example.com")
+    path = _link(mail.outbox[-1])
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    Client().get(path)
+    Client().post(path, {"username": "quinn", "first_name": "Q", "last_name": "Z", "password1": PASSWORD, "password2": PASSWORD})
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "invitation.sent" in logged and "invitation.accepted" in logged  # the flow was logged...
+    assert token not in logged and token.split(":")[0] not in logged  # ...without the link
+    stored = repr(list(Invitation.objects.values())) + repr(list(AuditEvent.objects.values()))
+    assert token not in stored

@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ('done_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                'ordering': ['kind', 'label', 'pk'],
+                'ordering': ['pk'],
             },
         ),
     ]
