@@ -162,7 +162,8 @@ def test_remove_from_desk_keeps_the_account(lena_client, alice, alice_client):
 
 def test_the_leads_admin_invites_removes_and_deactivates_through_the_desk(lena_client, alice, bob):
     """The lead's admin (view-only models) offers the three people actions;
-    each goes through the desk's page: a fresh code, the same rule of whom."""
+    each goes through the desk's page (a fresh code, the same rule of whom:
+    test_deactivating_needs_a_fresh_code_and_a_lead_never_deactivates_a_lead)."""
 
     def action(name, *users):
         return lena_client.post("/admin/accounts/user/", {"action": name, "_selected_action": [u.pk for u in users], "index": 0})
@@ -173,14 +174,6 @@ def test_the_leads_admin_invites_removes_and_deactivates_through_the_desk(lena_c
     assert action("remove_from_desk", alice)["Location"] == f"/desk/traders/{alice.pk}/remove/"
     # bob is on no desk of lena's: the changelist does not even list him.
     assert action("deactivate", bob)["Location"] == "/admin/accounts/user/"
-    # The desk page asks for a fresh code after 15 minutes.
-    session = lena_client.session
-    session["mfa_at"] = time.time() - 3600
-    session.save()
-    response = lena_client.post(f"/desk/traders/{alice.pk}/deactivate/", {"confirm": "on"})
-    assert response["Location"].startswith("/accounts/mfa/confirm/")
-    alice.refresh_from_db()
-    assert alice.is_active
 
 
 def test_a_leaver_leaves_the_desks_table_and_totals(lena_client, alice, bob):

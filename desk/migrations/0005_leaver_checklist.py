@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0014_invitations_sso'),
+        ('accounts', '0014_firm_adoption'),
         ('desk', '0004_reminders_deliver_moved'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
