@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from . import mail
 from .audit import record_event, record_events
-from .models import Desk, Invitation, User, token_digest
+from .models import Desk, Invitation, User, has_verified_email, token_digest
 from .net import site_base
 
 MAX_PER_BATCH = 500
@@ -37,16 +37,6 @@ LINK_SALT = "accounts.invitations.link"
 
 INVITED = "invited"
 MEMBER = "already a member"
-
-
-def may_invite(user: User, desk: Desk) -> bool:
-    """A superuser, or a lead of this desk."""
-    return user.is_superuser or desk.leads.filter(pk=user.pk).exists()
-
-
-def desks_for(user: User):
-    """The desks ``user`` may invite to."""
-    return Desk.objects.all() if user.is_superuser else user.led_desks.all()
 
 
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -87,7 +77,8 @@ def invite(*, desk: Desk, addresses: Iterable[str], by: User | None, request: Ht
         why = refusal(address)
         outcome[address] = f"refused: {why}" if why else INVITED
     wanted = [a for a, result in outcome.items() if result == INVITED]
-    members = set(desk.members.annotate(address=Lower("email")).filter(address__in=wanted).values_list("address", flat=True))
+    confirmed = desk.members.filter(has_verified_email()).annotate(address=Lower("email"))
+    members = set(confirmed.filter(address__in=wanted).values_list("address", flat=True))
     for address in members:
         outcome[address] = MEMBER
     wanted = [a for a in wanted if a not in members]
@@ -180,9 +171,11 @@ def account_for(invitation: Invitation) -> User | None:
 
 
 def account_for_address(email: str) -> User | None:
-    """The account of an address (the one that confirmed it, else any)."""
-    users = User.objects.annotate(address=Lower("email")).filter(address=email.lower()).order_by("-is_active", "pk")
-    return next((u for u in users if u.email_verified), None) or users.first()
+    """The account that confirmed this address, if any. An unconfirmed
+    address proves nothing: anyone may type anyone's address into their own
+    account, and must not capture an invitation with it."""
+    users = User.objects.filter(has_verified_email()).annotate(address=Lower("email")).filter(address=email.lower())
+    return users.order_by("-is_active", "pk").first()
 
 
 def accept(*, invitation: Invitation, user: User, request: HttpRequest | None = None, via: str = "password") -> bool:

@@ -59,11 +59,15 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 @public
 @require_POST
+@sso.form_may_reach_provider
 def sso_start(request: HttpRequest) -> HttpResponse:
     """The login page's (or an invitation's) button: off to the provider."""
     if not sso.configured():
         raise Http404
-    return sso.begin(request, next_url=safe_next(request), invitation=request.POST.get("invitation", "")[:600])
+    try:
+        return sso.begin(request, next_url=safe_next(request), invitation=request.POST.get("invitation", "")[:600])
+    except sso.Refused as why:
+        return _refused(request, why)
 
 
 @require_POST
@@ -71,7 +75,17 @@ def sso_link(request: HttpRequest) -> HttpResponse:
     """The signed-in owner links their identity (policy: a fresh code)."""
     if not sso.configured():
         raise Http404
-    return sso.begin(request, next_url=reverse("accounts:security"), link=True)
+    try:
+        return sso.begin(request, next_url=reverse("accounts:security"), link=True)
+    except sso.Refused as why:
+        messages.error(request, str(why))
+        return redirect("accounts:security")
+
+
+def _refused(request: HttpRequest, why: Exception, claims: dict | None = None) -> HttpResponse:
+    sso.refused(request, str(why), claims)
+    context = {"form": LoginForm(), "next": "/", "sso": sso.button(), "sso_error": f"Single sign-on did not sign you in: {why}"}
+    return render(request, "accounts/login.html", context, status=403)
 
 
 @require_POST
@@ -100,12 +114,10 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             user = sso.account_for(request, claims, intent)
     except sso.Refused as why:
-        sso.refused(request, str(why), claims)
-        context = {"form": LoginForm(), "next": "/", "sso": sso.button(), "sso_error": f"Single sign-on did not sign you in: {why}"}
-        return render(request, "accounts/login.html", context, status=403)
+        return _refused(request, why, claims)
     services.password_step_complete(request=request, user=user, action="login.sso")
     next_url = intent.get("next") or "/"
-    if sso.idp_mfa(claims) and sso.session_mark_idp_verified(request):
+    if sso.skips_code(user, claims) and sso.session_mark_idp_verified(request):
         amr = [str(a) for a in claims.get("amr", [])][:5]
         record_event(action="login.success", request=request, object_label=user.username, details={"via": "sso", "amr": amr})
         return signin.browser_seen(request, redirect(next_url), session_row=services.session_row_id(request))

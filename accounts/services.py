@@ -452,21 +452,28 @@ def session_mark_verified(request: HttpRequest, device: Device) -> None:
     session_track(request)
 
 
+def session_bind_without_code(request: HttpRequest, device: Device, marker: str, value) -> None:
+    """Bind a pending session to ``device`` under a new key, without the code
+    step (a trusted browser, the identity provider's amr), marked so
+    (``signin.code_skipped``): it gets no ``mfa_at``, so step-up and the
+    admin still ask for a fresh code."""
+    django_otp.login(request, device)
+    request.session.cycle_key()
+    request.session.pop("mfa_at", None)
+    request.session[marker] = value
+    request.session.save()
+    session_track(request)
+
+
 def session_mark_trusted(request: HttpRequest) -> bool:
     """At the code step, on a browser the user trusted: the session is bound
-    to the device that verified the sign-in which gave the trust, under a new
-    key, and marked as such; it gets no ``mfa_at``, so step-up still asks
-    for a fresh code. Returns whether the code step was skipped."""
+    to the device that verified the sign-in which gave the trust. Returns
+    whether the code step was skipped."""
     found = signin.trusted_browser_for(request, request.user)
     if found is None:
         return False
     row, device = found
-    django_otp.login(request, device)
-    request.session.cycle_key()
-    request.session.pop("mfa_at", None)
-    request.session[signin.TRUSTED_SESSION] = row.pk
-    request.session.save()
-    session_track(request)
+    session_bind_without_code(request, device, signin.TRUSTED_SESSION, row.pk)
     row.last_used_at = timezone.now()
     row.save(update_fields=["last_used_at"])
     record_event(action="browser.trust_used", request=request, object_label=row.browser)

@@ -28,9 +28,11 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import time
 from urllib.parse import urlsplit
 
 import django_otp
+import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.django_client import OAuth
 from django.conf import settings
@@ -40,9 +42,9 @@ from django.urls import reverse
 from django.utils import timezone
 from joserfc.errors import JoseError
 
-from . import invitations, signin
+from . import channels, invitations, services, signin
 from .audit import record_event
-from .models import AuditEvent, ExternalIdentity, Invitation, User
+from .models import AuditEvent, ExternalIdentity, Invitation, RecoveryCodeDevice, User
 
 logger = logging.getLogger("gatecheck.sso")
 
@@ -96,14 +98,21 @@ def client():
 
 
 def begin(request: HttpRequest, *, next_url: str = "/", invitation: str = "", link: bool = False) -> HttpResponse:
-    """Send the browser to the provider; what the sign-in is for waits in the session."""
+    """Send the browser to the provider; what the sign-in is for waits in the
+    session. Linking asks the provider for a fresh sign-in (whoever was
+    signed in there before, say on a shared computer, must sign in again);
+    a sign-on asks for ``auth_time`` (``max_age``), which ``skips_code`` reads."""
     request.session[INTENT] = {
         "next": next_url,
         "invitation": invitation,
         "link": request.user.pk if link else None,
     }
     callback = request.build_absolute_uri(reverse("accounts:sso_callback"))
-    return client().authorize_redirect(request, callback, nonce=secrets.token_urlsafe(24))
+    fresh = {"prompt": "login", "max_age": 0} if link else {"max_age": settings.GATECHECK_TRUSTED_BROWSER_SECONDS}
+    try:
+        return client().authorize_redirect(request, callback, nonce=secrets.token_urlsafe(24), **fresh)
+    except (requests.RequestException, ValueError) as error:
+        raise Refused("The identity provider cannot be reached just now. Try again, or sign in with your password.") from error
 
 
 def finish(request: HttpRequest) -> tuple[dict, dict]:
@@ -111,6 +120,8 @@ def finish(request: HttpRequest) -> tuple[dict, dict]:
     intent = request.session.pop(INTENT, None) or {}
     try:
         token = client().authorize_access_token(request)
+    except requests.RequestException as error:
+        raise Refused("The identity provider cannot be reached just now. Try again, or sign in with your password.") from error
     except (OAuthError, JoseError, ValueError) as error:
         raise Refused(f"The sign-on could not be verified ({type(error).__name__}).") from error
     claims = token.get("userinfo")
@@ -132,36 +143,34 @@ def _verified_email(claims: dict) -> str:
 
 def account_for(request: HttpRequest, claims: dict, intent: dict) -> User:
     """The account this identity signs in to, linking or creating it where
-    the rules allow; Refused otherwise."""
+    the rules allow; Refused otherwise. Whatever branch finds it, a
+    deactivated account is refused before anything is linked or joined."""
     issuer, subject = settings.GATECHECK_OIDC_ISSUER, str(claims["sub"])
     identity = ExternalIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
     if identity is not None:
-        if not identity.user.is_active:
-            raise Refused("This account is deactivated.")
         ExternalIdentity.objects.filter(pk=identity.pk).update(last_used_at=timezone.now())
-        return identity.user
+        return _active(identity.user)
     email = _verified_email(claims)
     invitation = invitations.from_token(intent.get("invitation") or "")
     if invitation is not None:
         if email != invitation.email:
             raise Refused("The identity provider's verified address is not the invited one.")
-        user = invitations.account_for(invitation) or _create(request, email, claims)
+        existing = invitations.account_for(invitation)
+        user = _active(existing) if existing else _create(request, email, claims)
         _link(request, user, claims, via="invitation")
         invitations.accept(invitation=invitation, user=user, request=request, via="sso")
         return user
-    existing = invitations.account_for_address(email) if email else None
-    if existing is not None and existing.scim_provisioned_at and not existing.external_identities.exists():
-        # The firm's provisioning client made this account for this address:
-        # its first sign-on links it, as an invitation would.
-        if not existing.is_active:
-            raise Refused("This account is deactivated.")
-        _link(request, existing, claims, via="provisioning")
-        if not existing.email_verified:
-            User.objects.filter(pk=existing.pk).update(verified_email=existing.email)
-        return existing
-    if email and existing is None and Invitation.objects.pending().filter(email=email).exists():
+    if not email:
+        raise Refused("This identity is not linked to a Gatecheck account, and the provider vouched for no address.")
+    provisioned = _provisioned_unused(email)
+    if provisioned is not None:
+        _link(request, provisioned, claims, via="provisioning")
+        User.objects.filter(pk=provisioned.pk).update(verified_email=provisioned.email)
+        return provisioned
+    existing = invitations.account_for_address(email)
+    if existing is None and Invitation.objects.pending().filter(email=email).exists():
         return _join_pending(request, email, claims)
-    if email and settings.GATECHECK_OIDC_CREATE_USERS and email.rpartition("@")[2] in settings.GATECHECK_OIDC_ALLOWED_DOMAINS:
+    if settings.GATECHECK_OIDC_CREATE_USERS and email.rpartition("@")[2] in settings.GATECHECK_OIDC_ALLOWED_DOMAINS:
         if existing is not None:
             raise Refused("An account with this address exists: sign in with your password, then link single sign-on on your security page.")
         user = _create(request, email, claims)
@@ -170,13 +179,34 @@ def account_for(request: HttpRequest, claims: dict, intent: dict) -> User:
     raise Refused("This identity is not linked to a Gatecheck account. Ask your desk lead for an invitation.")
 
 
+def _active(user: User) -> User:
+    if not user.is_active:
+        raise Refused("This account is deactivated.")
+    return user
+
+
+def _provisioned_unused(email: str) -> User | None:
+    """An account the firm's SCIM client made for this address and nobody
+    has used yet (never signed in, no password, no factor, no identity, no
+    admin rights): its first sign-on links it, as an invitation would, once."""
+    candidates = User.objects.filter(
+        email__iexact=email, is_active=True, scim_provisioned_at__isnull=False, scim_removed_at__isnull=True,
+        last_login__isnull=True, is_staff=False, is_superuser=False, external_identities__isnull=True,
+    )
+    for user in candidates[:2]:
+        if not user.has_usable_password() and not django_otp.user_has_device(user, confirmed=True):
+            return user
+    return None
+
+
 def _join_pending(request: HttpRequest, email: str, claims: dict) -> User:
     """A first sign-in by an invited address without the link: the account
-    is made and joins every desk that invited it."""
+    is made and joins every desk that invited it (the provider's verified
+    address is the proof; audited as such)."""
     user = _create(request, email, claims)
-    _link(request, user, claims, via="invitation")
+    _link(request, user, claims, via="invited address")
     for invitation in Invitation.objects.pending().select_related("desk").filter(email=email):
-        invitations.accept(invitation=invitation, user=user, request=request, via="sso")
+        invitations.accept(invitation=invitation, user=user, request=request, via="sso, invited address")
     return user
 
 
@@ -212,7 +242,14 @@ def link_owner(request: HttpRequest, claims: dict, intent: dict) -> ExternalIden
     user = request.user
     if not (user.is_authenticated and user.is_verified() and intent.get("link") == user.pk):
         raise Refused("Linking single sign-on must start from your security page.")
-    return _link(request, user, claims, via="owner")
+    identity = _link(request, user, claims, via="owner")
+    channels.security_notice(
+        user,
+        "Single sign-on was linked to your account",
+        f"The identity {identity.email or identity.subject} at {settings.GATECHECK_OIDC_NAME} can now sign in to your Gatecheck "
+        "account. If this was not you, unlink it on your security page and change your password.",
+    )
+    return identity
 
 
 def unlink(request: HttpRequest, identity: ExternalIdentity) -> None:
@@ -232,20 +269,24 @@ def refused(request: HttpRequest, why: str, claims: dict | None = None) -> None:
     )
 
 
-def session_mark_idp_verified(request: HttpRequest) -> bool:
-    """After an ID token whose amr names a second factor: the pending session
-    is bound to the account's own factor, without ``mfa_at`` (so step-up and
-    the admin ask for Gatecheck's code). False when the account has no
-    confirmed factor of its own yet (it enrols one first)."""
-    from .services import session_track
-
-    device = next(iter(django_otp.devices_for_user(request.user, confirmed=True)), None)
-    if device is None:
+def skips_code(user: User, claims: dict) -> bool:
+    """Whether this sign-on may skip Gatecheck's code, as a trusted browser
+    would: the ID token's amr names a second factor, the person may be
+    offered trust at all (never an administrator), and the provider's sign-in
+    (``auth_time``) is no older than that trust would last for them."""
+    auth_time = claims.get("auth_time")
+    if not (idp_mfa(claims) and signin.trust_offered(user) and isinstance(auth_time, int | float)):
         return False
-    django_otp.login(request, device)
-    request.session.cycle_key()
-    request.session.pop("mfa_at", None)
-    request.session[signin.SSO_SESSION] = True
-    request.session.save()
-    session_track(request)
+    return time.time() - auth_time <= signin.trust_lifetime(user).total_seconds()
+
+
+def session_mark_idp_verified(request: HttpRequest) -> bool:
+    """Bind the pending session to the account's own factor (an authenticator
+    app or passkey before backup codes), marked as a sign-on whose code was
+    skipped. False when the account has no confirmed factor of its own yet
+    (it enrols one first)."""
+    devices = sorted(django_otp.devices_for_user(request.user, confirmed=True), key=lambda d: isinstance(d, RecoveryCodeDevice))
+    if not devices:
+        return False
+    services.session_bind_without_code(request, devices[0], signin.SSO_SESSION, True)
     return True

@@ -263,13 +263,40 @@ def test_a_callback_without_our_state_is_refused(linked):
 def test_an_account_the_firms_scim_client_made_is_linked_at_its_first_sign_on(db):
     from django.utils import timezone
 
-    provisioned = User.objects.create(username="pat@example.com", email="pat@example.com", scim_provisioned_at=timezone.now())
+    provisioned = User(username="pat@example.com", email="pat@example.com", scim_provisioned_at=timezone.now())
+    provisioned.set_unusable_password()  # as SCIM makes it
+    provisioned.save()
     client = Client()
     response = sso_sign_in(client, "pat@example.com", "mfa")
     assert response["Location"].startswith("/accounts/mfa/setup/")  # its own factor first
     identity = ExternalIdentity.objects.get()
     assert identity.user == provisioned and identity.linked_via == "provisioning"
     assert User.objects.get(pk=provisioned.pk).email_verified
-    # Only once: a second identity with that address links nothing.
-    ExternalIdentity.objects.filter(pk=identity.pk).update(subject="someone-else")
+    # Only once, while unused: a second identity with that address links
+    # nothing, even after the first is unlinked (the account has signed in).
+    identity.delete()
     assert sso_sign_in(Client(), "pat@example.com", "mfa").status_code == 403
+    assert ExternalIdentity.objects.count() == 0
+
+
+def test_an_unconfirmed_address_captures_no_invitation(db):
+    """Anyone may type anyone's address into their own account: it must not
+    receive the invitee's identity nor the invited desk."""
+    tom = make_user("tom", verified=False)
+    path = _invite("tom@example.com")  # tom's address, never confirmed by him
+    token = path.split("/")[-2]
+    sso_sign_in(Client(), "tom@example.com", "pwd", data={"invitation": token, "next": "/"})
+    identity = ExternalIdentity.objects.get()
+    assert identity.user != tom and not Desk.objects.get(name="Futures desk").members.filter(pk=tom.pk).exists()
+
+
+def test_an_old_provider_sign_in_still_gives_the_code(linked, forge):
+    """amr alone is not enough: the provider's sign-in must be no older than
+    a trusted browser would last for this person."""
+    forge(lambda c: {**c, "auth_time": int(time.time()) - 31 * 24 * 3600})
+    assert sso_sign_in(Client(), "alice@example.com", "mfa")["Location"].startswith("/accounts/login/code/")
+
+
+def test_an_administrator_is_never_spared_the_code(linked):
+    User.objects.filter(pk=linked.pk).update(is_superuser=True, is_staff=True)
+    assert sso_sign_in(Client(), "alice@example.com", "mfa")["Location"].startswith("/accounts/login/code/")
