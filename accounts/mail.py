@@ -38,6 +38,7 @@ from django.utils.http import urlsafe_base64_encode
 from . import metrics
 from .background import mark_set, stop_point
 from .models import JobMark, User, has_verified_email
+from .net import site_base
 
 logger = logging.getLogger("gatecheck.mail")
 
@@ -312,7 +313,7 @@ def linked_enqueue(kind: str, ref: int, *, request=None, base: str = "", extra: 
     """Queue a linked e-mail, its links on the site of ``request`` (or ``base``);
     like ``enqueue``, a queue that cannot be reached is logged."""
     try:
-        linked_send.enqueue(kind, ref, request.build_absolute_uri("/") if request is not None else base, extra or {})
+        linked_send.enqueue(kind, ref, request.build_absolute_uri("/") if request is not None else base or site_base() + "/", extra or {})
     except Exception:
         logger.exception("mail: queueing a %s e-mail failed", kind)
         return False

@@ -160,6 +160,8 @@ ACTION_LABELS = {
     "scim_token.revoked": "SCIM token revoked",
     "scim.user_updated": "Changed by the firm's provisioning (SCIM)",
     "scim.group_updated": "Desk changed by the firm's provisioning (SCIM)",
+    "scim.group_deleted": "Desk deleted by the firm's provisioning (SCIM)",
+    "user.reactivated": "Account reactivated",
 }
 
 

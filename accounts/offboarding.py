@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from . import mail, services, signin, tokens
 from .audit import record_event
-from .models import Desk, User
+from .models import Desk, Invitation, User
 from .signals import access_revoked, user_deactivated
 
 
@@ -38,9 +39,11 @@ def deactivate(*, user: User, by: User | None, request: HttpRequest | None = Non
     return True
 
 
-def on_user_saving(sender, instance: User, **kwargs) -> None:
-    """pre_save: notice an active person being made inactive."""
-    instance._leaving = bool(instance.pk and not instance.is_active and User.objects.filter(pk=instance.pk, is_active=True).exists())
+def on_user_saving(sender, instance: User, update_fields=None, **kwargs) -> None:
+    """pre_save: notice an active person being made inactive (a save that
+    does not write ``is_active`` makes no one inactive)."""
+    writes = update_fields is None or "is_active" in update_fields
+    instance._leaving = bool(writes and instance.pk and not instance.is_active and User.objects.filter(pk=instance.pk, is_active=True).exists())
 
 
 def on_user_saved(sender, instance: User, **kwargs) -> None:
@@ -54,6 +57,8 @@ def offboard(user: User, *, by: User | None, request: HttpRequest | None, via: s
     desks = list(Desk.objects.filter(members=user).prefetch_related("leads"))
     led = [desk.name for desk in user.led_desks.all()]
     tokens.revoke_all(user=user, reason="person deactivated", request=request)
+    # The links they sent stop working too.
+    Invitation.objects.open().filter(invited_by=user).update(revoked_at=timezone.now(), digest="")
     sessions = services.sessions_end(user=user)
     signin.trust_void(user=user, reason="account deactivated", request=request)
     access_revoked.send(sender=User, user=user)

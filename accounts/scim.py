@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import json
 import re
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
@@ -31,6 +34,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from scim2_models import (
+    ForbiddenException,
     InvalidValueException,
     Meta,
     NotFoundException,
@@ -48,10 +52,10 @@ from scim2_server.requests import ScimRequest
 from scim2_server.storage import ScimStorage, SearchPage
 from scim2_server.utils import load_json_resource, parametrize
 
-from . import offboarding, scim_tokens
+from . import offboarding, scim_tokens, signin
 from .audit import record_event
 from .decorators import public
-from .models import Desk, User
+from .models import AuditEvent, Desk, User
 from .net import client_ip
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -200,46 +204,58 @@ class Storage(ScimStorage):
 
     def update(self, resource_type, resource, *, expected_version=None):
         obj = self._get(resource_type.name, resource.id)
-        return self._save_user(obj, resource) if resource_type.name == "User" else self._save_desk(obj, resource)
+        return self._save_user(_managed(obj), resource) if resource_type.name == "User" else self._save_desk(obj, resource)
 
     def delete(self, resource_type, resource_id, *, expected_version=None):
         obj = self._get(resource_type.name, resource_id)
         if resource_type.name == "Group":
+            if obj.leads.exists() or obj.leaver_checks.exists():
+                raise ForbiddenException(detail="This desk has leads or leaver checklists: remove it in Gatecheck's admin, not by provisioning.")
+            _audit("scim.group_deleted", object_label=obj.name)
             obj.delete()
             return
-        offboarding.deactivate(user=obj, by=None, via="scim")
+        offboarding.deactivate(user=_managed(obj), by=None, request=_request.get(None), via="scim")
         User.objects.filter(pk=obj.pk).update(scim_removed_at=timezone.now())
 
     def operation(self):
         return transaction.atomic()
 
     def _save_user(self, user: User, resource):
-        user.scim_external_id = resource.external_id or ""
-        user.username = User.normalize_username(resource.user_name or "")
+        created = user.pk is None
+        username = User.normalize_username(resource.user_name or "")
+        email = User.objects.normalize_email(resource.emails[0].value if resource.emails else "")
+        _valid(username, email)
+        if User.objects.exclude(pk=user.pk).filter(username=username).exists():
+            raise UniquenessException(detail="userName is taken")
+        leaving = bool(not created and user.is_active and resource.active is False)
+        returning = bool(not created and not user.is_active and resource.active is True)
+        if returning and _deactivated_via(user) not in (None, "scim"):
+            raise ForbiddenException(detail="This account was deactivated in Gatecheck; only Gatecheck can reactivate it.")
+        user.username, user.scim_external_id = username, resource.external_id or ""
         user.first_name = ((resource.name and resource.name.given_name) or "")[:150]
         user.last_name = ((resource.name and resource.name.family_name) or "")[:150]
-        email = User.objects.normalize_email(resource.emails[0].value if resource.emails else "")
-        if email != user.email:
-            user.email = email  # confirmed by its link, or by the first sign-on (accounts.sso)
-        leaving = bool(user.pk and user.is_active and resource.active is False)
+        if created:
+            user.email = email  # confirmed at the first sign-on (accounts.sso) or by its link
         if not leaving and resource.active is not None:
             user.is_active = resource.active
-        created = user.pk is None
-        if User.objects.exclude(pk=user.pk).filter(username=user.username).exists():
-            raise UniquenessException(detail="userName is taken")
         try:
             with transaction.atomic():
                 user.save()
         except IntegrityError as error:
             raise UniquenessException(detail="userName is taken") from error
-        record_event(action="account.created" if created else "scim.user_updated", actor=None, subject=user, object_label=user.username,
-                     details={"via": "scim", "active": user.is_active})
+        _audit("account.created" if created else "user.reactivated" if returning else "scim.user_updated", subject=user, object_label=user.username)
+        if not created and email != user.email:
+            # A new address is a security change like any other: unconfirmed
+            # until its link is followed, the old address told.
+            signin.email_change(request=_request.get(None), user=user, email=email)
         if leaving:
-            offboarding.deactivate(user=user, by=None, via="scim")
+            offboarding.deactivate(user=user, by=None, request=_request.get(None), via="scim")
         return self._dump(self._get("User", user.pk))
 
     def _save_desk(self, desk: Desk, resource):
-        desk.name = (resource.display_name or "")[:100]
+        desk.name = (resource.display_name or "").strip()
+        if not desk.name or len(desk.name) > Desk._meta.get_field("name").max_length:
+            raise InvalidValueException(detail="displayName must have 1 to 100 characters.")
         desk.scim_external_id = resource.external_id or ""
         ids = {str(m.value) for m in resource.members or []}
         users = list(User.objects.filter(pk__in=[i for i in ids if i.isdigit()], scim_removed_at__isnull=True))
@@ -248,16 +264,61 @@ class Storage(ScimStorage):
         if Desk.objects.exclude(pk=desk.pk).filter(Q(name__iexact=desk.name)).exists():
             raise UniquenessException(detail="displayName is taken")
         with transaction.atomic():
+            before = set(desk.members.values_list("pk", flat=True)) if desk.pk else set()
             desk.save()
             desk.members.set(users)  # joining scores the newcomers; the desk's tallies follow
-            record_event(action="scim.group_updated", actor=None, object_label=desk.name, details={"members": len(users)})
+            after = {u.pk for u in users}
+            _audit("scim.group_updated", object_label=desk.name, details={"added": sorted(after - before)[:100], "removed": sorted(before - after)[:100]})
         return self._dump(self._get("Group", desk.pk))
+
+
+def _managed(user: User) -> User:
+    """Provisioning manages traders and desk leads; an administrator is
+    managed in Gatecheck only (a provisioning client must not rename,
+    re-address or deactivate a superuser)."""
+    if user.is_superuser or (user.is_staff and not user.led_desks.exists()):
+        raise ForbiddenException(detail="Gatecheck's administrators are managed in Gatecheck, not by provisioning.")
+    return user
+
+
+def _valid(username: str, email: str) -> None:
+    field = User._meta.get_field("username")
+    try:
+        if not username or len(username) > field.max_length:
+            raise ValidationError("too long or empty")
+        for validator in field.validators:
+            validator(username)
+        if email:
+            validate_email(email)
+    except ValidationError as error:
+        raise InvalidValueException(detail="userName must be 1 to 150 letters, digits and @.+-_; emails must hold e-mail addresses.") from error
+
+
+def _deactivated_via(user: User) -> str | None:
+    """How the person was last deactivated, from the audit trail (None:
+    never offboarded, e.g. provisioned inactive)."""
+    event = AuditEvent.objects.filter(subject=user, action="user.deactivated").order_by("-pk").first()
+    return event.details.get("via") if event else None
+
+
+# The request being served, for the audit trail (address, user agent, token).
+_request: ContextVar[HttpRequest] = ContextVar("scim_request")
+
+
+def _audit(action: str, **fields) -> None:
+    request = _request.get(None)
+    token = getattr(request, "scim_token", None)
+    details = {"via": "scim", "scim_token": token.name if token else None, **fields.pop("details", {})}
+    record_event(action=action, request=request, details=details, **fields)
 
 
 class Application(WSGIApplication):
     def check_auth(self, request):
-        if scim_tokens.authenticate(request.header("Authorization") or "", getattr(request, "client_ip", None)) is None:
+        django_request = _request.get(None)
+        token = scim_tokens.authenticate(request.header("Authorization") or "", client_ip(django_request) if django_request else None)
+        if token is None:
             raise UnauthorizedException
+        django_request.scim_token = token
 
 
 APPLICATION = Application(Storage(), PROVIDER)
@@ -291,8 +352,11 @@ def scim_view(request: HttpRequest, path: str | None = None) -> HttpResponse:
         headers=dict(request.headers),
         body=_with_defaults(request.method, path or "/", request.body),
     )
-    scim_request.client_ip = client_ip(request)
-    response = APPLICATION.serve(scim_request)
+    reset = _request.set(request)
+    try:
+        response = APPLICATION.serve(scim_request)
+    finally:
+        _request.reset(reset)
     out = HttpResponse(b"" if response.body is None else json.dumps(response.body), status=response.status.value)
     for key, value in response.headers.items():
         out[key] = value

@@ -396,7 +396,7 @@ def email_change(*, request: HttpRequest, user: User, email: str) -> None:
     old = [address for address in mail.confirmed_addresses([user]) if address != email]
     user.email = email
     user.save(update_fields=["email"])
-    record_event(action="email.changed", request=request, object_label=user.username)
+    record_event(action="email.changed", request=request, subject=user, object_label=user.username)
     if old:
         body = (
             f"The e-mail address of your Gatecheck account {user.username} was changed; notices now go to the new "

@@ -52,7 +52,8 @@ class LeaverCheck(models.Model):
     Gatecheck holds; a lead ticks each item off."""
 
     desk = models.ForeignKey("accounts.Desk", on_delete=models.CASCADE, related_name="leaver_checks")
-    leaver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # PROTECT: deleting the leaver's account must not wipe what is left to revoke.
+    leaver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     opened_at = models.DateTimeField(default=timezone.now)
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 

@@ -105,10 +105,16 @@ def trader_remove(request: HttpRequest, pk: int) -> HttpResponse:
 def trader_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     """Deactivate a trader: every way in ends now; a leaver checklist opens."""
     trader = _trader_to_act_on(request, pk)
+    if not request.user.is_superuser and trader.desks.exclude(leads=request.user).exists():
+        # Deactivation ends access everywhere: not one lead's call alone.
+        raise PermissionDenied("This trader is also on a desk you do not lead: ask a superuser to deactivate them.")
     form = OffboardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        offboarding.deactivate(user=trader, by=request.user, request=request, via="desk")
-        messages.success(request, f"{trader.get_full_name() or trader.username} is deactivated. Work through the leaver checklist below.")
+        name = trader.get_full_name() or trader.username
+        if offboarding.deactivate(user=trader, by=request.user, request=request, via="desk"):
+            messages.success(request, f"{name} is deactivated. Work through the leaver checklist below.")
+        else:
+            messages.info(request, f"{name} was deactivated already.")
         return redirect("desk:leavers")
     desks = list(desks_for(request.user).filter(members=trader))
     return render(request, "desk/trader_offboard.html", {"trader": trader, "desks": desks, "form": form, "action": "deactivate"})

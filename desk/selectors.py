@@ -86,13 +86,14 @@ def can_reset_mfa(actor: User, trader: User) -> bool:
 
 def can_act_on(actor: User, trader: User) -> bool:
     """Whom a lead may reset, deactivate or remove: a trader of their own
-    desk; a superuser anyone. Never oneself, and a lead never another lead
-    (or a superuser): those accounts can reach other traders' data."""
+    desk; a superuser anyone. Never oneself, and a lead never another lead,
+    a superuser or other staff: those accounts reach other traders' data or
+    the admin."""
     if actor.pk == trader.pk:
         return False
     if actor.is_superuser:
         return True
-    if trader.oversees_desks:
+    if trader.oversees_desks or trader.is_staff:
         return False
     return traders_for(actor).filter(pk=trader.pk).exists()
 

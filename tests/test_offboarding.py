@@ -185,3 +185,30 @@ def test_a_leaver_leaves_the_desks_table_and_totals(lena_client, alice, bob):
     # The checklist stays with the desk.
     assert "Leaver checklists" in lena_client.get("/desk/leavers/").content.decode()
     assert LeaverCheck.objects.filter(leaver=alice, desk__name="Futures desk").exists()
+
+
+def test_a_trader_shared_with_another_desk_is_a_superusers_call(lena_client, alice):
+    other = make_user("olga")
+    options = Desk.objects.create(name="Options desk")
+    options.leads.add(other)
+    options.members.add(alice)
+    assert lena_client.post(f"/desk/traders/{alice.pk}/deactivate/", {"confirm": "on"}).status_code == 403
+    assert User.objects.get(pk=alice.pk).is_active
+
+
+def test_a_leaving_lead_s_open_invitations_die(lena, alice):
+    from accounts import invitations, offboarding
+    from accounts.models import Invitation
+
+    invitations.invite(desk=Desk.objects.get(name="Futures desk"), addresses=["new@example.com"], by=lena)
+    offboarding.deactivate(user=lena, by=None, via="admin")
+    assert Invitation.objects.get().status == "revoked"
+
+
+def test_a_save_that_does_not_write_active_offboards_no_one(alice, alice_client):
+    stale = User.objects.get(pk=alice.pk)
+    stale.is_active = False
+    stale.save(update_fields=["first_name"])
+    assert User.objects.get(pk=alice.pk).is_active
+    assert alice_client.get("/").status_code == 200
+    assert not AuditEvent.objects.filter(action="user.deactivated").exists()

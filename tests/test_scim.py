@@ -147,3 +147,49 @@ def test_a_sync_takes_a_fixed_number_of_queries_per_person(scim):
     later = sync([f"b{i}@example.com" for i in range(5)])  # with twice the people there
     assert later <= first, (first, later)
     assert first / 5 <= 20
+
+
+def test_provisioning_never_touches_an_administrator(scim):
+    root = make_user("root", is_superuser=True, is_staff=True)
+    assert patch(scim, f"/scim/v2/Users/{root.pk}", {"op": "replace", "value": {"userName": "root2", "active": False}}).status_code == 403
+    assert scim.delete(f"/scim/v2/Users/{root.pk}").status_code == 403
+    root.refresh_from_db()
+    assert root.username == "root" and root.is_active
+
+
+def test_reactivation_only_undoes_provisionings_own_deactivation(scim, lena, alice, bob):
+    lena_client = verify_client(Client(), lena)
+    lena_client.post(f"/desk/traders/{alice.pk}/deactivate/", {"confirm": "on"})
+    assert patch(scim, f"/scim/v2/Users/{alice.pk}", {"op": "replace", "value": {"active": True}}).status_code == 403
+    assert not User.objects.get(pk=alice.pk).is_active
+    patch(scim, f"/scim/v2/Users/{bob.pk}", {"op": "replace", "value": {"active": False}})
+    assert patch(scim, f"/scim/v2/Users/{bob.pk}", {"op": "replace", "value": {"active": True}}).status_code in (200, 204)
+    assert User.objects.get(pk=bob.pk).is_active
+    assert AuditEvent.objects.filter(action="user.reactivated", subject=bob).exists()
+
+
+def test_changes_are_audited_with_the_token_and_address_and_a_new_email_is_a_security_change(scim, alice):
+    from django.core import mail
+
+    patch(scim, f"/scim/v2/Users/{alice.pk}", {"op": "replace", "path": "emails", "value": [{"value": "alice.new@example.com"}]})
+    alice.refresh_from_db()
+    assert alice.email == "alice.new@example.com" and not alice.email_verified
+    assert AuditEvent.objects.filter(action="email.changed", subject=alice).exists()
+    updated = AuditEvent.objects.filter(action="scim.user_updated", subject=alice).latest("pk")
+    assert updated.details["scim_token"] == "okta" and updated.ip == "127.0.0.1"
+    assert any(m.to == ["alice@example.com"] and "address was changed" in m.subject for m in mail.outbox)
+
+
+def test_a_desk_with_leads_is_not_deleted_by_provisioning(scim, lena):
+    desk = Desk.objects.get(name="Futures desk")
+    assert scim.delete(f"/scim/v2/Groups/{desk.pk}").status_code == 403
+    assert Desk.objects.filter(pk=desk.pk).exists()
+    empty = Desk.objects.create(name="Empty desk")
+    assert scim.delete(f"/scim/v2/Groups/{empty.pk}").status_code == 204
+    assert AuditEvent.objects.filter(action="scim.group_deleted", object_label="Empty desk").exists()
+
+
+def test_bad_user_names_are_refused_with_scim_errors(scim):
+    response = post_user(scim, "x" * 200 + "@example.com")
+    assert response.status_code == 400 and response.json()["scimType"] == "invalidValue"
+    assert post_user(scim, "has space@example.com").status_code == 400
