@@ -151,6 +151,8 @@ def test_tokens_die_with_the_person(alice, lena, lena_client):
     # Revoked, not merely refused while inactive: coming back does not revive it.
     assert call("GET", "/api/v1/readiness", secret).status_code == 401
 
+    # Deactivation took her off the desk; back on it, her lead resets her factors.
+    Desk.objects.get(name="Futures desk").members.add(alice)
     secret = token_for(alice)
     response = lena_client.post(f"/desk/traders/{alice.pk}/mfa-reset/", {"reason": "Lost phone; called back on the desk line", "identity_confirmed": "on"})
     assert response.status_code == 302
