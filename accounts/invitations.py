@@ -87,10 +87,13 @@ def invite(*, desk: Desk, addresses: Iterable[str], by: User | None, request: Ht
         renewed = list(Invitation.objects.open().filter(desk=desk, email__in=wanted).select_for_update())
         Invitation.objects.filter(pk__in=[i.pk for i in renewed]).update(expires_at=now + Invitation.LIFETIME, invited_by=by)
         known = {i.email for i in renewed}
-        fresh = Invitation.objects.bulk_create(
-            [Invitation(email=a, desk=desk, invited_by=by, created_at=now, expires_at=now + Invitation.LIFETIME) for a in wanted if a not in known]
+        # Another lead may be inviting the same address this moment: the
+        # partial unique index keeps one open invitation, read back below.
+        Invitation.objects.bulk_create(
+            [Invitation(email=a, desk=desk, invited_by=by, created_at=now, expires_at=now + Invitation.LIFETIME) for a in wanted if a not in known],
+            ignore_conflicts=True,
         )
-        rows = renewed + fresh
+        rows = list(Invitation.objects.open().filter(desk=desk, email__in=wanted))
         record_events(
             [
                 {"action": "invitation.sent", "request": request, "actor": by, "object_label": f"{row.email} to {desk.name}", "details": {"desk": desk.name}}
