@@ -54,6 +54,7 @@ def on_user_saved(sender, instance: User, **kwargs) -> None:
 
 
 def offboard(user: User, *, by: User | None, request: HttpRequest | None, via: str) -> None:
+    """Everything that follows ``user`` being made inactive (the module's list), once."""
     desks = list(Desk.objects.filter(members=user).prefetch_related("leads"))
     led = [desk.name for desk in user.led_desks.all()]
     tokens.revoke_all(user=user, reason="person deactivated", request=request)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import secrets
 import time
 from urllib.parse import urlsplit
@@ -211,7 +212,8 @@ def _join_pending(request: HttpRequest, email: str, claims: dict) -> User:
 
 
 def _create(request: HttpRequest, email: str, claims: dict) -> User:
-    base = User.normalize_username(email.partition("@")[0])[:140] or "trader"
+    # A username of the characters usernames allow (an address's local part may hold others).
+    base = re.sub(r"[^\w.@+-]", "", User.normalize_username(email.partition("@")[0]))[:140] or "trader"
     username, n = base, 1
     while User.objects.filter(username=username).exists():
         n += 1

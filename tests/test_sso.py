@@ -300,3 +300,11 @@ def test_an_old_provider_sign_in_still_gives_the_code(linked, forge):
 def test_an_administrator_is_never_spared_the_code(linked):
     User.objects.filter(pk=linked.pk).update(is_superuser=True, is_staff=True)
     assert sso_sign_in(Client(), "alice@example.com", "mfa")["Location"].startswith("/accounts/login/code/")
+
+
+def test_a_new_account_gets_a_valid_username_from_any_address(db):
+    path = _invite("o'brien+desk@example.com")
+    sso_sign_in(Client(), "o'brien+desk@example.com", "mfa", data={"invitation": path.split("/")[-2], "next": "/"})
+    user = User.objects.get(email="o'brien+desk@example.com")
+    assert user.username == "obrien+desk"
+    user.full_clean(exclude=["password"])
