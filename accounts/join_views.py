@@ -82,6 +82,18 @@ def sso_link(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:security")
 
 
+def _link_owner(request: HttpRequest, claims: dict, intent: dict) -> HttpResponse:
+    """The end of a link started on the security page: back there, linked or told why not."""
+    try:
+        sso.link_owner(request, claims, intent)
+    except sso.Refused as why:
+        sso.refused(request, str(why), claims)
+        messages.error(request, f"Single sign-on was not linked: {why}")
+    else:
+        messages.success(request, f"Single sign-on with {sso.button()} is linked to your account.")
+    return redirect("accounts:security")
+
+
 def _refused(request: HttpRequest, why: Exception, claims: dict | None = None) -> HttpResponse:
     sso.refused(request, str(why), claims)
     context = {"form": LoginForm(), "next": "/", "sso": sso.button(), "sso_error": f"Single sign-on did not sign you in: {why}"}
@@ -108,9 +120,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     try:
         claims, intent = sso.finish(request)
         if intent.get("link"):
-            sso.link_owner(request, claims, intent)
-            messages.success(request, f"Single sign-on with {sso.button()} is linked to your account.")
-            return redirect("accounts:security")
+            return _link_owner(request, claims, intent)
         with transaction.atomic():
             user = sso.account_for(request, claims, intent)
     except sso.Refused as why:

@@ -308,3 +308,15 @@ def test_a_new_account_gets_a_valid_username_from_any_address(db):
     user = User.objects.get(email="o'brien+desk@example.com")
     assert user.username == "obrien+desk"
     user.full_clean(exclude=["password"])
+
+
+def test_a_refused_link_goes_back_to_the_security_page_and_says_why(db):
+    alice, bob = make_user("alice"), make_user("bob")
+    ExternalIdentity.objects.create(user=bob, issuer=sso.settings.GATECHECK_OIDC_ISSUER, subject="shared@example.com", linked_via="owner")
+    client = verify_client(Client(), alice)
+    response = sso_sign_in(client, "shared@example.com", "pwd", start="/accounts/security/sso/link/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/security/"
+    page = client.get("/accounts/security/").content.decode()
+    assert "Single sign-on was not linked" in page and "already linked to another account" in page
+    assert ExternalIdentity.objects.get().user == bob
+    assert AuditEvent.objects.filter(action="login.sso_failure", actor=alice).exists()
